@@ -1,0 +1,5 @@
+"""Allow `python -m cs_metrics`."""
+
+from cs_metrics.cli import main
+
+main()
