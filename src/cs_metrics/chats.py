@@ -1,0 +1,224 @@
+"""Chats from messages (SPEC 2) and their response clock with Holiday Mode (SPEC 3, 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED = (
+    "on_time",
+    "late",
+    "unresponded",
+    "pending",
+    "excluded_holiday_mode",
+)
+STATUSES = pd.CategoricalDtype([ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED])
+_NEVER = np.iinfo("int64").max
+"""Stands for the end of a Holiday Mode period that is still on."""
+
+
+def ns(instants: pd.Series) -> np.ndarray:
+    """UTC instants as int64 nanoseconds since the epoch."""
+    return instants.astype("datetime64[ns, UTC]").to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+def from_ns(values: np.ndarray | pd.Series, index: pd.Index | None = None) -> pd.Series:
+    """UTC instants from int64 nanoseconds (the minimum int64 is missing)."""
+    array = np.asarray(values, dtype="int64").view("datetime64[ns]")
+    return pd.Series(array, index=index).dt.tz_localize("UTC")
+
+
+def counted_messages(
+    messages: pd.DataFrame, cutoff: pd.Timestamp | None, auto_reply_counts: bool = True
+) -> pd.DataFrame:
+    """Messages that can open or close a chat, up to the cut-off, in conversation order."""
+    roles = ["buyer", "seller", "auto_reply"] if auto_reply_counts else ["buyer", "seller"]
+    keep = messages["sender_role"].isin(roles)
+    if cutoff is not None:
+        keep &= messages["sent_at"] <= cutoff
+    m = messages.loc[keep]
+    order = pd.DataFrame(
+        {
+            "shop_id": m["shop_id"],
+            "conversation_id": m["conversation_id"],
+            "sent_at": m["sent_at"],
+            "not_buyer": (m["sender_role"] != "buyer").astype("int8"),
+            "message_id": m["message_id"],
+        }
+    )
+    ordered = order.sort_values(list(order.columns), kind="stable").index
+    return m.loc[ordered].reset_index(drop=True)
+
+
+def chats(ordered: pd.DataFrame) -> pd.DataFrame:
+    """One row per chat: received at its first buyer message, responded at the next reply."""
+    is_buyer = (ordered["sender_role"] == "buyer").to_numpy()
+    shop = ordered["shop_id"].to_numpy()
+    conv = ordered["conversation_id"].to_numpy()
+    same_conv = np.zeros(len(ordered), dtype=bool)
+    if len(ordered) > 1:
+        same_conv[1:] = (shop[1:] == shop[:-1]) & (conv[1:] == conv[:-1])
+    prev_buyer = np.zeros(len(ordered), dtype=bool)
+    prev_buyer[1:] = is_buyer[:-1]
+    prev_buyer &= same_conv
+    opens = is_buyer & ~prev_buyer
+    closes = ~is_buyer & prev_buyer
+    chat_no = np.cumsum(opens) - 1
+
+    started = ordered.loc[
+        opens, ["shop_id", "conversation_id", "message_id", "sent_at", "sender_id"]
+    ]
+    started = started.rename(
+        columns={
+            "message_id": "first_message_id",
+            "sent_at": "received_at",
+            "sender_id": "buyer_id",
+        }
+    )
+    started.index = chat_no[opens]
+    buyer_messages = np.bincount(chat_no[is_buyer], minlength=len(started))
+    started["buyer_messages"] = buyer_messages[: len(started)]
+    answered = ordered.loc[closes, ["sent_at", "sender_role", "sender_id", "message_id"]]
+    answered.columns = ["responded_at", "responder_role", "responder_id", "response_message_id"]
+    answered.index = chat_no[closes]
+    result = started.join(answered, how="left")
+    result["responder_role"] = result["responder_role"].astype("string")
+    return result.reset_index(drop=True)
+
+
+def merged_periods(holiday_mode: pd.DataFrame) -> pd.DataFrame:
+    """Holiday Mode periods per shop with overlapping or touching ones merged, in int64 ns."""
+    columns = ["shop_id", "start", "end", "held_before"]
+    if holiday_mode.empty:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns}).astype(
+            {"shop_id": "string"}
+        )
+    p = pd.DataFrame(
+        {
+            "shop_id": holiday_mode["shop_id"].astype("string").to_numpy(),
+            "start": ns(holiday_mode["start"]),
+            "end": np.where(
+                holiday_mode["end"].isna().to_numpy(),
+                _NEVER,
+                ns(holiday_mode["end"].fillna(holiday_mode["start"])),
+            ),
+        }
+    )
+    p = p[p["end"] > p["start"]].sort_values(["shop_id", "start", "end"], kind="stable")
+    reach = p.groupby("shop_id", sort=False)["end"].cummax()
+    prev_reach = reach.groupby(p["shop_id"], sort=False).shift(1)
+    new_group = prev_reach.isna() | (p["start"] > prev_reach)
+    group = new_group.cumsum()
+    merged = p.groupby(group, sort=False).agg(
+        shop_id=("shop_id", "first"), start=("start", "min"), end=("end", "max")
+    )
+    duration = np.where(merged["end"] == _NEVER, 0, merged["end"] - merged["start"])
+    held = pd.Series(duration, index=merged.index).groupby(merged["shop_id"], sort=False).cumsum()
+    merged["held_before"] = (held - duration).astype("int64")
+    return merged.reset_index(drop=True)[columns]
+
+
+def _period_at(
+    shop_id: pd.Series, at: np.ndarray, periods: pd.DataFrame, key: str, exact: bool
+) -> pd.DataFrame:
+    """For each (shop, instant), the shop's last period whose `key` is at or before the instant."""
+    left = pd.DataFrame({"shop_id": shop_id.to_numpy(), "at": at, "pos": np.arange(len(at))})
+    left["shop_id"] = left["shop_id"].astype("string")
+    left = left.sort_values("at", kind="stable")
+    if periods.empty:
+        empty = {
+            c: pd.Series(pd.NA, index=left.index, dtype="Int64") for c in periods if c != "shop_id"
+        }
+        return left.assign(**empty).sort_values("pos").reset_index(drop=True)
+    right = periods.drop(columns="shop_id").astype("Int64")
+    right["key"] = periods[key].astype("int64")
+    right["shop_id"] = periods["shop_id"].astype("string")
+    right = right.sort_values("key", kind="stable")
+    found = pd.merge_asof(
+        left,
+        right,
+        left_on="at",
+        right_on="key",
+        by="shop_id",
+        direction="backward",
+        allow_exact_matches=exact,
+    )
+    return found.sort_values("pos").reset_index(drop=True)
+
+
+def clock(
+    shop_id: pd.Series, at: np.ndarray, periods: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Active clock (ns) at each instant, Holiday Mode held back; and whether it is in one."""
+    p = _period_at(shop_id, at, periods, "start", exact=True)
+    found = p["start"].notna().to_numpy()
+    start = p["start"].fillna(0).astype("int64").to_numpy()
+    end = p["end"].fillna(0).astype("int64").to_numpy()
+    held_before = p["held_before"].fillna(0).astype("int64").to_numpy()
+    inside = found & (at < end)
+    held = np.where(found, held_before + np.minimum(at, end) - start, 0)
+    return at - held, inside
+
+
+def deadlines(shop_id: pd.Series, active_deadline: np.ndarray, periods: pd.DataFrame) -> np.ndarray:
+    """Instants (ns) at which the active clock reaches the given values (_NEVER if never)."""
+    shifted = periods.assign(active_start=periods["start"] - periods["held_before"])
+    p = _period_at(shop_id, active_deadline, shifted, "active_start", exact=False)
+    found = p["start"].notna().to_numpy()
+    end = p["end"].fillna(0).astype("int64").to_numpy()
+    start = p["start"].fillna(0).astype("int64").to_numpy()
+    held_before = p["held_before"].fillna(0).astype("int64").to_numpy()
+    open_period = found & (end == _NEVER)
+    held = np.where(found & ~open_period, held_before + (end - start), 0)
+    return np.where(open_period, _NEVER, active_deadline + held)
+
+
+def chat_clock(
+    chat_table: pd.DataFrame,
+    holiday_mode: pd.DataFrame,
+    cutoff: pd.Timestamp | None,
+    limit: pd.Timedelta,
+) -> pd.DataFrame:
+    """Chats with their Holiday-Mode-adjusted response time, deadline and status."""
+    periods = merged_periods(holiday_mode)
+    received = ns(chat_table["received_at"])
+    responded_at = chat_table["responded_at"]
+    responded = responded_at.notna().to_numpy()
+    answer = np.where(responded, ns(responded_at.fillna(chat_table["received_at"])), received)
+    active_received, excluded = clock(chat_table["shop_id"], received, periods)
+    active_answer, _ = clock(chat_table["shop_id"], answer, periods)
+    limit_ns = int(limit.value)
+    deadline = deadlines(chat_table["shop_id"], active_received + limit_ns, periods)
+    response_ns = active_answer - active_received
+    cutoff_ns = _NEVER if cutoff is None else int(pd.Timestamp(cutoff).value)
+    status = np.select(
+        [
+            excluded,
+            responded & (response_ns <= limit_ns),
+            responded,
+            deadline <= cutoff_ns,
+        ],
+        [EXCLUDED, ON_TIME, LATE, UNRESPONDED],
+        default=PENDING,
+    )
+    out = chat_table.copy()
+    out["response_minutes"] = pd.Series(response_ns / 60e9, index=out.index).where(
+        responded & ~excluded
+    )
+    never = deadline == _NEVER
+    out["deadline_at"] = from_ns(np.where(never, np.iinfo("int64").min, deadline), out.index)
+    out["deadline_at"] = out["deadline_at"].where(~never & ~excluded)
+    out["status"] = pd.Categorical(status, dtype=STATUSES)
+    return out
+
+
+def build_chats(
+    messages: pd.DataFrame,
+    holiday_mode: pd.DataFrame,
+    cutoff: pd.Timestamp | None,
+    limit: pd.Timedelta,
+    auto_reply_counts: bool = True,
+) -> pd.DataFrame:
+    """Every chat in the data up to the cut-off, with its clock and status."""
+    ordered = counted_messages(messages, cutoff, auto_reply_counts)
+    return chat_clock(chats(ordered), holiday_mode, cutoff, limit)

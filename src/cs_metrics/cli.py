@@ -1,0 +1,254 @@
+"""The command line: parse options, call the core, print or write, map errors to exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+import traceback
+import zoneinfo
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from cs_metrics import output
+from cs_metrics.errors import CsMetricsError, UsageError
+from cs_metrics.pipeline import evaluate, load
+from cs_metrics.policy import Policy, load_policy
+from cs_metrics.validate import known_timezones, parse_instants
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help=(
+        "TikTok Shop customer-service metrics, by the Customer Service Guidelines.\n\n"
+        "Example:\n\n"
+        "  cs-metrics compute --data sample_data --start 2026-11-16 --end 2026-11-22"
+    ),
+)
+log = logging.getLogger("cs_metrics")
+
+
+class MetricsFormat(StrEnum):
+    """Output formats of `compute`."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ChatsFormat(StrEnum):
+    """Output formats of `chats`."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+DataOpt = Annotated[
+    Path,
+    typer.Option(
+        "--data",
+        help="Folder with messages.(csv|parquet|jsonl) and optional ratings, holiday_mode, shops.",
+    ),
+]
+StartOpt = Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD (shop's local day).")]
+EndOpt = Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD (included).")]
+CutoffOpt = Annotated[
+    str | None,
+    typer.Option("--cutoff", help="Data complete up to this instant (default: latest message)."),
+]
+ShopOpt = Annotated[list[str] | None, typer.Option("--shop", help="Only this shop (repeatable).")]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--default-timezone", help="Zone for shops with no timezone or known market (default UTC)."
+    ),
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Any bad row is an error (exit 2).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Policy TOML file (see docs/policy.md).")
+]
+
+
+def parse_day(text: str, option: str) -> dt.date:
+    """A YYYY-MM-DD option value as a date."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise UsageError(f"{option} {text!r} is not a date in the form YYYY-MM-DD") from exc
+
+
+def parse_cutoff(text: str | None, default_tz: str) -> pd.Timestamp | None:
+    """The --cutoff instant (SPEC 1 forms; naive means the run's default zone)."""
+    if text is None:
+        return None
+    values = pd.Series([text.strip()], dtype="string")
+    instants, _reasons = parse_instants(values, pd.Series([default_tz]))
+    if pd.isna(instants.iloc[0]):
+        raise UsageError(
+            f"--cutoff {text!r} is not an accepted timestamp (ISO-8601 or Unix seconds)"
+        )
+    return pd.Timestamp(instants.iloc[0])
+
+
+def make_policy(config: Path | None, default_tz: str | None) -> Policy:
+    """The effective policy from --config and --default-timezone."""
+    if default_tz is not None and default_tz not in known_timezones():
+        raise UsageError(f"--default-timezone {default_tz!r} is not a known IANA zone name")
+    return load_policy(config, default_timezone=default_tz)
+
+
+def report_warnings(messages: list[str]) -> None:
+    """Print the run's warnings on stderr."""
+    for line in messages:
+        typer.echo(f"warning: {line}", err=True)
+
+
+def window(start: str, end: str) -> tuple[dt.date, dt.date]:
+    """Validated --start/--end dates."""
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    if last < first:
+        raise UsageError(f"--end {last} is before --start {first}")
+    return first, last
+
+
+@app.command(
+    help=(
+        "Compute the guideline metrics per shop for the local days START..END.\n\n"
+        "Example:\n\n"
+        "  cs-metrics compute --data sample_data --start 2026-11-16 --end 2026-11-22 --format json"
+    )
+)
+def compute(
+    data: DataOpt,
+    start: StartOpt,
+    end: EndOpt,
+    cutoff: CutoffOpt = None,
+    shop: ShopOpt = None,
+    default_timezone: TzOpt = None,
+    fmt: Annotated[
+        MetricsFormat, typer.Option("--format", help="table (people), json or csv (machines).")
+    ] = MetricsFormat.table,
+    strict: StrictOpt = False,
+    quarantine: Annotated[
+        Path | None, typer.Option("--quarantine", help="Write bad rows here, one CSV per table.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    first, last = window(start, end)
+    policy = make_policy(config, default_timezone)
+    cut = parse_cutoff(cutoff, policy.default_timezone)
+    dataset = load(data, policy, strict=strict)
+    report_warnings(dataset.warnings)
+    evaluation = evaluate(dataset, first, last, policy, cut, shop)
+    doc = output.result_document(dataset, evaluation)
+    if quarantine is not None:
+        for path in output.write_quarantine(dataset, quarantine):
+            typer.echo(f"quarantined rows written to {path}", err=True)
+    render = {
+        MetricsFormat.json: output.to_json,
+        MetricsFormat.csv: lambda d: output.to_csv(d["shops"]),
+    }
+    text = render.get(fmt, output.to_table)(doc)
+    if fmt == MetricsFormat.table and dataset.bad_rows and quarantine is None:
+        text += "Bad rows were set aside; add --quarantine DIR to write them out with reasons.\n"
+    typer.echo(text, nl=False)
+
+
+@app.command(
+    help=(
+        "Write one row per chat received in START..END: instants, responder, minutes, status.\n\n"
+        "Example:\n\n"
+        "  cs-metrics chats --data sample_data --start 2026-11-16 --end 2026-11-22 "
+        "--output chats.csv"
+    )
+)
+def chats(
+    data: DataOpt,
+    start: StartOpt,
+    end: EndOpt,
+    output_file: Annotated[Path, typer.Option("--output", help="File to write.")],
+    cutoff: CutoffOpt = None,
+    shop: ShopOpt = None,
+    default_timezone: TzOpt = None,
+    fmt: Annotated[ChatsFormat, typer.Option("--format", help="csv or parquet.")] = ChatsFormat.csv,
+    strict: StrictOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    first, last = window(start, end)
+    policy = make_policy(config, default_timezone)
+    cut = parse_cutoff(cutoff, policy.default_timezone)
+    dataset = load(data, policy, strict=strict)
+    report_warnings(dataset.warnings)
+    rows = output.chat_rows(evaluate(dataset, first, last, policy, cut, shop).chats)
+    body = output.chats_parquet(rows) if fmt == ChatsFormat.parquet else output.chats_csv(rows)
+    output.write_atomic(output_file, body)
+    typer.echo(f"{len(rows)} chats written to {output_file}", err=True)
+
+
+@app.command(
+    help=(
+        "Generate a seeded, realistic dataset (for trials and benchmarks).\n\n"
+        "Example:\n\n"
+        "  cs-metrics generate --out /tmp/big --shops 2000 --messages 1000000 --format parquet"
+    )
+)
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the tables to.")],
+    shops: Annotated[int, typer.Option("--shops", min=1)] = 8,
+    messages: Annotated[
+        int | None, typer.Option("--messages", min=1, help="Approximate number of messages.")
+    ] = None,
+    start: Annotated[str, typer.Option("--start", help="First day.")] = "2026-11-09",
+    days: Annotated[int, typer.Option("--days", min=1)] = 15,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    fmt: Annotated[ChatsFormat, typer.Option("--format")] = ChatsFormat.csv,
+    bad_rows: Annotated[
+        bool, typer.Option("--bad-rows/--no-bad-rows", help="Inject a few bad rows.")
+    ] = False,
+) -> None:
+    from cs_metrics.generate import GeneratorConfig, write_tables
+    from cs_metrics.generate import generate as make
+
+    config = GeneratorConfig(
+        shops=shops,
+        start=parse_day(start, "--start"),
+        days=days,
+        messages=messages,
+        seed=seed,
+        bad_rows=bad_rows,
+    )
+    for path in write_tables(make(config), out, fmt.value):
+        typer.echo(f"wrote {path}", err=True)
+
+
+def main() -> None:
+    """Entry point: run the app and turn domain errors into one line and an exit status."""
+    logging.basicConfig(
+        level=os.environ.get("CS_METRICS_LOG", "INFO"),
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        app()
+    except CsMetricsError as exc:
+        typer.echo(f"cs-metrics: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except (zoneinfo.ZoneInfoNotFoundError, KeyboardInterrupt) as exc:
+        typer.echo(f"cs-metrics: error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("CS_METRICS_DEBUG"):
+            traceback.print_exc()
+        typer.echo(
+            f"cs-metrics: internal error: {type(exc).__name__}: {exc} "
+            "(set CS_METRICS_DEBUG=1 for details)",
+            err=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,158 @@
+"""Per-shop metrics over a window of the shop's local days (SPEC 4, 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from cs_metrics.chats import (
+    EXCLUDED,
+    LATE,
+    ON_TIME,
+    PENDING,
+    UNRESPONDED,
+    clock,
+    merged_periods,
+    ns,
+)
+
+COUNT_FIELDS = (
+    "chats",
+    "chats_assessed",
+    "chats_excluded_holiday_mode",
+    "chats_pending",
+    "chats_responded_12h",
+    "chats_responded_late",
+    "chats_unresponded",
+    "chats_responded",
+)
+RATE_FIELDS = (
+    "response_rate_12h",
+    "first_response_minutes_mean",
+    "first_response_minutes_median",
+    "first_response_minutes_p90",
+)
+RATING_FIELDS = ("ratings", "ratings_satisfied", "satisfaction_rate")
+METRIC_FIELDS = (
+    "chats",
+    "chats_assessed",
+    "chats_excluded_holiday_mode",
+    "chats_pending",
+    "chats_responded_12h",
+    "chats_responded_late",
+    "chats_unresponded",
+    "chats_responded",
+    "response_rate_12h",
+    "first_response_minutes_mean",
+    "first_response_minutes_median",
+    "first_response_minutes_p90",
+    "ratings",
+    "ratings_satisfied",
+    "satisfaction_rate",
+)
+
+
+def local_midnights(zones: pd.Series, day: dt.date) -> pd.Series:
+    """Each zone's first instant of `day` (a midnight that does not exist moves forward)."""
+    out = pd.Series(pd.NaT, index=zones.index, dtype="datetime64[ns, UTC]")
+    naive = pd.DatetimeIndex([pd.Timestamp(day)])
+    for zone, idx in zones.groupby(zones, sort=False).groups.items():
+        local = naive.tz_localize(
+            str(zone), ambiguous=np.array([True]), nonexistent="shift_forward"
+        )
+        out.loc[idx] = local.tz_convert("UTC")[0]
+    return out
+
+
+def window_bounds(shops: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Each shop's window [start 00:00, day after end 00:00) in its own zone, as UTC instants."""
+    zones = shops["timezone"]
+    return pd.DataFrame(
+        {
+            "shop_id": shops["shop_id"],
+            "timezone": zones,
+            "window_start": local_midnights(zones, start),
+            "window_end": local_midnights(zones, end + dt.timedelta(days=1)),
+        }
+    )
+
+
+def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `frame` whose `at` instant falls in their shop's window."""
+    b = bounds.set_index("shop_id")
+    start = frame["shop_id"].map(b["window_start"])
+    end = frame["shop_id"].map(b["window_end"])
+    keep = (frame[at] >= start) & (frame[at] < end)
+    return frame.loc[keep.fillna(False).astype(bool)]
+
+
+def counted_ratings(
+    ratings: pd.DataFrame,
+    holiday_mode: pd.DataFrame,
+    bounds: pd.DataFrame,
+    cutoff: pd.Timestamp | None,
+) -> pd.DataFrame:
+    """Ratings counted in the window: known at the cut-off, not in Holiday Mode, latest only."""
+    r = ratings if cutoff is None else ratings.loc[ratings["rated_at"] <= cutoff]
+    r = in_window(r, "rated_at", bounds)
+    _, in_holiday = clock(r["shop_id"], ns(r["rated_at"]), merged_periods(holiday_mode))
+    r = r.loc[~in_holiday]
+    r = r.sort_values(["rated_at", "row_number"], kind="stable")
+    return r.drop_duplicates(["shop_id", "conversation_id"], keep="last")
+
+
+def chat_counts(window_chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
+    """Chat counts by status per shop, with the SPEC 5 totals."""
+    counts = pd.crosstab(window_chats["shop_id"], window_chats["status"], dropna=False)
+    counts = counts.reindex(index=shop_ids, columns=[ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED])
+    counts = counts.fillna(0).astype("int64")
+    out = pd.DataFrame(index=shop_ids)
+    out["chats_responded_12h"] = counts[ON_TIME]
+    out["chats_responded_late"] = counts[LATE]
+    out["chats_unresponded"] = counts[UNRESPONDED]
+    out["chats_pending"] = counts[PENDING]
+    out["chats_excluded_holiday_mode"] = counts[EXCLUDED]
+    out["chats_responded"] = out["chats_responded_12h"] + out["chats_responded_late"]
+    out["chats_assessed"] = out["chats_responded"] + out["chats_unresponded"]
+    out["chats"] = out["chats_assessed"] + out["chats_excluded_holiday_mode"] + out["chats_pending"]
+    return out
+
+
+def response_time_stats(window_chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
+    """Mean, median and p90 (linear interpolation) of response minutes of responded chats."""
+    responded = window_chats.loc[window_chats["status"].isin([ON_TIME, LATE])]
+    minutes = responded.groupby("shop_id", observed=True)["response_minutes"]
+    stats = pd.DataFrame(
+        {
+            "first_response_minutes_mean": minutes.mean(),
+            "first_response_minutes_median": minutes.median(),
+            "first_response_minutes_p90": minutes.quantile(0.9),
+        }
+    )
+    return stats.reindex(shop_ids)
+
+
+def rating_stats(rated: pd.DataFrame, shop_ids: pd.Index, satisfied_min: int) -> pd.DataFrame:
+    """Counted ratings, satisfied ratings and their share per shop."""
+    satisfied = (rated["rating"] >= satisfied_min).astype("int64")
+    grouped = satisfied.groupby(rated["shop_id"])
+    out = pd.DataFrame({"ratings": grouped.size(), "ratings_satisfied": grouped.sum()})
+    out = out.reindex(shop_ids).fillna(0).astype("int64")
+    out["satisfaction_rate"] = (out["ratings_satisfied"] / out["ratings"]).where(out["ratings"] > 0)
+    return out
+
+
+def shop_metrics(
+    window_chats: pd.DataFrame, rated: pd.DataFrame, shop_ids: pd.Index, satisfied_min: int
+) -> pd.DataFrame:
+    """The SPEC 5 fields, one row per shop in `shop_ids`."""
+    out = chat_counts(window_chats, shop_ids)
+    out["response_rate_12h"] = (out["chats_responded_12h"] / out["chats_assessed"]).where(
+        out["chats_assessed"] > 0
+    )
+    out = out.join(response_time_stats(window_chats, shop_ids))
+    out = out.join(rating_stats(rated, shop_ids, satisfied_min))
+    out.index.name = "shop_id"
+    return out[list(METRIC_FIELDS)].reset_index()

@@ -1,0 +1,266 @@
+"""Results as SPEC 7 JSON, CSV, a table for people, and the per-chat drill-down; atomic writes."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cs_metrics.metrics import METRIC_FIELDS
+from cs_metrics.pipeline import Dataset, Evaluation
+
+SHOP_FIELDS = ("shop_id", "timezone", "window_start", "window_end", *METRIC_FIELDS)
+CHAT_COLUMNS = (
+    "shop_id",
+    "conversation_id",
+    "first_message_id",
+    "buyer_id",
+    "buyer_messages",
+    "received_at_utc",
+    "received_at_local",
+    "responded_at_utc",
+    "responded_at_local",
+    "responder_role",
+    "responder_id",
+    "response_message_id",
+    "response_minutes",
+    "deadline_at_utc",
+    "status",
+    "timezone",
+)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a file so that readers see either the old or the complete new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def iso_utc(instant: pd.Timestamp | None) -> str | None:
+    """An instant as ISO-8601 in UTC, or None."""
+    if instant is None or pd.isna(instant):
+        return None
+    return pd.Timestamp(instant).tz_convert("UTC").isoformat()
+
+
+def iso_local(instants: pd.Series, zones: pd.Series) -> pd.Series:
+    """Instants as ISO-8601 text with each row's local offset (missing stays missing)."""
+    out = pd.Series(pd.NA, index=instants.index, dtype="string")
+    for zone, idx in zones.groupby(zones, sort=False).groups.items():
+        out.loc[idx] = iso_text(instants.loc[idx].dt.tz_convert(str(zone)))
+    return out
+
+
+def iso_text(instants: pd.Series) -> pd.Series:
+    """Aware instants as `YYYY-MM-DDThh:mm:ss[.ffffff]+hh:mm` text, vectorised."""
+    whole = instants.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    micros = instants.dt.microsecond
+    fraction = ("." + micros.astype("string").str.pad(6, fillchar="0")).where(micros > 0, "")
+    offset = instants.dt.strftime("%z").str.replace(r"^([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
+    return (whole + fraction.fillna("") + offset).astype("string")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready scalar: numpy numbers to Python, NaN/NA to None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    return value
+
+
+def shop_records(evaluation: Evaluation, extra: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """One SPEC 7 object per shop, sorted by shop_id (with `extra` columns appended)."""
+    m = evaluation.metrics.copy()
+    m["window_start"] = iso_local(m["window_start"], m["timezone"])
+    m["window_end"] = iso_local(m["window_end"], m["timezone"])
+    m = m.sort_values("shop_id")
+    records = []
+    for row in m[list(SHOP_FIELDS)].to_dict(orient="records"):
+        records.append({k: _plain(v) for k, v in row.items()})
+    if extra is not None:
+        by_shop = extra.set_index("shop_id").to_dict(orient="index")
+        for record in records:
+            record.update(by_shop.get(record["shop_id"], {}))
+    return records
+
+
+def input_counts(dataset: Dataset) -> dict[str, dict[str, int]]:
+    """The SPEC 8 row counts per table given."""
+    return {name: counts.as_dict() for name, counts in dataset.counts.items()}
+
+
+def result_document(
+    dataset: Dataset, evaluation: Evaluation, extra: pd.DataFrame | None = None, **top: Any
+) -> dict[str, Any]:
+    """The SPEC 7 document: cutoff, shops, input (and any extra top-level fields)."""
+    doc: dict[str, Any] = {
+        "cutoff": iso_utc(evaluation.cutoff),
+        "window_first_day": evaluation.start.isoformat(),
+        "window_last_day": evaluation.end.isoformat(),
+        **top,
+        "shops": shop_records(evaluation, extra),
+        "input": input_counts(dataset),
+    }
+    return doc
+
+
+def to_json(doc: Mapping[str, Any]) -> str:
+    """Pretty, stable JSON text."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def to_csv(records: list[dict[str, Any]]) -> str:
+    """One CSV row per shop with the SPEC 7 field names as the header."""
+    frame = pd.DataFrame.from_records(records)
+    frame = (
+        frame.drop(columns=[c for c in frame.columns if isinstance(records[0].get(c), dict)])
+        if records
+        else frame
+    )
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _minutes(value: Any) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def to_table(doc: Mapping[str, Any]) -> str:
+    """An aligned text table for people: rates as percentages, a line on quarantined rows."""
+    rows = [
+        {
+            "shop": s["shop_id"],
+            "chats": str(s["chats"]),
+            "assessed": str(s["chats_assessed"]),
+            "12h rate": _pct(s["response_rate_12h"]),
+            "late": str(s["chats_responded_late"]),
+            "missed": str(s["chats_unresponded"]),
+            "pending": str(s["chats_pending"]),
+            "holiday": str(s["chats_excluded_holiday_mode"]),
+            "FRT mean": _minutes(s["first_response_minutes_mean"]),
+            "FRT p90": _minutes(s["first_response_minutes_p90"]),
+            "CSAT": _pct(s["satisfaction_rate"]),
+            "ratings": str(s["ratings"]),
+            **(
+                {"status": s["status"]["response_rate_12h"], "action": s["action"]}
+                if "action" in s
+                else {}
+            ),
+        }
+        for s in doc["shops"]
+    ]
+    lines = [
+        f"Window {doc['window_first_day']} .. {doc['window_last_day']} (each shop's local days), "
+        f"cut-off {doc['cutoff'] or 'none (no messages)'}"
+    ]
+    if rows:
+        headers = list(rows[0])
+        widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
+        left = {"shop", "status", "action"}
+
+        def fmt(cells: Mapping[str, str]) -> str:
+            return "  ".join(
+                cells[h].ljust(widths[h]) if h in left else cells[h].rjust(widths[h])
+                for h in headers
+            ).rstrip()
+
+        lines += [fmt({h: h for h in headers}), fmt({h: "-" * widths[h] for h in headers})]
+        lines += [fmt(r) for r in rows]
+    else:
+        lines.append("(no shops)")
+    lines.append(input_line(doc["input"]))
+    return "\n".join(lines) + "\n"
+
+
+def input_line(counts: Mapping[str, Mapping[str, int]]) -> str:
+    """One line on rows read, used, quarantined and duplicated per table."""
+    parts = [
+        f"{name} {c['rows_read']} read, {c['rows_used']} used, "
+        f"{c['rows_quarantined']} quarantined, {c['rows_duplicate']} duplicate"
+        for name, c in counts.items()
+    ]
+    return "Input: " + "; ".join(parts)
+
+
+def chat_rows(chats: pd.DataFrame) -> pd.DataFrame:
+    """The per-chat drill-down: UTC and local instants, responder, minutes on the clock, status."""
+    zones = chats["timezone"].astype("string") if "timezone" in chats else pd.Series(dtype="string")
+    out = pd.DataFrame(
+        {
+            "shop_id": chats["shop_id"],
+            "conversation_id": chats["conversation_id"],
+            "first_message_id": chats["first_message_id"],
+            "buyer_id": chats["buyer_id"],
+            "buyer_messages": chats["buyer_messages"],
+            "received_at_utc": chats["received_at"],
+            "received_at_local": iso_local(chats["received_at"], zones),
+            "responded_at_utc": chats["responded_at"],
+            "responded_at_local": iso_local(chats["responded_at"], zones),
+            "responder_role": chats["responder_role"],
+            "responder_id": chats["responder_id"],
+            "response_message_id": chats["response_message_id"],
+            "response_minutes": chats["response_minutes"],
+            "deadline_at_utc": chats["deadline_at"],
+            "status": chats["status"].astype("string"),
+            "timezone": zones,
+        }
+    )
+    return out.sort_values(
+        ["shop_id", "received_at_utc", "conversation_id"], kind="stable"
+    ).reset_index(drop=True)
+
+
+def chats_csv(rows: pd.DataFrame) -> str:
+    """The drill-down as CSV text, instants in ISO-8601."""
+    frame = rows.copy()
+    for column in ("received_at_utc", "responded_at_utc", "deadline_at_utc"):
+        frame[column] = iso_text(frame[column])
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def chats_parquet(rows: pd.DataFrame) -> bytes:
+    """The drill-down as Parquet bytes with typed UTC timestamps."""
+    buffer = io.BytesIO()
+    rows.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def write_quarantine(dataset: Dataset, folder: Path) -> list[Path]:
+    """One CSV per table with bad rows: row number, reason code, message, the original values."""
+    written = []
+    for name, frame in dataset.quarantine.items():
+        path = folder / f"{name}.csv"
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, lineterminator="\n")
+        write_atomic(path, buffer.getvalue())
+        written.append(path)
+    return written

@@ -1,0 +1,190 @@
+"""The stages wired together: load a data folder, then evaluate a window of days."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cs_metrics import validate
+from cs_metrics.chats import build_chats
+from cs_metrics.errors import StrictModeError
+from cs_metrics.metrics import counted_ratings, in_window, shop_metrics, window_bounds
+from cs_metrics.policy import Policy
+from cs_metrics.read import RawTable, read_folder
+from cs_metrics.validate import Checked, InputCounts
+
+EMPTY = {
+    "ratings": ("shop_id", "conversation_id", "rating", "rated_at", "row_number"),
+    "holiday_mode": ("shop_id", "start", "end"),
+}
+
+
+@dataclass
+class Dataset:
+    """A validated data folder: typed good rows, quarantined rows and counts per table."""
+
+    messages: pd.DataFrame
+    ratings: pd.DataFrame
+    holiday_mode: pd.DataFrame
+    zones: pd.Series
+    """Each seen shop's effective timezone, indexed by shop_id."""
+    shops: pd.DataFrame
+    quarantine: dict[str, pd.DataFrame]
+    counts: dict[str, InputCounts]
+    shop_ids: pd.Index
+    """Every non-empty shop_id in any row of any table, sorted."""
+    default_timezone: str = "UTC"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def latest_message(self) -> pd.Timestamp | None:
+        """The default cut-off: the latest sent_at of the good, non-duplicate messages."""
+        latest = self.messages["sent_at"].max()
+        return None if pd.isna(latest) else pd.Timestamp(latest)
+
+    @property
+    def bad_rows(self) -> int:
+        """Quarantined rows over all tables."""
+        return sum(c.rows_quarantined for c in self.counts.values())
+
+
+@dataclass
+class Evaluation:
+    """Metrics of one window: one row per shop, and the chats received in the window."""
+
+    metrics: pd.DataFrame
+    chats: pd.DataFrame
+    cutoff: pd.Timestamp | None
+    start: dt.date
+    end: dt.date
+    ratings: pd.DataFrame
+
+
+def load(folder: Path, policy: Policy, strict: bool = False) -> Dataset:
+    """Read and validate every table of a data folder (the shops table first, for time zones)."""
+    raw = read_folder(folder)
+    checked_shops = (
+        validate.check_shops(raw["shops"], policy.market_timezones, policy.default_timezone)
+        if "shops" in raw
+        else None
+    )
+    seen = pd.Index(
+        sorted(set().union(*(set(validate.seen_shop_ids(t.frame)) for t in raw.values()))),
+        dtype="string",
+    )
+    known = (
+        checked_shops.good.set_index("shop_id")["timezone"]
+        if checked_shops is not None
+        else pd.Series(dtype="string")
+    )
+    zones = known.reindex(seen).fillna(policy.default_timezone).astype("string")
+    checked: dict[str, Checked] = {"messages": validate.check_messages(raw["messages"], zones)}
+    checkers = {"ratings": validate.check_ratings, "holiday_mode": validate.check_holiday_mode}
+    for name, check in checkers.items():
+        if name in raw:
+            checked[name] = check(raw[name], zones)
+    if checked_shops is not None:
+        checked["shops"] = checked_shops
+    dataset = Dataset(
+        messages=checked["messages"].good,
+        ratings=_good_or_empty(checked, "ratings"),
+        holiday_mode=_good_or_empty(checked, "holiday_mode"),
+        zones=zones,
+        shops=checked_shops.good if checked_shops is not None else pd.DataFrame(),
+        quarantine={k: c.quarantine for k, c in checked.items() if len(c.quarantine)},
+        counts={
+            k: checked[k].counts
+            for k in ("messages", "ratings", "holiday_mode", "shops")
+            if k in checked
+        },
+        shop_ids=seen,
+        default_timezone=policy.default_timezone,
+        warnings=_zone_warnings(seen, known, policy.default_timezone),
+    )
+    if strict and dataset.bad_rows:
+        raise StrictModeError(_strict_message(dataset, raw))
+    return dataset
+
+
+def _good_or_empty(checked: dict[str, Checked], name: str) -> pd.DataFrame:
+    if name in checked:
+        return checked[name].good
+    frame = pd.DataFrame({c: pd.Series(dtype="string") for c in EMPTY[name]})
+    for column in ("rated_at", "start", "end"):
+        if column in frame:
+            frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+def _zone_warnings(seen: pd.Index, known: pd.Series, default_tz: str) -> list[str]:
+    """One line naming the shops whose time zone falls back to the default."""
+    missing = [s for s in seen if s not in known.index]
+    if not missing:
+        return []
+    listed = ", ".join(missing[:10]) + (
+        f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    )
+    return [f"no timezone for shop(s) {listed} (not in shops table); using {default_tz}"]
+
+
+def _strict_message(dataset: Dataset, raw: dict[str, RawTable]) -> str:
+    parts = [
+        f"{raw[name].path}: {counts.rows_quarantined} bad row(s)"
+        for name, counts in dataset.counts.items()
+        if counts.rows_quarantined
+    ]
+    return "--strict: " + "; ".join(parts)
+
+
+def resolve_cutoff(dataset: Dataset, cutoff: pd.Timestamp | None) -> pd.Timestamp | None:
+    """The run's cut-off: as given, else the latest good message."""
+    return cutoff if cutoff is not None else dataset.latest_message
+
+
+def shop_zones(dataset: Dataset, shop_ids: list[str] | None) -> pd.DataFrame:
+    """The shops to report on (all seen, or exactly those named) with their time zones."""
+    ids = dataset.shop_ids if not shop_ids else pd.Index(sorted(set(shop_ids)), dtype="string")
+    zones = dataset.zones.reindex(ids).fillna(dataset.default_timezone)
+    return pd.DataFrame({"shop_id": ids, "timezone": zones.to_numpy()})
+
+
+def evaluate(
+    dataset: Dataset,
+    start: dt.date,
+    end: dt.date,
+    policy: Policy,
+    cutoff: pd.Timestamp | None = None,
+    shop_ids: list[str] | None = None,
+) -> Evaluation:
+    """SPEC 5 metrics for the local days start..end of each shop, as known at the cut-off."""
+    cut = resolve_cutoff(dataset, cutoff)
+    shops = shop_zones(dataset, shop_ids)
+    bounds = window_bounds(shops, start, end)
+    messages = dataset.messages
+    if shop_ids:
+        messages = messages.loc[messages["shop_id"].isin(shops["shop_id"])]
+    all_chats = build_chats(
+        messages,
+        dataset.holiday_mode,
+        cut,
+        policy.response_limit,
+        policy.auto_reply_counts_as_response,
+    )
+    window_chats = in_window(all_chats, "received_at", bounds).copy()
+    window_chats["timezone"] = window_chats["shop_id"].map(shops.set_index("shop_id")["timezone"])
+    rated = counted_ratings(dataset.ratings, dataset.holiday_mode, bounds, cut)
+    metrics = shop_metrics(
+        window_chats, rated, pd.Index(shops["shop_id"]), policy.satisfied_min_rating
+    )
+    metrics = bounds.merge(metrics, on="shop_id", how="left")
+    return Evaluation(
+        metrics=metrics,
+        chats=window_chats.reset_index(drop=True),
+        cutoff=cut,
+        start=start,
+        end=end,
+        ratings=rated.reset_index(drop=True),
+    )

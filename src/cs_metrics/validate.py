@@ -1,0 +1,405 @@
+"""Validate raw tables: typed good rows, quarantined bad rows with reasons, duplicates, counts."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from cs_metrics.read import PARSE_ERROR, ROW, TABLES, RawTable
+
+ROLE_ALIASES: dict[str, str] = {
+    "buyer": "buyer",
+    "customer": "buyer",
+    "seller": "seller",
+    "shop": "seller",
+    "customer_service": "seller",
+    "agent": "seller",
+    "auto_reply": "auto_reply",
+    "robot": "auto_reply",
+    "bot": "auto_reply",
+    "faq": "auto_reply",
+    "system": "system",
+    "platform": "system",
+}
+ROLES = pd.CategoricalDtype(["buyer", "seller", "auto_reply", "system"])
+UTC = "UTC"
+_ISO = (
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<hm>\d{2}:\d{2})(?::(?P<sec>\d{2})(?:\.(?P<frac>\d+))?)?)?"
+    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?$"
+)
+_WHOLE = r"^\d+$"
+MILLISECONDS_FROM = 100_000_000_000
+
+
+class Reason(StrEnum):
+    """Why a row was quarantined (machine-readable code)."""
+
+    MALFORMED_ROW = "malformed_row"
+    MISSING_VALUE = "missing_value"
+    BAD_TIMESTAMP = "bad_timestamp"
+    LOCAL_TIME_GAP = "nonexistent_or_ambiguous_local_time"
+    UNKNOWN_ROLE = "unknown_role"
+    BAD_RATING = "bad_rating"
+    UNKNOWN_TIMEZONE = "unknown_timezone"
+    END_BEFORE_START = "end_before_start"
+
+
+@dataclass(frozen=True)
+class InputCounts:
+    """Rows of one table: every row read is used, quarantined or a duplicate."""
+
+    rows_read: int
+    rows_used: int
+    rows_quarantined: int
+    rows_duplicate: int
+
+    def as_dict(self) -> dict[str, int]:
+        """The four counts under their SPEC names."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "rows_quarantined": self.rows_quarantined,
+            "rows_duplicate": self.rows_duplicate,
+        }
+
+
+@dataclass
+class Checked:
+    """One table after validation."""
+
+    good: pd.DataFrame
+    quarantine: pd.DataFrame
+    counts: InputCounts
+    shop_ids: pd.Index
+    warnings: list[str] = field(default_factory=list)
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """Text with surrounding white space removed and empty values as missing."""
+    if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+        return values
+    text = values.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+def canonical_roles(roles: pd.Series) -> pd.Series:
+    """Sender roles mapped to buyer/seller/auto_reply/system; unknown roles become missing."""
+    mapped = roles.str.lower().map(ROLE_ALIASES)
+    return mapped.astype(ROLES)
+
+
+def known_timezones() -> frozenset[str]:
+    """IANA zone names this machine knows."""
+    return frozenset(zoneinfo.available_timezones()) | {UTC}
+
+
+def parse_instants(values: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC instants from SPEC timestamps, with a reason for each value that is not one."""
+    index = values.index
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(UTC).astype("datetime64[ns, UTC]"), _no_reasons(index)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return _localize(values.astype("datetime64[ns]"), zones)
+    text = values.astype("string")
+    result = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+    reasons = pd.Series(Reason.BAD_TIMESTAMP.value, index=index, dtype="string")
+    reasons = reasons.mask(text.isna())
+
+    whole = text.str.fullmatch(_WHOLE).fillna(False).astype(bool)
+    if whole.any():
+        epoch = _epoch_instants(text[whole])
+        result.loc[epoch.index] = epoch
+        reasons.loc[epoch.index[epoch.notna()]] = pd.NA
+
+    iso = text.str.extract(_ISO)
+    is_iso = iso["date"].notna() & ~whole
+    if is_iso.any():
+        iso = iso[is_iso]
+        clock = iso["hm"].fillna("00:00") + ":" + iso["sec"].fillna("00")
+        wall = pd.to_datetime(
+            iso["date"] + " " + clock, format="%Y-%m-%d %H:%M:%S", errors="coerce"
+        ).astype("datetime64[ns]")
+        wall = wall + pd.to_timedelta(_fraction_ns(iso["frac"]), unit="ns")
+        zone = iso["zone"]
+        offset_min, offset_ok = _offset_minutes(zone)
+        aware = zone.notna()
+        fixed = (wall - pd.to_timedelta(offset_min, unit="min")).dt.tz_localize(UTC)
+        fixed = fixed.where(aware & offset_ok)
+        naive_idx = iso.index[~aware]
+        local, local_reasons = _localize(wall[~aware], zones.loc[naive_idx])
+        combined = fixed.copy()
+        combined.loc[naive_idx] = local
+        result.loc[combined.index] = combined
+        good = combined.notna()
+        reasons.loc[combined.index[good]] = pd.NA
+        gap = local_reasons[local_reasons.notna() & wall[~aware].notna()]
+        reasons.loc[gap.index] = gap
+    return result, reasons
+
+
+def _no_reasons(index: pd.Index) -> pd.Series:
+    return pd.Series(pd.NA, index=index, dtype="string")
+
+
+def _epoch_instants(digits: pd.Series) -> pd.Series:
+    """UTC instants from whole numbers: Unix seconds, or milliseconds from 12 digits up."""
+    short = digits.where(digits.str.len() <= 18)
+    number = pd.to_numeric(short, errors="coerce").astype("Int64")
+    millis = number >= MILLISECONDS_FROM
+    limit = np.iinfo("int64").max
+    fits = (millis & (number <= limit // 1_000_000)) | (~millis & (number <= limit // 10**9))
+    nanos = number.where(~millis, number * 1_000_000).where(millis, number * 10**9)
+    nanos = nanos.where(fits.fillna(False))
+    instants = pd.to_datetime(nanos.fillna(0).astype("int64"), unit="ns", utc=True)
+    return instants.where(nanos.notna())
+
+
+def _fraction_ns(fraction: pd.Series) -> pd.Series:
+    """Nanoseconds from the digits after the decimal point (extra digits are cut)."""
+    padded = fraction.fillna("0").str.slice(0, 9).str.pad(9, side="right", fillchar="0")
+    return padded.astype("int64")
+
+
+def _offset_minutes(zone: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Signed UTC offsets in minutes from `Z`, `+hh:mm` or `+hhmm`, and which ones are valid."""
+    text = zone.fillna("Z").str.replace(":", "", regex=False)
+    is_z = text == "Z"
+    hours = pd.to_numeric(text.str.slice(1, 3).where(~is_z, "0"), errors="coerce")
+    minutes = pd.to_numeric(text.str.slice(3, 5).where(~is_z, "0"), errors="coerce")
+    sign = np.where(text.str.slice(0, 1) == "-", -1, 1)
+    ok = (hours <= 23) & (minutes <= 59)
+    return (sign * (hours * 60 + minutes)).fillna(0).astype("int64"), ok.fillna(False)
+
+
+def _localize(wall: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC instants from naive local times in each row's zone; gaps and overlaps are reasons."""
+    result = pd.Series(pd.NaT, index=wall.index, dtype="datetime64[ns, UTC]")
+    reasons = _no_reasons(wall.index)
+    for zone, idx in wall.groupby(zones.astype("string").fillna(UTC), sort=False).groups.items():
+        local = pd.DatetimeIndex(wall.loc[idx]).tz_localize(
+            str(zone), ambiguous="NaT", nonexistent="NaT"
+        )
+        result.loc[idx] = local.tz_convert(UTC)
+        lost = wall.loc[idx].notna().to_numpy() & local.isna()
+        reasons.loc[idx[lost]] = Reason.LOCAL_TIME_GAP.value
+    return result, reasons
+
+
+def first_reason(checks: list[tuple[pd.Series, str, str]], index: pd.Index) -> pd.DataFrame:
+    """Per row, the first failing check's reason code and message (missing when the row is good)."""
+    code = pd.Series(pd.NA, index=index, dtype="string")
+    message = pd.Series(pd.NA, index=index, dtype="string")
+    for failed, reason, text in checks:
+        take = failed.fillna(False).astype(bool) & code.isna()
+        code = code.mask(take, reason)
+        message = message.mask(take, text)
+    return pd.DataFrame({"reason": code, "message": message})
+
+
+def missing_checks(
+    frame: pd.DataFrame, columns: tuple[str, ...]
+) -> list[tuple[pd.Series, str, str]]:
+    """One check per required column: the value must be present."""
+    return [
+        (frame[c].isna(), Reason.MISSING_VALUE.value, f"required value {c} is missing")
+        for c in columns
+    ]
+
+
+def parse_error_check(raw: pd.DataFrame) -> tuple[pd.Series, str, str]:
+    """Rows the reader could not split into fields."""
+    errors = raw[PARSE_ERROR] if PARSE_ERROR in raw.columns else pd.Series(pd.NA, index=raw.index)
+    return errors.notna(), Reason.MALFORMED_ROW.value, "row could not be read as a record"
+
+
+def quarantine_rows(raw: pd.DataFrame, reasons: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Bad rows as read, with their row number, reason code and message."""
+    bad = reasons["reason"].notna()
+    original = raw.loc[bad].drop(columns=[PARSE_ERROR, ROW], errors="ignore")
+    message = reasons.loc[bad, "message"]
+    if PARSE_ERROR in raw.columns:
+        detail = raw.loc[bad, PARSE_ERROR]
+        message = message.mask(detail.notna(), detail)
+    head = pd.DataFrame(
+        {
+            "table": table,
+            ROW: raw.loc[bad, ROW],
+            "reason": reasons.loc[bad, "reason"],
+            "message": message,
+        }
+    )
+    return pd.concat([head, original.astype("string")], axis=1).reset_index(drop=True)
+
+
+def seen_shop_ids(raw: pd.DataFrame) -> pd.Index:
+    """Every non-empty shop_id in the table's rows, bad and duplicate rows included."""
+    if "shop_id" not in raw.columns:
+        return pd.Index([], dtype="string")
+    return pd.Index(clean_text(raw["shop_id"]).dropna().unique(), dtype="string")
+
+
+def check_shops(raw: RawTable, market_zones: Mapping[str, str], default_tz: str) -> Checked:
+    """Shops: known IANA zones; first good row per shop wins; each shop's effective zone."""
+    frame = raw.frame
+    clean = pd.DataFrame(
+        {c: clean_text(frame[c]) for c in ("shop_id", "name", "market", "timezone") if c in frame}
+    )
+    for column in ("name", "market", "timezone"):
+        if column not in clean:
+            clean[column] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    zones = known_timezones()
+    unknown_zone = clean["timezone"].notna() & ~clean["timezone"].isin(zones)
+    checks = [
+        parse_error_check(frame),
+        *missing_checks(clean, TABLES["shops"]),
+        (unknown_zone, Reason.UNKNOWN_TIMEZONE.value, "timezone is not a known IANA zone name"),
+    ]
+    reasons = first_reason(checks, frame.index)
+    ok = reasons["reason"].isna()
+    good = clean[ok]
+    duplicate = good["shop_id"].duplicated(keep="first")
+    good = good[~duplicate].copy()
+    good["market"] = good["market"].str.upper()
+    by_market = good["market"].map(dict(market_zones))
+    good["timezone"] = good["timezone"].fillna(by_market)
+    warnings = [
+        f"shop {shop}: no timezone and no known market; using {default_tz}"
+        for shop in good.loc[good["timezone"].isna(), "shop_id"]
+    ]
+    good["timezone"] = good["timezone"].fillna(default_tz)
+    return Checked(
+        good=good.reset_index(drop=True),
+        quarantine=quarantine_rows(frame, reasons, "shops"),
+        counts=_counts(len(frame), int(ok.sum()) - int(duplicate.sum()), int(duplicate.sum())),
+        shop_ids=seen_shop_ids(frame),
+        warnings=warnings,
+    )
+
+
+def check_messages(raw: RawTable, zones: pd.Series) -> Checked:
+    """Messages: required values, known roles, timestamps; repeated message_ids are duplicates."""
+    frame = raw.frame
+    required = TABLES["messages"]
+    clean = pd.DataFrame({c: clean_text(frame[c]) for c in required if c != "sent_at"})
+    clean["sent_at"] = clean_text(frame["sent_at"])
+    role = canonical_roles(clean["sender_role"])
+    sent_at, time_reason = parse_instants(clean["sent_at"], clean["shop_id"].map(zones))
+    checks = [
+        parse_error_check(frame),
+        *missing_checks(clean, required),
+        (role.isna(), Reason.UNKNOWN_ROLE.value, "sender_role is not a known role"),
+        *_timestamp_checks(time_reason, "sent_at"),
+    ]
+    reasons = first_reason(checks, frame.index)
+    ok = reasons["reason"].isna().to_numpy()
+    good = pd.DataFrame(
+        {
+            "shop_id": clean["shop_id"],
+            "conversation_id": clean["conversation_id"],
+            "message_id": clean["message_id"],
+            "sender_role": role,
+            "sent_at": sent_at,
+        }
+    )
+    for column in ("sender_id", "message_type", "content"):
+        values = frame[column] if column in frame else pd.Series(pd.NA, index=frame.index)
+        good[column] = clean_text(values.astype("string"))
+    good[ROW] = frame[ROW]
+    good = good[ok]
+    duplicate = good.duplicated(["shop_id", "message_id"], keep="first")
+    used = good[~duplicate].reset_index(drop=True)
+    return Checked(
+        good=used,
+        quarantine=quarantine_rows(frame, reasons, "messages"),
+        counts=_counts(len(frame), len(used), int(duplicate.sum())),
+        shop_ids=seen_shop_ids(frame),
+    )
+
+
+def check_ratings(raw: RawTable, zones: pd.Series) -> Checked:
+    """Ratings: whole numbers 1..5 and SPEC timestamps."""
+    frame = raw.frame
+    required = TABLES["ratings"]
+    clean = pd.DataFrame({c: clean_text(frame[c]) for c in required})
+    rating = whole_rating(clean["rating"])
+    rated_at, time_reason = parse_instants(clean["rated_at"], clean["shop_id"].map(zones))
+    checks = [
+        parse_error_check(frame),
+        *missing_checks(clean, required),
+        (rating.isna(), Reason.BAD_RATING.value, "rating is not a whole number from 1 to 5"),
+        *_timestamp_checks(time_reason, "rated_at"),
+    ]
+    reasons = first_reason(checks, frame.index)
+    ok = reasons["reason"].isna().to_numpy()
+    good = pd.DataFrame(
+        {
+            "shop_id": clean["shop_id"],
+            "conversation_id": clean["conversation_id"],
+            "rating": rating,
+            "rated_at": rated_at,
+            ROW: frame[ROW],
+        }
+    )[ok].reset_index(drop=True)
+    return Checked(
+        good=good,
+        quarantine=quarantine_rows(frame, reasons, "ratings"),
+        counts=_counts(len(frame), len(good), 0),
+        shop_ids=seen_shop_ids(frame),
+    )
+
+
+def check_holiday_mode(raw: RawTable, zones: pd.Series) -> Checked:
+    """Holiday Mode periods: SPEC timestamps, an empty end means still on, end not before start."""
+    frame = raw.frame
+    clean = pd.DataFrame({c: clean_text(frame[c]) for c in TABLES["holiday_mode"]})
+    shop_zones = clean["shop_id"].map(zones)
+    start, start_reason = parse_instants(clean["start"], shop_zones)
+    end, end_reason = parse_instants(clean["end"], shop_zones)
+    checks = [
+        parse_error_check(frame),
+        *missing_checks(clean, ("shop_id", "start")),
+        *_timestamp_checks(start_reason, "start"),
+        *_timestamp_checks(end_reason, "end"),
+        (end < start, Reason.END_BEFORE_START.value, "end is before start"),
+    ]
+    reasons = first_reason(checks, frame.index)
+    ok = reasons["reason"].isna().to_numpy()
+    good = pd.DataFrame({"shop_id": clean["shop_id"], "start": start, "end": end})[ok]
+    return Checked(
+        good=good.reset_index(drop=True),
+        quarantine=quarantine_rows(frame, reasons, "holiday_mode"),
+        counts=_counts(len(frame), len(good), 0),
+        shop_ids=seen_shop_ids(frame),
+    )
+
+
+def whole_rating(values: pd.Series) -> pd.Series:
+    """Ratings 1..5 written as whole numbers (`5`, `5.0`); anything else is missing."""
+    whole = values.str.fullmatch(r"\d+(?:\.0+)?").fillna(False).astype(bool)
+    number = pd.to_numeric(values.where(whole), errors="coerce")
+    return number.where((number >= 1) & (number <= 5)).astype("Int8")
+
+
+def _timestamp_checks(reason: pd.Series, column: str) -> list[tuple[pd.Series, str, str]]:
+    return [
+        (
+            reason == Reason.BAD_TIMESTAMP.value,
+            Reason.BAD_TIMESTAMP.value,
+            f"{column} is not an accepted timestamp (ISO-8601 or Unix seconds/milliseconds)",
+        ),
+        (
+            reason == Reason.LOCAL_TIME_GAP.value,
+            Reason.LOCAL_TIME_GAP.value,
+            f"{column} is a local time that does not exist or is ambiguous in the shop's timezone",
+        ),
+    ]
+
+
+def _counts(read: int, used: int, duplicate: int) -> InputCounts:
+    return InputCounts(read, used, read - used - duplicate, duplicate)
