@@ -15,9 +15,9 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from cs_metrics import output
+from cs_metrics import output, weekly
 from cs_metrics.errors import CsMetricsError, UsageError
-from cs_metrics.pipeline import evaluate, load
+from cs_metrics.pipeline import Dataset, evaluate, load
 from cs_metrics.policy import Policy, load_policy
 from cs_metrics.validate import known_timezones, parse_instants
 
@@ -226,6 +226,144 @@ def generate(
     )
     for path in write_tables(make(config), out, fmt.value):
         typer.echo(f"wrote {path}", err=True)
+
+
+OutOpt = Annotated[Path, typer.Option("--out", help="Output folder (OUT/<as-of>/ per week).")]
+HistoryOpt = Annotated[
+    Path | None, typer.Option("--history", help="History store (default OUT/history.sqlite).")
+]
+
+
+def history_path(out: Path, given: Path | None) -> Path:
+    """The history store: --history, else OUT/history.sqlite."""
+    return given if given is not None else out / "history.sqlite"
+
+
+def monday(text: str | None, option: str, default_tz: str) -> dt.date:
+    """A Monday from an option, or the latest Monday on or before today in the default zone."""
+    if text is None:
+        today = pd.Timestamp.now(tz=default_tz).date()
+        return weekly.latest_monday(today)
+    return weekly.check_monday(parse_day(text, option))
+
+
+def run_one_week(
+    dataset: Dataset,
+    as_of: dt.date,
+    policy: Policy,
+    out: Path,
+    store: Path,
+    cut: pd.Timestamp | None,
+) -> Path:
+    """Evaluate, write and record one week; returns its folder."""
+    results = weekly.run_week(dataset, as_of, policy, store, cut)
+    weekly.write_week(results, dataset, out)
+    results = weekly.record_week(results, store)
+    weekly.write_report(results, out, store)
+    return weekly.week_folder(out, as_of)
+
+
+@app.command(
+    name="weekly",
+    help=(
+        "Evaluate the week before the Monday AS-OF for every shop: statuses, the action "
+        "(warning / violation point), history, and OUT/<as-of>/report.html.\n\n"
+        "Example:\n\n"
+        "  cs-metrics weekly --data sample_data --out out --as-of 2026-11-23"
+    ),
+)
+def weekly_command(
+    data: DataOpt,
+    out: OutOpt,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The Monday of the evaluation (default: latest).")
+    ] = None,
+    cutoff: CutoffOpt = None,
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    default_timezone: TzOpt = None,
+    strict: StrictOpt = False,
+) -> None:
+    policy = make_policy(config, default_timezone)
+    day = monday(as_of, "--as-of", policy.default_timezone)
+    cut = parse_cutoff(cutoff, policy.default_timezone)
+    store = history_path(out, history)
+    with weekly.run_lock(out):
+        log.info("weekly evaluation for %s from %s", day, data)
+        dataset = load(data, policy, strict=strict)
+        report_warnings(dataset.warnings)
+        folder = run_one_week(dataset, day, policy, out, store, cut)
+    log.info("done: %s (history %s)", folder, store)
+    typer.echo(f"Report:  {folder / 'report.html'}")
+    typer.echo(f"Metrics: {folder / 'metrics.json'}, {folder / 'metrics.csv'}")
+    typer.echo(f"Chats:   {folder / 'chats.csv'}")
+    typer.echo(f"History: {store}")
+
+
+@app.command(
+    help=(
+        "Evaluate consecutive weeks in order, from one Monday to another (a first install).\n\n"
+        "Example:\n\n"
+        "  cs-metrics backfill --data exports --out out --from 2026-09-07 --to 2026-11-23"
+    )
+)
+def backfill(
+    data: DataOpt,
+    out: OutOpt,
+    first: Annotated[str, typer.Option("--from", help="First Monday.")],
+    last: Annotated[str, typer.Option("--to", help="Last Monday.")],
+    cutoff: CutoffOpt = None,
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    default_timezone: TzOpt = None,
+    strict: StrictOpt = False,
+) -> None:
+    policy = make_policy(config, default_timezone)
+    start, end = monday(first, "--from", "UTC"), monday(last, "--to", "UTC")
+    if end < start:
+        raise UsageError(f"--to {end} is before --from {start}")
+    cut = parse_cutoff(cutoff, policy.default_timezone)
+    store = history_path(out, history)
+    weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
+    with weekly.run_lock(out):
+        dataset = load(data, policy, strict=strict)
+        report_warnings(dataset.warnings)
+        with typer.progressbar(
+            weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
+        ) as bar:
+            for day in bar:
+                folder = run_one_week(dataset, day, policy, out, store, cut)
+                log.info("week %s written to %s", day, folder)
+    typer.echo(f"{len(weeks)} weeks evaluated; history in {store}")
+
+
+@app.command(
+    name="history",
+    help=(
+        "Show past weekly evaluations and active violation points.\n\n"
+        "Example:\n\n"
+        "  cs-metrics history --out out --shop SG-001 --weeks 12"
+    ),
+)
+def history_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder of the weekly job.")] = Path(
+        "out"
+    ),
+    history: HistoryOpt = None,
+    shop: ShopOpt = None,
+    weeks: Annotated[int, typer.Option("--weeks", min=1, help="Most recent weeks to show.")] = 12,
+    fmt: Annotated[
+        MetricsFormat, typer.Option("--format", help="table or json.")
+    ] = MetricsFormat.table,
+    config: ConfigOpt = None,
+) -> None:
+    policy = make_policy(config, None)
+    store = history_path(out, history)
+    if not store.exists():
+        raise UsageError(f"{store}: no history store yet; run `cs-metrics weekly` first")
+    summary = weekly.history_summary(store, shop, weeks, policy)
+    text = output.to_json(summary) if fmt == MetricsFormat.json else weekly.history_table(summary)
+    typer.echo(text, nl=False)
 
 
 def main() -> None:

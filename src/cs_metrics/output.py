@@ -144,11 +144,13 @@ def to_csv(records: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _pct(value: Any) -> str:
+def percent(value: Any) -> str:
+    """A fraction as a percentage with one decimal, `-` when null."""
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
-def _minutes(value: Any) -> str:
+def minutes(value: Any) -> str:
+    """Minutes with one decimal, `-` when null."""
     return "-" if value is None else f"{value:.1f}"
 
 
@@ -159,14 +161,14 @@ def to_table(doc: Mapping[str, Any]) -> str:
             "shop": s["shop_id"],
             "chats": str(s["chats"]),
             "assessed": str(s["chats_assessed"]),
-            "12h rate": _pct(s["response_rate_12h"]),
+            "12h rate": percent(s["response_rate_12h"]),
             "late": str(s["chats_responded_late"]),
             "missed": str(s["chats_unresponded"]),
             "pending": str(s["chats_pending"]),
             "holiday": str(s["chats_excluded_holiday_mode"]),
-            "FRT mean": _minutes(s["first_response_minutes_mean"]),
-            "FRT p90": _minutes(s["first_response_minutes_p90"]),
-            "CSAT": _pct(s["satisfaction_rate"]),
+            "FRT mean": minutes(s["first_response_minutes_mean"]),
+            "FRT p90": minutes(s["first_response_minutes_p90"]),
+            "CSAT": percent(s["satisfaction_rate"]),
             "ratings": str(s["ratings"]),
             **(
                 {"status": s["status"]["response_rate_12h"], "action": s["action"]}

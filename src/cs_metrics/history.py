@@ -1,0 +1,140 @@
+"""The history store: one SQLite record per shop and evaluated week, versioned schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pandas as pd
+
+from cs_metrics.policy import FAIL, VIOLATION_POINT
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS evaluations (
+    shop_id TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    window_start TEXT NOT NULL,
+    window_end TEXT NOT NULL,
+    cutoff TEXT,
+    response_rate_12h REAL,
+    first_response_minutes_mean REAL,
+    satisfaction_rate REAL,
+    status_response_rate_12h TEXT NOT NULL,
+    status_first_response_minutes_mean TEXT NOT NULL,
+    status_satisfaction_rate TEXT NOT NULL,
+    action TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (shop_id, as_of)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+COLUMNS = (
+    "shop_id",
+    "as_of",
+    "window_start",
+    "window_end",
+    "cutoff",
+    "response_rate_12h",
+    "first_response_minutes_mean",
+    "satisfaction_rate",
+    "status_response_rate_12h",
+    "status_first_response_minutes_mean",
+    "status_satisfaction_rate",
+    "action",
+    "record",
+)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating or migrating) the history store."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=30)
+    version = con.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        con.close()
+        raise RuntimeError(f"{path}: history schema {version} is newer than this cs-metrics")
+    with con:
+        con.executescript(_SCHEMA)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return con
+
+
+def pseudonym_key(path: Path) -> bytes:
+    """The store's secret key for pseudonymising buyer ids (created on first use)."""
+    with closing(connect(path)) as con, con:
+        row = con.execute("SELECT value FROM meta WHERE key = 'pseudonym_key'").fetchone()
+        if row is None:
+            key = secrets.token_hex(32)
+            con.execute("INSERT INTO meta VALUES ('pseudonym_key', ?)", (key,))
+            return bytes.fromhex(key)
+        return bytes.fromhex(row[0])
+
+
+def records(
+    path: Path, shop_ids: list[str] | None = None, before: dt.date | None = None
+) -> pd.DataFrame:
+    """Stored evaluations (optionally of some shops, before a Monday), oldest first."""
+    if not path.exists():
+        return pd.DataFrame(columns=list(COLUMNS))
+    query = f"SELECT {', '.join(COLUMNS)} FROM evaluations"
+    clauses, params = [], []
+    if before is not None:
+        clauses.append("as_of < ?")
+        params.append(before.isoformat())
+    if shop_ids:
+        clauses.append(f"shop_id IN ({', '.join('?' * len(shop_ids))})")
+        params.extend(shop_ids)
+    if clauses:
+        query += " WHERE " + " AND ".join(clauses)
+    with closing(connect(path)) as con:
+        return pd.read_sql_query(query + " ORDER BY as_of, shop_id", con, params=params)
+
+
+def failed_recently(history: pd.DataFrame, as_of: dt.date, lookback_weeks: int) -> pd.Series:
+    """Per shop: did any evaluation in the lookback weeks before `as_of` fail the 12-hour rate."""
+    earliest = (as_of - dt.timedelta(weeks=lookback_weeks)).isoformat()
+    window = history.loc[(history["as_of"] >= earliest) & (history["as_of"] < as_of.isoformat())]
+    failed = window["status_response_rate_12h"] == FAIL
+    return failed.groupby(window["shop_id"]).any()
+
+
+def active_points(history: pd.DataFrame, on: dt.date, validity_days: int) -> pd.Series:
+    """Per shop: violation points issued within the validity period up to and including `on`."""
+    earliest = (on - dt.timedelta(days=validity_days)).isoformat()
+    issued = history.loc[
+        (history["action"] == VIOLATION_POINT)
+        & (history["as_of"] > earliest)
+        & (history["as_of"] <= on.isoformat())
+    ]
+    return issued.groupby("shop_id").size()
+
+
+def save_week(path: Path, as_of: dt.date, cutoff: str | None, shops: list[dict]) -> None:
+    """Store one week's evaluation of each shop, replacing that week's earlier records."""
+    rows = [
+        (
+            s["shop_id"],
+            as_of.isoformat(),
+            s["window_start"],
+            s["window_end"],
+            cutoff,
+            s["response_rate_12h"],
+            s["first_response_minutes_mean"],
+            s["satisfaction_rate"],
+            s["status"]["response_rate_12h"],
+            s["status"]["first_response_minutes_mean"],
+            s["status"]["satisfaction_rate"],
+            s["action"],
+            json.dumps(s, sort_keys=True),
+        )
+        for s in shops
+    ]
+    placeholders = ", ".join("?" * len(COLUMNS))
+    with closing(connect(path)) as con, con:
+        con.execute("DELETE FROM evaluations WHERE as_of = ?", (as_of.isoformat(),))
+        con.executemany(f"INSERT OR REPLACE INTO evaluations VALUES ({placeholders})", rows)
