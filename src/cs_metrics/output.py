@@ -132,13 +132,15 @@ def to_json(doc: Mapping[str, Any]) -> str:
 
 
 def to_csv(records: list[dict[str, Any]]) -> str:
-    """One CSV row per shop with the SPEC 7 field names as the header."""
-    frame = pd.DataFrame.from_records(records)
-    frame = (
-        frame.drop(columns=[c for c in frame.columns if isinstance(records[0].get(c), dict)])
-        if records
-        else frame
-    )
+    """One CSV row per shop: the SPEC 7 field names, nested `status` as `status_<metric>`."""
+    flat = [
+        {
+            **{k: v for k, v in r.items() if not isinstance(v, dict)},
+            **{f"{k}_{m}": x for k, v in r.items() if isinstance(v, dict) for m, x in v.items()},
+        }
+        for r in records
+    ]
+    frame = pd.DataFrame.from_records(flat, columns=list(flat[0]) if flat else list(SHOP_FIELDS))
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -62,9 +62,9 @@ class Policy:
 
     def as_dict(self) -> dict[str, Any]:
         """The effective policy, for metrics.json and the report footer."""
-        data = asdict(self)
-        data["market_timezones"] = dict(self.market_timezones)
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {
+            "market_timezones": dict(self.market_timezones)
+        }
 
 
 def load_policy(path: Path | None = None, **overrides: Any) -> Policy:
