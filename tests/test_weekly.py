@@ -108,7 +108,8 @@ def test_violation_points_stay_active_for_ninety_days(tmp_path: Path) -> None:
     points = [
         run(tmp_path / "data", store, monday(w))["S"]["violation_points_active"] for w in range(16)
     ]
-    # The point issued on monday(1) counts while as_of - 90 days < monday(1): 13 weeks (91 days) later it lapses.
+    # The point issued on monday(1) counts while as_of - 90 days < monday(1);
+    # 13 weeks (91 days) later it has lapsed.
     assert points[:2] == [0, 1]
     assert points[13] == 1
     assert points[14] == 0
@@ -135,9 +136,12 @@ def test_latest_monday_on_or_before_today() -> None:
 
 
 def test_second_lock_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
-    with weekly.run_lock(tmp_path), pytest.raises(LockHeldError, match=f"pid {os.getpid()}"):
-        with weekly.run_lock(tmp_path):
-            pass
+    with (
+        weekly.run_lock(tmp_path),
+        pytest.raises(LockHeldError, match=f"pid {os.getpid()}"),
+        weekly.run_lock(tmp_path),
+    ):
+        pass
 
 
 def test_lock_is_released_after_the_run(tmp_path: Path) -> None:
