@@ -1,0 +1,555 @@
+"""Guideline compliance scan: flag seller and auto-reply messages that break section 4.2.
+
+The rules are data (`cs_metrics/data/scan_rules.toml`, format in docs/scan.md). Each
+rule's patterns are joined into one alternation and run once over the whole content
+column with pyarrow's RE2 kernels (the engine behind `Series.str.contains` for
+Arrow-backed strings; called directly so that no pattern silently falls back to a
+per-row Python loop). Python `re` is used only on the few flagged messages, to cut
+and mask their excerpts.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cs_metrics.errors import InputError
+
+CATEGORIES: tuple[str, ...] = (
+    "off_platform_contact",
+    "off_platform_payment",
+    "order_cancellation_request",
+    "review_manipulation",
+    "threat_or_coercion",
+    "spam_marketing",
+    "abusive_language",
+    "buyer_abuse",
+)
+LANGUAGES = frozenset({"all", "en", "ms", "id", "vi", "th", "tl"})
+ROLES = frozenset({"buyer", "seller", "auto_reply"})
+DEFAULT_ROLES = ("seller", "auto_reply")
+FINDING_COLUMNS = [
+    "shop_id",
+    "conversation_id",
+    "message_id",
+    "sender_role",
+    "sender_id",
+    "sent_at",
+    "category",
+    "rule_id",
+    "section",
+    "excerpt",
+    "from_auto_reply",
+]
+_MACRO = re.compile(r"\{\{(\w+)\}\}")
+_ELLIPSIS = "…"
+
+# Diacritic folding: one character in, one character out, so positions found in the
+# folded text are positions in the (NFKC) original too. Thai is not touched.
+_FOLD_CLASSES: dict[str, str] = {
+    "a": "àáảãạăằắẳẵặâầấẩẫậäåā",
+    "c": "ç",
+    "d": "đð",
+    "e": "èéẻẽẹêềếểễệëē",
+    "i": "ìíỉĩịîïī",
+    "n": "ñ",
+    "o": "òóỏõọôồốổỗộơờớởỡợöø",
+    "u": "ùúủũụưừứửữựûüū",
+    "y": "ỳýỷỹỵÿ",
+}
+_FOLD_TABLE = {
+    ord(ch): base for base, chars in _FOLD_CLASSES.items() for ch in chars + chars.upper()
+}
+# NFKC splits Thai SARA AM into NIKHAHIT + SARA AA; put it back (keeps lengths and
+# lets rules be written with the usual spelling).
+_THAI_AM_SPLIT = "\u0e4d\u0e32"
+_THAI_AM = "\u0e33"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: a finding of `category` when any pattern and every `requires` matches."""
+
+    id: str
+    category: str
+    section: str
+    languages: tuple[str, ...]
+    roles: frozenset[str]
+    kind: str  # "pattern" or "broadcast"
+    pattern: str  # all patterns joined into one alternation
+    requires: tuple[str, ...]
+    rationale: str
+    compiled: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Neutraliser:
+    """Text that only looks like a violation; blanked out before `categories` are scanned."""
+
+    id: str
+    categories: frozenset[str]
+    pattern: str
+    compiled: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The compiled rules file."""
+
+    rules: tuple[Rule, ...]
+    neutralisers: tuple[Neutraliser, ...]
+    allowed_domains: tuple[str, ...]
+    broadcast_min_conversations: int
+    excerpt_chars: int
+    source: str
+
+    def rules_for(self, category: str) -> tuple[Rule, ...]:
+        """The rules of one category, in file order."""
+        return tuple(r for r in self.rules if r.category == category)
+
+    def neutralisers_for(self, category: str) -> tuple[Neutraliser, ...]:
+        """The neutralisers applied before one category's rules."""
+        return tuple(
+            n for n in self.neutralisers if "all" in n.categories or category in n.categories
+        )
+
+
+# --------------------------------------------------------------------------- text
+
+
+def fold_pattern(pattern: str) -> str:
+    """Normalise a pattern the way message text is normalised (NFKC, diacritics folded)."""
+    text = unicodedata.normalize("NFKC", pattern).replace(_THAI_AM_SPLIT, _THAI_AM)
+    return text.translate(_FOLD_TABLE)
+
+
+def _display_array(content: pd.Series) -> pa.ChunkedArray:
+    """NFKC-normalised content as Arrow strings, missing values as ''."""
+    arr = pa.chunked_array([pa.array(content, type=pa.large_string(), from_pandas=True)])
+    arr = pc.fill_null(arr, "")
+    arr = pc.utf8_normalize(arr, "NFKC")
+    return pc.replace_substring(arr, _THAI_AM_SPLIT, _THAI_AM)
+
+
+def _fold_array(display: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Lower case and diacritics folded, position for position."""
+    arr = pc.utf8_lower(display)
+    for base, chars in _FOLD_CLASSES.items():
+        arr = pc.replace_substring_regex(arr, f"[{chars}]", base)
+    return arr
+
+
+def normalised_text(content: pd.Series) -> pd.Series:
+    """The text the rules see: NFKC, lower case, diacritics folded ('Hủy ĐƠN' -> 'huy don')."""
+    folded = _fold_array(_display_array(content))
+    return pd.Series(folded.to_pandas(), index=content.index, dtype="string")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _expand(pattern: str, macros: Mapping[str, str], where: str, depth: int = 0) -> str:
+    """Replace {{name}} by its macro, recursively."""
+    if depth > 10:
+        raise InputError(f"scan rules: {where}: macros nest too deep")
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in macros:
+            raise InputError(f"scan rules: {where}: unknown macro {{{{{name}}}}}")
+        return _expand(macros[name], macros, where, depth + 1)
+
+    return _MACRO.sub(one, pattern)
+
+
+def _compile(pattern: str, where: str) -> re.Pattern[str]:
+    """Check a pattern in both engines (Python re for excerpts, RE2 for the scan)."""
+    stripped = re.sub(r"\\.|\(\?P[<=][^>)]*[>)]", "", pattern)
+    if re.search(r"[A-Z]", stripped):
+        raise InputError(
+            f"scan rules: {where}: patterns are matched against lower-case text; "
+            "write them in lower case"
+        )
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"scan rules: {where}: bad pattern: {exc}") from None
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern)
+    except pa.ArrowInvalid as exc:
+        raise InputError(
+            f"scan rules: {where}: pattern not supported by RE2 "
+            f"(no look-arounds or back-references): {exc}"
+        ) from None
+    return compiled
+
+
+def _string_list(value: Any, where: str, *, required: bool = True) -> tuple[str, ...]:
+    if value is None and not required:
+        return ()
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) for v in value)
+        or (required and not value)
+    ):
+        raise InputError(f"scan rules: {where}: must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _merged_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A user file with `extends = "default"` adds to (and may override) the packaged rules."""
+    if data.get("extends") in (None, ""):
+        return data
+    if data["extends"] != "default":
+        raise InputError('scan rules: `extends` can only be "default"')
+    base = _read_toml(None)
+    user_ids = {r.get("id") for r in data.get("rule", [])}
+    user_nids = {n.get("id") for n in data.get("neutralise", [])}
+    return {
+        "settings": {**base.get("settings", {}), **data.get("settings", {})},
+        "macros": {**base.get("macros", {}), **data.get("macros", {})},
+        "neutralise": [n for n in base.get("neutralise", []) if n.get("id") not in user_nids]
+        + data.get("neutralise", []),
+        "rule": [r for r in base.get("rule", []) if r.get("id") not in user_ids]
+        + data.get("rule", []),
+    }
+
+
+def _read_toml(path: Path | None) -> dict[str, Any]:
+    try:
+        if path is None:
+            resource = importlib.resources.files("cs_metrics") / "data" / "scan_rules.toml"
+            return tomllib.loads(resource.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"scan rules: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"scan rules: {path or 'scan_rules.toml'}: {exc}") from None
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    """Load and compile a rules file (default: the packaged `scan_rules.toml`)."""
+    data = _merged_config(_read_toml(path))
+    settings = data.get("settings", {})
+    domains = _string_list(settings.get("allowed_domains", []), "allowed_domains", required=False)
+    macros = {str(k): str(v) for k, v in data.get("macros", {}).items()}
+    macros["allowed_domains"] = (
+        "(?:" + "|".join(re.escape(d.lower()) for d in domains) + ")" if domains else "(?:$^)"
+    )
+
+    neutralisers = []
+    for i, raw in enumerate(data.get("neutralise", [])):
+        nid = str(raw.get("id", f"neutralise[{i}]"))
+        if "pattern" not in raw:
+            raise InputError(f"scan rules: neutraliser {nid}: missing `pattern`")
+        cats = frozenset(_string_list(raw.get("categories", ["all"]), f"{nid}.categories"))
+        unknown = cats - set(CATEGORIES) - {"all"}
+        if unknown:
+            raise InputError(f"scan rules: neutraliser {nid}: unknown category {sorted(unknown)}")
+        pattern = fold_pattern(_expand(str(raw["pattern"]), macros, nid))
+        neutralisers.append(Neutraliser(nid, cats, pattern, _compile(pattern, nid)))
+
+    rules = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data.get("rule", [])):
+        rid = raw.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise InputError(f"scan rules: rule #{i + 1}: missing `id`")
+        if rid in seen:
+            raise InputError(f"scan rules: rule {rid}: duplicate id")
+        seen.add(rid)
+        for key in ("category", "section", "patterns", "rationale"):
+            if key not in raw:
+                raise InputError(f"scan rules: rule {rid}: missing `{key}`")
+        category = raw["category"]
+        if category not in CATEGORIES:
+            raise InputError(
+                f"scan rules: rule {rid}: unknown category {category!r} "
+                f"(one of {', '.join(CATEGORIES)})"
+            )
+        languages = _string_list(raw.get("languages", ["all"]), f"{rid}.languages")
+        if set(languages) - LANGUAGES:
+            raise InputError(
+                f"scan rules: rule {rid}: unknown language {sorted(set(languages) - LANGUAGES)}"
+            )
+        default_roles = ("buyer",) if category == "buyer_abuse" else DEFAULT_ROLES
+        roles = frozenset(_string_list(raw.get("roles", list(default_roles)), f"{rid}.roles"))
+        if roles - ROLES:
+            raise InputError(f"scan rules: rule {rid}: unknown role {sorted(roles - ROLES)}")
+        kind = raw.get("kind", "pattern")
+        if kind not in ("pattern", "broadcast"):
+            raise InputError(f"scan rules: rule {rid}: kind must be 'pattern' or 'broadcast'")
+        parts = [
+            fold_pattern(_expand(p, macros, rid))
+            for p in _string_list(raw["patterns"], f"{rid}.patterns")
+        ]
+        pattern = "|".join(f"(?:{p})" for p in parts)
+        requires = tuple(
+            fold_pattern(_expand(p, macros, rid))
+            for p in _string_list(raw.get("requires"), f"{rid}.requires", required=False)
+        )
+        for req in requires:
+            _compile(req, f"{rid}.requires")
+        rules.append(
+            Rule(
+                id=rid,
+                category=category,
+                section=str(raw["section"]),
+                languages=languages,
+                roles=roles,
+                kind=kind,
+                pattern=pattern,
+                requires=requires,
+                rationale=str(raw["rationale"]).strip(),
+                compiled=_compile(pattern, rid),
+            )
+        )
+    return RuleSet(
+        rules=tuple(rules),
+        neutralisers=tuple(neutralisers),
+        allowed_domains=domains,
+        broadcast_min_conversations=int(settings.get("broadcast_min_conversations", 20)),
+        excerpt_chars=int(settings.get("excerpt_chars", 120)),
+        source=str(path) if path else "scan_rules.toml (packaged)",
+    )
+
+
+# --------------------------------------------------------------------------- masking
+
+_EMAIL = re.compile(r"([A-Za-z0-9])([A-Za-z0-9._%+-]*)(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+_NUMBER = re.compile(r"(\+ ?[0-9]{1,3}[ .-]?)?[0-9](?:[ .()-]{0,2}[0-9]){6,}")
+
+
+def _mask_number(m: re.Match[str]) -> str:
+    prefix = m.group(1) or ""
+    body = m.group(0)[len(prefix) :]
+    digits = sum(ch.isdigit() for ch in body)
+    keep_from = digits - 3  # keep the last three digits
+    out, seen = [], 0
+    for ch in body:
+        if ch.isdigit():
+            out.append(ch if seen >= keep_from else "*")
+            seen += 1
+        else:
+            out.append(ch)
+    return prefix + "".join(out)
+
+
+def _mask_email(m: re.Match[str]) -> str:
+    return m.group(1) + "*" * len(m.group(2)) + m.group(3)
+
+
+def _mask_one(text: str) -> str:
+    return _NUMBER.sub(_mask_number, _EMAIL.sub(_mask_email, text))
+
+
+def mask_excerpt(text: pd.Series) -> pd.Series:
+    """Mask e-mails (j***@gmail.com) and phone/account numbers of 7+ digits (+65 **** *567).
+
+    Every character is replaced one for one, so masking never changes a text's length.
+    """
+    return text.map(_mask_one, na_action="ignore")
+
+
+# --------------------------------------------------------------------------- scan
+
+
+def _neutralised(text: pa.ChunkedArray, neutralisers: tuple[Neutraliser, ...]) -> pa.ChunkedArray:
+    """The text with the neutralisers' matches blanked out."""
+    for n in neutralisers:
+        text = pc.replace_substring_regex(text, n.pattern, " ")
+    return text
+
+
+def _matches(text: pa.ChunkedArray | pa.Array, rule: Rule) -> np.ndarray:
+    """Whether each message matches the rule's patterns and all its `requires`."""
+    hit = pc.fill_null(pc.match_substring_regex(text, rule.pattern), False)
+    for req in rule.requires:
+        hit = pc.and_(hit, pc.fill_null(pc.match_substring_regex(text, req), False))
+    return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _broadcast(frame: pd.DataFrame, folded: pa.ChunkedArray, min_conversations: int) -> np.ndarray:
+    """Whether each message's normalised text reaches >= min_conversations of its shop's chats."""
+    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(folded, r"[ \t\r\n]+", " "))
+    keyed = pd.DataFrame(
+        {
+            "shop_id": frame["shop_id"].to_numpy(),
+            "key": key.to_numpy(zero_copy_only=False),
+            "conversation_id": frame["conversation_id"].to_numpy(),
+        }
+    )
+    reach = keyed.groupby(["shop_id", "key"], sort=False)["conversation_id"].transform("nunique")
+    return ((reach >= min_conversations) & (keyed["key"] != "")).to_numpy()
+
+
+def _excerpt(display: str, located: str, compiled: re.Pattern[str], width: int) -> str:
+    """The masked display text cut to ~width characters around the rule's match."""
+    masked = _mask_one(display).replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    m = compiled.search(located)
+    start, end = (m.start(), m.end()) if m else (0, 0)
+    if len(masked) <= width:
+        return masked.strip()
+    if end - start >= width:
+        lo, hi = start, start + width
+    else:
+        lo = max(0, start - (width - (end - start)) // 2)
+        hi = min(len(masked), lo + width)
+        lo = max(0, hi - width)
+    text = masked[lo:hi].strip()
+    return (_ELLIPSIS if lo > 0 else "") + text + (_ELLIPSIS if hi < len(masked) else "")
+
+
+def _blank(text: str, neutralisers: tuple[Neutraliser, ...]) -> str:
+    """Neutralisers applied keeping every position (for locating a match)."""
+    for n in neutralisers:
+        text = n.compiled.sub(lambda m: " " * len(m.group(0)), text)
+    return text
+
+
+def _empty_findings(messages: pd.DataFrame) -> pd.DataFrame:
+    frame = messages.iloc[0:0].reindex(columns=FINDING_COLUMNS[:6])
+    return frame.assign(
+        category=pd.Series(dtype="string"),
+        rule_id=pd.Series(dtype="string"),
+        section=pd.Series(dtype="string"),
+        excerpt=pd.Series(dtype="string"),
+        from_auto_reply=pd.Series(dtype=bool),
+    ).reset_index(drop=True)
+
+
+def scan_messages(
+    messages: pd.DataFrame, rules: RuleSet, *, include_buyer_abuse: bool = False
+) -> pd.DataFrame:
+    """One row per (message, category) that breaks a rule; columns FINDING_COLUMNS."""
+    active = tuple(r for r in rules.rules if include_buyer_abuse or r.category != "buyer_abuse")
+    roles = set().union(*(r.roles for r in active)) if active else set()
+    role_col = messages["sender_role"].astype("string")
+    candidates = messages[role_col.isin(roles).fillna(False).to_numpy()]
+    if candidates.empty or not active:
+        return _empty_findings(messages)
+
+    display = _display_array(candidates["content"])
+    folded = _fold_array(display)
+    # Neutralisers for every category run once; the others once per category.
+    shared = _neutralised(folded, tuple(n for n in rules.neutralisers if "all" in n.categories))
+    cand_roles = candidates["sender_role"].astype("string").to_numpy()
+    reach = (
+        _broadcast(candidates, folded, rules.broadcast_min_conversations)
+        if any(r.kind == "broadcast" for r in active)
+        else None
+    )
+
+    def category_hits(category: str) -> list[tuple[np.ndarray, Rule]]:
+        """(candidate positions, rule) for one category; the first rule to fire wins."""
+        cat_rules = [r for r in active if r.category == category]
+        # Only the rows whose sender role one of the category's rules checks.
+        wanted = list(set().union(*(r.roles for r in cat_rules))) if cat_rules else []
+        rows = np.flatnonzero(np.isin(cand_roles, wanted))
+        if not len(rows):
+            return []
+        own = tuple(n for n in rules.neutralisers_for(category) if "all" not in n.categories)
+        text = _neutralised(shared.take(pa.array(rows)), own)
+        taken = np.zeros(len(rows), dtype=bool)
+        found: list[tuple[np.ndarray, Rule]] = []
+        for rule in cat_rules:
+            todo = np.flatnonzero(np.isin(cand_roles[rows], list(rule.roles)) & ~taken)
+            if rule.kind == "broadcast" and reach is not None:
+                todo = todo[reach[rows[todo]]]
+            if not len(todo):
+                continue
+            hit = todo[_matches(text.take(pa.array(todo)), rule)]
+            if len(hit):
+                found.append((rows[hit], rule))
+                taken[hit] = True
+        return found
+
+    # pyarrow's regex kernels release the GIL, so categories run side by side.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        hits = [h for found in pool.map(category_hits, CATEGORIES) for h in found]
+    if not hits:
+        return _empty_findings(messages)
+
+    positions = np.concatenate([p for p, _ in hits])
+    rule_of = [r for p, r in hits for _ in range(len(p))]
+    found = candidates.iloc[positions].reindex(columns=FINDING_COLUMNS[:6]).reset_index(drop=True)
+    display_rows = display.take(pa.array(positions)).to_pylist()
+    folded_rows = folded.take(pa.array(positions)).to_pylist()
+    blanking = {c: rules.neutralisers_for(c) for c in CATEGORIES}
+    excerpts = [
+        _excerpt(
+            shown,
+            _blank(seen, blanking[rule.category]),
+            rule.compiled,
+            rules.excerpt_chars,
+        )
+        for shown, seen, rule in zip(display_rows, folded_rows, rule_of, strict=True)
+    ]
+    found = found.assign(
+        category=pd.array([r.category for r in rule_of], dtype="string"),
+        rule_id=pd.array([r.id for r in rule_of], dtype="string"),
+        section=pd.array([r.section for r in rule_of], dtype="string"),
+        excerpt=pd.array(excerpts, dtype="string"),
+        from_auto_reply=(found["sender_role"].astype("string") == "auto_reply")
+        .fillna(False)
+        .astype(bool),
+    )
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    found = found.assign(_cat=found["category"].map(order).astype(int))
+    return (
+        found.sort_values(["shop_id", "sent_at", "conversation_id", "message_id", "_cat"])
+        .drop(columns="_cat")
+        .reset_index(drop=True)
+    )
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _counts(series: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in series.value_counts(sort=False).sort_index().items()}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def summarise(findings: pd.DataFrame) -> dict[str, Any]:
+    """Counts of findings overall and per shop: by category, by sender, share from auto-replies."""
+    sender = (
+        findings["sender_id"]
+        .astype("string")
+        .fillna(findings["sender_role"].astype("string").radd("(").add(")"))
+    )
+    frame = findings.assign(_sender=sender)
+    auto = int(frame["from_auto_reply"].sum())
+    shops = {}
+    for shop_id, group in frame.groupby("shop_id", sort=True):
+        shop_auto = int(group["from_auto_reply"].sum())
+        shops[str(shop_id)] = {
+            "findings": len(group),
+            "by_category": _counts(group["category"]),
+            "by_sender": _counts(group["_sender"]),
+            "from_auto_reply": shop_auto,
+            "auto_reply_share": _share(shop_auto, len(group)),
+        }
+    return {
+        "findings": len(frame),
+        "by_category": _counts(frame["category"]),
+        "from_auto_reply": auto,
+        "auto_reply_share": _share(auto, len(frame)),
+        "shops": shops,
+    }
