@@ -1,0 +1,587 @@
+"""The Monday HTML report: numbers against metrics.json, escaping, no network, advice, golden.
+
+The week is built by the real pipeline from small inline tables (two evaluated weeks, so
+that history, change and the violation point are real). Regenerate the golden overview
+fragment with:  UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_report.py -k golden
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import re
+import time
+from dataclasses import replace
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import write_csv
+from cs_metrics import pipeline, report, weekly
+from cs_metrics.policy import Policy
+from cs_metrics.weekly import WeekResults
+
+XSS = "<script>alert(1)</script>"
+KEY = bytes(range(32))
+CUTOFF = pd.Timestamp("2026-11-23T12:00:00Z")
+GOLDEN = Path(__file__).parent / "golden" / "report_overview.html"
+GENERATED_AT = dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)
+
+# S1 (Sao Paulo, UTC-3): fails twice in a row -> violation point; night misses at 02:xx.
+# S2 (Los Angeles): passes; one chat in Holiday Mode, one still pending at the cut-off.
+# S4 (Singapore): fails for the first time -> warning.  S3: no chats -> not assessed.
+SHOPS = f"""
+shop_id,name,market,timezone
+S1,"{XSS}",BR,America/Sao_Paulo
+S2,Good Shop,US,America/Los_Angeles
+S3,Quiet Shop,,UTC
+S4,Warn Shop,SG,Asia/Singapore
+"""
+MESSAGES = f"""
+shop_id,conversation_id,message_id,sender_role,sent_at,sender_id
+S1,p1,p1a,buyer,2026-11-10T02:00:00,b-old
+S1,{XSS},m1,buyer,2026-11-16T10:00:00,b1
+S1,{XSS},m2,seller,2026-11-16T10:10:00,{XSS}
+S1,c2,m3,buyer,2026-11-17T02:00:00,b2
+S1,c3,m4,buyer,2026-11-18T02:30:00,b3
+S1,c4,m5,buyer,2026-11-19T02:15:00,b4
+S1,c4,m6,seller,2026-11-19T15:15:00,agent-7
+S1,c5,m7,buyer,2026-11-20T11:00:00,b5
+S1,c5,m8,auto_reply,2026-11-20T11:00:30,bot
+S2,q1,q1a,buyer,2026-11-10T09:00:00,x0
+S2,q1,q1b,seller,2026-11-10T09:30:00,a1
+S2,d1,n1,buyer,2026-11-16T09:00:00,y1
+S2,d1,n2,seller,2026-11-16T09:20:00,a1
+S2,d2,n3,buyer,2026-11-18T12:00:00,y2
+S2,d2,n4,seller,2026-11-19T08:00:00,a1
+S2,d3,n5,buyer,2026-11-22T20:00:00,y3
+S4,w1,k1,buyer,2026-11-16T10:00:00,z1
+"""
+RATINGS = """
+shop_id,conversation_id,rating,rated_at
+S1,c2,1,2026-11-21T09:00:00
+S2,d1,5,2026-11-17T09:00:00
+"""
+HOLIDAY_MODE = """
+shop_id,start,end
+S2,2026-11-18,2026-11-19
+"""
+
+
+def week(folder: Path, history_path: Path) -> WeekResults:
+    """Evaluate and record the weeks of 16 and 23 November; return the second."""
+    for name, text in (
+        ("shops", SHOPS),
+        ("messages", MESSAGES),
+        ("ratings", RATINGS),
+        ("holiday_mode", HOLIDAY_MODE),
+    ):
+        write_csv(folder, name, text)
+    policy = Policy()
+    dataset = pipeline.load(folder, policy)
+    results = None
+    for as_of in (dt.date(2026, 11, 16), dt.date(2026, 11, 23)):
+        results = weekly.run_week(dataset, as_of, policy, history_path, CUTOFF, GENERATED_AT)
+        results = weekly.record_week(results, history_path)
+    assert results is not None
+    return results
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> WeekResults:
+    """The week of 16-22 November 2026 of the four shops above."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return week(folder, tmp_path / "history.sqlite")
+
+
+@pytest.fixture
+def html(results: WeekResults) -> str:
+    """The rendered report."""
+    return report.render_report(results, KEY)
+
+
+class Node:
+    """A parsed HTML element: tag, attributes, children (nodes and text)."""
+
+    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
+        self.tag, self.attrs, self.children = tag, attrs, []
+
+    def text(self) -> str:
+        """All text inside, whitespace collapsed."""
+        parts = [c if isinstance(c, str) else c.text() for c in self.children]
+        return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+    def iter(self):
+        """This node and every element below it, in document order."""
+        yield self
+        for c in self.children:
+            if isinstance(c, Node):
+                yield from c.iter()
+
+    def find_all(self, tag: str | None = None, **attrs: str) -> list[Node]:
+        """Elements with the tag and exact attribute values (`class_` matches one class)."""
+        found = []
+        for n in self.iter():
+            if tag is not None and n.tag != tag:
+                continue
+            ok = True
+            for k, v in attrs.items():
+                if k == "class_":
+                    ok &= v in (n.attrs.get("class") or "").split()
+                else:
+                    ok &= n.attrs.get(k.replace("_", "-")) == v
+            if ok:
+                found.append(n)
+        return found
+
+
+VOID = {"meta", "link", "br", "img", "input", "hr", "source", "wbr", "area", "col", "embed"}
+SVG_LEAVES = {"rect", "path", "line", "circle", "polyline"}
+
+
+class TreeBuilder(HTMLParser):
+    """A small HTML tree builder (the standard library has none)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#root", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, dict(attrs))
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag, attrs):
+        self.stack[-1].children.append(Node(tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        for i in range(len(self.stack) - 1, 0, -1):
+            if self.stack[i].tag == tag:
+                del self.stack[i:]
+                return
+        raise AssertionError(f"unmatched </{tag}>")
+
+    def handle_data(self, data):
+        self.stack[-1].children.append(data)
+
+
+def parse(text: str) -> Node:
+    """The document tree; fails on unbalanced tags."""
+    builder = TreeBuilder()
+    builder.feed(text)
+    builder.close()
+    assert [n.tag for n in builder.stack] == ["#root"], "unclosed elements"
+    return builder.root
+
+
+def shop_doc(results: WeekResults, shop_id: str) -> dict:
+    """One shop's metrics.json entry."""
+    return next(s for s in results.doc["shops"] if s["shop_id"] == shop_id)
+
+
+def section(tree: Node, shop_id: str) -> Node:
+    """A shop's detail section."""
+    (found,) = tree.find_all("details", data_shop_id=shop_id)
+    return found
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def test_overview_rows_show_the_metrics_json_values(results: WeekResults, html: str) -> None:
+    """Every overview cell carries the exact metrics.json value and shows it rounded."""
+    tree = parse(html)
+    (overview,) = tree.find_all("table", class_="overview")
+    rows = [r for r in overview.find_all("tr") if "data-shop-id" in r.attrs]
+    assert {r.attrs["data-shop-id"] for r in rows} == {"S1", "S2", "S3", "S4"}
+    for row in rows:
+        shop = shop_doc(results, row.attrs["data-shop-id"])
+        for name in ("response_rate_12h", "first_response_minutes_mean", "satisfaction_rate"):
+            (cell,) = row.find_all("td", data_metric=name)
+            value = shop[name]
+            assert cell.attrs["data-value"] == ("" if value is None else repr(value))
+            shown = report.pct(value) if name != "first_response_minutes_mean" else None
+            shown = shown or report.minutes_text(value)
+            assert cell.text().startswith(shown)
+            assert cell.text().endswith(report.status_label(shop["status"][name]))
+        (points,) = row.find_all("td", data_metric="violation_points_active")
+        assert int(points.text()) == shop["violation_points_active"]
+
+
+def test_overview_is_worst_first_with_actions_and_reasons(results: WeekResults, html: str) -> None:
+    """Violation point, then warning, then passing, then not assessed; action in words."""
+    tree = parse(html)
+    rows = [r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]
+    assert [r.attrs["data-shop-id"] for r in rows] == ["S1", "S4", "S2", "S3"]
+    shown = {
+        r.attrs["data-shop-id"]: next(
+            c for c in r.find_all("td") if "data-action" in c.attrs
+        ).text()
+        for r in rows
+    }
+    assert shown == {
+        "S1": "1 violation point",
+        "S4": "Warning",
+        "S2": "None",
+        "S3": "Not assessed",
+    }
+    reasons = {r.attrs["data-shop-id"]: r.find_all("td", class_="reason")[0].text() for r in rows}
+    assert reasons["S1"] == (
+        "12-hour rate 40.0%, below the 85.0% target again: it also failed on 2026-11-16 "
+        "(within 12 weeks)"
+    )
+    assert reasons["S4"] == "12-hour rate 0.0%, below the 85.0% target; first failure in 12 weeks"
+    assert reasons["S3"] == "No chats received this week"
+
+
+def test_summary_line_counts_shops_by_standing(html: str) -> None:
+    """N shops, violation points, warnings, not assessed, in the header."""
+    tree = parse(html)
+    (summary,) = tree.find_all("ul", id="summary")
+    values = [int(n.attrs["data-value"]) for n in summary.find_all("strong")]
+    assert values == [4, 1, 1, 0, 1, 1]
+
+
+def test_change_since_last_week_in_points(html: str) -> None:
+    """S1 went from 0% to 40% (+40.0 pp); S2 stayed at 100%; S4 had no evaluation before."""
+    tree = parse(html)
+    change = {
+        r.attrs["data-shop-id"]: r.find_all("td")[4].text()
+        for r in tree.find_all("tr")
+        if "data-shop-id" in r.attrs
+    }
+    assert change == {"S1": "+40.0 pp", "S2": "±0.0 pp", "S3": "–", "S4": "–"}
+
+
+def test_shop_sections_show_the_counts_behind_the_metrics(results: WeekResults, html: str) -> None:
+    """Each data-count in a shop's section equals the metrics.json count."""
+    tree = parse(html)
+    for shop in results.doc["shops"]:
+        counts = section(tree, shop["shop_id"]).find_all("span")
+        shown = {n.attrs["data-count"]: n.text() for n in counts if "data-count" in n.attrs}
+        assert shown, shop["shop_id"]
+        for name, text in shown.items():
+            assert int(text.replace(",", "")) == shop[name], (shop["shop_id"], name)
+    s2 = shop_doc(results, "S2")
+    assert (s2["chats_excluded_holiday_mode"], s2["chats_pending"]) == (1, 1)
+
+
+def test_days_table_names_weekends_and_the_markets_public_holidays(html: str) -> None:
+    """BR's 20 November holiday is named; Sat/Sun are weekend; no market is said."""
+    tree = parse(html)
+    (days,) = section(tree, "S1").find_all("table", class_="days")
+    rows = [r.find_all("td") for r in days.find_all("tbody")[0].find_all("tr")]
+    assert [r[0].text().split(" ")[0] for r in rows] == [
+        "Mon",
+        "Tue",
+        "Wed",
+        "Thu",
+        "Fri",
+        "Sat",
+        "Sun",
+    ]
+    assert rows[4][0].text() == "Fri 20 Nov National Day of Zumbi and Black Awareness"
+    assert [r[0].text().endswith("weekend") for r in rows] == [False] * 5 + [True] * 2
+    # Mon: 1 on time; Tue, Wed: 1 unanswered each; Thu: 1 late; Fri: 1 on time (auto-reply).
+    assert [(r[1].text(), r[3].text(), r[4].text(), r[5].text()) for r in rows[:5]] == [
+        ("1", "1", "0", "0"),
+        ("1", "0", "0", "1"),
+        ("1", "0", "0", "1"),
+        ("1", "0", "1", "0"),
+        ("1", "1", "0", "0"),
+    ]
+    assert "No market given" in section(tree, "S3").text()
+
+
+def test_histogram_and_responders_split_the_responded_chats(html: str) -> None:
+    """S1: 0.5 min (auto), 10 min, 13 h late, two never answered; one auto, two people."""
+    tree = parse(html)
+    s1 = section(tree, "S1")
+    (hist,) = s1.find_all("table", class_="hist")
+    counts = {
+        r.find_all("td")[0].text(): int(r.find_all("td")[1].text()) for r in hist.find_all("tr")[1:]
+    }
+    assert counts == {
+        "up to 5 min": 1,
+        "5-30 min": 1,
+        "30 min-1 h": 0,
+        "1-4 h": 0,
+        "4-12 h": 0,
+        "over 12 h": 1,
+        "no reply": 2,
+    }
+    shown = {
+        n.attrs["data-count"]: n.text() for n in s1.find_all("strong") if "data-count" in n.attrs
+    }
+    assert shown == {"auto_reply": "1", "person": "2"}
+    (agents,) = s1.find_all("table", class_="agents")
+    table = [[c.text() for c in r.find_all("td")] for r in agents.find_all("tr")[1:]]
+    assert table == [
+        [XSS, "1", "10.0 min", "10.0 min", "0"],
+        ["agent-7", "1", "13 h 00 min", "13 h 00 min", "1"],
+        ["auto-reply", "1", "0.5 min", "0.5 min", "0"],
+    ]
+
+
+def test_heatmap_marks_the_hours_of_the_misses(results: WeekResults) -> None:
+    """S1's three night misses land in the 02:00 column, one per day Tue-Thu."""
+    context = report.build_context(results, KEY)
+    s1 = next(s for s in context.shops if s.row.shop_id == "S1")
+    centres = re.findall(r'<circle class="miss" cx="([\d.]+)" cy="([\d.]+)"', str(s1.heatmap))
+    assert centres == [("79", "33.5"), ("79", "46.5"), ("79", "59.5")]
+
+
+def test_missed_and_late_chats_show_local_time_wait_and_a_pseudonym(html: str) -> None:
+    """Unanswered newest first, then late; local times; buyer ids only as keyed hashes."""
+    tree = parse(html)
+    (missed,) = section(tree, "S1").find_all("table", class_="missed")
+    rows = [[c.text() for c in r.find_all("td")] for r in missed.find_all("tr")[1:]]
+    buyer = "buyer-" + hmac.new(KEY, b"S1\x1fb3", hashlib.sha256).hexdigest()[:10]
+    assert [r[0] for r in rows] == ["c3", "c2", "c4"]
+    assert rows[0][:4] == ["c3", buyer, "Wed 18 Nov 02:30", "no reply"]
+    # 18 Nov 02:30 -03:00 = 05:30Z to the cut-off 23 Nov 12:00Z: 5 d 6 h (30 min).
+    assert rows[0][4] == "5 d 6 h until cut-off"
+    assert rows[2][2:] == ["Thu 19 Nov 02:15", "late", "13 h 00 min", "Thu 19 Nov 15:15"]
+    assert "America/Sao_Paulo" in missed.find_all("th")[2].text()
+
+
+def test_buyer_ids_and_the_key_never_appear(html: str) -> None:
+    """Only keyed pseudonyms: no raw buyer id, no key material."""
+    for raw in ("b-old", ">b2<", ">b3<", ">y3<", ">z1<"):
+        assert raw not in html
+    assert KEY.hex() not in html
+    assert re.search(r"buyer-[0-9a-f]{10}", html)
+
+
+def test_advice_is_specific(html: str) -> None:
+    """Hours of the misses, upcoming holidays, action meaning, pending chats."""
+    tree = parse(html)
+    s1 = section(tree, "S1").find_all("ul", class_="advice")[0].text()
+    assert (
+        "3 of 3 missed or late chats were received between 02:00-02:59 (America/Sao_Paulo)"
+    ) in s1
+    assert "an auto-reply or FAQ answer counts as a response" in s1
+    assert "1 violation point, active for 90 days (until 2027-02-21)" in s1
+    s4 = section(tree, "S4").find_all("ul", class_="advice")[0].text()
+    assert "second failure within 12 weeks (any evaluation up to 2027-02-15)" in s4
+    s2 = section(tree, "S2").find_all("ul", class_="advice")[0].text()
+    assert "Thu 26 Nov 2026: Thanksgiving Day" in s2
+    assert "Turn on Holiday Mode" in s2
+    assert "conversation d3: reply by Mon 23 Nov 08:00" in s2
+
+
+def test_holiday_mode_periods_that_touched_the_week_are_listed(html: str) -> None:
+    """In the shop's local time, labelled with its zone."""
+    tree = parse(html)
+    text = section(tree, "S2").text()
+    assert "Wed 18 Nov 00:00 to Thu 19 Nov 00:00 (America/Los_Angeles)" in text
+
+
+def test_policy_and_cutoff_are_stated_at_the_foot(html: str) -> None:
+    """The effective policy and the cut-off in the footer."""
+    tree = parse(html)
+    (footer,) = tree.find_all("footer")
+    text = footer.text()
+    assert "at least 85.0% of chats answered within 12 hours" in text
+    assert "warning; a repeat: 1 violation point, active 90 days" in text
+    assert "Mon 23 Nov 2026 12:00 UTC" in footer.find_all("dd", id="cutoff")[0].text()
+
+
+# ----------------------------------------------------------------------------- safety
+
+
+def with_findings(results: WeekResults) -> WeekResults:
+    """The week with two compliance findings for S1 (one with markup in the excerpt)."""
+    findings = pd.DataFrame(
+        {
+            "shop_id": ["S1", "S1"],
+            "conversation_id": [XSS, "c4"],
+            "message_id": ["m2", "m6"],
+            "sender_role": ["seller", "seller"],
+            "sender_id": [XSS, "agent-7"],
+            "sent_at": pd.to_datetime(["2026-11-16T13:10:00Z", "2026-11-19T18:15:00Z"]),
+            "category": ["off_platform", "off_platform"],
+            "rule_id": ["OP-1", "OP-2"],
+            "section": ["4.2", "4.2"],
+            "excerpt": [f"pay via {XSS} ***", "x" * 300],
+            "from_auto_reply": [False, False],
+        }
+    )
+    return replace(results, findings=findings)
+
+
+def test_markup_in_names_agents_conversations_and_excerpts_is_escaped(
+    results: WeekResults,
+) -> None:
+    """`<script>` in a shop name, agent id, conversation id, excerpt arrives as text."""
+    html = report.render_report(with_findings(results), KEY)
+    assert "<script" not in html.lower()
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert html.count(escaped) >= 6
+    tree = parse(html)
+    s1 = section(tree, "S1")
+    assert s1.find_all("summary")[0].text().startswith(XSS)
+    (findings,) = s1.find_all("table", class_="findings")
+    rows = [[c.text() for c in r.find_all("td")] for r in findings.find_all("tr")[1:]]
+    assert rows[0][1:4] == [XSS, XSS, "off_platform"]
+    assert rows[0][5] == f"pay via {XSS} ***"
+    assert rows[1][5] == "x" * (report.EXCERPT_CHARS - 1) + "…"
+
+
+def test_the_page_loads_nothing_from_anywhere(html: str) -> None:
+    """No scripts, links, images, fonts or URLs: one self-contained file."""
+    lowered = html.lower()
+    for needle in ("http://", "https://", "<script", "<link", "<img", "@import", "url(", "//cdn"):
+        assert needle not in lowered
+    tree = parse(html)
+    for node in tree.iter():
+        for name in ("src", "href"):
+            value = node.attrs.get(name)
+            assert value is None or value.startswith("#"), (node.tag, value)
+
+
+def test_environment_is_strict_and_autoescaping() -> None:
+    """One environment: autoescape on, undefined names are errors."""
+    import jinja2
+
+    env = report.environment()
+    assert env.autoescape is True
+    assert env.undefined is jinja2.StrictUndefined
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ nothing.here }}").render()
+
+
+def test_templates_use_no_safe_filter() -> None:
+    """Trusted HTML only comes from Markup built in Python."""
+    folder = Path(report.__file__).parent / "templates"
+    for path in folder.glob("*.html"):
+        assert "|safe" not in path.read_text().replace(" ", ""), path.name
+
+
+# ----------------------------------------------------------------------------- units
+
+
+@pytest.mark.parametrize(
+    ("minutes", "text"),
+    [(None, "–"), (0.5, "0.5 min"), (59.94, "59.9 min"), (61, "1 h 01 min"), (1500, "1 d 1 h")],
+    ids=["null", "seconds", "under-an-hour", "hours", "days"],
+)
+def test_minutes_text(minutes: float | None, text: str) -> None:
+    """Waiting times read naturally."""
+    assert report.minutes_text(minutes) == text
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [
+        ([2], "02:00-02:59"),
+        ([22, 23, 0, 1], "22:00-01:59"),
+        ([9, 10, 14], "09:00-10:59, 14:00-14:59"),
+    ],
+    ids=["one", "over-midnight", "two-runs"],
+)
+def test_hour_ranges(hours: list[int], text: str) -> None:
+    """Hours become clock ranges, joined across midnight."""
+    assert report.hour_ranges(hours) == text
+
+
+@given(st.lists(st.integers(0, 30), min_size=24, max_size=24))
+def test_hot_hours_hold_the_share_they_claim(counts: list[int]) -> None:
+    """Named hours hold at least HOT_HOURS_SHARE of the misses and are few."""
+    missed = np.array(counts)
+    hours = report.hot_hours(missed)
+    if hours is not None:
+        assert len(hours) <= report.HOT_HOURS_MAX
+        assert missed[hours].sum() >= report.HOT_HOURS_SHARE * missed.sum()
+
+
+@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
+def test_pseudonyms_are_keyed_and_stable(shop_id: str, buyer_id: str) -> None:
+    """Same key, same pseudonym; another key, another one; never the id itself."""
+    a = report.pseudonym(KEY, shop_id, buyer_id)
+    assert a == report.pseudonym(KEY, shop_id, buyer_id)
+    assert re.fullmatch(r"buyer-[0-9a-f]{10}", a)
+    assert a != report.pseudonym(b"another key", shop_id, buyer_id)
+
+
+def test_sparkline_is_built_from_numbers_only() -> None:
+    """Gaps break the line; the last point's colour says pass or fail."""
+    svg = str(report.sparkline([None, 0.9, 0.8, None, 0.5], 0.85, ["a", "b", "c", "d", "e"]))
+    assert re.search(r'<path d="M[\d.]+ [\d.]+ L[\d.]+ [\d.]+ M[\d.]+ [\d.]+"/>', svg)
+    assert 'class="bad"' in svg
+    assert "b 90.0%, c 80.0%, e 50.0%" in svg
+
+
+# ----------------------------------------------------------------------------- golden, files
+
+
+def overview_fragment(html: str) -> str:
+    """The overview section's HTML, the stable fragment kept as a golden file."""
+    match = re.search(r'<section id="overview">.*?</section>', html, re.S)
+    assert match
+    return match.group(0) + "\n"
+
+
+def test_overview_matches_golden_file(html: str) -> None:
+    """The overview table HTML is stable (regenerate: UPDATE_GOLDEN=1 pytest -k golden)."""
+    fragment = overview_fragment(html)
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(fragment, encoding="utf-8")
+    assert fragment == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_report_for_rerenders_the_stored_week(tmp_path: Path) -> None:
+    """`report_for` reads OUT/<as-of>/ and the history back and writes the same report."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    out, store = tmp_path / "out", tmp_path / "out" / "history.sqlite"
+    results = week(folder, store)
+    dataset = pipeline.load(folder, Policy())
+    weekly.write_week(results, dataset, out)
+    first = weekly.write_report(results, out, store).read_text(encoding="utf-8")
+    path = report.report_for(out, dt.date(2026, 11, 23), store)
+    assert path == out / "2026-11-23" / "report.html"
+    again = path.read_text(encoding="utf-8")
+    assert overview_fragment(again) == overview_fragment(first)
+    assert unescape(again).count("buyer-") == unescape(first).count("buyer-")
+    assert not list(path.parent.glob(".report.html.*"))
+
+
+@pytest.mark.slow
+def test_two_hundred_shops_render_fast_and_small(tmp_path: Path) -> None:
+    """200 generated shops: under 20 s to render, under 5 MB, one overview row per shop."""
+    from cs_metrics.generate import GeneratorConfig, generate, write_tables
+
+    folder = tmp_path / "data"
+    config = GeneratorConfig(
+        shops=200, start=dt.date(2026, 11, 9), days=15, messages=200_000, seed=7, bad_rows=False
+    )
+    write_tables(generate(config), folder, "parquet")
+    policy = Policy()
+    dataset = pipeline.load(folder, policy)
+    store = tmp_path / "history.sqlite"
+    results = weekly.run_week(dataset, dt.date(2026, 11, 23), policy, store)
+    results = weekly.record_week(results, store)
+    started = time.perf_counter()
+    html = report.render_report(results, KEY)
+    seconds = time.perf_counter() - started
+    assert seconds < 20
+    assert len(html.encode()) < 5_000_000
+    tree = parse(html)
+    assert len([r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]) == 200
+    assert len(tree.find_all("details", class_="shop")) == 200
+    assert not [d for d in tree.find_all("details") if "open" in d.attrs]
