@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cs_metrics.validate import INSTANT
 
 ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED = (
     "on_time",
@@ -17,15 +21,26 @@ _NEVER = np.iinfo("int64").max
 """Stands for the end of a Holiday Mode period that is still on."""
 
 
-def ns(instants: pd.Series) -> np.ndarray:
-    """UTC instants as int64 nanoseconds since the epoch."""
-    return instants.astype("datetime64[ns, UTC]").to_numpy(dtype="datetime64[ns]").view("int64")
+TICKS_PER_MINUTE = 60_000_000
+"""The clock counts microseconds, the resolution of every instant (validate.INSTANT)."""
 
 
-def from_ns(values: np.ndarray | pd.Series, index: pd.Index | None = None) -> pd.Series:
-    """UTC instants from int64 nanoseconds (the minimum int64 is missing)."""
-    array = np.asarray(values, dtype="int64").view("datetime64[ns]")
+def ticks(instants: pd.Series) -> np.ndarray:
+    """UTC instants as int64 microseconds since the epoch."""
+    return instants.astype(INSTANT).to_numpy(dtype="datetime64[us]").view("int64")
+
+
+def from_ticks(values: np.ndarray | pd.Series, index: pd.Index | None = None) -> pd.Series:
+    """UTC instants from int64 microseconds (the minimum int64 is missing)."""
+    array = np.asarray(values, dtype="int64").view("datetime64[us]")
     return pd.Series(array, index=index).dt.tz_localize("UTC")
+
+
+def conversation_keys(shop_id: pd.Series, conversation_id: pd.Series) -> np.ndarray:
+    """One integer per (shop, conversation) pair."""
+    shop_codes, _ = pd.factorize(shop_id)
+    conv_codes, convs = pd.factorize(conversation_id)
+    return shop_codes.astype("int64") * max(len(convs), 1) + conv_codes
 
 
 def counted_messages(
@@ -37,27 +52,31 @@ def counted_messages(
     if cutoff is not None:
         keep &= messages["sent_at"] <= cutoff
     m = messages.loc[keep]
-    order = pd.DataFrame(
+    keys = pa.table(
         {
-            "shop_id": m["shop_id"],
-            "conversation_id": m["conversation_id"],
-            "sent_at": m["sent_at"],
-            "not_buyer": (m["sender_role"] != "buyer").astype("int8"),
-            "message_id": m["message_id"],
+            "conversation": conversation_keys(m["shop_id"], m["conversation_id"]),
+            "sent_at": ticks(m["sent_at"]),
+            "not_buyer": (m["sender_role"] != "buyer").to_numpy(dtype="int8"),
+            "message_id": pa.array(m["message_id"].to_numpy(dtype=object), pa.string()),
         }
     )
-    ordered = order.sort_values(list(order.columns), kind="stable").index
-    return m.loc[ordered].reset_index(drop=True)
+    order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
+    positions = order.to_numpy()
+    ordered = m.iloc[positions].reset_index(drop=True)
+    ordered["conversation_key"] = keys.column("conversation").to_numpy()[positions]
+    return ordered
 
 
 def chats(ordered: pd.DataFrame) -> pd.DataFrame:
     """One row per chat: received at its first buyer message, responded at the next reply."""
     is_buyer = (ordered["sender_role"] == "buyer").to_numpy()
-    shop = ordered["shop_id"].to_numpy()
-    conv = ordered["conversation_id"].to_numpy()
+    conversation = (
+        ordered["conversation_key"].to_numpy()
+        if "conversation_key" in ordered
+        else conversation_keys(ordered["shop_id"], ordered["conversation_id"])
+    )
     same_conv = np.zeros(len(ordered), dtype=bool)
-    if len(ordered) > 1:
-        same_conv[1:] = (shop[1:] == shop[:-1]) & (conv[1:] == conv[:-1])
+    same_conv[1:] = conversation[1:] == conversation[:-1]
     prev_buyer = np.zeros(len(ordered), dtype=bool)
     prev_buyer[1:] = is_buyer[:-1]
     prev_buyer &= same_conv
@@ -87,7 +106,7 @@ def chats(ordered: pd.DataFrame) -> pd.DataFrame:
 
 
 def merged_periods(holiday_mode: pd.DataFrame) -> pd.DataFrame:
-    """Holiday Mode periods per shop with overlapping or touching ones merged, in int64 ns."""
+    """Holiday Mode periods per shop with overlapping or touching ones merged, in int64 µs."""
     columns = ["shop_id", "start", "end", "held_before"]
     if holiday_mode.empty:
         return pd.DataFrame({c: pd.Series(dtype="int64") for c in columns}).astype(
@@ -96,11 +115,11 @@ def merged_periods(holiday_mode: pd.DataFrame) -> pd.DataFrame:
     p = pd.DataFrame(
         {
             "shop_id": holiday_mode["shop_id"].astype("string").to_numpy(),
-            "start": ns(holiday_mode["start"]),
+            "start": ticks(holiday_mode["start"]),
             "end": np.where(
                 holiday_mode["end"].isna().to_numpy(),
                 _NEVER,
-                ns(holiday_mode["end"].fillna(holiday_mode["start"])),
+                ticks(holiday_mode["end"].fillna(holiday_mode["start"])),
             ),
         }
     )
@@ -146,10 +165,16 @@ def _period_at(
     return found.sort_values("pos").reset_index(drop=True)
 
 
+def _no_periods(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return at.copy(), np.zeros(len(at), dtype=bool)
+
+
 def clock(
     shop_id: pd.Series, at: np.ndarray, periods: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Active clock (ns) at each instant, Holiday Mode held back; and whether it is in one."""
+    """Active clock (µs) at each instant, Holiday Mode held back; and whether it is in one."""
+    if periods.empty:
+        return _no_periods(at)
     p = _period_at(shop_id, at, periods, "start", exact=True)
     found = p["start"].notna().to_numpy()
     start = p["start"].fillna(0).astype("int64").to_numpy()
@@ -161,7 +186,9 @@ def clock(
 
 
 def deadlines(shop_id: pd.Series, active_deadline: np.ndarray, periods: pd.DataFrame) -> np.ndarray:
-    """Instants (ns) at which the active clock reaches the given values (_NEVER if never)."""
+    """Instants (µs) at which the active clock reaches the given values (_NEVER if never)."""
+    if periods.empty:
+        return active_deadline.copy()
     shifted = periods.assign(active_start=periods["start"] - periods["held_before"])
     p = _period_at(shop_id, active_deadline, shifted, "active_start", exact=False)
     found = p["start"].notna().to_numpy()
@@ -181,32 +208,35 @@ def chat_clock(
 ) -> pd.DataFrame:
     """Chats with their Holiday-Mode-adjusted response time, deadline and status."""
     periods = merged_periods(holiday_mode)
-    received = ns(chat_table["received_at"])
+    received = ticks(chat_table["received_at"])
     responded_at = chat_table["responded_at"]
     responded = responded_at.notna().to_numpy()
-    answer = np.where(responded, ns(responded_at.fillna(chat_table["received_at"])), received)
+    answer = np.where(responded, ticks(responded_at.fillna(chat_table["received_at"])), received)
     active_received, excluded = clock(chat_table["shop_id"], received, periods)
     active_answer, _ = clock(chat_table["shop_id"], answer, periods)
-    limit_ns = int(limit.value)
-    deadline = deadlines(chat_table["shop_id"], active_received + limit_ns, periods)
-    response_ns = active_answer - active_received
-    cutoff_ns = _NEVER if cutoff is None else int(pd.Timestamp(cutoff).value)
+    limit_ticks = int(limit / pd.Timedelta(microseconds=1))
+    deadline = deadlines(chat_table["shop_id"], active_received + limit_ticks, periods)
+    response_ticks = active_answer - active_received
+    cutoff_ticks = _NEVER if cutoff is None else int(ticks(pd.Series([cutoff]))[0])
     status = np.select(
         [
             excluded,
-            responded & (response_ns <= limit_ns),
+            responded & (response_ticks <= limit_ticks),
             responded,
-            deadline <= cutoff_ns,
+            (deadline != _NEVER) & (deadline <= cutoff_ticks),
         ],
         [EXCLUDED, ON_TIME, LATE, UNRESPONDED],
         default=PENDING,
     )
     out = chat_table.copy()
-    out["response_minutes"] = pd.Series(response_ns / 60e9, index=out.index).where(
+    out["response_ticks"] = pd.Series(response_ticks, index=out.index, dtype="Int64").where(
+        responded & ~excluded
+    )
+    out["response_minutes"] = pd.Series(response_ticks / TICKS_PER_MINUTE, index=out.index).where(
         responded & ~excluded
     )
     never = deadline == _NEVER
-    out["deadline_at"] = from_ns(np.where(never, np.iinfo("int64").min, deadline), out.index)
+    out["deadline_at"] = from_ticks(np.where(never, np.iinfo("int64").min, deadline), out.index)
     out["deadline_at"] = out["deadline_at"].where(~never & ~excluded)
     out["status"] = pd.Categorical(status, dtype=STATUSES)
     return out

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import sys
 import traceback
 import zoneinfo
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -33,6 +35,23 @@ app = typer.Typer(
     ),
 )
 log = logging.getLogger("cs_metrics")
+
+
+def command(**options: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a command whose domain errors become one stderr line and their exit status."""
+
+    def register(function: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                function(*args, **kwargs)
+            except CsMetricsError as exc:
+                typer.echo(f"cs-metrics: error: {exc}", err=True)
+                raise typer.Exit(exc.exit_code) from None
+
+        return app.command(**options)(run)
+
+    return register
 
 
 class MetricsFormat(StrEnum):
@@ -118,7 +137,7 @@ def window(start: str, end: str) -> tuple[dt.date, dt.date]:
     return first, last
 
 
-@app.command(
+@command(
     help=(
         "Compute the guideline metrics per shop for the local days START..END.\n\n"
         "Example:\n\n"
@@ -161,7 +180,7 @@ def compute(
     typer.echo(text, nl=False)
 
 
-@app.command(
+@command(
     help=(
         "Write one row per chat received in START..END: instants, responder, minutes, status.\n\n"
         "Example:\n\n"
@@ -192,7 +211,7 @@ def chats(
     typer.echo(f"{len(rows)} chats written to {output_file}", err=True)
 
 
-@app.command(
+@command(
     help=(
         "Generate a seeded, realistic dataset (for trials and benchmarks).\n\n"
         "Example:\n\n"
@@ -263,7 +282,7 @@ def run_one_week(
     return weekly.week_folder(out, as_of)
 
 
-@app.command(
+@command(
     name="weekly",
     help=(
         "Evaluate the week before the Monday AS-OF for every shop: statuses, the action "
@@ -300,7 +319,7 @@ def weekly_command(
     typer.echo(f"History: {store}")
 
 
-@app.command(
+@command(
     help=(
         "Evaluate consecutive weeks in order, from one Monday to another (a first install).\n\n"
         "Example:\n\n"
@@ -337,7 +356,7 @@ def backfill(
     typer.echo(f"{len(weeks)} weeks evaluated; history in {store}")
 
 
-@app.command(
+@command(
     name="history",
     help=(
         "Show past weekly evaluations and active violation points.\n\n"
@@ -375,9 +394,6 @@ def main() -> None:
     )
     try:
         app()
-    except CsMetricsError as exc:
-        typer.echo(f"cs-metrics: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
     except (zoneinfo.ZoneInfoNotFoundError, KeyboardInterrupt) as exc:
         typer.echo(f"cs-metrics: error: {exc}", err=True)
         sys.exit(1)

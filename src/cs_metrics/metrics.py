@@ -12,11 +12,13 @@ from cs_metrics.chats import (
     LATE,
     ON_TIME,
     PENDING,
+    TICKS_PER_MINUTE,
     UNRESPONDED,
     clock,
     merged_periods,
-    ns,
+    ticks,
 )
+from cs_metrics.validate import INSTANT
 
 COUNT_FIELDS = (
     "chats",
@@ -56,7 +58,7 @@ METRIC_FIELDS = (
 
 def local_midnights(zones: pd.Series, day: dt.date) -> pd.Series:
     """Each zone's first instant of `day` (a midnight that does not exist moves forward)."""
-    out = pd.Series(pd.NaT, index=zones.index, dtype="datetime64[ns, UTC]")
+    out = pd.Series(pd.NaT, index=zones.index, dtype=INSTANT)
     naive = pd.DatetimeIndex([pd.Timestamp(day)])
     for zone, idx in zones.groupby(zones, sort=False).groups.items():
         local = naive.tz_localize(
@@ -82,10 +84,10 @@ def window_bounds(shops: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataF
 def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFrame:
     """Rows of `frame` whose `at` instant falls in their shop's window."""
     b = bounds.set_index("shop_id")
-    start = frame["shop_id"].map(b["window_start"])
-    end = frame["shop_id"].map(b["window_end"])
-    keep = (frame[at] >= start) & (frame[at] < end)
-    return frame.loc[keep.fillna(False).astype(bool)]
+    start = b["window_start"].reindex(frame["shop_id"]).to_numpy()
+    end = b["window_end"].reindex(frame["shop_id"]).to_numpy()
+    instants = frame[at].to_numpy()
+    return frame.loc[(instants >= start) & (instants < end)]
 
 
 def counted_ratings(
@@ -97,7 +99,7 @@ def counted_ratings(
     """Ratings counted in the window: known at the cut-off, not in Holiday Mode, latest only."""
     r = ratings if cutoff is None else ratings.loc[ratings["rated_at"] <= cutoff]
     r = in_window(r, "rated_at", bounds)
-    _, in_holiday = clock(r["shop_id"], ns(r["rated_at"]), merged_periods(holiday_mode))
+    _, in_holiday = clock(r["shop_id"], ticks(r["rated_at"]), merged_periods(holiday_mode))
     r = r.loc[~in_holiday]
     r = r.sort_values(["rated_at", "row_number"], kind="stable")
     return r.drop_duplicates(["shop_id", "conversation_id"], keep="last")
@@ -124,9 +126,17 @@ def response_time_stats(window_chats: pd.DataFrame, shop_ids: pd.Index) -> pd.Da
     """Mean, median and p90 (linear interpolation) of response minutes of responded chats."""
     responded = window_chats.loc[window_chats["status"].isin([ON_TIME, LATE])]
     minutes = responded.groupby("shop_id", observed=True)["response_minutes"]
+    whole, rest = np.divmod(responded["response_ticks"].to_numpy(dtype="int64"), TICKS_PER_MINUTE)
+    sums = (
+        pd.DataFrame({"whole": whole, "rest": rest}, index=responded.index)
+        .groupby(responded["shop_id"])
+        .sum()
+    )
+    # Exact integer sums make the mean independent of row order.
+    mean = (sums["whole"] + sums["rest"] / TICKS_PER_MINUTE) / minutes.size()
     stats = pd.DataFrame(
         {
-            "first_response_minutes_mean": minutes.mean(),
+            "first_response_minutes_mean": mean,
             "first_response_minutes_median": minutes.median(),
             "first_response_minutes_p90": minutes.quantile(0.9),
         }

@@ -102,7 +102,10 @@ def load(folder: Path, policy: Policy, strict: bool = False) -> Dataset:
         },
         shop_ids=seen,
         default_timezone=policy.default_timezone,
-        warnings=_zone_warnings(seen, known, policy.default_timezone),
+        warnings=[
+            *(checked_shops.warnings if checked_shops is not None else []),
+            *_zone_warnings(seen, known, policy.default_timezone),
+        ],
     )
     if strict and dataset.bad_rows:
         raise StrictModeError(_strict_message(dataset, raw))
@@ -115,7 +118,7 @@ def _good_or_empty(checked: dict[str, Checked], name: str) -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype="string") for c in EMPTY[name]})
     for column in ("rated_at", "start", "end"):
         if column in frame:
-            frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
+            frame[column] = pd.Series(dtype=validate.INSTANT)
     return frame
 
 

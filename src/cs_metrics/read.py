@@ -105,7 +105,8 @@ def _read_csv(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
         raise InputError(f"{path}: file is empty (no header row)") from exc
     usecols = [c for c in header if c in wanted]
     try:
-        frame = pd.read_csv(path, usecols=usecols, engine="c", **options)
+        # All columns are read: with usecols the parser would not notice rows with extra fields.
+        frame = pd.read_csv(path, engine="c", **options)[usecols]
     except pd.errors.ParserError:
         frame = _read_csv_tolerant(path, usecols, options)
     if PARSE_ERROR not in frame.columns:
@@ -115,11 +116,9 @@ def _read_csv(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
 
 def _read_csv_tolerant(path: Path, usecols: list[str], options: dict) -> pd.DataFrame:
     """Slow path for a CSV with malformed rows: keep them as rows flagged malformed."""
-    bad: list[int] = []
 
     def on_bad(fields: list[str]) -> list[str]:
-        bad.append(1)
-        return [*fields[: len(header)], f"\x00malformed:{len(fields)}"][: len(header) + 1]
+        return [*fields[: len(header)], ",".join(fields[len(header) :])]
 
     header = list(pd.read_csv(path, nrows=0, **options).columns)
     frame = pd.read_csv(
@@ -127,11 +126,11 @@ def _read_csv_tolerant(path: Path, usecols: list[str], options: dict) -> pd.Data
         engine="python",
         on_bad_lines=on_bad,
         names=[*header, "_extra"],
-        header=0,
+        header=None,
+        skiprows=1,
         **options,
     )
-    extra = frame.pop("_extra").fillna("")
-    flagged = extra.str.startswith("\x00malformed:")
+    flagged = frame.pop("_extra").fillna("").astype(str) != ""
     frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
     frame.loc[flagged, PARSE_ERROR] = "row has more fields than the header"
     return frame[[*usecols, PARSE_ERROR]]

@@ -35,6 +35,8 @@ _ISO = (
 )
 _WHOLE = r"^\d+$"
 MILLISECONDS_FROM = 100_000_000_000
+INSTANT = "datetime64[us, UTC]"
+"""Instants are held in UTC with microsecond resolution (years 1 to 9999 and beyond)."""
 
 
 class Reason(StrEnum):
@@ -90,8 +92,10 @@ def clean_text(values: pd.Series) -> pd.Series:
 
 def canonical_roles(roles: pd.Series) -> pd.Series:
     """Sender roles mapped to buyer/seller/auto_reply/system; unknown roles become missing."""
-    mapped = roles.str.lower().map(ROLE_ALIASES)
-    return mapped.astype(ROLES)
+    codes, uniques = pd.factorize(roles)
+    canonical = pd.Series(uniques, dtype="string").str.lower().map(ROLE_ALIASES).astype(ROLES)
+    lookup = np.append(canonical.cat.codes.to_numpy(), -1)  # code -1 (missing) stays missing
+    return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=ROLES), index=roles.index)
 
 
 def known_timezones() -> frozenset[str]:
@@ -103,11 +107,11 @@ def parse_instants(values: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.S
     """UTC instants from SPEC timestamps, with a reason for each value that is not one."""
     index = values.index
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(UTC).astype("datetime64[ns, UTC]"), _no_reasons(index)
+        return values.dt.tz_convert(UTC).astype(INSTANT), _no_reasons(index)
     if pd.api.types.is_datetime64_dtype(values.dtype):
-        return _localize(values.astype("datetime64[ns]"), zones)
+        return _localize(values.astype("datetime64[us]"), zones)
     text = values.astype("string")
-    result = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+    result = pd.Series(pd.NaT, index=index, dtype=INSTANT)
     reasons = pd.Series(Reason.BAD_TIMESTAMP.value, index=index, dtype="string")
     reasons = reasons.mask(text.isna())
 
@@ -124,8 +128,8 @@ def parse_instants(values: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.S
         clock = iso["hm"].fillna("00:00") + ":" + iso["sec"].fillna("00")
         wall = pd.to_datetime(
             iso["date"] + " " + clock, format="%Y-%m-%d %H:%M:%S", errors="coerce"
-        ).astype("datetime64[ns]")
-        wall = wall + pd.to_timedelta(_fraction_ns(iso["frac"]), unit="ns")
+        ).astype("datetime64[us]")
+        wall = wall + pd.to_timedelta(_fraction_us(iso["frac"]), unit="us").to_numpy()
         zone = iso["zone"]
         offset_min, offset_ok = _offset_minutes(zone)
         aware = zone.notna()
@@ -153,16 +157,17 @@ def _epoch_instants(digits: pd.Series) -> pd.Series:
     number = pd.to_numeric(short, errors="coerce").astype("Int64")
     millis = number >= MILLISECONDS_FROM
     limit = np.iinfo("int64").max
-    fits = (millis & (number <= limit // 1_000_000)) | (~millis & (number <= limit // 10**9))
-    nanos = number.where(~millis, number * 1_000_000).where(millis, number * 10**9)
-    nanos = nanos.where(fits.fillna(False))
-    instants = pd.to_datetime(nanos.fillna(0).astype("int64"), unit="ns", utc=True)
-    return instants.where(nanos.notna())
+    fits = (millis & (number <= limit // 1_000)) | (~millis & (number <= limit // 1_000_000))
+    micros = number.where(~millis, number * 1_000).where(millis, number * 1_000_000)
+    micros = micros.where(fits.fillna(False))
+    ticks = micros.fillna(0).astype("int64").to_numpy().view("datetime64[us]")
+    instants = pd.Series(ticks, index=digits.index).dt.tz_localize(UTC)
+    return instants.where(micros.notna())
 
 
-def _fraction_ns(fraction: pd.Series) -> pd.Series:
-    """Nanoseconds from the digits after the decimal point (extra digits are cut)."""
-    padded = fraction.fillna("0").str.slice(0, 9).str.pad(9, side="right", fillchar="0")
+def _fraction_us(fraction: pd.Series) -> pd.Series:
+    """Microseconds from the digits after the decimal point (extra digits are cut)."""
+    padded = fraction.fillna("0").str.slice(0, 6).str.pad(6, side="right", fillchar="0")
     return padded.astype("int64")
 
 
@@ -179,7 +184,7 @@ def _offset_minutes(zone: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _localize(wall: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:
     """UTC instants from naive local times in each row's zone; gaps and overlaps are reasons."""
-    result = pd.Series(pd.NaT, index=wall.index, dtype="datetime64[ns, UTC]")
+    result = pd.Series(pd.NaT, index=wall.index, dtype=INSTANT)
     reasons = _no_reasons(wall.index)
     for zone, idx in wall.groupby(zones.astype("string").fillna(UTC), sort=False).groups.items():
         local = pd.DatetimeIndex(wall.loc[idx]).tz_localize(

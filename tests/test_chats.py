@@ -1,0 +1,446 @@
+"""Chats (SPEC 2) and the response clock with Holiday Mode (SPEC 3, 4), via the drill-down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import MESSAGES_HEADER, drilldown, statuses, write_csv
+
+HOLIDAY_HEADER = "shop_id,start,end"
+
+
+def messages(data: Path, rows: str) -> None:
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\n{rows.strip()}\n")
+
+
+def holidays(data: Path, rows: str) -> None:
+    write_csv(data, "holiday_mode", f"{HOLIDAY_HEADER}\n{rows.strip()}\n")
+
+
+def test_buyer_message_first_at_equal_sent_at_so_seller_answers_it(data: Path) -> None:
+    """Seller row comes first in the file and sorts first by id; the buyer still opens the chat."""
+    messages(
+        data,
+        """
+S1,c1,a,seller,2026-11-17T10:00:00Z
+S1,c1,b,buyer,2026-11-17T10:00:00Z
+""",
+    )
+    rows = drilldown(data)
+    assert list(rows["status"]) == ["on_time"]
+    assert list(rows["response_minutes"]) == [0.0]
+    assert list(rows["response_message_id"]) == ["a"]
+
+
+def test_equal_sent_at_between_non_buyers_orders_by_message_id(data: Path) -> None:
+    """At one instant seller `s2` and auto_reply `s1` both follow the buyer; `s1` answers."""
+    messages(
+        data,
+        """
+S1,c1,b1,buyer,2026-11-17T10:00:00Z
+S1,c1,s2,seller,2026-11-17T10:05:00Z
+S1,c1,s1,auto_reply,2026-11-17T10:05:00Z
+""",
+    )
+    rows = drilldown(data)
+    assert list(rows["response_message_id"]) == ["s1"]
+    assert list(rows["responder_role"]) == ["auto_reply"]
+
+
+def test_equal_sent_at_buyers_first_opens_with_lowest_message_id(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,z,buyer,2026-11-17T10:00:00Z
+S1,c1,y,buyer,2026-11-17T10:00:00Z
+S1,c1,x,seller,2026-11-17T10:00:00Z
+""",
+    )
+    rows = drilldown(data)
+    assert list(rows["first_message_id"]) == ["y"]
+    assert list(rows["buyer_messages"]) == [2]
+
+
+def test_system_messages_neither_open_nor_close_a_chat(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,system,2026-11-17T09:00:00Z
+S1,c1,m2,buyer,2026-11-17T10:00:00Z
+S1,c1,m3,SYSTEM,2026-11-17T10:01:00Z
+S1,c1,m4,platform,2026-11-17T10:02:00Z
+S1,c1,m5,seller,2026-11-17T10:40:00Z
+""",
+    )
+    rows = drilldown(data)
+    assert list(rows["first_message_id"]) == ["m2"]
+    assert list(rows["response_minutes"]) == [40.0]
+
+
+def test_seller_initiated_messages_are_not_chats(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,seller,2026-11-17T09:00:00Z
+S1,c1,m2,auto_reply,2026-11-17T09:01:00Z
+S1,c2,m3,seller,2026-11-17T09:00:00Z
+""",
+    )
+    assert drilldown(data).empty
+
+
+def test_buyer_burst_is_one_chat_received_at_its_first_message(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S1,c1,m2,buyer,2026-11-17T10:30:00Z
+S1,c1,m3,buyer,2026-11-17T11:00:00Z
+S1,c1,m4,seller,2026-11-17T11:15:00Z
+""",
+    )
+    rows = drilldown(data)
+    assert len(rows) == 1
+    assert rows.loc[0, "buyer_messages"] == 3
+    assert rows.loc[0, "response_minutes"] == 75.0
+
+
+def test_several_chats_per_conversation_each_closed_by_first_reply(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S1,c1,m2,seller,2026-11-17T10:10:00Z
+S1,c1,m3,seller,2026-11-17T10:20:00Z
+S1,c1,m4,buyer,2026-11-17T12:00:00Z
+S1,c1,m5,auto_reply,2026-11-17T12:01:00Z
+S1,c1,m6,buyer,2026-11-18T12:00:00Z
+S1,c1,m7,seller,2026-11-19T01:00:00Z
+""",
+    )
+    rows = drilldown(data)
+    assert list(rows["first_message_id"]) == ["m1", "m4", "m6"]
+    assert list(rows["response_message_id"]) == ["m2", "m5", "m7"]
+    assert list(rows["status"]) == ["on_time", "on_time", "late"]
+
+
+def test_file_order_does_not_matter_only_sent_at(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m3,seller,2026-11-17T10:20:00Z
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+""",
+    )
+    assert list(drilldown(data)["response_minutes"]) == [20.0]
+
+
+def test_same_conversation_id_in_two_shops_are_two_conversations(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S2,c1,m2,seller,2026-11-17T10:20:00Z
+""",
+    )
+    rows = drilldown(data)
+    assert list(rows["shop_id"]) == ["S1"]
+    assert list(rows["status"]) == ["pending"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        ("2026-11-17T22:00:00Z", "on_time"),
+        ("2026-11-17T22:00:00.001Z", "late"),
+        ("2026-11-17T21:59:59.999Z", "on_time"),
+    ],
+    ids=["exactly_12h_on_time", "12h_plus_1ms_late", "12h_minus_1ms_on_time"],
+)
+def test_twelve_hour_boundary(data: Path, reply: str, status: str) -> None:
+    messages(
+        data,
+        f"""
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S1,c1,m2,seller,{reply}
+""",
+    )
+    assert statuses(data) == {"m1": status}
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "status"),
+    [
+        ("2026-11-17T21:59:59.999Z", "pending"),
+        ("2026-11-17T22:00:00Z", "unresponded"),
+        ("2026-11-18T00:00:00Z", "unresponded"),
+    ],
+    ids=["deadline_after_cutoff_pending", "deadline_at_cutoff_miss", "deadline_before_cutoff"],
+)
+def test_pending_versus_unresponded_at_the_cutoff(data: Path, cutoff: str, status: str) -> None:
+    messages(data, "S1,c1,m1,buyer,2026-11-17T10:00:00Z")
+    assert statuses(data, cutoff=cutoff) == {"m1": status}
+
+
+def test_reply_after_cutoff_is_ignored(data: Path) -> None:
+    """The late reply comes after the cut-off, so at the cut-off the chat is still pending."""
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S1,c1,m2,seller,2026-11-17T12:00:00Z
+""",
+    )
+    assert statuses(data, cutoff="2026-11-17T11:59:59Z") == {"m1": "pending"}
+    assert statuses(data, cutoff="2026-11-17T12:00:00Z") == {"m1": "on_time"}
+
+
+def test_reply_exactly_at_cutoff_counts(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S1,c1,m2,seller,2026-11-17T23:00:00Z
+""",
+    )
+    assert statuses(data, cutoff="2026-11-17T23:00:00Z") == {"m1": "late"}
+
+
+def test_default_cutoff_is_latest_good_message_of_all_shops(data: Path) -> None:
+    """S2's later message sets the cut-off, so S1's chat (deadline 22:00) is a miss."""
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S2,c1,m2,seller,2026-11-17T22:00:00Z
+S2,c1,m3,seller,bad-time
+""",
+    )
+    assert statuses(data) == {"m1": "unresponded"}
+
+
+def test_chat_opened_before_window_and_answered_in_it_is_not_counted(data: Path) -> None:
+    """Received Sunday 23:00 the week before; answered Monday 01:00 in the window: not in it."""
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-15T23:00:00Z
+S1,c1,m2,buyer,2026-11-16T00:30:00Z
+S1,c1,m3,seller,2026-11-16T01:00:00Z
+S1,c2,m4,buyer,2026-11-16T00:00:00Z
+""",
+    )
+    rows = drilldown(data, cutoff="2026-11-23T00:00:00Z")
+    assert list(rows["first_message_id"]) == ["m4"]
+
+
+def test_chat_received_in_window_counts_there_even_if_answered_after(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-22T23:00:00Z
+S1,c1,m2,seller,2026-11-23T01:00:00Z
+""",
+    )
+    assert statuses(data) == {"m1": "on_time"}
+
+
+# ---- Holiday Mode (SPEC 3) ----
+
+
+def test_chat_received_inside_holiday_mode_is_excluded(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S1,c2,m2,buyer,2026-11-18T00:00:00Z
+S1,c3,m3,buyer,2026-11-17T00:00:00Z
+S1,c3,m4,seller,2026-11-17T00:10:00Z
+""",
+    )
+    holidays(data, "S1,2026-11-17T00:00:00Z,2026-11-18T00:00:00Z")
+    assert statuses(data) == {
+        "m3": "excluded_holiday_mode",
+        "m1": "excluded_holiday_mode",
+        "m2": "pending",
+    }
+
+
+def test_response_clock_subtracts_holiday_mode_within_the_chat(data: Path) -> None:
+    """Wall time 20 h, of which 10 h in Holiday Mode: 10 h on the clock, on time."""
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T08:00:00Z
+S1,c1,m2,seller,2026-11-18T04:00:00Z
+""",
+    )
+    holidays(data, "S1,2026-11-17T12:00:00Z,2026-11-17T22:00:00Z")
+    rows = drilldown(data)
+    assert list(rows["status"]) == ["on_time"]
+    assert list(rows["response_minutes"]) == [600.0]
+
+
+def test_reply_inside_holiday_mode_counts_clock_up_to_its_start(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T08:00:00Z
+S1,c1,m2,seller,2026-11-17T15:00:00Z
+""",
+    )
+    holidays(data, "S1,2026-11-17T12:00:00Z,2026-11-17T22:00:00Z")
+    assert list(drilldown(data)["response_minutes"]) == [240.0]
+
+
+def test_deadline_is_moved_by_a_holiday_period(data: Path) -> None:
+    """Received 08:00, 4 h off 12:00-16:00: the deadline is 24:00, not 20:00."""
+    messages(data, "S1,c1,m1,buyer,2026-11-17T08:00:00Z")
+    holidays(data, "S1,2026-11-17T12:00:00Z,2026-11-17T16:00:00Z")
+    rows = drilldown(data, cutoff="2026-11-17T23:59:59Z")
+    assert list(rows["status"]) == ["pending"]
+    assert str(rows.loc[0, "deadline_at_utc"]) == "2026-11-18 00:00:00+00:00"
+    assert statuses(data, cutoff="2026-11-18T00:00:00Z") == {"m1": "unresponded"}
+
+
+def test_deadline_landing_exactly_on_period_start(data: Path) -> None:
+    """Received 08:00, Holiday Mode from 20:00: the clock reaches 12 h at 20:00 exactly."""
+    messages(data, "S1,c1,m1,buyer,2026-11-17T08:00:00Z")
+    holidays(data, "S1,2026-11-17T20:00:00Z,2026-11-18T08:00:00Z")
+    assert statuses(data, cutoff="2026-11-17T20:00:00Z") == {"m1": "unresponded"}
+    assert statuses(data, cutoff="2026-11-17T19:59:59Z") == {"m1": "pending"}
+
+
+def test_open_ended_holiday_mode_makes_an_unanswered_chat_pending(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T08:00:00Z
+S1,c2,m2,buyer,2026-11-17T09:00:00Z
+""",
+    )
+    holidays(data, "S1,2026-11-17T10:00:00Z,")
+    assert statuses(data, cutoff="2026-11-25T00:00:00Z") == {"m1": "pending", "m2": "pending"}
+
+
+def test_chat_received_at_period_end_is_not_excluded(data: Path) -> None:
+    """`end` is exclusive; `start` inclusive."""
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T12:00:00Z
+S1,c2,m2,buyer,2026-11-17T13:00:00Z
+""",
+    )
+    holidays(data, "S1,2026-11-17T12:00:00Z,2026-11-17T13:00:00Z")
+    assert statuses(data) == {"m1": "excluded_holiday_mode", "m2": "pending"}
+
+
+@pytest.mark.parametrize(
+    "periods",
+    [
+        "S1,2026-11-17T12:00:00Z,2026-11-17T14:00:00Z\nS1,2026-11-17T14:00:00Z,2026-11-17T16:00:00Z",
+        "S1,2026-11-17T12:00:00Z,2026-11-17T15:00:00Z\nS1,2026-11-17T13:00:00Z,2026-11-17T16:00:00Z",
+        "S1,2026-11-17T12:00:00Z,2026-11-17T16:00:00Z\nS1,2026-11-17T13:00:00Z,2026-11-17T14:00:00Z",
+        "S1,2026-11-17T13:00:00Z,2026-11-17T16:00:00Z\nS1,2026-11-17T12:00:00Z,2026-11-17T13:30:00Z",
+    ],
+    ids=["touching", "overlapping", "nested", "overlapping_out_of_order"],
+)
+def test_touching_or_overlapping_periods_merge_into_one(data: Path, periods: str) -> None:
+    """Either way Holiday Mode is 12:00-16:00: 4 h off a 10 h wall time gives 6 h."""
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T08:00:00Z
+S1,c1,m2,seller,2026-11-17T18:00:00Z
+""",
+    )
+    holidays(data, periods)
+    assert list(drilldown(data)["response_minutes"]) == [360.0]
+
+
+def test_start_equal_end_covers_nothing(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T12:00:00Z
+S1,c1,m2,seller,2026-11-17T13:00:00Z
+""",
+    )
+    holidays(data, "S1,2026-11-17T12:00:00Z,2026-11-17T12:00:00Z")
+    rows = drilldown(data)
+    assert list(rows["status"]) == ["on_time"]
+    assert list(rows["response_minutes"]) == [60.0]
+
+
+def test_other_shops_holiday_mode_does_not_apply(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T12:00:00Z
+S1,c1,m2,seller,2026-11-17T13:00:00Z
+""",
+    )
+    holidays(data, "S2,2026-11-17T00:00:00Z,2026-11-18T00:00:00Z")
+    assert statuses(data) == {"m1": "on_time"}
+
+
+def test_clock_across_two_separate_periods(data: Path) -> None:
+    """Received 08:00 Mon, off 10:00-12:00 and 20:00-06:00: 26 h wall less 12 h off is 14 h."""
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T08:00:00Z
+S1,c1,m2,seller,2026-11-18T10:00:00Z
+S1,c2,m3,buyer,2026-11-17T08:00:00Z
+""",
+    )
+    holidays(
+        data,
+        """
+S1,2026-11-17T20:00:00Z,2026-11-18T06:00:00Z
+S1,2026-11-17T10:00:00Z,2026-11-17T12:00:00Z
+""",
+    )
+    rows = drilldown(data, cutoff="2026-11-18T10:00:00Z").set_index("first_message_id")
+    assert rows.loc["m1", "response_minutes"] == 14 * 60
+    assert rows.loc["m1", "status"] == "late"
+    # m3: 08-10 (2h), 12-20 (8h), then 06:00 + 2h = 08:00 the next day.
+    assert str(rows.loc["m3", "deadline_at_utc"]) == "2026-11-18 08:00:00+00:00"
+    assert rows.loc["m3", "status"] == "unresponded"
+
+
+def test_dated_holiday_period_in_shop_zone_end_exclusive(data: Path) -> None:
+    """A period given as dates 2026-11-18..2026-11-19 covers Singapore's 18 November only."""
+    write_csv(data, "shops", "shop_id,market\nS1,SG\n")
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T15:59:59Z
+S1,c2,m2,buyer,2026-11-17T16:00:00Z
+S1,c3,m3,buyer,2026-11-18T15:59:59Z
+S1,c4,m4,buyer,2026-11-18T16:00:00Z
+""",
+    )
+    holidays(data, "S1,2026-11-18,2026-11-19")
+    got = statuses(data, cutoff="2026-11-18T16:00:00Z")
+    assert got == {
+        "m1": "pending",
+        "m2": "excluded_holiday_mode",
+        "m3": "excluded_holiday_mode",
+        "m4": "pending",
+    }
+
+
+def test_reply_a_tenth_of_a_microsecond_after_twelve_hours_is_late(data: Path) -> None:
+    """SPEC 3: only <= 12 h is on time; a fraction past 12:00:00 must not be cut away."""
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T10:00:00Z
+S1,c1,m2,seller,2026-11-17T22:00:00.0000001Z
+""",
+    )
+    assert statuses(data) == {"m1": "late"}

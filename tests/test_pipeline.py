@@ -1,0 +1,245 @@
+"""Loading and evaluating a data folder end to end (SPEC 4, 7, 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import MESSAGES_HEADER, compute, run, shop, write_csv
+from cs_metrics.errors import StrictModeError
+from cs_metrics.pipeline import load
+from cs_metrics.policy import Policy
+
+
+@pytest.fixture
+def two_shops(data: Path) -> Path:
+    """S1 answers on time; S2's messages are all bad; S3 appears only in ratings and shops."""
+    write_csv(
+        data,
+        "messages",
+        f"""
+        {MESSAGES_HEADER}
+        S1,c1,m1,buyer,2026-11-17T10:00:00Z
+        S1,c1,m2,seller,2026-11-17T10:30:00Z
+        S2,c1,m1,buyer,garbage
+        S2,c1,m2,alien,2026-11-18T10:00:00Z
+        S1,c1,m2,seller,2026-11-17T10:40:00Z
+        """,
+    )
+    write_csv(
+        data,
+        "ratings",
+        """
+        shop_id,conversation_id,rating,rated_at
+        S3,c1,9,2026-11-17T11:00:00Z
+        """,
+    )
+    write_csv(data, "holiday_mode", "shop_id,start,end\nS4,never,\n")
+    write_csv(data, "shops", "shop_id,market\nS5,SG\n ,SG\n")
+    return data
+
+
+def test_shops_are_sorted_and_include_shops_seen_only_in_bad_rows(two_shops: Path) -> None:
+    doc = compute(two_shops)
+    assert [s["shop_id"] for s in doc["shops"]] == ["S1", "S2", "S3", "S4", "S5"]
+
+
+def test_input_counts_cover_every_row_of_every_given_table(two_shops: Path) -> None:
+    doc = compute(two_shops)
+    assert doc["input"] == {
+        "messages": {"rows_read": 5, "rows_used": 2, "rows_quarantined": 2, "rows_duplicate": 1},
+        "ratings": {"rows_read": 1, "rows_used": 0, "rows_quarantined": 1, "rows_duplicate": 0},
+        "holiday_mode": {
+            "rows_read": 1,
+            "rows_used": 0,
+            "rows_quarantined": 1,
+            "rows_duplicate": 0,
+        },
+        "shops": {"rows_read": 2, "rows_used": 1, "rows_quarantined": 1, "rows_duplicate": 0},
+    }
+
+
+def test_tables_not_given_are_left_out_of_input(data: Path) -> None:
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\n")
+    assert list(compute(data)["input"]) == ["messages"]
+
+
+def test_shop_option_gives_exactly_the_named_shops_even_unknown(two_shops: Path) -> None:
+    doc = compute(two_shops, shops=["S2", "ZZ"])
+    assert [s["shop_id"] for s in doc["shops"]] == ["S2", "ZZ"]
+    zz = shop(doc, "ZZ")
+    assert (zz["chats"], zz["timezone"], zz["response_rate_12h"]) == (0, "UTC", None)
+
+
+def test_shop_option_does_not_change_counts_or_default_cutoff(data: Path) -> None:
+    """S2's message is the latest; filtering to S1 keeps it as the cut-off, so S1's chat is late."""
+    write_csv(
+        data,
+        "messages",
+        f"""
+        {MESSAGES_HEADER}
+        S1,c1,m1,buyer,2026-11-17T10:00:00Z
+        S2,c1,m1,buyer,2026-11-18T10:00:00Z
+        S2,c1,m9,buyer,bad
+        """,
+    )
+    everything = compute(data)
+    only_s1 = compute(data, shops=["S1"])
+    assert only_s1["cutoff"] == everything["cutoff"]
+    assert only_s1["input"] == everything["input"]
+    assert shop(only_s1, "S1") == shop(everything, "S1")
+    assert shop(only_s1, "S1")["chats_unresponded"] == 1
+
+
+def test_named_shop_results_equal_the_unfiltered_ones(two_shops: Path) -> None:
+    everything = compute(two_shops)
+    for s in everything["shops"]:
+        assert compute(two_shops, shops=[s["shop_id"]])["shops"] == [s]
+
+
+def test_cutoff_is_printed_in_utc(data: Path) -> None:
+    write_csv(data, "shops", "shop_id,market\nS1,SG\n")
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,2026-11-17 10:00:00\n")
+    assert compute(data)["cutoff"] in ("2026-11-17T02:00:00+00:00", "2026-11-17T02:00:00Z")
+    explicit = compute(data, cutoff="2026-11-23T08:00:00+08:00")["cutoff"]
+    assert explicit in ("2026-11-23T00:00:00+00:00", "2026-11-23T00:00:00Z")
+
+
+def test_naive_cutoff_is_in_the_runs_default_timezone(data: Path) -> None:
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\n")
+    doc = compute(data, cutoff="2026-11-23 08:00", default_timezone="Asia/Singapore")
+    assert doc["cutoff"] in ("2026-11-23T00:00:00+00:00", "2026-11-23T00:00:00Z")
+
+
+def test_cutoff_is_null_without_good_messages(data: Path) -> None:
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,never\n")
+    doc = compute(data)
+    assert doc["cutoff"] is None
+    assert [s["shop_id"] for s in doc["shops"]] == ["S1"]
+
+
+def test_default_cutoff_ignores_bad_and_duplicate_rows(data: Path) -> None:
+    """The duplicate copy of m1 is later, but only the first copy is used."""
+    write_csv(
+        data,
+        "messages",
+        f"""
+        {MESSAGES_HEADER}
+        S1,c1,m1,buyer,2026-11-17T10:00:00Z
+        S1,c1,m1,buyer,2026-11-19T10:00:00Z
+        S1,c1,m2,alien,2026-11-20T10:00:00Z
+        """,
+    )
+    assert compute(data)["cutoff"] in ("2026-11-17T10:00:00+00:00", "2026-11-17T10:00:00Z")
+
+
+def test_rows_after_cutoff_are_used_rows_but_take_no_part(data: Path) -> None:
+    write_csv(
+        data,
+        "messages",
+        f"""
+        {MESSAGES_HEADER}
+        S1,c1,m1,buyer,2026-11-17T10:00:00Z
+        S1,c1,m2,seller,2026-11-20T10:00:00Z
+        S1,c2,m3,buyer,2026-11-21T10:00:00Z
+        """,
+    )
+    write_csv(data, "ratings", "shop_id,conversation_id,rating,rated_at\nS1,c1,5,1795600000\n")
+    doc = compute(data, cutoff="2026-11-18T00:00:00Z")
+    s1 = shop(doc, "S1")
+    assert (s1["chats"], s1["chats_unresponded"], s1["chats_responded"], s1["ratings"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
+    assert doc["input"]["messages"]["rows_used"] == 3
+    assert doc["input"]["ratings"]["rows_used"] == 1
+
+
+def test_strict_raises_on_any_bad_row_with_one_line_naming_the_file(data: Path) -> None:
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\n")
+    write_csv(data, "ratings", "shop_id,conversation_id,rating,rated_at\nS1,c1,7,1\n")
+    with pytest.raises(StrictModeError) as err:
+        load(data, Policy(), strict=True)
+    assert "ratings.csv" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_strict_accepts_duplicates_only(data: Path) -> None:
+    """Duplicates are not bad rows."""
+    write_csv(
+        data,
+        "messages",
+        f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\n",
+    )
+    dataset = load(data, Policy(), strict=True)
+    assert dataset.counts["messages"].rows_duplicate == 1
+
+
+def test_evaluation_chats_are_those_received_in_the_window(data: Path) -> None:
+    write_csv(
+        data,
+        "messages",
+        f"""
+        {MESSAGES_HEADER}
+        S1,c1,m1,buyer,2026-11-15T10:00:00Z
+        S1,c2,m2,buyer,2026-11-16T10:00:00Z
+        S1,c3,m3,buyer,2026-11-23T00:00:00Z
+        """,
+    )
+    _, evaluation = run(data)
+    got = evaluation.chats[["shop_id", "conversation_id"]].reset_index(drop=True)
+    expected = pd.DataFrame({"shop_id": ["S1"], "conversation_id": ["c2"]})
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_header_only_messages_table_gives_no_shops_and_null_cutoff(data: Path) -> None:
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\n")
+    doc = compute(data)
+    assert (doc["cutoff"], doc["shops"]) == (None, [])
+    assert doc["input"]["messages"] == {
+        "rows_read": 0,
+        "rows_used": 0,
+        "rows_quarantined": 0,
+        "rows_duplicate": 0,
+    }
+
+
+def test_header_only_messages_table_with_a_named_shop(data: Path) -> None:
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\n")
+    doc = compute(data, shops=["S1"])
+    assert [(s["shop_id"], s["chats"]) for s in doc["shops"]] == [("S1", 0)]
+
+
+def test_system_message_can_set_the_default_cutoff(data: Path) -> None:
+    """The latest good row is a system message at 22:00; the 10:00 chat's deadline is 22:00."""
+    write_csv(
+        data,
+        "messages",
+        f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\nS1,c1,m2,system,1794952800\n",
+    )
+    doc = compute(data)
+    assert doc["cutoff"] in ("2026-11-17T22:00:00+00:00", "2026-11-17T22:00:00Z")
+    assert shop(doc, "S1")["chats_unresponded"] == 1
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "zone", "expected"),
+    [
+        ("2026-11-23", "Asia/Singapore", "2026-11-22T16:00:00"),
+        ("2026-11-23T08:30", "UTC", "2026-11-23T08:30:00"),
+        ("1795392000", "Asia/Singapore", "2026-11-23T00:00:00"),
+        ("1795392000000", "UTC", "2026-11-23T00:00:00"),
+        ("2026-11-23T00:00:00-0500", "Asia/Singapore", "2026-11-23T05:00:00"),
+    ],
+    ids=["date_only_in_default_zone", "naive_minutes", "unix_seconds", "unix_ms", "offset_hhmm"],
+)
+def test_cutoff_takes_the_timestamp_forms(
+    data: Path, cutoff: str, zone: str, expected: str
+) -> None:
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\n")
+    got = compute(data, cutoff=cutoff, default_timezone=zone)["cutoff"]
+    assert got in (f"{expected}+00:00", f"{expected}Z")
