@@ -365,6 +365,22 @@ def test_same_greeting_everywhere_is_not_spam(rules):
     assert scan_messages(frame, rules).empty
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Maaf atas kesulitan. Boleh hantar gambar? Kami akan tukar yang baru.",
+        "โปรดรอสักครู่ค่ะ กำลังตรวจสอบให้นะคะ",
+        "กรุณาดาวน์โหลดใบเสร็จในแอปค่ะ",
+    ],
+    ids=["ms-kesulitan-contains-sulit", "th-please-wait-contains-pro", "th-download-contains-lot"],
+)
+def test_service_templates_repeated_everywhere_are_not_spam(rules, text):
+    """Words inside words (kesulitan, โปรด, ดาวน์โหลด) are not promotions."""
+    n = rules.broadcast_min_conversations + 5
+    frame = messages(*[("seller", text, f"conv{i}") for i in range(n)])
+    assert scan_messages(frame, rules).empty
+
+
 def test_same_promotion_in_one_conversation_is_not_a_broadcast(rules):
     frame = messages(*[("seller", PROMO, "conv1") for _ in range(30)])
     assert scan_messages(frame, rules).empty

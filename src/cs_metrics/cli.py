@@ -19,7 +19,7 @@ import typer
 
 from cs_metrics import output, weekly
 from cs_metrics.errors import CsMetricsError, UsageError
-from cs_metrics.pipeline import Dataset, evaluate, load
+from cs_metrics.pipeline import Dataset, evaluate, load, messages_in_window
 from cs_metrics.policy import Policy, load_policy
 from cs_metrics.validate import known_timezones, parse_instants
 
@@ -229,8 +229,9 @@ def generate(
     seed: Annotated[int, typer.Option("--seed")] = 7,
     fmt: Annotated[ChatsFormat, typer.Option("--format")] = ChatsFormat.csv,
     bad_rows: Annotated[
-        bool, typer.Option("--bad-rows/--no-bad-rows", help="Inject a few bad rows.")
-    ] = False,
+        bool,
+        typer.Option("--bad-rows/--no-bad-rows", help="Inject a few bad rows (as in the sample)."),
+    ] = True,
 ) -> None:
     from cs_metrics.generate import GeneratorConfig, write_tables
     from cs_metrics.generate import generate as make
@@ -383,6 +384,66 @@ def history_command(
     summary = weekly.history_summary(store, shop, weeks, policy)
     text = output.to_json(summary) if fmt == MetricsFormat.json else weekly.history_table(summary)
     typer.echo(text, nl=False)
+
+
+@command(
+    name="report",
+    help=(
+        "Re-render OUT/<as-of>/report.html from the stored week and the history store.\n\n"
+        "Example:\n\n"
+        "  cs-metrics report --out out --as-of 2026-11-23"
+    ),
+)
+def report_command(
+    out: OutOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="The Monday of the stored evaluation.")],
+    history: HistoryOpt = None,
+) -> None:
+    from cs_metrics.report import report_for
+
+    day = weekly.check_monday(parse_day(as_of, "--as-of"))
+    typer.echo(f"Report: {report_for(out, day, history_path(out, history))}")
+
+
+@command(
+    help=(
+        "Flag seller and auto-reply messages that break the guidelines' Buyer Messages rules "
+        "(off-platform contact or payment, cancellation requests, review manipulation, threats, "
+        "spam, abuse).\n\n"
+        "Example:\n\n"
+        "  cs-metrics scan --data sample_data --start 2026-11-16 --end 2026-11-22 --format json"
+    )
+)
+def scan(
+    data: DataOpt,
+    start: Annotated[str | None, typer.Option("--start", help="First day (default: all).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day (default: all).")] = None,
+    shop: ShopOpt = None,
+    fmt: Annotated[
+        MetricsFormat, typer.Option("--format", help="table, json or csv.")
+    ] = MetricsFormat.table,
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="Rules TOML (see docs/scan.md).")
+    ] = None,
+    buyer_abuse: Annotated[
+        bool, typer.Option("--buyer-abuse", help="Also flag abusive buyer messages (buyer_abuse).")
+    ] = False,
+    default_timezone: TzOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    from cs_metrics import scan as scanning
+
+    if (start is None) != (end is None):
+        raise UsageError("give both --start and --end, or neither")
+    first, last = window(start, end) if start is not None and end is not None else (None, None)
+    policy = make_policy(config, default_timezone)
+    ruleset = scanning.load_rules(rules)
+    dataset = load(data, policy)
+    report_warnings(dataset.warnings)
+    findings = scanning.scan_messages(
+        messages_in_window(dataset, first, last, shop), ruleset, include_buyer_abuse=buyer_abuse
+    )
+    typer.echo(output.findings_text(findings, scanning.summarise(findings), fmt.value), nl=False)
 
 
 def main() -> None:

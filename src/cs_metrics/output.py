@@ -268,3 +268,32 @@ def write_quarantine(dataset: Dataset, folder: Path) -> list[Path]:
         write_atomic(path, buffer.getvalue())
         written.append(path)
     return written
+
+
+def findings_text(findings: pd.DataFrame, summary: Mapping[str, Any], fmt: str) -> str:
+    """Scan findings as JSON ({findings, summary}), CSV, or a table for people."""
+    rows = findings.copy()
+    if len(rows):
+        rows["sent_at"] = iso_text(rows["sent_at"].dt.tz_convert("UTC"))
+    if fmt == "json":
+        records = [{k: _plain(v) for k, v in r.items()} for r in rows.to_dict(orient="records")]
+        return to_json({"findings": records, "summary": summary})
+    if fmt == "csv":
+        buffer = io.StringIO()
+        rows.to_csv(buffer, index=False, lineterminator="\n")
+        return buffer.getvalue()
+    lines = [f"{summary['findings']} finding(s)"]
+    if summary["findings"]:
+        share = percent(summary["auto_reply_share"])
+        lines[0] += f", {summary['from_auto_reply']} from auto-replies ({share})"
+    for shop_id, shop in summary["shops"].items():
+        categories = ", ".join(f"{c} {n}" for c, n in shop["by_category"].items())
+        senders = ", ".join(f"{s} {n}" for s, n in shop["by_sender"].items())
+        lines.append(f"{shop_id}: {shop['findings']} ({categories}); by sender: {senders}")
+    for r in rows.itertuples():
+        origin = " [auto-reply: sent to every buyer]" if r.from_auto_reply else ""
+        lines.append(
+            f"  {r.sent_at}  {r.shop_id}/{r.conversation_id}/{r.message_id}  {r.category} "
+            f"({r.rule_id}, section {r.section}){origin}: {r.excerpt}"
+        )
+    return "\n".join(lines) + "\n"

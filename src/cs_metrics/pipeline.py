@@ -191,3 +191,19 @@ def evaluate(
         end=end,
         ratings=rated.reset_index(drop=True),
     )
+
+
+def messages_in_window(
+    dataset: Dataset,
+    start: dt.date | None,
+    end: dt.date | None,
+    shop_ids: list[str] | None = None,
+) -> pd.DataFrame:
+    """Good messages of the named shops (or all) sent in their local days start..end (or ever)."""
+    messages = dataset.messages
+    if shop_ids:
+        messages = messages.loc[messages["shop_id"].isin(shop_ids)]
+    if start is None or end is None:
+        return messages
+    bounds = window_bounds(shop_zones(dataset, shop_ids), start, end)
+    return in_window(messages, "sent_at", bounds)

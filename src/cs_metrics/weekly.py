@@ -18,8 +18,9 @@ import pandas as pd
 
 from cs_metrics import history, output
 from cs_metrics.errors import LockHeldError, UsageError
-from cs_metrics.pipeline import Dataset, Evaluation, evaluate
+from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
 from cs_metrics.policy import Policy, actions, statuses
+from cs_metrics.scan import load_rules, scan_messages
 
 log = logging.getLogger("cs_metrics")
 LOCK_NAME = ".cs-metrics.lock"
@@ -173,7 +174,7 @@ def run_week(
         chats=output.chat_rows(evaluation.chats),
         ratings=evaluation.ratings[["shop_id", "conversation_id", "rating", "rated_at"]],
         holiday_periods=periods_touching(dataset.holiday_mode, evaluation),
-        findings=pd.DataFrame(),
+        findings=week_findings(dataset, first, last, evaluation.cutoff),
         history=earlier,
     )
 
@@ -185,6 +186,16 @@ def record_week(results: WeekResults, history_path: Path) -> WeekResults:
     stored = history.records(history_path, [s["shop_id"] for s in doc["shops"]])
     stored = stored.loc[stored["as_of"] <= results.as_of.isoformat()].reset_index(drop=True)
     return replace(results, history=stored)
+
+
+def week_findings(
+    dataset: Dataset, first: dt.date, last: dt.date, cutoff: pd.Timestamp | None
+) -> pd.DataFrame:
+    """Compliance-scan findings of the messages sent in the week, up to the cut-off."""
+    messages = messages_in_window(dataset, first, last)
+    if cutoff is not None:
+        messages = messages.loc[messages["sent_at"] <= cutoff]
+    return scan_messages(messages, load_rules())
 
 
 def week_folder(out: Path, as_of: dt.date) -> Path:
