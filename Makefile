@@ -15,16 +15,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The sample holds two weeks: the first evaluation gives the report its "change since last week".
 report: $(STAMP)
+	$(BIN)/cs-metrics weekly --data sample_data --out out --as-of 2026-11-16 > /dev/null
 	$(BIN)/cs-metrics weekly --data sample_data --out out --as-of $(AS_OF)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 
 conformance: $(STAMP)
 	$(BIN)/python ../shared/conformance/run.py --cmd "$(BIN)/cs-metrics"
