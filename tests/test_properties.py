@@ -138,25 +138,35 @@ def instants(draw: st.DrawFn) -> dt.datetime:
     return slot_time(slot, millis) if slot > 0 else slot_time(slot)
 
 
+GAPS = [0, 0, 1, 2, 6, 20, 23, 24, 25, 40]
+"""Half-hours between a conversation's messages: ties, minutes, around 12 h (24), a day."""
+
+
 @st.composite
 def messages_strategy(draw: st.DrawFn, unique_ids: bool) -> list[Message]:
-    n = draw(st.integers(0, 14))
-    out = []
-    for i in range(n):
-        shop = draw(st.sampled_from("ABC"))
-        role = draw(st.sampled_from(["buyer", "buyer", "seller", "auto_reply", "system"]))
-        mid = f"m{i}" if unique_ids else draw(st.sampled_from([f"m{i}", "m0", "m1"]))
-        out.append(
-            Message(
-                shop=shop,
-                conv=draw(st.sampled_from(["c1", "c2", "c3"])),
-                mid=mid,
-                role=role,
-                role_text=draw(st.sampled_from(ROLE_TEXT[role])),
-                at=draw(instants()),
-                form=draw(st.sampled_from(FORMS)),
+    """A few conversations, each a short script of messages a few half-hours apart."""
+    out: list[Message] = []
+    for _ in range(draw(st.integers(0, 7))):
+        shop = draw(st.sampled_from("AABC"))
+        conv = draw(st.sampled_from(["c1", "c2", "c3", "c4"]))
+        slot = draw(st.integers(2 * 48, 10 * 48))
+        for _ in range(draw(st.integers(1, 5))):
+            slot += draw(st.sampled_from(GAPS))
+            role = draw(st.sampled_from(["buyer", "buyer", "seller", "seller", "auto_reply", "system"]))
+            i = len(out)
+            mid = f"m{i}" if unique_ids else draw(st.sampled_from([f"m{i}"] * 5 + ["m0"]))
+            millis = draw(st.sampled_from([0, 0, 0, 0, 1, -1]))
+            out.append(
+                Message(
+                    shop=shop,
+                    conv=conv,
+                    mid=mid,
+                    role=role,
+                    role_text=draw(st.sampled_from(ROLE_TEXT[role])),
+                    at=slot_time(min(slot, SLOTS + 48), millis),
+                    form=draw(st.sampled_from(FORMS)),
+                )
             )
-        )
     return out
 
 
@@ -165,9 +175,9 @@ def data_strategy(draw: st.DrawFn, unique_ids: bool = True, explicit_cutoff: boo
     messages = draw(messages_strategy(unique_ids))
     periods = []
     for _ in range(draw(st.integers(0, 3))):
-        start = draw(instants())
-        kind = draw(st.sampled_from(["closed", "closed", "open", "empty", "backwards"]))
-        length = draw(st.integers(1, 96)) * dt.timedelta(minutes=30)
+        start = slot_time(draw(st.integers(2 * 48, 10 * 48)))
+        kind = draw(st.sampled_from(["closed", "closed", "closed", "open", "empty", "backwards"]))
+        length = draw(st.sampled_from([1, 2, 8, 24, 48, 96])) * dt.timedelta(minutes=30)
         end = {
             "closed": start + length,
             "open": None,
@@ -175,12 +185,12 @@ def data_strategy(draw: st.DrawFn, unique_ids: bool = True, explicit_cutoff: boo
             "backwards": start - length,
         }[kind]
         periods.append(
-            Period(draw(st.sampled_from("ABC")), start, end, draw(st.sampled_from(FORMS)))
+            Period(draw(st.sampled_from("AAABC")), start, end, draw(st.sampled_from(FORMS)))
         )
     ratings = [
         Rating(
             shop=draw(st.sampled_from("ABC")),
-            conv=draw(st.sampled_from(["c1", "c2", "c3"])),
+            conv=draw(st.sampled_from(["c1", "c2", "c3", "c4"])),
             text=draw(st.sampled_from(sorted(RATING_TEXT))),
             at=draw(instants()),
             form=draw(st.sampled_from(FORMS)),
@@ -188,7 +198,7 @@ def data_strategy(draw: st.DrawFn, unique_ids: bool = True, explicit_cutoff: boo
         for _ in range(draw(st.integers(0, 5)))
     ]
     want_cutoff = draw(st.booleans()) if explicit_cutoff is None else explicit_cutoff
-    cutoff = slot_time(draw(st.integers(0, SLOTS))) if want_cutoff else None
+    cutoff = slot_time(draw(st.integers(5 * 48, SLOTS + 48))) if want_cutoff else None
     return Data(messages, periods, ratings, cutoff)
 
 

@@ -166,15 +166,13 @@ def _read_jsonl(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
     text = path.read_bytes().decode("utf-8-sig")
     lines = [line for line in io.StringIO(text, newline=None).read().split("\n") if line.strip()]
     records = [_json_object(line) for line in lines]
-    columns = [c for c in wanted if any(c in r for r in records if isinstance(r, dict))]
-    if not columns and not lines:
-        return pd.DataFrame(columns=list(wanted), dtype="string").assign(
-            **{PARSE_ERROR: pd.Series(dtype="string")}
-        )
-    present = set().union(*(r.keys() for r in records if isinstance(r, dict)))
+    objects = [r for r in records if isinstance(r, dict)]
+    # With no object at all there are no keys to judge columns by: every line is a bad row.
+    present = set().union(*(r.keys() for r in objects)) if objects else set(wanted)
     frame = pd.DataFrame(
         [r if isinstance(r, dict) else {} for r in records],
         columns=[c for c in wanted if c in present],
+        index=pd.RangeIndex(len(records)),
     )
     for column in frame.columns:
         frame[column] = _json_values_as_text(frame[column])
