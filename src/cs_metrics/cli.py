@@ -19,7 +19,7 @@ import typer
 
 from cs_metrics import output, weekly
 from cs_metrics.errors import CsMetricsError, UsageError
-from cs_metrics.pipeline import Dataset, evaluate, load, messages_in_window
+from cs_metrics.pipeline import METRICS_ONLY, Dataset, evaluate, load, messages_in_window
 from cs_metrics.policy import Policy, load_policy
 from cs_metrics.validate import known_timezones, parse_instants
 
@@ -163,7 +163,7 @@ def compute(
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
-    dataset = load(data, policy, strict=strict)
+    dataset = load(data, policy, strict=strict, message_columns=METRICS_ONLY)
     report_warnings(dataset.warnings)
     evaluation = evaluate(dataset, first, last, policy, cut, shop)
     doc = output.result_document(dataset, evaluation)

@@ -83,11 +83,12 @@ def window_bounds(shops: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataF
 
 def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFrame:
     """Rows of `frame` whose `at` instant falls in their shop's window."""
-    b = bounds.set_index("shop_id")
-    start = b["window_start"].reindex(frame["shop_id"]).to_numpy()
-    end = b["window_end"].reindex(frame["shop_id"]).to_numpy()
-    instants = frame[at].to_numpy()
-    return frame.loc[(instants >= start) & (instants < end)]
+    position = pd.Index(bounds["shop_id"]).get_indexer(frame["shop_id"])
+    known = position >= 0
+    start = ticks(bounds["window_start"])[position]
+    end = ticks(bounds["window_end"])[position]
+    instants = ticks(frame[at])
+    return frame.loc[known & (instants >= start) & (instants < end)]
 
 
 def counted_ratings(

@@ -63,9 +63,18 @@ class Evaluation:
     ratings: pd.DataFrame
 
 
-def load(folder: Path, policy: Policy, strict: bool = False) -> Dataset:
+METRICS_ONLY: tuple[str, ...] = ()
+"""Optional message columns the metrics need: none (ids and content feed only drill-downs)."""
+
+
+def load(
+    folder: Path,
+    policy: Policy,
+    strict: bool = False,
+    message_columns: tuple[str, ...] | None = None,
+) -> Dataset:
     """Read and validate every table of a data folder (the shops table first, for time zones)."""
-    raw = read_folder(folder)
+    raw = read_folder(folder, message_columns)
     checked_shops = (
         validate.check_shops(raw["shops"], policy.market_timezones, policy.default_timezone)
         if "shops" in raw

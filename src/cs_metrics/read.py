@@ -60,11 +60,12 @@ def table_paths(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_table(name: str, path: Path) -> RawTable:
-    """Read one table file, check its required columns, and number its rows."""
+def read_table(name: str, path: Path, optional: tuple[str, ...] | None = None) -> RawTable:
+    """Read one table file (required and wanted optional columns), check it, number its rows."""
     readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
+    wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     try:
-        frame = readers[path.suffix](path, _wanted_columns(name))
+        frame = readers[path.suffix](path, wanted)
     except InputError:
         raise
     except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as exc:
@@ -76,13 +77,14 @@ def read_table(name: str, path: Path) -> RawTable:
     return RawTable(name, path, frame.reset_index(drop=True))
 
 
-def read_folder(folder: Path) -> dict[str, RawTable]:
-    """Read every table present in `folder`."""
-    return {name: read_table(name, path) for name, path in table_paths(folder).items()}
-
-
-def _wanted_columns(name: str) -> tuple[str, ...]:
-    return TABLES[name] + OPTIONAL_COLUMNS[name]
+def read_folder(
+    folder: Path, message_columns: tuple[str, ...] | None = None
+) -> dict[str, RawTable]:
+    """Read every table present in `folder` (messages: only the optional columns asked for)."""
+    return {
+        name: read_table(name, path, message_columns if name == "messages" else None)
+        for name, path in table_paths(folder).items()
+    }
 
 
 def _first_line(exc: BaseException) -> str:
