@@ -274,12 +274,14 @@ def run_one_week(
     out: Path,
     store: Path,
     cut: pd.Timestamp | None,
+    with_report: bool = True,
 ) -> Path:
-    """Evaluate, write and record one week; returns its folder."""
+    """Evaluate, write and record one week (and its report); returns its folder."""
     results = weekly.run_week(dataset, as_of, policy, store, cut)
     weekly.write_week(results, dataset, out)
     results = weekly.record_week(results, store)
-    weekly.write_report(results, out, store)
+    if with_report:
+        weekly.write_report(results, out, store)
     return weekly.week_folder(out, as_of)
 
 
@@ -303,6 +305,9 @@ def weekly_command(
     config: ConfigOpt = None,
     default_timezone: TzOpt = None,
     strict: StrictOpt = False,
+    with_report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write report.html (default) or skip it.")
+    ] = True,
 ) -> None:
     policy = make_policy(config, default_timezone)
     day = monday(as_of, "--as-of", policy.default_timezone)
@@ -312,9 +317,10 @@ def weekly_command(
         log.info("weekly evaluation for %s from %s", day, data)
         dataset = load(data, policy, strict=strict)
         report_warnings(dataset.warnings)
-        folder = run_one_week(dataset, day, policy, out, store, cut)
+        folder = run_one_week(dataset, day, policy, out, store, cut, with_report)
     log.info("done: %s (history %s)", folder, store)
-    typer.echo(f"Report:  {folder / 'report.html'}")
+    if with_report:
+        typer.echo(f"Report:  {folder / 'report.html'}")
     typer.echo(f"Metrics: {folder / 'metrics.json'}, {folder / 'metrics.csv'}")
     typer.echo(f"Chats:   {folder / 'chats.csv'}")
     typer.echo(f"History: {store}")
