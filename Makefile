@@ -21,15 +21,20 @@ report: $(STAMP)
 	$(BIN)/cs-metrics weekly --data sample_data --out out --as-of $(AS_OF)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 conformance: $(STAMP)
 	$(BIN)/python ../shared/conformance/run.py --cmd "$(BIN)/cs-metrics"
+
+# Generates 1M and 10M-message datasets under benchmarks/data/ (once) and measures them.
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q duckdb
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info src/*.egg-info
