@@ -1,0 +1,177 @@
+"""The weekly, backfill, history, report and scan commands through the CLI (exit codes, files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cs_metrics import weekly
+from cs_metrics.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    """Run the CLI in-process; the result has exit_code, stdout and stderr."""
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def two_weeks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample evaluated for its two Mondays (shared by the read-only tests below)."""
+    out = tmp_path_factory.mktemp("out")
+    result = invoke(
+        "backfill", "--data", SAMPLE, "--out", out, "--from", "2026-11-16", "--to", "2026-11-23"
+    )
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_backfill_writes_every_week_and_the_history(two_weeks: Path) -> None:
+    for day in ("2026-11-16", "2026-11-23"):
+        folder = two_weeks / day
+        names = {p.name for p in folder.iterdir()}
+        assert {"metrics.json", "metrics.csv", "chats.csv", "report.html"} <= names
+        doc = json.loads((folder / "metrics.json").read_text())
+        assert doc["as_of"] == day
+        assert doc["policy"]["response_rate_target"] == 0.85
+    assert (two_weeks / "history.sqlite").exists()
+
+
+def test_metrics_csv_matches_metrics_json(two_weeks: Path) -> None:
+    import pandas as pd
+
+    folder = two_weeks / "2026-11-23"
+    doc = json.loads((folder / "metrics.json").read_text())
+    frame = pd.read_csv(folder / "metrics.csv", dtype={"shop_id": str})
+    assert frame["shop_id"].tolist() == [s["shop_id"] for s in doc["shops"]]
+    assert frame["chats"].tolist() == [s["chats"] for s in doc["shops"]]
+    assert frame["action"].tolist() == [s["action"] for s in doc["shops"]]
+    assert frame["status_response_rate_12h"].tolist() == [
+        s["status"]["response_rate_12h"] for s in doc["shops"]
+    ]
+
+
+def test_chats_csv_adds_up_to_the_metrics(two_weeks: Path) -> None:
+    import pandas as pd
+
+    folder = two_weeks / "2026-11-23"
+    doc = {s["shop_id"]: s for s in json.loads((folder / "metrics.json").read_text())["shops"]}
+    chats = pd.read_csv(folder / "chats.csv", dtype={"shop_id": str})
+    counts = pd.crosstab(chats["shop_id"], chats["status"])
+    for shop_id, shop in doc.items():
+        row = counts.loc[shop_id] if shop_id in counts.index else {}
+        assert row.get("on_time", 0) == shop["chats_responded_12h"]
+        assert row.get("late", 0) == shop["chats_responded_late"]
+        assert row.get("unresponded", 0) == shop["chats_unresponded"]
+        assert row.get("pending", 0) == shop["chats_pending"]
+        assert row.get("excluded_holiday_mode", 0) == shop["chats_excluded_holiday_mode"]
+
+
+def test_history_command_shows_both_weeks(two_weeks: Path) -> None:
+    result = invoke("history", "--out", two_weeks, "--shop", "VN-001", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    shops = json.loads(result.stdout)["shops"]
+    assert [s["shop_id"] for s in shops] == ["VN-001"]
+    assert [e["as_of"] for e in shops[0]["evaluations"]] == ["2026-11-16", "2026-11-23"]
+
+
+def test_history_table_names_the_active_points(two_weeks: Path) -> None:
+    result = invoke("history", "--out", two_weeks, "--weeks", "1")
+    assert result.exit_code == 0
+    assert "active violation point(s)" in result.stdout
+    assert "2026-11-23" in result.stdout and "2026-11-16" not in result.stdout
+
+
+def test_report_command_rerenders_the_stored_week(two_weeks: Path) -> None:
+    report = two_weeks / "2026-11-23" / "report.html"
+    report.unlink()
+    result = invoke("report", "--out", two_weeks, "--as-of", "2026-11-23")
+    assert result.exit_code == 0, result.stderr
+    assert report.exists() and "<html" in report.read_text()
+
+
+def test_weekly_refuses_a_date_that_is_not_a_monday(tmp_path: Path) -> None:
+    result = invoke("weekly", "--data", SAMPLE, "--out", tmp_path, "--as-of", "2026-11-24")
+    assert result.exit_code == 2
+    assert "is a Tuesday; weekly evaluations run on Mondays" in result.stderr
+    assert not (tmp_path / "2026-11-24").exists()
+
+
+def test_second_weekly_run_on_the_same_out_exits_3_naming_the_holder(tmp_path: Path) -> None:
+    """A run holding OUT's lock (here: this process) makes a real second process exit 3."""
+    with weekly.run_lock(tmp_path):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cs_metrics",
+                "weekly",
+                "--data",
+                str(SAMPLE),
+                "--out",
+                str(tmp_path),
+                "--as-of",
+                "2026-11-23",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert run.returncode == 3
+    assert f"holds the lock on {tmp_path}: pid {os.getpid()}" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "2026-11-23").exists()
+
+
+def test_two_weekly_runs_started_together_one_waits_out_with_3(tmp_path: Path) -> None:
+    """Both start at once; whichever loses the lock exits 3, the other completes."""
+    argv = [
+        sys.executable,
+        "-m",
+        "cs_metrics",
+        "weekly",
+        "--data",
+        str(SAMPLE),
+        "--out",
+        str(tmp_path),
+        "--as-of",
+        "2026-11-23",
+        "--no-report",
+    ]
+    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    codes = sorted([first.wait(timeout=180), second.wait(timeout=180)])
+    first.communicate()
+    second.communicate()
+    # The lock is held for the whole run (seconds), so the two cannot both get it, unless one
+    # finished before the other started: then both succeed, which is also safe.
+    assert codes in ([0, 3], [0, 0])
+    doc = json.loads((tmp_path / "2026-11-23" / "metrics.json").read_text())
+    assert len(doc["shops"]) == 8
+
+
+def test_scan_json_has_findings_and_summary() -> None:
+    result = invoke(
+        "scan", "--data", SAMPLE, "--start", "2026-11-16", "--end", "2026-11-22", "--format", "json"
+    )
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["findings"] == len(doc["findings"]) > 0
+    categories = {f["category"] for f in doc["findings"]}
+    assert {"order_cancellation_request", "review_manipulation"} <= categories
+    assert all(f["sender_role"] in ("seller", "auto_reply") for f in doc["findings"])
+
+
+def test_scan_needs_both_start_and_end() -> None:
+    result = invoke("scan", "--data", SAMPLE, "--start", "2026-11-16")
+    assert result.exit_code == 2
+    assert "both --start and --end" in result.stderr
