@@ -37,7 +37,9 @@ app = typer.Typer(
 log = logging.getLogger("cs_metrics")
 
 
-def command(**options: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def command(
+    target: typer.Typer | None = None, **options: Any
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register a command whose domain errors become one stderr line and their exit status."""
 
     def register(function: Callable[..., None]) -> Callable[..., None]:
@@ -49,7 +51,7 @@ def command(**options: Any) -> Callable[[Callable[..., None]], Callable[..., Non
                 typer.echo(f"cs-metrics: error: {exc}", err=True)
                 raise typer.Exit(exc.exit_code) from None
 
-        return app.command(**options)(run)
+        return (target or app).command(**options)(run)
 
     return register
 
@@ -450,6 +452,52 @@ def scan(
         messages_in_window(dataset, first, last, shop), ruleset, include_buyer_abuse=buyer_abuse
     )
     typer.echo(output.findings_text(findings, scanning.summarise(findings), fmt.value), nl=False)
+
+
+import_app = typer.Typer(
+    no_args_is_help=True,
+    help="Convert other sources into a cs-metrics data folder (see docs/import.md).",
+)
+app.add_typer(import_app, name="import")
+
+
+@command(
+    import_app,
+    name="tiktok-api",
+    help=(
+        "Convert saved TikTok Shop Customer Service API pages (docs/import.md) into the tables.\n\n"
+        "Example:\n\n"
+        "  cs-metrics import tiktok-api --raw dumps/ --data exports/"
+    ),
+)
+def import_tiktok_api(
+    raw: Annotated[Path, typer.Option("--raw", help="Folder of *.jsonl page dumps.")],
+    data: Annotated[Path, typer.Option("--data", help="Data folder to write.")],
+) -> None:
+    from cs_metrics.importers import import_tiktok_api as convert
+
+    for line in convert(raw, data).lines():
+        typer.echo(line)
+
+
+@command(
+    import_app,
+    name="ibm-twitter",
+    help=(
+        "Convert the IBM Twitter customer-care conversations (JSON) into the tables; customer "
+        "handles are pseudonymised with CS_METRICS_PSEUDONYM_KEY (random when unset).\n\n"
+        "Example:\n\n"
+        "  cs-metrics import ibm-twitter --path test.json --data twitter/"
+    ),
+)
+def import_ibm_twitter(
+    path: Annotated[Path, typer.Option("--path", help="The dataset's JSON file.")],
+    data: Annotated[Path, typer.Option("--data", help="Data folder to write.")],
+) -> None:
+    from cs_metrics.importers import import_ibm_twitter as convert
+
+    for line in convert(path, data, os.environ.get("CS_METRICS_PSEUDONYM_KEY")).lines():
+        typer.echo(line)
 
 
 def main() -> None:
