@@ -167,3 +167,20 @@ def test_empty_csv_file_is_an_input_error(data: Path) -> None:
     path.write_text("")
     with pytest.raises(InputError, match=r"messages\.csv"):
         read_table("messages", path)
+
+
+def test_csv_with_crlf_line_endings_reads_clean_values(data: Path) -> None:
+    path = data / "messages.csv"
+    path.write_bytes((f"{MESSAGES_HEADER}\r\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\r\n").encode())
+    frame = read_table("messages", path).frame
+    assert frame.loc[0, "sent_at"].strip() == "2026-11-17T10:00:00Z"
+    assert len(frame) == 1
+
+
+def test_jsonl_with_byte_order_mark_reads_the_first_line(data: Path) -> None:
+    path = data / "messages.jsonl"
+    record = '{"shop_id":"S1","conversation_id":"c1","message_id":"m1",'
+    record += '"sender_role":"buyer","sent_at":"2026-11-17T10:00:00Z"}'
+    path.write_text(record + "\n", encoding="utf-8-sig")
+    frame = read_table("messages", path).frame
+    assert list(frame["shop_id"]) == ["S1"]

@@ -555,3 +555,36 @@ def test_quoted_csv_values_with_commas_and_newlines_are_one_row(data: Path) -> N
     dataset, _ = run(data)
     assert dataset.counts["messages"].rows_used == 2
     assert dataset.counts["messages"].rows_read == 2
+
+
+def test_parquet_integer_epoch_and_date_columns(data: Path) -> None:
+    """Integer sent_at is Unix seconds; a date32 holiday start is the shop's local midnight."""
+    write_parquet(
+        data,
+        "messages",
+        pa.table(
+            {
+                "shop_id": ["S1", "S1"],
+                "conversation_id": ["c1", "c1"],
+                "message_id": ["m1", "m2"],
+                "sender_role": ["buyer", "seller"],
+                "sent_at": pa.array([1794873600, 1794891600], pa.int64()),
+            }
+        ),
+    )
+    write_parquet(
+        data,
+        "holiday_mode",
+        pa.table(
+            {
+                "shop_id": ["S1"],
+                "start": pa.array([dt.date(2026, 11, 17)], pa.date32()),
+                "end": pa.array([None], pa.date32()),
+            }
+        ),
+    )
+    write_csv(data, "shops", "shop_id,market\nS1,SG\n")
+    # Received 2026-11-17 00:00Z = 08:00 in Singapore, after Holiday Mode began at 00:00 local.
+    doc = compute(data)
+    assert doc["input"]["messages"]["rows_used"] == 2
+    assert shop(doc, "S1")["chats_excluded_holiday_mode"] == 1
