@@ -44,6 +44,7 @@ import sys, duckdb, json
 d, START, END = sys.argv[1:4]
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
+con.execute("SET enable_progress_bar = false")
 cutoff = con.execute(f"SELECT max(sent_at) FROM read_parquet('{d}/messages.parquet')").fetchone()[0]
 rows = con.execute(f'''
 WITH shops AS (
