@@ -72,11 +72,19 @@ def load(
     policy: Policy,
     strict: bool = False,
     message_columns: tuple[str, ...] | None = None,
+    *,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
 ) -> Dataset:
     """Read and validate every table of a data folder (the shops table first, for time zones)."""
     raw = read_folder(folder, message_columns)
     checked_shops = (
-        validate.check_shops(raw["shops"], policy.market_timezones, policy.default_timezone)
+        validate.check_shops(
+            raw["shops"],
+            policy.market_timezones,
+            policy.default_timezone,
+            reject_mangled_ids=reject_mangled_ids,
+        )
         if "shops" in raw
         else None
     )
@@ -90,11 +98,18 @@ def load(
         else pd.Series(dtype="string")
     )
     zones = known.reindex(seen).fillna(policy.default_timezone).astype("string")
-    checked: dict[str, Checked] = {"messages": validate.check_messages(raw["messages"], zones)}
-    checkers = {"ratings": validate.check_ratings, "holiday_mode": validate.check_holiday_mode}
-    for name, check in checkers.items():
-        if name in raw:
-            checked[name] = check(raw[name], zones)
+    checkers = {
+        "messages": validate.check_messages,
+        "ratings": validate.check_ratings,
+        "holiday_mode": validate.check_holiday_mode,
+    }
+    checked: dict[str, Checked] = {
+        name: check(
+            raw[name], zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+        )
+        for name, check in checkers.items()
+        if name in raw
+    }
     if checked_shops is not None:
         checked["shops"] = checked_shops
     dataset = Dataset(
@@ -112,7 +127,12 @@ def load(
         shop_ids=seen,
         default_timezone=policy.default_timezone,
         warnings=[
-            *(checked_shops.warnings if checked_shops is not None else []),
+            *(
+                w
+                for name in ("messages", "ratings", "holiday_mode", "shops")
+                if name in checked
+                for w in checked[name].warnings
+            ),
             *_zone_warnings(seen, known, policy.default_timezone),
         ],
     )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
-import io
+import itertools
 import json
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cs_metrics.errors import InputError
@@ -26,6 +30,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "holiday_mode": (),
     "shops": ("name", "market", "timezone"),
 }
+TIMESTAMP_COLUMNS = frozenset({"sent_at", "rated_at", "start", "end"})
 FORMATS = ("csv", "parquet", "jsonl")
 ROW = "row_number"
 """Column holding each row's 1-based position among the file's data rows (header excluded)."""
@@ -92,9 +97,26 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+CHUNK_ROWS = 200_000
+"""Rows per block when streaming CSV and JSON Lines files (memory stays flat with file size)."""
+SEPARATORS = (",", ";", "\t")
+"""Field separators a CSV may use; its header line decides (many regions' spreadsheets use `;`)."""
+
+
+def csv_separator(path: Path) -> str:
+    """The separator of a CSV: whichever of `,` `;` tab occurs most in its header (`,` on ties)."""
+    with path.open("rb") as file:
+        head = file.read(1 << 16)
+    line = head.removeprefix(b"\xef\xbb\xbf").replace(b"\r", b"\n").split(b"\n", 1)[0]
+    counts = {sep: line.count(sep.encode()) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda sep: counts[sep])
+    return best if counts[best] > counts[","] else ","
+
+
 def _read_csv(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """CSV as text; rows with too many fields are kept, flagged in PARSE_ERROR."""
+    """CSV as text, streamed in blocks; rows with too many fields are kept, flagged PARSE_ERROR."""
     options = {
+        "sep": csv_separator(path),
         "dtype": str,
         "keep_default_na": False,
         "na_filter": False,
@@ -107,35 +129,59 @@ def _read_csv(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
         raise InputError(f"{path}: file is empty (no header row)") from exc
     usecols = [c for c in header if c in wanted]
     try:
-        # All columns are read: with usecols the parser would not notice rows with extra fields.
-        frame = pd.read_csv(path, engine="c", **options)[usecols]
-    except pd.errors.ParserError:
+        # All columns are parsed (with usecols the parser would not notice rows with extra
+        # fields); each block keeps only the wanted ones, so unwanted text is never all held.
+        # index_col=False: a first row with one extra field must not become an index (which
+        # would shift every row); pandas then warns that it cut the field, and so do we.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            with pd.read_csv(
+                path, engine="c", chunksize=CHUNK_ROWS, index_col=False, **options
+            ) as blocks:
+                frame = _concat_blocks([block[usecols] for block in blocks], usecols)
+    except (pd.errors.ParserError, pd.errors.ParserWarning):
         frame = _read_csv_tolerant(path, usecols, options)
     if PARSE_ERROR not in frame.columns:
         frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame
 
 
+def _concat_blocks(blocks: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The blocks of one file as one frame numbered from 0 (an empty file keeps its columns)."""
+    if not blocks:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
+    return (
+        pd.concat(blocks, ignore_index=True)
+        if len(blocks) > 1
+        else blocks[0].reset_index(drop=True)
+    )
+
+
 def _read_csv_tolerant(path: Path, usecols: list[str], options: dict) -> pd.DataFrame:
     """Slow path for a CSV with malformed rows: keep them as rows flagged malformed."""
+    header = list(pd.read_csv(path, nrows=0, **options).columns)
 
     def on_bad(fields: list[str]) -> list[str]:
-        return [*fields[: len(header)], ",".join(fields[len(header) :])]
+        return [*fields[: len(header)], options["sep"].join(fields[len(header) :])]
 
-    header = list(pd.read_csv(path, nrows=0, **options).columns)
-    frame = pd.read_csv(
+    blocks = []
+    with pd.read_csv(
         path,
         engine="python",
         on_bad_lines=on_bad,
         names=[*header, "_extra"],
         header=None,
         skiprows=1,
+        chunksize=CHUNK_ROWS,
         **options,
-    )
-    flagged = frame.pop("_extra").fillna("").astype(str) != ""
-    frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    frame.loc[flagged, PARSE_ERROR] = "row has more fields than the header"
-    return frame[[*usecols, PARSE_ERROR]]
+    ) as reader:
+        for block in reader:
+            flagged = block["_extra"].fillna("").astype(str) != ""
+            block = block[usecols].copy()
+            block[PARSE_ERROR] = pd.Series(pd.NA, index=block.index, dtype="string")
+            block.loc[flagged, PARSE_ERROR] = "row has more fields than the header"
+            blocks.append(block)
+    return _concat_blocks(blocks, [*usecols, PARSE_ERROR])
 
 
 def _read_parquet(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
@@ -150,37 +196,89 @@ def _arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     """Arrow table to a frame of text columns, keeping timestamp columns typed."""
     frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     for name in table.column_names:
-        column = table.column(name)
-        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-            frame[name] = column.to_pandas()
-        elif pa.types.is_integer(column.type):
-            frame[name] = column.to_pandas().astype("Int64").astype("string")
-        else:
-            frame[name] = (
-                column.cast(pa.string()).to_pandas(types_mapper=pd.ArrowDtype).astype("string")
-            )
+        frame[name] = _arrow_column(name, table.column(name))
     frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame
 
 
+def _arrow_column(name: str, column: pa.ChunkedArray) -> pd.Series:
+    """One Parquet column: timestamps and dates typed, integers as digits, the rest as text."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        # Typed instants are kept for timestamp columns (SPEC 1); an id column gets their text.
+        if name in TIMESTAMP_COLUMNS:
+            return column.to_pandas()
+        return _arrow_text(column.cast(pa.string()))
+    if pa.types.is_integer(kind):
+        return column.to_pandas().astype("Int64").astype("string")
+    if pa.types.is_floating(kind):
+        # NaN is how a spreadsheet or pandas writes a missing number: a missing value.
+        column = pa.chunked_array([pc.if_else(pc.is_nan(c), None, c) for c in column.chunks], kind)
+    if pa.types.is_nested(kind):
+        # Lists and structs become JSON text, as nested values do in JSON Lines.
+        texts = [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()]
+        return pd.Series(texts, dtype="string")
+    if (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    ):
+        try:
+            return _arrow_text(column.cast(pa.binary()).cast(pa.string()))
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"column {name} holds bytes that are not UTF-8 text") from exc
+    return _arrow_text(column.cast(pa.string()))
+
+
+def _arrow_text(column: pa.ChunkedArray) -> pd.Series:
+    return column.to_pandas(types_mapper=pd.ArrowDtype).astype("string")
+
+
 def _read_jsonl(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """JSON Lines: one object per non-blank line; other lines are kept as flagged rows."""
-    text = path.read_bytes().decode("utf-8-sig")
-    lines = [line for line in io.StringIO(text, newline=None).read().split("\n") if line.strip()]
-    records = [_json_object(line) for line in lines]
-    objects = [r for r in records if isinstance(r, dict)]
+    """JSON Lines streamed in blocks: one object per non-blank line; other lines are bad rows."""
+    blocks: list[pd.DataFrame] = []
+    present: set[str] = set()
+    any_object = False
+    # Universal newlines, as before: `\n`, `\r\n` and a bare `\r` all end a line.
+    with path.open(encoding="utf-8-sig", newline=None) as file:
+        for lines in _line_blocks(file):
+            records = [_json_object(line) for line in lines]
+            objects = [r for r in records if isinstance(r, dict)]
+            any_object = any_object or bool(objects)
+            keys = set().union(*(r.keys() for r in objects)) & set(wanted)
+            present |= keys
+            # Column by column as Python objects: a frame built from the records would infer
+            # float for a column of ints with a gap, and `1794877200` would become `...200.0`.
+            block = pd.DataFrame(
+                {
+                    c: _json_values_as_text(
+                        pd.Series(
+                            [r.get(c) if isinstance(r, dict) else None for r in records],
+                            dtype=object,
+                        )
+                    )
+                    for c in wanted
+                    if c in keys
+                },
+                index=pd.RangeIndex(len(records)),
+            )
+            errors = [None if isinstance(r, dict) else r for r in records]
+            block[PARSE_ERROR] = pd.Series(errors, dtype="string")
+            blocks.append(block)
     # With no object at all there are no keys to judge columns by: every line is a bad row.
-    present = set().union(*(r.keys() for r in objects)) if objects else set(wanted)
-    frame = pd.DataFrame(
-        [r if isinstance(r, dict) else {} for r in records],
-        columns=[c for c in wanted if c in present],
-        index=pd.RangeIndex(len(records)),
-    )
-    for column in frame.columns:
-        frame[column] = _json_values_as_text(frame[column])
-    errors = [None if isinstance(r, dict) else r for r in records]
-    frame[PARSE_ERROR] = pd.Series(errors, index=frame.index, dtype="string")
-    return frame
+    columns = [c for c in wanted if c in present] if any_object else list(wanted)
+    blocks = [b.reindex(columns=[*columns, PARSE_ERROR]).astype("string") for b in blocks]
+    return _concat_blocks(blocks, [*columns, PARSE_ERROR])
+
+
+def _line_blocks(file: TextIO) -> Iterator[list[str]]:
+    """The non-blank lines of a text file, in blocks of up to CHUNK_ROWS lines."""
+    while chunk := list(itertools.islice(file, CHUNK_ROWS)):
+        lines = [line for line in chunk if line.strip()]
+        if lines:
+            yield lines
 
 
 def _json_object(line: str) -> dict | str:

@@ -10,6 +10,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from cs_metrics.errors import UsageError
 from cs_metrics.read import PARSE_ERROR, ROW, TABLES, RawTable
 
 ROLE_ALIASES: dict[str, str] = {
@@ -50,6 +51,56 @@ class Reason(StrEnum):
     BAD_RATING = "bad_rating"
     UNKNOWN_TIMEZONE = "unknown_timezone"
     END_BEFORE_START = "end_before_start"
+    ID_SCIENTIFIC_NOTATION = "id_scientific_notation"
+    """Only with `reject_mangled_ids`: by default such rows are used, with a warning."""
+    ID_FLOAT_SUFFIX = "id_float_suffix"
+    """Only with `reject_mangled_ids`: by default such rows are used, with a warning."""
+
+
+class Warn(StrEnum):
+    """Why rows that are used anyway deserve a look (machine-readable code of a warning)."""
+
+    ID_SCIENTIFIC_NOTATION = "id_scientific_notation"
+    ID_FLOAT_SUFFIX = "id_float_suffix"
+    ID_COLLAPSED_DUPLICATES = "id_collapsed_duplicates"
+    TIMEZONE_DEFAULTED = "timezone_defaulted"
+
+
+class InputWarning(str):
+    """A warning line as printed, that also carries its table, code and number of rows."""
+
+    table: str
+    code: str
+    rows: int
+
+    def __new__(cls, text: str, *, table: str, code: str, rows: int = 0) -> InputWarning:
+        """The warning `text` about `rows` rows of `table`, with its `code`."""
+        line = super().__new__(cls, text)
+        line.table, line.code, line.rows = table, code, rows
+        return line
+
+
+ID_COLUMNS = ("shop_id", "conversation_id", "message_id")
+SCIENTIFIC_ID = r"[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+"
+"""An id a spreadsheet showed in scientific notation (`1.79E+18`): its last digits are lost."""
+FLOAT_ID = r"[0-9]+\.0+"
+"""An id a spreadsheet turned into a decimal number (`3.0` for `3`)."""
+AS_TEXT = "re-export with the column formatted as text"
+MANGLED_IDS: tuple[tuple[str, Reason, Warn, str], ...] = (
+    (
+        SCIENTIFIC_ID,
+        Reason.ID_SCIENTIFIC_NOTATION,
+        Warn.ID_SCIENTIFIC_NOTATION,
+        "{column} is in scientific notation: a spreadsheet turned a long id into scientific "
+        f"notation and lost its last digits; {AS_TEXT}",
+    ),
+    (
+        FLOAT_ID,
+        Reason.ID_FLOAT_SUFFIX,
+        Warn.ID_FLOAT_SUFFIX,
+        f"{{column}} ends in .0: a spreadsheet turned an id into a decimal number; {AS_TEXT}",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -103,9 +154,13 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones()) | {UTC}
 
 
-def parse_instants(values: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """UTC instants from SPEC timestamps, with a reason for each value that is not one."""
+def parse_instants(
+    values: pd.Series, zones: pd.Series, date_format: str | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """UTC instants from SPEC timestamps (or `date_format`), with a reason for each bad value."""
     index = values.index
+    if date_format is not None:
+        checked_date_format(date_format)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert(UTC).astype(INSTANT), _no_reasons(index)
     if pd.api.types.is_datetime64_dtype(values.dtype):
@@ -144,7 +199,42 @@ def parse_instants(values: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.S
         reasons.loc[combined.index[good]] = pd.NA
         gap = local_reasons[local_reasons.notna() & wall[~aware].notna()]
         reasons.loc[gap.index] = gap
+    if date_format is not None:
+        other = reasons == Reason.BAD_TIMESTAMP.value
+        if other.any():
+            formatted, formatted_reasons = _formatted_instants(
+                text[other], zones.loc[other[other].index], date_format
+            )
+            result.loc[formatted.index] = formatted
+            reasons.loc[formatted.index] = formatted_reasons
     return result, reasons
+
+
+def checked_date_format(date_format: str) -> str:
+    """A user's strptime-style date format (`%d/%m/%Y %H:%M`), or a UsageError saying why not."""
+    hint = "a strptime format such as %d/%m/%Y %H:%M"
+    if "%" not in date_format:
+        raise UsageError(f"--date-format {date_format!r} is not {hint}")
+    try:
+        pd.to_datetime(pd.Series(["0"]), format=date_format, errors="coerce")
+    except ValueError as exc:
+        raise UsageError(f"--date-format {date_format!r} is not {hint} ({exc})") from exc
+    return date_format
+
+
+def _formatted_instants(
+    text: pd.Series, zones: pd.Series, date_format: str
+) -> tuple[pd.Series, pd.Series]:
+    """UTC instants from values in the user's `date_format` (without a zone: shop-local time)."""
+    aware = "%z" in date_format or "%Z" in date_format
+    parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=aware)
+    if aware:
+        instants = parsed.astype(INSTANT)
+        reasons = _no_reasons(text.index).mask(instants.isna(), Reason.BAD_TIMESTAMP.value)
+        return instants, reasons
+    wall = parsed.astype("datetime64[us]")
+    instants, reasons = _localize(wall, zones)
+    return instants, reasons.mask(wall.isna(), Reason.BAD_TIMESTAMP.value)
 
 
 def _no_reasons(index: pd.Index) -> pd.Series:
@@ -242,6 +332,42 @@ def quarantine_rows(raw: pd.DataFrame, reasons: pd.DataFrame, table: str) -> pd.
     return pd.concat([head, original.astype("string")], axis=1).reset_index(drop=True)
 
 
+def mangled_id_checks(
+    clean: pd.DataFrame, table: str, reject: bool
+) -> tuple[list[tuple[pd.Series, str, str]], list[str]]:
+    """Ids a spreadsheet mangled (`1.79E+18`, `3.0`): checks when rejected, else warnings."""
+    checks: list[tuple[pd.Series, str, str]] = []
+    warnings: list[str] = []
+    for pattern, reason, code, text in MANGLED_IDS:
+        for column in (c for c in ID_COLUMNS if c in clean):
+            values = clean[column].astype("string")
+            matched = values.str.fullmatch(pattern).fillna(False).astype(bool)
+            message = text.format(column=column)
+            if reject:
+                checks.append((matched, reason.value, message))
+            elif matched.any():
+                rows = int(matched.sum())
+                example = values[matched].iloc[0]
+                line = f"{table}: {message} (in {rows} row(s), e.g. {example!r}; used as they are)"
+                warnings.append(InputWarning(line, table=table, code=code.value, rows=rows))
+    return checks, warnings
+
+
+def collapsed_id_warnings(ids: pd.Series, duplicate: pd.Series, table: str) -> list[str]:
+    """A warning when rows counted as duplicates have scientific-notation ids (likely collapsed)."""
+    collapsed = duplicate & ids.astype("string").str.fullmatch(SCIENTIFIC_ID).fillna(False)
+    rows = int(collapsed.sum())
+    if not rows:
+        return []
+    example = ids[collapsed].iloc[0]
+    line = (
+        f"{table}: {rows} row(s) counted as duplicates have a message_id in scientific notation "
+        f"(e.g. {example!r}): probably different messages whose ids a spreadsheet collapsed into "
+        f"one; {AS_TEXT}"
+    )
+    return [InputWarning(line, table=table, code=Warn.ID_COLLAPSED_DUPLICATES.value, rows=rows)]
+
+
 def seen_shop_ids(raw: pd.DataFrame) -> pd.Index:
     """Every non-empty shop_id in the table's rows, bad and duplicate rows included."""
     if "shop_id" not in raw.columns:
@@ -249,7 +375,13 @@ def seen_shop_ids(raw: pd.DataFrame) -> pd.Index:
     return pd.Index(clean_text(raw["shop_id"]).dropna().unique(), dtype="string")
 
 
-def check_shops(raw: RawTable, market_zones: Mapping[str, str], default_tz: str) -> Checked:
+def check_shops(
+    raw: RawTable,
+    market_zones: Mapping[str, str],
+    default_tz: str,
+    *,
+    reject_mangled_ids: bool = False,
+) -> Checked:
     """Shops: known IANA zones; first good row per shop wins; each shop's effective zone."""
     frame = raw.frame
     clean = pd.DataFrame(
@@ -260,9 +392,11 @@ def check_shops(raw: RawTable, market_zones: Mapping[str, str], default_tz: str)
             clean[column] = pd.Series(pd.NA, index=frame.index, dtype="string")
     zones = known_timezones()
     unknown_zone = clean["timezone"].notna() & ~clean["timezone"].isin(zones)
+    id_checks, id_warnings = mangled_id_checks(clean, "shops", reject_mangled_ids)
     checks = [
         parse_error_check(frame),
         *missing_checks(clean, TABLES["shops"]),
+        *id_checks,
         (unknown_zone, Reason.UNKNOWN_TIMEZONE.value, "timezone is not a known IANA zone name"),
     ]
     reasons = first_reason(checks, frame.index)
@@ -274,8 +408,16 @@ def check_shops(raw: RawTable, market_zones: Mapping[str, str], default_tz: str)
     by_market = good["market"].map(dict(market_zones))
     good["timezone"] = good["timezone"].fillna(by_market)
     warnings = [
-        f"shop {shop}: no timezone and no known market; using {default_tz}"
-        for shop in good.loc[good["timezone"].isna(), "shop_id"]
+        *id_warnings,
+        *(
+            InputWarning(
+                f"shop {shop}: no timezone and no known market; using {default_tz}",
+                table="shops",
+                code=Warn.TIMEZONE_DEFAULTED.value,
+                rows=1,
+            )
+            for shop in good.loc[good["timezone"].isna(), "shop_id"]
+        ),
     ]
     good["timezone"] = good["timezone"].fillna(default_tz)
     return Checked(
@@ -287,19 +429,29 @@ def check_shops(raw: RawTable, market_zones: Mapping[str, str], default_tz: str)
     )
 
 
-def check_messages(raw: RawTable, zones: pd.Series) -> Checked:
+def check_messages(
+    raw: RawTable,
+    zones: pd.Series,
+    *,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
+) -> Checked:
     """Messages: required values, known roles, timestamps; repeated message_ids are duplicates."""
     frame = raw.frame
     required = TABLES["messages"]
     clean = pd.DataFrame({c: clean_text(frame[c]) for c in required if c != "sent_at"})
     clean["sent_at"] = clean_text(frame["sent_at"])
     role = canonical_roles(clean["sender_role"])
-    sent_at, time_reason = parse_instants(clean["sent_at"], clean["shop_id"].map(zones))
+    sent_at, time_reason = parse_instants(
+        clean["sent_at"], clean["shop_id"].map(zones), date_format
+    )
+    id_checks, warnings = mangled_id_checks(clean, "messages", reject_mangled_ids)
     checks = [
         parse_error_check(frame),
         *missing_checks(clean, required),
+        *id_checks,
         (role.isna(), Reason.UNKNOWN_ROLE.value, "sender_role is not a known role"),
-        *_timestamp_checks(time_reason, "sent_at"),
+        *_timestamp_checks(time_reason, "sent_at", date_format),
     ]
     reasons = first_reason(checks, frame.index)
     ok = reasons["reason"].isna().to_numpy()
@@ -324,21 +476,32 @@ def check_messages(raw: RawTable, zones: pd.Series) -> Checked:
         quarantine=quarantine_rows(frame, reasons, "messages"),
         counts=_counts(len(frame), len(used), int(duplicate.sum())),
         shop_ids=seen_shop_ids(frame),
+        warnings=[*warnings, *collapsed_id_warnings(good["message_id"], duplicate, "messages")],
     )
 
 
-def check_ratings(raw: RawTable, zones: pd.Series) -> Checked:
+def check_ratings(
+    raw: RawTable,
+    zones: pd.Series,
+    *,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
+) -> Checked:
     """Ratings: whole numbers 1..5 and SPEC timestamps."""
     frame = raw.frame
     required = TABLES["ratings"]
     clean = pd.DataFrame({c: clean_text(frame[c]) for c in required})
     rating = whole_rating(clean["rating"])
-    rated_at, time_reason = parse_instants(clean["rated_at"], clean["shop_id"].map(zones))
+    rated_at, time_reason = parse_instants(
+        clean["rated_at"], clean["shop_id"].map(zones), date_format
+    )
+    id_checks, warnings = mangled_id_checks(clean, "ratings", reject_mangled_ids)
     checks = [
         parse_error_check(frame),
         *missing_checks(clean, required),
+        *id_checks,
         (rating.isna(), Reason.BAD_RATING.value, "rating is not a whole number from 1 to 5"),
-        *_timestamp_checks(time_reason, "rated_at"),
+        *_timestamp_checks(time_reason, "rated_at", date_format),
     ]
     reasons = first_reason(checks, frame.index)
     ok = reasons["reason"].isna().to_numpy()
@@ -356,21 +519,30 @@ def check_ratings(raw: RawTable, zones: pd.Series) -> Checked:
         quarantine=quarantine_rows(frame, reasons, "ratings"),
         counts=_counts(len(frame), len(good), 0),
         shop_ids=seen_shop_ids(frame),
+        warnings=warnings,
     )
 
 
-def check_holiday_mode(raw: RawTable, zones: pd.Series) -> Checked:
+def check_holiday_mode(
+    raw: RawTable,
+    zones: pd.Series,
+    *,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
+) -> Checked:
     """Holiday Mode periods: SPEC timestamps, an empty end means still on, end not before start."""
     frame = raw.frame
     clean = pd.DataFrame({c: clean_text(frame[c]) for c in TABLES["holiday_mode"]})
     shop_zones = clean["shop_id"].map(zones)
-    start, start_reason = parse_instants(clean["start"], shop_zones)
-    end, end_reason = parse_instants(clean["end"], shop_zones)
+    start, start_reason = parse_instants(clean["start"], shop_zones, date_format)
+    end, end_reason = parse_instants(clean["end"], shop_zones, date_format)
+    id_checks, warnings = mangled_id_checks(clean, "holiday_mode", reject_mangled_ids)
     checks = [
         parse_error_check(frame),
         *missing_checks(clean, ("shop_id", "start")),
-        *_timestamp_checks(start_reason, "start"),
-        *_timestamp_checks(end_reason, "end"),
+        *id_checks,
+        *_timestamp_checks(start_reason, "start", date_format),
+        *_timestamp_checks(end_reason, "end", date_format),
         (end < start, Reason.END_BEFORE_START.value, "end is before start"),
     ]
     reasons = first_reason(checks, frame.index)
@@ -381,6 +553,7 @@ def check_holiday_mode(raw: RawTable, zones: pd.Series) -> Checked:
         quarantine=quarantine_rows(frame, reasons, "holiday_mode"),
         counts=_counts(len(frame), len(good), 0),
         shop_ids=seen_shop_ids(frame),
+        warnings=warnings,
     )
 
 
@@ -391,12 +564,17 @@ def whole_rating(values: pd.Series) -> pd.Series:
     return number.where((number >= 1) & (number <= 5)).astype("Int8")
 
 
-def _timestamp_checks(reason: pd.Series, column: str) -> list[tuple[pd.Series, str, str]]:
+def _timestamp_checks(
+    reason: pd.Series, column: str, date_format: str | None = None
+) -> list[tuple[pd.Series, str, str]]:
+    forms = "ISO-8601 or Unix seconds/milliseconds"
+    if date_format is not None:
+        forms = f"ISO-8601, Unix seconds/milliseconds or --date-format {date_format}"
     return [
         (
             reason == Reason.BAD_TIMESTAMP.value,
             Reason.BAD_TIMESTAMP.value,
-            f"{column} is not an accepted timestamp (ISO-8601 or Unix seconds/milliseconds)",
+            f"{column} is not an accepted timestamp ({forms})",
         ),
         (
             reason == Reason.LOCAL_TIME_GAP.value,

@@ -1,0 +1,175 @@
+"""Check a data folder without computing anything: per table, what was read, used and set aside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cs_metrics.pipeline import Dataset, load
+from cs_metrics.policy import Policy
+from cs_metrics.read import TABLES, table_paths
+from cs_metrics.validate import Warn
+
+CLEAN, PROBLEMS, UNUSABLE = "clean", "problems", "unusable"
+EXIT_STATUS = {CLEAN: 0, PROBLEMS: 1, UNUSABLE: 2}
+"""Exit status of `cs-metrics validate` per status (unusable input arrives as an InputError)."""
+SHOWN_SHOPS = 5
+"""How many shop ids a table's entry lists (the count covers all of them)."""
+TIMESTAMPS: dict[str, tuple[str, ...]] = {
+    "messages": ("sent_at",),
+    "ratings": ("rated_at",),
+    "holiday_mode": ("start", "end"),
+    "shops": (),
+}
+
+
+def checkup(
+    folder: Path,
+    policy: Policy,
+    *,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
+) -> dict[str, Any]:
+    """Per table: rows read/used/quarantined (by reason), warnings, time range, shops; a status.
+
+    Unusable input (missing file or column, unreadable file, bad --date-format) is not a
+    status here: `load` raises its InputError/UsageError, which the CLI maps to exit 2.
+    """
+    dataset = load(folder, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
+    paths = table_paths(folder)
+    tables = {name: table_entry(dataset, name, paths[name]) for name in dataset.counts}
+    warnings = [warning_entry(line) for line in dataset.warnings]
+    problems = bool(warnings) or any(t["rows_quarantined"] for t in tables.values())
+    return {
+        "data": str(folder),
+        "status": PROBLEMS if problems else CLEAN,
+        "tables": tables,
+        "shops_found": len(dataset.shop_ids),
+        "shop_ids": [str(s) for s in dataset.shop_ids[:SHOWN_SHOPS]],
+        "warnings": warnings,
+    }
+
+
+def table_entry(dataset: Dataset, name: str, path: Path) -> dict[str, Any]:
+    """One table's checkup: counts, quarantined rows by reason, warnings by code, range, shops."""
+    used = used_rows(dataset, name)
+    quarantine = dataset.quarantine.get(name)
+    reasons = (
+        quarantine["reason"].value_counts().sort_index() if quarantine is not None else pd.Series()
+    )
+    warned: dict[str, int] = {}
+    for line in dataset.warnings:
+        if getattr(line, "table", None) == name:
+            warned[line.code] = warned.get(line.code, 0) + line.rows  # type: ignore[attr-defined]
+    shops = pd.Index(used["shop_id"].dropna().unique()) if "shop_id" in used else pd.Index([])
+    first, last = time_range(used, TIMESTAMPS[name])
+    return {
+        "file": path.name,
+        **dataset.counts[name].as_dict(),
+        "quarantined_by_reason": {str(k): int(v) for k, v in reasons.items()},
+        "warnings_by_code": dict(sorted(warned.items())),
+        "time_from": first,
+        "time_to": last,
+        "shops_found": len(shops),
+        "shop_ids": sorted(str(s) for s in shops)[:SHOWN_SHOPS],
+    }
+
+
+def used_rows(dataset: Dataset, name: str) -> pd.DataFrame:
+    """The good, non-duplicate rows of one table."""
+    frames = {
+        "messages": dataset.messages,
+        "ratings": dataset.ratings,
+        "holiday_mode": dataset.holiday_mode,
+        "shops": dataset.shops,
+    }
+    return frames[name]
+
+
+def time_range(used: pd.DataFrame, columns: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The earliest and latest instant in `columns`, ISO-8601 UTC (None when there is none)."""
+    values = [used[c].dropna() for c in columns if c in used and len(used[c].dropna())]
+    if not values:
+        return None, None
+    first = min(v.min() for v in values)
+    last = max(v.max() for v in values)
+    return iso_utc(first), iso_utc(last)
+
+
+def iso_utc(instant: pd.Timestamp) -> str:
+    """An instant as ISO-8601 in UTC with `Z`."""
+    return pd.Timestamp(instant).tz_convert("UTC").isoformat().replace("+00:00", "Z")
+
+
+def warning_entry(line: str) -> dict[str, Any]:
+    """A warning as data: table (None when about several), code, rows and the message."""
+    return {
+        "table": getattr(line, "table", None),
+        "code": getattr(line, "code", Warn.TIMEZONE_DEFAULTED.value),
+        "rows": getattr(line, "rows", None),
+        "message": str(line),
+    }
+
+
+def checkup_text(report: dict[str, Any]) -> str:
+    """The checkup for people: one aligned line per table, then reasons, warnings and shops."""
+    head = ("table", "file", "read", "used", "quarantined", "duplicate", "from", "to", "shops")
+    rows = [head]
+    for name in (n for n in TABLES if n in report["tables"]):
+        t = report["tables"][name]
+        rows.append(
+            (
+                name,
+                t["file"],
+                str(t["rows_read"]),
+                str(t["rows_used"]),
+                str(t["rows_quarantined"]),
+                str(t["rows_duplicate"]),
+                t["time_from"] or "-",
+                t["time_to"] or "-",
+                str(t["shops_found"]),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    numeric = {2, 3, 4, 5, 8}
+    lines = [f"data: {report['data']}", f"status: {report['status']}", ""]
+    for row in rows:
+        cells = [
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    reasons = [
+        (name, code, count)
+        for name, t in report["tables"].items()
+        for code, count in t["quarantined_by_reason"].items()
+    ]
+    if reasons:
+        lines += ["", "quarantined rows by reason:"]
+        lines += aligned(reasons)
+    codes = [
+        (name, code, count)
+        for name, t in report["tables"].items()
+        for code, count in t["warnings_by_code"].items()
+    ]
+    if codes:
+        lines += ["", "warnings by code (rows):"]
+        lines += aligned(codes)
+    if report["warnings"]:
+        lines += ["", "warnings:"]
+        lines += [f"  {w['message']}" for w in report["warnings"]]
+    shown = ", ".join(report["shop_ids"])
+    more = report["shops_found"] - len(report["shop_ids"])
+    lines += ["", f"shops found: {report['shops_found']}" + (f" ({shown}" if shown else "")]
+    if shown:
+        lines[-1] += f" and {more} more)" if more else ")"
+    return "\n".join(lines) + "\n"
+
+
+def aligned(rows: list[tuple[str, str, int]]) -> list[str]:
+    """`table  code  count` lines with aligned columns."""
+    first = max(len(r[0]) for r in rows)
+    second = max(len(r[1]) for r in rows)
+    return [f"  {t.ljust(first)}  {c.ljust(second)}  {n}" for t, c, n in rows]
