@@ -92,6 +92,20 @@ TzOpt = Annotated[
     ),
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Any bad row is an error (exit 2).")]
+DateFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format",
+        help="Also accept timestamps in this strptime format, e.g. '%d/%m/%Y %H:%M' (shop-local).",
+    ),
+]
+RejectIdsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--reject-mangled-ids",
+        help="Quarantine ids a spreadsheet turned into 1.79E+18 or 3.0 (default: warn only).",
+    ),
+]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Policy TOML file (see docs/policy.md).")
 ]
@@ -157,6 +171,8 @@ def compute(
         MetricsFormat, typer.Option("--format", help="table (people), json or csv (machines).")
     ] = MetricsFormat.table,
     strict: StrictOpt = False,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
     quarantine: Annotated[
         Path | None, typer.Option("--quarantine", help="Write bad rows here, one CSV per table.")
     ] = None,
@@ -165,7 +181,14 @@ def compute(
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
-    dataset = load(data, policy, strict=strict, message_columns=METRICS_ONLY)
+    dataset = load(
+        data,
+        policy,
+        strict,
+        METRICS_ONLY,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
+    )
     report_warnings(dataset.warnings)
     evaluation = evaluate(dataset, first, last, policy, cut, shop)
     doc = output.result_document(dataset, evaluation)
@@ -200,12 +223,16 @@ def chats(
     default_timezone: TzOpt = None,
     fmt: Annotated[ChatsFormat, typer.Option("--format", help="csv or parquet.")] = ChatsFormat.csv,
     strict: StrictOpt = False,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
-    dataset = load(data, policy, strict=strict)
+    dataset = load(
+        data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+    )
     report_warnings(dataset.warnings)
     rows = output.chat_rows(evaluate(dataset, first, last, policy, cut, shop).chats)
     body = output.chats_parquet(rows) if fmt == ChatsFormat.parquet else output.chats_csv(rows)
@@ -307,6 +334,8 @@ def weekly_command(
     config: ConfigOpt = None,
     default_timezone: TzOpt = None,
     strict: StrictOpt = False,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
     with_report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write report.html (default) or skip it.")
     ] = True,
@@ -317,7 +346,9 @@ def weekly_command(
     store = history_path(out, history)
     with weekly.run_lock(out):
         log.info("weekly evaluation for %s from %s", day, data)
-        dataset = load(data, policy, strict=strict)
+        dataset = load(
+            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+        )
         report_warnings(dataset.warnings)
         folder = run_one_week(dataset, day, policy, out, store, cut, with_report)
     log.info("done: %s (history %s)", folder, store)
@@ -345,6 +376,8 @@ def backfill(
     config: ConfigOpt = None,
     default_timezone: TzOpt = None,
     strict: StrictOpt = False,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
 ) -> None:
     policy = make_policy(config, default_timezone)
     start, end = monday(first, "--from", "UTC"), monday(last, "--to", "UTC")
@@ -354,7 +387,9 @@ def backfill(
     store = history_path(out, history)
     weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
     with weekly.run_lock(out):
-        dataset = load(data, policy, strict=strict)
+        dataset = load(
+            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+        )
         report_warnings(dataset.warnings)
         with typer.progressbar(
             weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
@@ -438,6 +473,8 @@ def scan(
     ] = False,
     default_timezone: TzOpt = None,
     config: ConfigOpt = None,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
 ) -> None:
     from cs_metrics import scan as scanning
 
@@ -446,12 +483,41 @@ def scan(
     first, last = window(start, end) if start is not None and end is not None else (None, None)
     policy = make_policy(config, default_timezone)
     ruleset = scanning.load_rules(rules)
-    dataset = load(data, policy)
+    dataset = load(data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
     report_warnings(dataset.warnings)
     findings = scanning.scan_messages(
         messages_in_window(dataset, first, last, shop), ruleset, include_buyer_abuse=buyer_abuse
     )
     typer.echo(output.findings_text(findings, scanning.summarise(findings), fmt.value), nl=False)
+
+
+@command(
+    name="validate",
+    help=(
+        "Check a data folder without computing anything: per table, rows read / usable / "
+        "quarantined by reason, warnings, the time range and the shops found. Exit 0 clean, "
+        "1 problems found, 2 unusable.\n\n"
+        "Example:\n\n"
+        "  cs-metrics validate --data sample_data"
+    ),
+)
+def validate_command(
+    data: DataOpt,
+    default_timezone: TzOpt = None,
+    fmt: Annotated[
+        MetricsFormat, typer.Option("--format", help="table or json.")
+    ] = MetricsFormat.table,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_text
+
+    policy = make_policy(config, default_timezone)
+    report = checkup(data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
+    text = output.to_json(report) if fmt == MetricsFormat.json else checkup_text(report)
+    typer.echo(text, nl=False)
+    raise typer.Exit(EXIT_STATUS[report["status"]])
 
 
 import_app = typer.Typer(
