@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.validate import INSTANT
+from cs_metrics.validate import INSTANT, pair_codes
 
 ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED = (
     "on_time",
@@ -36,13 +36,6 @@ def from_ticks(values: np.ndarray | pd.Series, index: pd.Index | None = None) ->
     return pd.Series(array, index=index).dt.tz_localize("UTC")
 
 
-def conversation_keys(shop_id: pd.Series, conversation_id: pd.Series) -> np.ndarray:
-    """One integer per (shop, conversation) pair."""
-    shop_codes, _ = pd.factorize(shop_id)
-    conv_codes, convs = pd.factorize(conversation_id)
-    return shop_codes.astype("int64") * max(len(convs), 1) + conv_codes
-
-
 def counted_messages(
     messages: pd.DataFrame, cutoff: pd.Timestamp | None, auto_reply_counts: bool = True
 ) -> pd.DataFrame:
@@ -54,7 +47,7 @@ def counted_messages(
     m = messages.loc[keep]
     keys = pa.table(
         {
-            "conversation": conversation_keys(m["shop_id"], m["conversation_id"]),
+            "conversation": pair_codes(m["shop_id"], m["conversation_id"]),
             "sent_at": ticks(m["sent_at"]),
             "not_buyer": (m["sender_role"] != "buyer").to_numpy(dtype="int8"),
             "message_id": pa.array(m["message_id"].to_numpy(dtype=object), pa.string()),
@@ -73,7 +66,7 @@ def chats(ordered: pd.DataFrame) -> pd.DataFrame:
     conversation = (
         ordered["conversation_key"].to_numpy()
         if "conversation_key" in ordered
-        else conversation_keys(ordered["shop_id"], ordered["conversation_id"])
+        else pair_codes(ordered["shop_id"], ordered["conversation_id"])
     )
     same_conv = np.zeros(len(ordered), dtype=bool)
     same_conv[1:] = conversation[1:] == conversation[:-1]
@@ -141,14 +134,16 @@ def _period_at(
     shop_id: pd.Series, at: np.ndarray, periods: pd.DataFrame, key: str, exact: bool
 ) -> pd.DataFrame:
     """For each (shop, instant), the shop's last period whose `key` is at or before the instant."""
-    left = pd.DataFrame({"shop_id": shop_id.to_numpy(), "at": at, "pos": np.arange(len(at))})
+    columns = [c for c in periods.columns if c != "shop_id"]
+    out = pd.DataFrame({c: pd.Series(pd.NA, index=range(len(at)), dtype="Int64") for c in columns})
+    # Only rows of shops that have periods need the as-of join (most shops have none).
+    has_periods = shop_id.isin(periods["shop_id"]).to_numpy() if len(periods) else np.zeros(0, bool)
+    if not has_periods.any():
+        return out
+    rows = np.flatnonzero(has_periods)
+    left = pd.DataFrame({"shop_id": shop_id.to_numpy()[rows], "at": at[rows], "pos": rows})
     left["shop_id"] = left["shop_id"].astype("string")
     left = left.sort_values("at", kind="stable")
-    if periods.empty:
-        empty = {
-            c: pd.Series(pd.NA, index=left.index, dtype="Int64") for c in periods if c != "shop_id"
-        }
-        return left.assign(**empty).sort_values("pos").reset_index(drop=True)
     right = periods.drop(columns="shop_id").astype("Int64")
     right["key"] = periods[key].astype("int64")
     right["shop_id"] = periods["shop_id"].astype("string")
@@ -162,7 +157,10 @@ def _period_at(
         direction="backward",
         allow_exact_matches=exact,
     )
-    return found.sort_values("pos").reset_index(drop=True)
+    positions = found["pos"].to_numpy()
+    for column in columns:
+        out.loc[positions, column] = found[column].array
+    return out
 
 
 def _no_periods(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

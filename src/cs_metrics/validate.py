@@ -368,6 +368,20 @@ def collapsed_id_warnings(ids: pd.Series, duplicate: pd.Series, table: str) -> l
     return [InputWarning(line, table=table, code=Warn.ID_COLLAPSED_DUPLICATES.value, rows=rows)]
 
 
+def pair_codes(first: pd.Series, second: pd.Series) -> np.ndarray:
+    """One integer per distinct (first, second) pair of values."""
+    a, _ = pd.factorize(first)
+    b, uniques = pd.factorize(second)
+    return a.astype("int64") * max(len(uniques), 1) + b
+
+
+def row_zones(shop_id: pd.Series, zones: pd.Series, instants: pd.Series) -> pd.Series:
+    """Each row's shop zone, for reading naive times (typed aware instants need none)."""
+    if isinstance(instants.dtype, pd.DatetimeTZDtype):
+        return pd.Series(UTC, index=shop_id.index, dtype="string")
+    return shop_id.map(zones)
+
+
 def seen_shop_ids(raw: pd.DataFrame) -> pd.Index:
     """Every non-empty shop_id in the table's rows, bad and duplicate rows included."""
     if "shop_id" not in raw.columns:
@@ -443,7 +457,7 @@ def check_messages(
     clean["sent_at"] = clean_text(frame["sent_at"])
     role = canonical_roles(clean["sender_role"])
     sent_at, time_reason = parse_instants(
-        clean["sent_at"], clean["shop_id"].map(zones), date_format
+        clean["sent_at"], row_zones(clean["shop_id"], zones, clean["sent_at"]), date_format
     )
     id_checks, warnings = mangled_id_checks(clean, "messages", reject_mangled_ids)
     checks = [
@@ -469,7 +483,10 @@ def check_messages(
         good[column] = clean_text(values.astype("string"))
     good[ROW] = frame[ROW]
     good = good[ok]
-    duplicate = good.duplicated(["shop_id", "message_id"], keep="first")
+    duplicate = pd.Series(
+        pd.Series(pair_codes(good["shop_id"], good["message_id"])).duplicated().to_numpy(),
+        index=good.index,
+    )
     used = good[~duplicate].reset_index(drop=True)
     return Checked(
         good=used,
