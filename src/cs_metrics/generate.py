@@ -50,21 +50,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cs_metrics.errors import UsageError
+from cs_metrics.policy import MARKET_TIMEZONES
+from cs_metrics.read import OPTIONAL_COLUMNS, TABLES
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "messages": (
-        "shop_id",
-        "conversation_id",
-        "message_id",
-        "sender_role",
-        "sent_at",
-        "sender_id",
-        "message_type",
-        "content",
-    ),
-    "ratings": ("shop_id", "conversation_id", "rating", "rated_at"),
-    "holiday_mode": ("shop_id", "start", "end"),
-    "shops": ("shop_id", "name", "market", "timezone"),
+    name: TABLES[name] + OPTIONAL_COLUMNS[name] for name in TABLES
 }
 FORMATS = ("csv", "parquet")
 CSV_CHUNK_ROWS = 500_000  # rows formatted and written at a time, to bound memory
@@ -72,14 +62,7 @@ FILE_MODE = 0o644
 
 # Only the markets generated here; the metric code owns the full default table.
 MARKET_ZONES = {
-    "SG": "Asia/Singapore",
-    "MY": "Asia/Kuala_Lumpur",
-    "VN": "Asia/Ho_Chi_Minh",
-    "TH": "Asia/Bangkok",
-    "PH": "Asia/Manila",
-    "ID": "Asia/Jakarta",
-    "GB": "Europe/London",
-    "US": "America/Los_Angeles",
+    m: MARKET_TIMEZONES[m] for m in ("SG", "MY", "VN", "TH", "PH", "ID", "GB", "US")
 }
 MARKETS = tuple(MARKET_ZONES)
 DOUBLE_DAY_MARKETS = frozenset({"SG", "MY", "VN", "TH", "PH", "ID"})

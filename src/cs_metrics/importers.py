@@ -26,20 +26,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cs_metrics.errors import InputError, UsageError
-from cs_metrics.validate import canonical_roles
+from cs_metrics.read import OPTIONAL_COLUMNS, TABLES
+from cs_metrics.validate import INSTANT, canonical_roles
 
-MESSAGE_COLUMNS = (
-    "shop_id",
-    "conversation_id",
-    "message_id",
-    "sender_role",
-    "sent_at",
-    "sender_id",
-    "message_type",
-    "content",
-)
-SHOP_COLUMNS = ("shop_id", "name", "market", "timezone")
-INSTANT = "datetime64[us, UTC]"
+MESSAGE_COLUMNS = TABLES["messages"] + OPTIONAL_COLUMNS["messages"]
+SHOP_COLUMNS = TABLES["shops"] + OPTIONAL_COLUMNS["shops"]
 FILE_MODE = 0o644
 TABLE_FORMATS = ("csv", "parquet", "jsonl")
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
-from cs_metrics import output
+from cs_metrics import metrics, output
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
 from cs_metrics.policy import FAIL, NOT_ASSESSED, PASS, VIOLATION_POINT, WARNING
 
@@ -1225,18 +1225,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
     )
 
 
-COUNT_FIELDS = (
-    "chats",
-    "chats_assessed",
-    "chats_excluded_holiday_mode",
-    "chats_pending",
-    "chats_responded_12h",
-    "chats_responded_late",
-    "chats_unresponded",
-    "chats_responded",
-    "ratings",
-    "ratings_satisfied",
-)
+COUNT_FIELDS = (*metrics.COUNT_FIELDS, "ratings", "ratings_satisfied")
 
 
 def holiday_note(market: str | None, known: bool) -> str:
