@@ -21,6 +21,8 @@ _NEVER = np.iinfo("int64").max
 """Stands for the end of a Holiday Mode period that is still on."""
 
 
+CHAT_INPUT = ("shop_id", "conversation_id", "message_id", "sender_role", "sent_at", "sender_id")
+"""The message columns chats are built from (content and types are not needed)."""
 TICKS_PER_MINUTE = 60_000_000
 """The clock counts microseconds, the resolution of every instant (validate.INSTANT)."""
 
@@ -44,7 +46,8 @@ def counted_messages(
     keep = messages["sender_role"].isin(roles)
     if cutoff is not None:
         keep &= messages["sent_at"] <= cutoff
-    m = messages.loc[keep]
+    needed = [c for c in CHAT_INPUT if c in messages.columns]
+    m = messages.loc[keep.to_numpy(), needed] if not keep.all() else messages[needed]
     keys = pa.table(
         {
             "conversation": pair_codes(m["shop_id"], m["conversation_id"]),

@@ -137,8 +137,13 @@ def clean_text(values: pd.Series) -> pd.Series:
     """Text with surrounding white space removed and empty values as missing."""
     if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
         return values
-    text = values.astype("string").str.strip()
-    return text.mask(text == "")
+    text = values.astype("string")
+    stripped = text.str.strip()
+    # Keep the original column (not a second copy) when nothing was stripped: the common case.
+    if (stripped.str.len() != text.str.len()).any():
+        text = stripped
+    empty = text == ""
+    return text.mask(empty) if empty.any() else text
 
 
 def canonical_roles(roles: pd.Series) -> pd.Series:
@@ -482,12 +487,15 @@ def check_messages(
         values = frame[column] if column in frame else pd.Series(pd.NA, index=frame.index)
         good[column] = clean_text(values.astype("string"))
     good[ROW] = frame[ROW]
-    good = good[ok]
+    if not ok.all():
+        good = good[ok]
     duplicate = pd.Series(
         pd.Series(pair_codes(good["shop_id"], good["message_id"])).duplicated().to_numpy(),
         index=good.index,
     )
-    used = good[~duplicate].reset_index(drop=True)
+    used = (
+        good[~duplicate].reset_index(drop=True) if duplicate.any() else good.reset_index(drop=True)
+    )
     return Checked(
         good=used,
         quarantine=quarantine_rows(frame, reasons, "messages"),
