@@ -72,7 +72,7 @@ n AS (
   SELECT *, sum(opens::INT) OVER (PARTITION BY shop_id, conversation_id
          ORDER BY sent_at, NOT is_buyer ROWS UNBOUNDED PRECEDING) AS chat_no FROM f),
 c AS (
-  SELECT shop_id, min(sent_at) FILTER (WHERE opens) AS received,
+  SELECT shop_id, conversation_id, chat_no, min(sent_at) FILTER (WHERE opens) AS received,
          min(sent_at) FILTER (WHERE closes) AS responded
   FROM n WHERE chat_no > 0 GROUP BY shop_id, conversation_id, chat_no),
 w AS (SELECT c.* FROM c JOIN bounds b USING (shop_id) WHERE received >= ws AND received < we),
