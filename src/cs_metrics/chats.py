@@ -21,10 +21,25 @@ _NEVER = np.iinfo("int64").max
 """Stands for the end of a Holiday Mode period that is still on."""
 
 
-CHAT_INPUT = ("shop_id", "conversation_id", "message_id", "sender_role", "sent_at", "sender_id")
+CHAT_INPUT = (
+    "shop_id",
+    "conversation_id",
+    "message_id",
+    "sender_role",
+    "sent_at",
+    "sender_id",
+    "conversation_key",
+)
 """The message columns chats are built from (content and types are not needed)."""
 TICKS_PER_MINUTE = 60_000_000
 """The clock counts microseconds, the resolution of every instant (validate.INSTANT)."""
+
+
+def arrow_text(values: pd.Series) -> pa.ChunkedArray | pa.Array:
+    """Text values as an Arrow string array (without a detour through Python objects)."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return pa.chunked_array(values.array.__arrow_array__()).cast(pa.large_string())
+    return pa.array(values.astype(object).to_numpy(), pa.large_string())
 
 
 def ticks(instants: pd.Series) -> np.ndarray:
@@ -50,16 +65,21 @@ def counted_messages(
     m = messages.loc[keep.to_numpy(), needed] if not keep.all() else messages[needed]
     keys = pa.table(
         {
-            "conversation": pair_codes(m["shop_id"], m["conversation_id"]),
+            "conversation": (
+                m["conversation_key"].to_numpy()
+                if "conversation_key" in m
+                else pair_codes(m["shop_id"], m["conversation_id"])
+            ),
             "sent_at": ticks(m["sent_at"]),
             "not_buyer": (m["sender_role"] != "buyer").to_numpy(dtype="int8"),
-            "message_id": pa.array(m["message_id"].to_numpy(dtype=object), pa.string()),
+            "message_id": arrow_text(m["message_id"]),
         }
     )
     order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
     positions = order.to_numpy()
     ordered = m.iloc[positions].reset_index(drop=True)
-    ordered["conversation_key"] = keys.column("conversation").to_numpy()[positions]
+    if "conversation_key" not in ordered:
+        ordered["conversation_key"] = keys.column("conversation").to_numpy()[positions]
     return ordered
 
 

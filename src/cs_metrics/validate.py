@@ -346,7 +346,11 @@ def mangled_id_checks(
     for pattern, reason, code, text in MANGLED_IDS:
         for column in (c for c in ID_COLUMNS if c in clean):
             values = clean[column].astype("string")
-            matched = values.str.fullmatch(pattern).fillna(False).astype(bool)
+            matched = pd.Series(False, index=values.index)
+            # Both forms contain `.` or `e`: one cheap scan, the full pattern only on those rows.
+            maybe = values.str.contains(r"[.eE]", regex=True).fillna(False).astype(bool)
+            if maybe.any():
+                matched[maybe] = values[maybe].str.fullmatch(pattern).fillna(False).astype(bool)
             message = text.format(column=column)
             if reject:
                 checks.append((matched, reason.value, message))
@@ -489,6 +493,7 @@ def check_messages(
     good[ROW] = frame[ROW]
     if not ok.all():
         good = good[ok]
+    good["conversation_key"] = pair_codes(good["shop_id"], good["conversation_id"])
     duplicate = pd.Series(
         pd.Series(pair_codes(good["shop_id"], good["message_id"])).duplicated().to_numpy(),
         index=good.index,
