@@ -443,12 +443,8 @@ def check_shops(
         ),
     ]
     good["timezone"] = good["timezone"].fillna(default_tz)
-    return Checked(
-        good=good.reset_index(drop=True),
-        quarantine=quarantine_rows(frame, reasons, "shops"),
-        counts=_counts(len(frame), int(ok.sum()) - int(duplicate.sum()), int(duplicate.sum())),
-        shop_ids=seen_shop_ids(frame),
-        warnings=warnings,
+    return checked(
+        frame, reasons, "shops", good.reset_index(drop=True), int(duplicate.sum()), warnings
     )
 
 
@@ -501,13 +497,8 @@ def check_messages(
     used = (
         good[~duplicate].reset_index(drop=True) if duplicate.any() else good.reset_index(drop=True)
     )
-    return Checked(
-        good=used,
-        quarantine=quarantine_rows(frame, reasons, "messages"),
-        counts=_counts(len(frame), len(used), int(duplicate.sum())),
-        shop_ids=seen_shop_ids(frame),
-        warnings=[*warnings, *collapsed_id_warnings(good["message_id"], duplicate, "messages")],
-    )
+    warnings += collapsed_id_warnings(good["message_id"], duplicate, "messages")
+    return checked(frame, reasons, "messages", used, int(duplicate.sum()), warnings)
 
 
 def check_ratings(
@@ -544,13 +535,7 @@ def check_ratings(
             ROW: frame[ROW],
         }
     )[ok].reset_index(drop=True)
-    return Checked(
-        good=good,
-        quarantine=quarantine_rows(frame, reasons, "ratings"),
-        counts=_counts(len(frame), len(good), 0),
-        shop_ids=seen_shop_ids(frame),
-        warnings=warnings,
-    )
+    return checked(frame, reasons, "ratings", good, 0, warnings)
 
 
 def check_holiday_mode(
@@ -578,13 +563,7 @@ def check_holiday_mode(
     reasons = first_reason(checks, frame.index)
     ok = reasons["reason"].isna().to_numpy()
     good = pd.DataFrame({"shop_id": clean["shop_id"], "start": start, "end": end})[ok]
-    return Checked(
-        good=good.reset_index(drop=True),
-        quarantine=quarantine_rows(frame, reasons, "holiday_mode"),
-        counts=_counts(len(frame), len(good), 0),
-        shop_ids=seen_shop_ids(frame),
-        warnings=warnings,
-    )
+    return checked(frame, reasons, "holiday_mode", good.reset_index(drop=True), 0, warnings)
 
 
 def whole_rating(values: pd.Series) -> pd.Series:
@@ -612,6 +591,24 @@ def _timestamp_checks(
             f"{column} is a local time that does not exist or is ambiguous in the shop's timezone",
         ),
     ]
+
+
+def checked(
+    frame: pd.DataFrame,
+    reasons: pd.DataFrame,
+    table: str,
+    used: pd.DataFrame,
+    duplicates: int,
+    warnings: list[str],
+) -> Checked:
+    """One validated table: its used rows, quarantine, counts, shops seen and warnings."""
+    return Checked(
+        good=used,
+        quarantine=quarantine_rows(frame, reasons, table),
+        counts=_counts(len(frame), len(used), duplicates),
+        shop_ids=seen_shop_ids(frame),
+        warnings=list(warnings),
+    )
 
 
 def _counts(read: int, used: int, duplicate: int) -> InputCounts:
