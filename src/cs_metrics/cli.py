@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import logging
 import os
+import re
 import sys
 import traceback
 import zoneinfo
@@ -84,7 +85,17 @@ CutoffOpt = Annotated[
     str | None,
     typer.Option("--cutoff", help="Data complete up to this instant (default: latest message)."),
 ]
-ShopOpt = Annotated[list[str] | None, typer.Option("--shop", help="Only this shop (repeatable).")]
+
+
+def _stripped(values: list[str] | None) -> list[str] | None:
+    """Shop ids as given, without surrounding white space (as in the data, SPEC 1)."""
+    return [v.strip() for v in values] if values else values
+
+
+ShopOpt = Annotated[
+    list[str] | None,
+    typer.Option("--shop", help="Only this shop (repeatable).", callback=_stripped),
+]
 TzOpt = Annotated[
     str | None,
     typer.Option(
@@ -114,6 +125,8 @@ ConfigOpt = Annotated[
 def parse_day(text: str, option: str) -> dt.date:
     """A YYYY-MM-DD option value as a date."""
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
+            raise ValueError(text)
         return dt.date.fromisoformat(text.strip())
     except ValueError as exc:
         raise UsageError(f"{option} {text!r} is not a date in the form YYYY-MM-DD") from exc
@@ -344,12 +357,13 @@ def weekly_command(
     day = monday(as_of, "--as-of", policy.default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
     store = history_path(out, history)
+    # Input is read before OUT is touched: unusable input writes nothing (SPEC 8).
+    dataset = load(
+        data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+    )
+    report_warnings(dataset.warnings)
     with weekly.run_lock(out):
         log.info("weekly evaluation for %s from %s", day, data)
-        dataset = load(
-            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-        )
-        report_warnings(dataset.warnings)
         folder = run_one_week(dataset, day, policy, out, store, cut, with_report)
     log.info("done: %s (history %s)", folder, store)
     if with_report:
@@ -386,17 +400,16 @@ def backfill(
     cut = parse_cutoff(cutoff, policy.default_timezone)
     store = history_path(out, history)
     weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
-    with weekly.run_lock(out):
-        dataset = load(
-            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-        )
-        report_warnings(dataset.warnings)
-        with typer.progressbar(
-            weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
-        ) as bar:
-            for day in bar:
-                folder = run_one_week(dataset, day, policy, out, store, cut)
-                log.info("week %s written to %s", day, folder)
+    dataset = load(
+        data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+    )
+    report_warnings(dataset.warnings)
+    with weekly.run_lock(out), typer.progressbar(
+        weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
+    ) as bar:
+        for day in bar:
+            folder = run_one_week(dataset, day, policy, out, store, cut)
+            log.info("week %s written to %s", day, folder)
     typer.echo(f"{len(weeks)} weeks evaluated; history in {store}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ def csv_separator(path: Path) -> str:
     with path.open("rb") as file:
         head = file.read(1 << 16)
     line = head.removeprefix(b"\xef\xbb\xbf").replace(b"\r", b"\n").split(b"\n", 1)[0]
+    line = re.sub(rb'"[^"]*"', b"", line)  # separators inside quoted names do not count
     counts = {sep: line.count(sep.encode()) for sep in SEPARATORS}
     best = max(SEPARATORS, key=lambda sep: counts[sep])
     return best if counts[best] > counts[","] else ","
@@ -139,7 +141,12 @@ def _read_csv(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
                 path, engine="c", chunksize=CHUNK_ROWS, index_col=False, **options
             ) as blocks:
                 frame = _concat_blocks([block[usecols] for block in blocks], usecols)
-    except (pd.errors.ParserError, pd.errors.ParserWarning):
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        if "EOF inside string" in str(exc):
+            # The lenient reader would silently drop everything after the open quote.
+            raise InputError(
+                f"{path}: unreadable file (a quoted field is never closed: {_first_line(exc)})"
+            ) from exc
         frame = _read_csv_tolerant(path, usecols, options)
     if PARSE_ERROR not in frame.columns:
         frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
@@ -214,8 +221,11 @@ def _arrow_column(name: str, column: pa.ChunkedArray) -> pd.Series:
     if pa.types.is_integer(kind):
         return column.to_pandas().astype("Int64").astype("string")
     if pa.types.is_floating(kind):
-        # NaN is how a spreadsheet or pandas writes a missing number: a missing value.
+        # NaN is how a spreadsheet or pandas writes a missing number: a missing value. Other
+        # floats read as Python writes them (`5.0`, `1794877200000.0`): whole values keep their
+        # `.0`, so a float timestamp is treated alike whatever its size (docs/decisions.md).
         column = pa.chunked_array([pc.if_else(pc.is_nan(c), None, c) for c in column.chunks], kind)
+        return column.to_pandas().astype("string")
     if pa.types.is_nested(kind):
         # Lists and structs become JSON text, as nested values do in JSON Lines.
         texts = [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()]
@@ -281,10 +291,15 @@ def _line_blocks(file: TextIO) -> Iterator[list[str]]:
             yield lines
 
 
+def _not_json(constant: str) -> float:
+    """NaN and Infinity are not JSON (Python's parser accepts them): the line is not JSON."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def _json_object(line: str) -> dict | str:
     """A parsed JSON object, or the reason the line is not one."""
     try:
-        value = json.loads(line)
+        value = json.loads(line, parse_constant=_not_json)
     except ValueError:
         return "line is not valid JSON"
     return value if isinstance(value, dict) else "line is JSON but not an object"

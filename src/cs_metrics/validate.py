@@ -30,11 +30,11 @@ ROLE_ALIASES: dict[str, str] = {
 ROLES = pd.CategoricalDtype(["buyer", "seller", "auto_reply", "system"])
 UTC = "UTC"
 _ISO = (
-    r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[T ](?P<hm>\d{2}:\d{2})(?::(?P<sec>\d{2})(?:\.(?P<frac>\d+))?)?)?"
-    r"(?P<zone>Z|[+-]\d{2}:?\d{2})?$"
+    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[T ](?P<hm>[0-9]{2}:[0-9]{2})(?::(?P<sec>[0-9]{2})(?:\.(?P<frac>[0-9]+))?)?)?"
+    r"(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?$"
 )
-_WHOLE = r"^\d+$"
+_WHOLE = r"^[0-9]+$"
 MILLISECONDS_FROM = 100_000_000_000
 INSTANT = "datetime64[us, UTC]"
 """Instants are held in UTC with microsecond resolution (years 1 to 9999 and beyond)."""
@@ -248,7 +248,8 @@ def _no_reasons(index: pd.Index) -> pd.Series:
 
 def _epoch_instants(digits: pd.Series) -> pd.Series:
     """UTC instants from whole numbers: Unix seconds, or milliseconds from 12 digits up."""
-    short = digits.where(digits.str.len() <= 18)
+    significant = digits.str.lstrip("0").mask(lambda d: d == "", "0")
+    short = significant.where(significant.str.len() <= 18)
     number = pd.to_numeric(short, errors="coerce").astype("Int64")
     millis = number >= MILLISECONDS_FROM
     limit = np.iinfo("int64").max
@@ -568,7 +569,7 @@ def check_holiday_mode(
 
 def whole_rating(values: pd.Series) -> pd.Series:
     """Ratings 1..5 written as whole numbers (`5`, `5.0`); anything else is missing."""
-    whole = values.str.fullmatch(r"\d+(?:\.0+)?").fillna(False).astype(bool)
+    whole = values.str.fullmatch(r"[0-9]+(?:\.0+)?").fillna(False).astype(bool)
     number = pd.to_numeric(values.where(whole), errors="coerce")
     return number.where((number >= 1) & (number <= 5)).astype("Int8")
 

@@ -1,0 +1,134 @@
+"""Edge inputs found by an adversarial review against SPEC.md, each pinned as a regression test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from cs_metrics.cli import app
+
+runner = CliRunner()
+HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at"
+WEEK = ["--start", "2026-11-16", "--end", "2026-11-22"]
+
+
+def compute(data: Path, *extra: str):
+    """compute --format json on a folder; the CLI result."""
+    return runner.invoke(app, ["compute", "--data", str(data), *WEEK, "--format", "json", *extra])
+
+
+def write(data: Path, name: str, text: str) -> Path:
+    data.mkdir(exist_ok=True)
+    (data / name).write_text(text, encoding="utf-8")
+    return data
+
+
+def test_unclosed_quote_is_an_unreadable_file_not_lost_rows(tmp_path: Path) -> None:
+    """SPEC 8: rows after an open quote must not vanish uncounted; the file is unreadable."""
+    data = write(
+        tmp_path / "d",
+        "messages.csv",
+        f'{HEADER}\ns,c1,m1,buyer,2026-11-16T10:00:00Z\ns,"c2,m2,buyer,2026-11-16T10:00:00Z\n'
+        "s,c3,m3,buyer,2026-11-16T10:00:00Z\n",
+    )
+    result = compute(data)
+    assert result.exit_code == 2
+    assert "never closed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_weekly_with_unusable_input_writes_nothing(tmp_path: Path) -> None:
+    """SPEC 8: exit 2 and nothing is written (not even the lock or the OUT folder)."""
+    data = write(tmp_path / "d", "messages.csv", "shop_id,conversation_id,message_id,sender_role\n")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["weekly", "--data", str(data), "--out", str(out), "--as-of", "2026-11-23"]
+    )
+    assert result.exit_code == 2
+    assert "sent_at" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "sent_at",
+    ["２０２６-11-16T10:00:00Z", "2026-11-16T1０:00:00Z", "2026-11-16T10:00:00.٥Z"],
+    ids=["fullwidth-year", "fullwidth-hour", "arabic-indic-fraction"],
+)
+def test_non_ascii_digits_are_not_a_timestamp(tmp_path: Path, sent_at: str) -> None:
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\ns,c1,m1,buyer,{sent_at}\n")
+    doc = json.loads(compute(data).stdout)
+    assert doc["input"]["messages"]["rows_quarantined"] == 1
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_json_lines_with_nan_or_infinity_are_not_json(tmp_path: Path, constant: str) -> None:
+    line = (
+        '{"shop_id":"s","conversation_id":"c1","message_id":"m1","sender_role":"buyer",'
+        f'"sent_at":"2026-11-16T10:00:00Z","content":{constant}}}'
+    )
+    data = write(tmp_path / "d", "messages.jsonl", line + "\n")
+    doc = json.loads(compute(data).stdout)
+    assert doc["input"]["messages"]["rows_quarantined"] == 1
+
+
+def test_whole_number_with_many_leading_zeros_is_still_unix_seconds(tmp_path: Path) -> None:
+    data = write(
+        tmp_path / "d",
+        "messages.csv",
+        f"{HEADER}\ns,c1,m1,buyer,0000000000000000001794877200\ns,c1,m2,seller,1794877260\n",
+    )
+    (shop,) = json.loads(compute(data).stdout)["shops"]
+    assert shop["first_response_minutes_mean"] == 1.0
+
+
+def test_float_parquet_timestamps_are_treated_alike_whatever_their_size(tmp_path: Path) -> None:
+    """Whole-number timestamps are digits only (docs/decisions.md): floats are bad, all of them."""
+    data = tmp_path / "d"
+    data.mkdir()
+    table = pa.table(
+        {
+            "shop_id": ["s", "s"],
+            "conversation_id": ["c1", "c2"],
+            "message_id": ["m1", "m2"],
+            "sender_role": ["buyer", "buyer"],
+            "sent_at": pa.array([1794877200.0, 1.7948772e12], pa.float64()),
+        }
+    )
+    pq.write_table(table, data / "messages.parquet")
+    doc = json.loads(compute(data).stdout)
+    assert doc["input"]["messages"]["rows_quarantined"] == 2
+
+
+def test_semicolons_inside_a_quoted_extra_column_name_do_not_change_the_separator(
+    tmp_path: Path,
+) -> None:
+    data = write(
+        tmp_path / "d",
+        "messages.csv",
+        f'{HEADER},"a;b;c;d;e;f;g"\ns,c1,m1,buyer,2026-11-16T10:00:00Z,x\n',
+    )
+    result = compute(data)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["input"]["messages"]["rows_used"] == 1
+
+
+@pytest.mark.parametrize("day", ["20261116", "2026-W47-1", "2026-11-16T00:00"])
+def test_start_must_be_written_yyyy_mm_dd(tmp_path: Path, day: str) -> None:
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\n")
+    result = runner.invoke(
+        app, ["compute", "--data", str(data), "--start", day, "--end", "2026-11-22"]
+    )
+    assert result.exit_code == 2
+    assert "YYYY-MM-DD" in result.stderr
+
+
+def test_shop_option_is_trimmed_like_the_data(tmp_path: Path) -> None:
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\nS3,c1,m1,buyer,2026-11-16T10:00:00Z\n")
+    doc = json.loads(compute(data, "--shop", " S3 ").stdout)
+    assert [s["shop_id"] for s in doc["shops"]] == ["S3"]
+    assert doc["shops"][0]["chats"] == 1
