@@ -132,3 +132,53 @@ def test_shop_option_is_trimmed_like_the_data(tmp_path: Path) -> None:
     doc = json.loads(compute(data, "--shop", " S3 ").stdout)
     assert [s["shop_id"] for s in doc["shops"]] == ["S3"]
     assert doc["shops"][0]["chats"] == 1
+
+
+def test_hive_partitioned_parquet_dataset_is_read_like_one_file(tmp_path: Path) -> None:
+    """messages/date=.../part-0.parquet: every partition, in path order; same metrics as a file."""
+    rows = {
+        "2026-11-16": [
+            ("s", "c1", "m1", "buyer", 1795341600),
+            ("s", "c1", "m2", "seller", 1795342200),
+        ],
+        "2026-11-17": [
+            ("s", "c2", "m3", "buyer", 1795428000),
+            ("s", "c2", "m1", "seller", 1795428600),
+        ],
+    }
+    names = ["shop_id", "conversation_id", "message_id", "sender_role", "sent_at"]
+    partitioned, single = tmp_path / "partitioned", tmp_path / "single"
+    single.mkdir()
+    every = []
+    for day, day_rows in rows.items():
+        part = partitioned / "messages" / f"date={day}"
+        part.mkdir(parents=True)
+        table = pa.table({n: [r[i] for r in day_rows] for i, n in enumerate(names)})
+        pq.write_table(table, part / "part-0.parquet")
+        every += day_rows
+    pq.write_table(
+        pa.table({n: [r[i] for r in every] for i, n in enumerate(names)}),
+        single / "messages.parquet",
+    )
+    from_dataset, from_file = (
+        json.loads(compute(partitioned).stdout),
+        json.loads(compute(single).stdout),
+    )
+    assert from_dataset["input"]["messages"] == {
+        "rows_read": 4,
+        "rows_used": 3,
+        "rows_quarantined": 0,
+        "rows_duplicate": 1,
+    }
+    assert from_dataset == from_file
+
+
+def test_a_messages_folder_and_a_messages_file_are_two_formats(tmp_path: Path) -> None:
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\n")
+    (data / "messages" / "date=2026-11-16").mkdir(parents=True)
+    pq.write_table(
+        pa.table({"shop_id": ["s"]}), data / "messages" / "date=2026-11-16" / "p.parquet"
+    )
+    result = compute(data)
+    assert result.exit_code == 2
+    assert "two formats" in result.stderr

@@ -15,6 +15,7 @@ from typing import TextIO
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from cs_metrics.errors import InputError
@@ -54,16 +55,24 @@ def table_paths(folder: Path) -> dict[str, Path]:
         raise InputError(f"{folder}: data folder not found")
     found: dict[str, Path] = {}
     for name in TABLES:
-        candidates = [folder / f"{name}.{ext}" for ext in FORMATS]
-        present = [p for p in candidates if p.exists()]
+        candidates = [folder / f"{name}.{ext}" for ext in FORMATS] + [folder / name]
+        present = [p for p in candidates if p.is_file() or is_parquet_dataset(p)]
         if len(present) > 1:
             names = ", ".join(p.name for p in present)
             raise InputError(f"{folder}: table {name} is given in two formats ({names}); keep one")
         if present:
             found[name] = present[0]
     if "messages" not in found:
-        raise InputError(f"{folder}: messages table not found (messages.csv, .parquet or .jsonl)")
+        raise InputError(
+            f"{folder}: messages table not found "
+            "(messages.csv, .parquet, .jsonl or a messages/ folder of Parquet files)"
+        )
     return found
+
+
+def is_parquet_dataset(path: Path) -> bool:
+    """A folder of Parquet files, e.g. Hive partitions `messages/date=2026-11-16/part-0.parquet`."""
+    return path.is_dir() and any(path.rglob("*.parquet"))
 
 
 def read_table(name: str, path: Path, optional: tuple[str, ...] | None = None) -> RawTable:
@@ -71,7 +80,11 @@ def read_table(name: str, path: Path, optional: tuple[str, ...] | None = None) -
     readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     try:
-        frame = readers[path.suffix](path, wanted)
+        frame = (
+            _read_parquet_dataset(path, wanted)
+            if path.is_dir()
+            else readers[path.suffix](path, wanted)
+        )
     except InputError:
         raise
     except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as exc:
@@ -197,6 +210,20 @@ def _read_parquet(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
     columns = [c for c in schema.names if c in wanted]
     table = pq.read_table(path, columns=columns)
     return _arrow_to_frame(table)
+
+
+def _read_parquet_dataset(folder: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
+    """A Parquet dataset folder (Hive partitions allowed), files in path order, then row order.
+
+    Every partition is read: SPEC counts every row (rows after the cut-off are still "used"), so
+    no partition can be skipped without changing the `input` counts.
+    """
+    files = sorted(folder.rglob("*.parquet"))
+    dataset = ds.dataset(
+        files, format="parquet", partitioning="hive", partition_base_dir=str(folder)
+    )
+    columns = [c for c in dataset.schema.names if c in wanted]
+    return _arrow_to_frame(dataset.to_table(columns=columns))
 
 
 def _arrow_to_frame(table: pa.Table) -> pd.DataFrame:
