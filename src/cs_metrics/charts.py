@@ -1,0 +1,130 @@
+"""Small inline SVG charts for the report, drawn from numbers only (trusted markup)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from markupsafe import Markup, escape
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def is_nan(value: Any) -> bool:
+    """A float NaN (None is not one)."""
+    return isinstance(value, float) and math.isnan(value)
+
+
+def pct(value: float | None) -> str:
+    """A fraction as a percentage with one decimal; an en dash when null."""
+    return "–" if value is None or is_nan(value) else f"{value * 100:.1f}%"
+
+
+def _f(value: float) -> str:
+    """A coordinate with at most one decimal."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def sparkline(rates: Iterable[float | None], target: float, labels: Iterable[str]) -> Markup:
+    """An 8-week line of the 12-hour rate (domain 40-100%), the target dashed, last point dot."""
+    values = [None if v is None or is_nan(v) else float(v) for v in rates]
+    width, height, pad, low = 84.0, 22.0, 2.0, 0.4
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+
+    def y(v: float) -> float:
+        clipped = min(max(v, low), 1.0)
+        return pad + (1.0 - clipped) / (1.0 - low) * (height - 2 * pad)
+
+    path, pen_down = [], False
+    for i, v in enumerate(values):
+        if v is None:
+            pen_down = False
+            continue
+        path.append(f"{'L' if pen_down else 'M'}{_f(pad + i * step)} {_f(y(v))}")
+        pen_down = True
+    described = ", ".join(
+        f"{label} {pct(v)}" for label, v in zip(labels, values, strict=True) if v is not None
+    )
+    parts = [
+        f'<svg class="spark" viewBox="0 0 {_f(width)} {_f(height)}" width="{_f(width)}" '
+        f'height="{_f(height)}" role="img" aria-label="12-hour rate by week: '
+        f'{escape(described or "no history")}">',
+        f'<line class="tgt" x1="0" x2="{_f(width)}" y1="{_f(y(target))}" y2="{_f(y(target))}"/>',
+    ]
+    if path:
+        parts.append(f'<path d="{" ".join(path)}"/>')
+    last = next(((i, v) for i, v in reversed(list(enumerate(values))) if v is not None), None)
+    if last is not None:
+        css = "ok" if last[1] >= target else "bad"
+        parts.append(
+            f'<circle class="{css}" cx="{_f(pad + last[0] * step)}" cy="{_f(y(last[1]))}" r="2.2"/>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def heatmap(received: np.ndarray, missed: np.ndarray, days: list[dt.date]) -> Markup:
+    """Hour-of-day (columns) by day (rows): shade = chats received, red dot = missed or late."""
+    cell_w, cell_h, left, top = 14, 13, 44, 14
+    width, height = left + 24 * cell_w + 2, top + len(days) * cell_h + 2
+    peak = max(int(received.max()), 1)
+    levels = np.where(received > 0, np.ceil(received / peak * 4).astype(int), 0)
+    parts = [
+        f'<svg class="heat" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Chats received and missed by local hour and day">'
+    ]
+    parts += [f'<text x="{left + h * cell_w}" y="10">{h:02d}</text>' for h in range(0, 24, 3)]
+    parts += [
+        f'<text x="0" y="{top + r * cell_h + 10}">{escape(WEEKDAYS[d.weekday()])} {d.day}</text>'
+        for r, d in enumerate(days)
+    ]
+    parts.append(
+        f'<path class="q0" d="M{left} {top}h{24 * cell_w}v{len(days) * cell_h}h-{24 * cell_w}z"/>'
+    )
+    for level in range(1, 5):
+        rows, hours = np.nonzero(levels == level)
+        if len(rows):
+            d = "".join(
+                f"M{left + h * cell_w + 1} {top + r * cell_h + 1}h{cell_w - 2}v{cell_h - 2}"
+                f"h-{cell_w - 2}z"
+                for r, h in zip(rows.tolist(), hours.tolist(), strict=True)
+            )
+            parts.append(f'<path class="q{level}" d="{d}"/>')
+    rows, hours = np.nonzero(missed > 0)
+    for r, h in zip(rows.tolist(), hours.tolist(), strict=True):
+        radius = 1.5 + min(int(missed[r, h]), 4) * 0.5
+        parts.append(
+            f'<circle class="miss" cx="{left + h * cell_w + cell_w / 2:g}" '
+            f'cy="{top + r * cell_h + cell_h / 2:g}" r="{radius:g}"/>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def bar(share: float, css: str = "bar", width: int = 120) -> Markup:
+    """A horizontal bar of `share` (0..1) of `width` pixels."""
+    filled = max(0.0, min(share, 1.0)) * width
+    return Markup(
+        f'<svg class="{css}" viewBox="0 0 {width} 10" width="{width}" height="10" '
+        'aria-hidden="true">'
+        f'<rect class="bg" width="{width}" height="10"/><rect width="{_f(filled)}" height="10"/>'
+        "</svg>"
+    )
+
+
+def split_bar(first: int, second: int, width: int = 240) -> Markup:
+    """Two shares side by side (auto-reply, person)."""
+    total = first + second
+    a = first / total * width if total else 0.0
+    return Markup(
+        f'<svg class="split" viewBox="0 0 {width} 12" width="{width}" height="12" '
+        'aria-hidden="true">'
+        f'<rect class="auto" width="{_f(a)}" height="12"/>'
+        f'<rect class="person" x="{_f(a)}" width="{_f(width - a)}" height="12"/></svg>'
+        if total
+        else f'<svg class="split" viewBox="0 0 {width} 12" width="{width}" height="12" '
+        'aria-hidden="true"><rect class="bg" width="100%" height="12"/></svg>'
+    )
