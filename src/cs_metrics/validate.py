@@ -129,7 +129,6 @@ class Checked:
     good: pd.DataFrame
     quarantine: pd.DataFrame
     counts: InputCounts
-    shop_ids: pd.Index
     warnings: list[str] = field(default_factory=list)
 
 
@@ -602,12 +601,11 @@ def checked(
     duplicates: int,
     warnings: list[str],
 ) -> Checked:
-    """One validated table: its used rows, quarantine, counts, shops seen and warnings."""
+    """One validated table: its used rows, quarantine, counts and warnings."""
     return Checked(
         good=used,
         quarantine=quarantine_rows(frame, reasons, table),
         counts=_counts(len(frame), len(used), duplicates),
-        shop_ids=seen_shop_ids(frame),
         warnings=list(warnings),
     )
 
