@@ -458,8 +458,7 @@ def check_messages(
     """Messages: required values, known roles, timestamps; repeated message_ids are duplicates."""
     frame = raw.frame
     required = TABLES["messages"]
-    clean = pd.DataFrame({c: clean_text(frame[c]) for c in required if c != "sent_at"})
-    clean["sent_at"] = clean_text(frame["sent_at"])
+    clean = pd.DataFrame({c: clean_text(frame[c]) for c in required})
     role = canonical_roles(clean["sender_role"])
     sent_at, time_reason = parse_instants(
         clean["sent_at"], row_zones(clean["shop_id"], zones, clean["sent_at"]), date_format
@@ -514,7 +513,7 @@ def check_ratings(
     clean = pd.DataFrame({c: clean_text(frame[c]) for c in required})
     rating = whole_rating(clean["rating"])
     rated_at, time_reason = parse_instants(
-        clean["rated_at"], clean["shop_id"].map(zones), date_format
+        clean["rated_at"], row_zones(clean["shop_id"], zones, clean["rated_at"]), date_format
     )
     id_checks, warnings = mangled_id_checks(clean, "ratings", reject_mangled_ids)
     checks = [
