@@ -175,3 +175,24 @@ def test_scan_needs_both_start_and_end() -> None:
     result = invoke("scan", "--data", SAMPLE, "--start", "2026-11-16")
     assert result.exit_code == 2
     assert "both --start and --end" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "rows",
+    ["a,c,m,seller,2026-03-03T00:00:00Z\n", "a,c,m,buyer,2026-01-05T00:00:00Z\n", ""],
+    ids=["seller-only", "buyer-before-the-week", "header-only"],
+)
+def test_a_week_without_chats_still_gets_its_report(tmp_path: Path, rows: str) -> None:
+    """A quiet week (new shop, early --as-of) is normal: exit 0 and a report that says so."""
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "messages.csv").write_text(
+        "shop_id,conversation_id,message_id,sender_role,sent_at\n" + rows
+    )
+    out = tmp_path / "out"
+    result = invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-03-09")
+    assert result.exit_code == 0, result.stderr
+    report = out / "2026-03-09" / "report.html"
+    assert report.exists()
+    rerender = invoke("report", "--out", out, "--as-of", "2026-03-09")
+    assert rerender.exit_code == 0, rerender.stderr

@@ -395,9 +395,10 @@ def local_text(instants: pd.Series, zones: pd.Series) -> pd.Series:
 
 def prepared_chats(chats: pd.DataFrame, cutoff: pd.Timestamp | None) -> pd.DataFrame:
     """The week's chats with local day and hour, a `miss` flag and how long the buyer waited."""
-    columns = ["shop_id", "status", "day", "hour", "miss", "waited", "response_minutes"]
     if chats.empty:
-        return pd.DataFrame(columns=columns)
+        # A quiet week: the same columns as below, no rows.
+        derived = ["day", "hour", "miss", "waited", "late_first", "order"]
+        return pd.DataFrame(columns=[*output.CHAT_COLUMNS, *derived])
     c = chats.copy()
     c["status"] = c["status"].astype(str)
     c = c.join(local_parts(c["received_at_utc"], c["timezone"]))

@@ -134,14 +134,13 @@ def shop_details(dataset: Dataset) -> pd.DataFrame:
 def periods_touching(holiday_mode: pd.DataFrame, evaluation: Evaluation) -> pd.DataFrame:
     """Holiday Mode periods that overlap any evaluated shop's window."""
     bounds = evaluation.metrics.set_index("shop_id")
-    start = holiday_mode["shop_id"].map(bounds["window_start"])
-    end = holiday_mode["shop_id"].map(bounds["window_end"])
-    touches = (holiday_mode["start"] < end) & (
-        holiday_mode["end"].isna() | (holiday_mode["end"] > start)
-    )
-    return holiday_mode.loc[
-        touches.fillna(False).astype(bool), ["shop_id", "start", "end"]
-    ].reset_index(drop=True)
+    # reindex, not map: map cannot give datetimes for an empty table (no periods at all).
+    start = bounds["window_start"].reindex(holiday_mode["shop_id"]).to_numpy()
+    end = bounds["window_end"].reindex(holiday_mode["shop_id"]).to_numpy()
+    period_start = holiday_mode["start"].to_numpy()
+    period_end = holiday_mode["end"].to_numpy()
+    touches = (period_start < end) & (pd.isna(period_end) | (period_end > start))
+    return holiday_mode.loc[touches, ["shop_id", "start", "end"]].reset_index(drop=True)
 
 
 def run_week(
