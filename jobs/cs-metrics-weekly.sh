@@ -24,14 +24,10 @@ log="$out/logs/weekly-$(date -u +%Y%m%dT%H%M%SZ).log"
 args=(weekly --data "$data" --out "$out")
 [ -n "${CS_METRICS_CONFIG:-}" ] && args+=(--config "$CS_METRICS_CONFIG")
 args+=("$@")
-{
-    echo "# $(date -u +%FT%TZ) cs-metrics ${args[*]}"
-    "$bin" "${args[@]}"
-    status=$?
-    echo "# $(date -u +%FT%TZ) exit status $status"
-    exit $status
-} >"$log" 2>&1
+echo "# $(date -u +%FT%TZ) cs-metrics ${args[*]}" >"$log"
+"$bin" "${args[@]}" >>"$log" 2>&1
 status=$?
+echo "# $(date -u +%FT%TZ) exit status $status" >>"$log"
 ln -sfn "$(basename "$log")" "$out/logs/latest.log"
 # Keep the newest $keep run logs.
 ls -1t "$out"/logs/weekly-*.log 2>/dev/null | tail -n +"$((keep + 1))" | xargs -r rm -f
