@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from cs_metrics import output, weekly
+from cs_metrics import __version__, output, weekly
 from cs_metrics.errors import CsMetricsError, UsageError
 from cs_metrics.pipeline import METRICS_ONLY, Dataset, evaluate, load, messages_in_window
 from cs_metrics.policy import Policy, load_policy
@@ -36,6 +36,22 @@ app = typer.Typer(
     ),
 )
 log = logging.getLogger("cs_metrics")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cs-metrics {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Show the version and exit.", callback=_print_version),
+    ] = False,
+) -> None:
+    """TikTok Shop customer-service metrics, by the Customer Service Guidelines."""
 
 
 def command(
