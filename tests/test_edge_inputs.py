@@ -182,3 +182,64 @@ def test_a_messages_folder_and_a_messages_file_are_two_formats(tmp_path: Path) -
     result = compute(data)
     assert result.exit_code == 2
     assert "two formats" in result.stderr
+
+
+def test_holiday_mode_until_further_notice_in_year_9999_keeps_the_chat_pending(
+    tmp_path: Path,
+) -> None:
+    """End `9999-12-31T23:59:59Z` pushes the deadline past year 9999: pending, no deadline shown."""
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\nS,c,m1,buyer,2026-11-16T10:00:00Z\n")
+    write(
+        data, "holiday_mode.csv", "shop_id,start,end\nS,2026-11-16T10:30:00Z,9999-12-31T23:59:59Z\n"
+    )
+    (shop,) = json.loads(compute(data).stdout)["shops"]
+    assert shop["chats_pending"] == 1
+    out = tmp_path / "out"
+    weekly = runner.invoke(
+        app, ["weekly", "--data", str(data), "--out", str(out), "--as-of", "2026-11-23"]
+    )
+    assert weekly.exit_code == 0, weekly.stderr
+    chats = (out / "2026-11-23" / "chats.csv").read_text().splitlines()
+    assert chats[1].split(",")[13:15] == ["", "pending"]
+
+
+@pytest.mark.parametrize(
+    ("sent_at", "shops"),
+    [
+        ("9999-12-31T23:00:00-05:00", None),
+        ("9999-12-31T23:00", "shop_id,timezone\nS,America/St_Johns\n"),
+    ],
+    ids=["offset-past-year-9999", "naive-local-past-year-9999"],
+)
+def test_instants_past_year_9999_are_bad_timestamps(
+    tmp_path: Path, sent_at: str, shops: str | None
+) -> None:
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\nS,c,m1,buyer,{sent_at}\n")
+    if shops:
+        write(data, "shops.csv", shops)
+    result = compute(data)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["input"]["messages"]["rows_quarantined"] == 1
+
+
+def test_a_week_in_year_2500_gets_its_report(tmp_path: Path) -> None:
+    data = write(
+        tmp_path / "d",
+        "messages.csv",
+        f"{HEADER}\nS,c,m1,buyer,2500-01-05T10:00:00Z\nS,c,m2,seller,2500-01-05T10:05:00Z\n",
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["weekly", "--data", str(data), "--out", str(out), "--as-of", "2500-01-11"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (out / "2500-01-11" / "report.html").exists()
+
+
+def test_days_at_the_ends_of_the_calendar_are_a_usage_error(tmp_path: Path) -> None:
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\n")
+    result = runner.invoke(
+        app, ["compute", "--data", str(data), "--start", "0001-01-01", "--end", "9999-12-31"]
+    )
+    assert result.exit_code == 2
+    assert "outside the supported days" in result.stderr

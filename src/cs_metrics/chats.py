@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.validate import INSTANT, pair_codes
+from cs_metrics.validate import INSTANT, LAST_INSTANT, pair_codes
 
 ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED = (
     "on_time",
@@ -256,7 +256,8 @@ def chat_clock(
     out["response_minutes"] = pd.Series(response_ticks / TICKS_PER_MINUTE, index=out.index).where(
         responded & ~excluded
     )
-    never = deadline == _NEVER
+    # A deadline pushed past year 9999 by an "until further notice" period is never reached.
+    never = deadline > int(ticks(pd.Series([LAST_INSTANT]))[0])
     out["deadline_at"] = from_ticks(np.where(never, np.iinfo("int64").min, deadline), out.index)
     out["deadline_at"] = out["deadline_at"].where(~never & ~excluded)
     out["status"] = pd.Categorical(status, dtype=STATUSES)

@@ -138,14 +138,21 @@ ConfigOpt = Annotated[
 ]
 
 
+FIRST_DAY, LAST_DAY = dt.date(1, 1, 15), dt.date(9999, 12, 15)
+"""Days a window may name: a week and a zone's offset either side stay within years 1-9999."""
+
+
 def parse_day(text: str, option: str) -> dt.date:
     """A YYYY-MM-DD option value as a date."""
     try:
         if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
             raise ValueError(text)
-        return dt.date.fromisoformat(text.strip())
+        day = dt.date.fromisoformat(text.strip())
     except ValueError as exc:
         raise UsageError(f"{option} {text!r} is not a date in the form YYYY-MM-DD") from exc
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise UsageError(f"{option} {day} is outside the supported days {FIRST_DAY}..{LAST_DAY}")
+    return day
 
 
 def parse_cutoff(text: str | None, default_tz: str) -> pd.Timestamp | None:
@@ -420,9 +427,12 @@ def backfill(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
     report_warnings(dataset.warnings)
-    with weekly.run_lock(out), typer.progressbar(
-        weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
-    ) as bar:
+    with (
+        weekly.run_lock(out),
+        typer.progressbar(
+            weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
+        ) as bar,
+    ):
         for day in bar:
             folder = run_one_week(dataset, day, policy, out, store, cut)
             log.info("week %s written to %s", day, folder)

@@ -61,9 +61,7 @@ CSV_CHUNK_ROWS = 500_000  # rows formatted and written at a time, to bound memor
 FILE_MODE = 0o644
 
 # Only the markets generated here; the metric code owns the full default table.
-MARKET_ZONES = {
-    m: MARKET_TIMEZONES[m] for m in ("SG", "MY", "VN", "TH", "PH", "ID", "GB", "US")
-}
+MARKET_ZONES = {m: MARKET_TIMEZONES[m] for m in ("SG", "MY", "VN", "TH", "PH", "ID", "GB", "US")}
 MARKETS = tuple(MARKET_ZONES)
 DOUBLE_DAY_MARKETS = frozenset({"SG", "MY", "VN", "TH", "PH", "ID"})
 

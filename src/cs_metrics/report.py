@@ -375,7 +375,7 @@ def anchor(shop_id: str) -> str:
 
 def local_parts(instants: pd.Series, zones: pd.Series) -> pd.DataFrame:
     """Per row: the local calendar day (naive midnight) and hour in the row's zone."""
-    day = pd.Series(pd.NaT, index=instants.index, dtype="datetime64[ns]")
+    day = pd.Series(pd.NaT, index=instants.index, dtype="datetime64[us]")
     hour = pd.Series(-1, index=instants.index, dtype="int64")
     for zone, idx in zones.groupby(zones.astype(str), sort=False).groups.items():
         local = instants.loc[idx].dt.tz_convert(str(zone)).dt.tz_localize(None)
@@ -412,7 +412,8 @@ def prepared_chats(chats: pd.DataFrame, cutoff: pd.Timestamp | None) -> pd.DataF
     # Listing order of misses: unanswered chats newest first (the buyer may still be
     # waiting), then late chats longest wait first.
     c["late_first"] = c["status"] == LATE
-    received_minutes = (c["received_at_utc"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds() / 60
+    epoch = pd.Timestamp(0, tz="UTC").as_unit("us")
+    received_minutes = (c["received_at_utc"] - epoch).dt.total_seconds() / 60
     c["order"] = received_minutes.where(c["status"] == UNRESPONDED, c["waited"])
     return c
 
@@ -437,7 +438,7 @@ def day_table(chats: pd.DataFrame, shop_ids: pd.Index, days: list[dt.date]) -> p
     """Chats per shop and local day by status, with `chats`, `assessed` and `rate` columns."""
     statuses = [ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED]
     full = pd.MultiIndex.from_product(
-        [shop_ids, pd.to_datetime(days).as_unit("ns")], names=["shop_id", "day"]
+        [shop_ids, pd.to_datetime(days).as_unit("us")], names=["shop_id", "day"]
     )
     if chats.empty:
         table = pd.DataFrame(0, index=full, columns=statuses)

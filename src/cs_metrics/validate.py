@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ _ISO = (
 _WHOLE = r"^[0-9]+$"
 MILLISECONDS_FROM = 100_000_000_000
 INSTANT = "datetime64[us, UTC]"
+FIRST_INSTANT = pd.Timestamp(dt.datetime(1, 1, 1, tzinfo=dt.UTC))
+LAST_INSTANT = pd.Timestamp(dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))
+"""Instants outside years 1-9999 in UTC (Python's datetime range) are bad timestamps."""
+SAFE_WALL = (pd.Timestamp(dt.datetime(1, 1, 2)), pd.Timestamp(dt.datetime(9999, 12, 30)))
 """Instants are held in UTC with microsecond resolution (years 1 to 9999 and beyond)."""
 
 
@@ -162,6 +167,17 @@ def parse_instants(
     values: pd.Series, zones: pd.Series, date_format: str | None = None
 ) -> tuple[pd.Series, pd.Series]:
     """UTC instants from SPEC timestamps (or `date_format`), with a reason for each bad value."""
+    instants, reasons = _parse_instants(values, zones, date_format)
+    outside = (instants < FIRST_INSTANT) | (instants > LAST_INSTANT)
+    if outside.any():
+        instants = instants.mask(outside)
+        reasons = reasons.mask(outside, Reason.BAD_TIMESTAMP.value)
+    return instants, reasons
+
+
+def _parse_instants(
+    values: pd.Series, zones: pd.Series, date_format: str | None = None
+) -> tuple[pd.Series, pd.Series]:
     index = values.index
     if date_format is not None:
         checked_date_format(date_format)
@@ -281,6 +297,10 @@ def _localize(wall: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:
     """UTC instants from naive local times in each row's zone; gaps and overlaps are reasons."""
     result = pd.Series(pd.NaT, index=wall.index, dtype=INSTANT)
     reasons = _no_reasons(wall.index)
+    # Within a day of the calendar's ends a zone offset can leave years 1-9999: bad timestamps.
+    safe = wall.between(SAFE_WALL[0], SAFE_WALL[1])
+    reasons = reasons.mask(wall.notna() & ~safe, Reason.BAD_TIMESTAMP.value)
+    wall = wall.where(safe)
     for zone, idx in wall.groupby(zones.astype("string").fillna(UTC), sort=False).groups.items():
         local = pd.DatetimeIndex(wall.loc[idx]).tz_localize(
             str(zone), ambiguous="NaT", nonexistent="NaT"
