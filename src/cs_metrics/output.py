@@ -54,6 +54,13 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
+def csv_text(frame: pd.DataFrame) -> str:
+    """A frame as CSV text: header, no index, `\n` line ends."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
 def _umask() -> int:
     """The process's file-creation mask (mkstemp's files are private; outputs should not be)."""
     mask = os.umask(0o022)
@@ -149,9 +156,7 @@ def to_csv(records: list[dict[str, Any]]) -> str:
         for r in records
     ]
     frame = pd.DataFrame.from_records(flat, columns=list(flat[0]) if flat else list(SHOP_FIELDS))
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
+    return csv_text(frame)
 
 
 def percent(value: Any) -> str:
@@ -254,9 +259,7 @@ def chats_csv(rows: pd.DataFrame) -> str:
     frame = rows.copy()
     for column in ("received_at_utc", "responded_at_utc", "deadline_at_utc"):
         frame[column] = iso_text(frame[column])
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
+    return csv_text(frame)
 
 
 def chats_parquet(rows: pd.DataFrame) -> bytes:
@@ -271,9 +274,7 @@ def write_quarantine(dataset: Dataset, folder: Path) -> list[Path]:
     written = []
     for name, frame in dataset.quarantine.items():
         path = folder / f"{name}.csv"
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, lineterminator="\n")
-        write_atomic(path, buffer.getvalue())
+        write_atomic(path, csv_text(frame))
         written.append(path)
     return written
 
@@ -287,9 +288,7 @@ def findings_text(findings: pd.DataFrame, summary: Mapping[str, Any], fmt: str) 
         records = [{k: _plain(v) for k, v in r.items()} for r in rows.to_dict(orient="records")]
         return to_json({"findings": records, "summary": summary})
     if fmt == "csv":
-        buffer = io.StringIO()
-        rows.to_csv(buffer, index=False, lineterminator="\n")
-        return buffer.getvalue()
+        return csv_text(rows)
     lines = [f"{summary['findings']} finding(s)"]
     if summary["findings"]:
         share = percent(summary["auto_reply_share"])

@@ -510,9 +510,8 @@ def check_messages(
         good = good[ok]
     good["conversation_key"] = pair_codes(good["shop_id"], good["conversation_id"])
     duplicate = pd.Series(
-        pd.Series(pair_codes(good["shop_id"], good["message_id"])).duplicated().to_numpy(),
-        index=good.index,
-    )
+        pair_codes(good["shop_id"], good["message_id"]), index=good.index
+    ).duplicated()
     used = (
         good[~duplicate].reset_index(drop=True) if duplicate.any() else good.reset_index(drop=True)
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import io
 import json
 import logging
 import os
@@ -202,12 +201,6 @@ def week_folder(out: Path, as_of: dt.date) -> Path:
     return out / as_of.isoformat()
 
 
-def _csv(frame: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue()
-
-
 def write_week(results: WeekResults, dataset: Dataset, out: Path) -> list[Path]:
     """Write metrics.json, metrics.csv, chats.csv, ratings.csv, holiday_mode.csv, quarantine/."""
     folder = week_folder(out, results.as_of)
@@ -215,9 +208,11 @@ def write_week(results: WeekResults, dataset: Dataset, out: Path) -> list[Path]:
         "metrics.json": output.to_json(results.doc),
         "metrics.csv": output.to_csv(results.doc["shops"]),
         "chats.csv": output.chats_csv(results.chats),
-        "ratings.csv": _csv(_iso_columns(results.ratings, ("rated_at",))),
-        "holiday_mode.csv": _csv(_iso_columns(results.holiday_periods, ("start", "end"))),
-        "findings.csv": _csv(_iso_columns(results.findings, ("sent_at",))),
+        "ratings.csv": output.csv_text(_iso_columns(results.ratings, ("rated_at",))),
+        "holiday_mode.csv": output.csv_text(
+            _iso_columns(results.holiday_periods, ("start", "end"))
+        ),
+        "findings.csv": output.csv_text(_iso_columns(results.findings, ("sent_at",))),
     }
     written = []
     for name, text in files.items():
