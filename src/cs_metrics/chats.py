@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.validate import INSTANT, LAST_INSTANT, pair_codes
+from cs_metrics.validate import INSTANT, LAST_INSTANT, arrow_strings, pair_codes
 
 ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED = (
     "on_time",
@@ -21,25 +21,8 @@ _NEVER = np.iinfo("int64").max
 """Stands for the end of a Holiday Mode period that is still on."""
 
 
-CHAT_INPUT = (
-    "shop_id",
-    "conversation_id",
-    "message_id",
-    "sender_role",
-    "sent_at",
-    "sender_id",
-    "conversation_key",
-)
-"""The message columns chats are built from (content and types are not needed)."""
 TICKS_PER_MINUTE = 60_000_000
 """The clock counts microseconds, the resolution of every instant (validate.INSTANT)."""
-
-
-def arrow_text(values: pd.Series) -> pa.ChunkedArray | pa.Array:
-    """Text values as an Arrow string array (without a detour through Python objects)."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        return pa.chunked_array(values.array.__arrow_array__()).cast(pa.large_string())
-    return pa.array(values.astype(object).to_numpy(), pa.large_string())
 
 
 def ticks(instants: pd.Series) -> np.ndarray:
@@ -56,41 +39,66 @@ def from_ticks(values: np.ndarray | pd.Series, index: pd.Index | None = None) ->
 def counted_messages(
     messages: pd.DataFrame, cutoff: pd.Timestamp | None, auto_reply_counts: bool = True
 ) -> pd.DataFrame:
-    """Messages that can open or close a chat, up to the cut-off, in conversation order."""
+    """Messages that can open or close a chat, up to the cut-off, in conversation order.
+
+    One row per such message: its `position` in `messages`, its conversation key and whether a
+    buyer sent it (the text columns stay where they are; chats take them only where needed).
+    """
     roles = ["buyer", "seller", "auto_reply"] if auto_reply_counts else ["buyer", "seller"]
-    keep = messages["sender_role"].isin(roles)
+    keep = messages["sender_role"].isin(roles).to_numpy().copy()
+    sent_at = ticks(messages["sent_at"])
     if cutoff is not None:
-        keep &= messages["sent_at"] <= cutoff
-    needed = [c for c in CHAT_INPUT if c in messages.columns]
-    m = messages.loc[keep.to_numpy(), needed] if not keep.all() else messages[needed]
-    keys = pa.table(
+        keep = keep & (sent_at <= int(ticks(pd.Series([cutoff]))[0]))
+    rows = np.flatnonzero(keep)
+    conversation = (
+        messages["conversation_key"].to_numpy()
+        if "conversation_key" in messages
+        else pair_codes(messages["shop_id"], messages["conversation_id"])
+    )[rows]
+    not_buyer = (messages["sender_role"] != "buyer").to_numpy()[rows].astype("int8")
+    sent_at = sent_at[rows]
+    keys = pa.table({"conversation": conversation, "sent_at": sent_at, "not_buyer": not_buyer})
+    order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
+    order = _ties_by_message_id(order.to_numpy(), keys, messages["message_id"], rows)
+    return pd.DataFrame(
         {
-            "conversation": (
-                m["conversation_key"].to_numpy()
-                if "conversation_key" in m
-                else pair_codes(m["shop_id"], m["conversation_id"])
-            ),
-            "sent_at": ticks(m["sent_at"]),
-            "not_buyer": (m["sender_role"] != "buyer").to_numpy(dtype="int8"),
-            "message_id": arrow_text(m["message_id"]),
+            "position": rows[order],
+            "conversation_key": conversation[order],
+            "is_buyer": not_buyer[order] == 0,
         }
     )
-    order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
-    positions = order.to_numpy()
-    ordered = m.iloc[positions].reset_index(drop=True)
-    if "conversation_key" not in ordered:
-        ordered["conversation_key"] = keys.column("conversation").to_numpy()[positions]
-    return ordered
 
 
-def chats(ordered: pd.DataFrame) -> pd.DataFrame:
+def _ties_by_message_id(
+    order: np.ndarray, keys: pa.Table, message_id: pd.Series, rows: np.ndarray
+) -> np.ndarray:
+    """The order with runs of equal keys (same conversation, instant and kind) by message_id."""
+    columns = [keys.column(c).to_numpy()[order] for c in keys.column_names]
+    same_as_previous = np.ones(max(len(order) - 1, 0), dtype=bool)
+    for column in columns:
+        same_as_previous &= column[1:] == column[:-1]
+    if not same_as_previous.any():
+        return order
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] |= same_as_previous
+    tied[:-1] |= same_as_previous
+    positions = np.flatnonzero(tied)
+    run = np.cumsum(np.concatenate([[True], ~same_as_previous]))[positions]
+    ids = pa.chunked_array(arrow_strings(message_id)).take(rows[order[positions]])
+    within = pc.sort_indices(
+        pa.table({"run": run, "message_id": ids}),
+        sort_keys=[("run", "ascending"), ("message_id", "ascending")],
+    ).to_numpy()
+    order = order.copy()
+    order[positions] = order[positions][within]
+    return order
+
+
+def chats(messages: pd.DataFrame, ordered: pd.DataFrame) -> pd.DataFrame:
     """One row per chat: received at its first buyer message, responded at the next reply."""
-    is_buyer = (ordered["sender_role"] == "buyer").to_numpy()
-    conversation = (
-        ordered["conversation_key"].to_numpy()
-        if "conversation_key" in ordered
-        else pair_codes(ordered["shop_id"], ordered["conversation_id"])
-    )
+    is_buyer = ordered["is_buyer"].to_numpy()
+    conversation = ordered["conversation_key"].to_numpy()
+    position = ordered["position"].to_numpy()
     same_conv = np.zeros(len(ordered), dtype=bool)
     same_conv[1:] = conversation[1:] == conversation[:-1]
     prev_buyer = np.zeros(len(ordered), dtype=bool)
@@ -100,25 +108,45 @@ def chats(ordered: pd.DataFrame) -> pd.DataFrame:
     closes = ~is_buyer & prev_buyer
     chat_no = np.cumsum(opens) - 1
 
-    started = ordered.loc[
-        opens, ["shop_id", "conversation_id", "message_id", "sent_at", "sender_id"]
-    ]
-    started = started.rename(
-        columns={
+    started = _columns_at(
+        messages,
+        position[opens],
+        {
+            "shop_id": "shop_id",
+            "conversation_id": "conversation_id",
             "message_id": "first_message_id",
             "sent_at": "received_at",
             "sender_id": "buyer_id",
-        }
+        },
     )
-    started.index = chat_no[opens]
-    buyer_messages = np.bincount(chat_no[is_buyer], minlength=len(started))
-    started["buyer_messages"] = buyer_messages[: len(started)]
-    answered = ordered.loc[closes, ["sent_at", "sender_role", "sender_id", "message_id"]]
-    answered.columns = ["responded_at", "responder_role", "responder_id", "response_message_id"]
+    started["buyer_messages"] = np.bincount(chat_no[is_buyer], minlength=len(started))[
+        : len(started)
+    ]
+    answered = _columns_at(
+        messages,
+        position[closes],
+        {
+            "sent_at": "responded_at",
+            "sender_role": "responder_role",
+            "sender_id": "responder_id",
+            "message_id": "response_message_id",
+        },
+    )
     answered.index = chat_no[closes]
     result = started.join(answered, how="left")
     result["responder_role"] = result["responder_role"].astype("string")
     return result.reset_index(drop=True)
+
+
+def _columns_at(messages: pd.DataFrame, rows: np.ndarray, names: dict[str, str]) -> pd.DataFrame:
+    """The named columns of `messages` at `rows`, renamed (a missing column is all missing)."""
+    out = pd.DataFrame(index=pd.RangeIndex(len(rows)))
+    for column, name in names.items():
+        if column in messages:
+            out[name] = messages[column].take(rows).reset_index(drop=True)
+        else:
+            out[name] = pd.Series(pd.NA, index=out.index, dtype="string")
+    return out
 
 
 def merged_periods(holiday_mode: pd.DataFrame) -> pd.DataFrame:
@@ -273,4 +301,4 @@ def build_chats(
 ) -> pd.DataFrame:
     """Every chat in the data up to the cut-off, with its clock and status."""
     ordered = counted_messages(messages, cutoff, auto_reply_counts)
-    return chat_clock(chats(ordered), holiday_mode, cutoff, limit)
+    return chat_clock(chats(messages, ordered), holiday_mode, cutoff, limit)

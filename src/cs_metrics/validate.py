@@ -10,6 +10,8 @@ from enum import StrEnum
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cs_metrics.errors import UsageError
 from cs_metrics.read import PARSE_ERROR, ROW, TABLES, RawTable
@@ -141,13 +143,34 @@ def clean_text(values: pd.Series) -> pd.Series:
     """Text with surrounding white space removed and empty values as missing."""
     if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
         return values
-    text = values.astype("string")
-    stripped = text.str.strip()
+    text = pa.chunked_array(arrow_strings(values))
+    stripped = pc.utf8_trim_whitespace(text)
     # Keep the original column (not a second copy) when nothing was stripped: the common case.
-    if (stripped.str.len() != text.str.len()).any():
+    if pc.any(pc.not_equal(pc.binary_length(stripped), pc.binary_length(text))).as_py():
         text = stripped
-    empty = text == ""
-    return text.mask(empty) if empty.any() else text
+    empty = pc.equal(pc.binary_length(text), 0)
+    if pc.any(empty).as_py():
+        text = pc.if_else(empty, pa.scalar(None, text.type), text)
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
+
+
+def arrow_strings(values: pd.Series) -> pa.ChunkedArray | pa.Array:
+    """Text values as an Arrow large_string array (without a detour through Python objects)."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        values = values.astype("string[pyarrow]")
+    array = values.array
+    arrow = array._pa_array if hasattr(array, "_pa_array") else array.__arrow_array__()
+    return arrow.cast(pa.large_string()) if arrow.type != pa.large_string() else arrow
+
+
+def text_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """One int64 code per distinct text value (-1 for missing), and the number of values."""
+    arrow = arrow_strings(values)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks() if arrow.num_chunks != 1 else arrow.chunk(0)
+    encoded = pc.dictionary_encode(arrow)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+    return codes, len(encoded.dictionary)
 
 
 def canonical_roles(roles: pd.Series) -> pd.Series:
@@ -313,13 +336,25 @@ def _localize(wall: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def first_reason(checks: list[tuple[pd.Series, str, str]], index: pd.Index) -> pd.DataFrame:
     """Per row, the first failing check's reason code and message (missing when the row is good)."""
-    code = pd.Series(pd.NA, index=index, dtype="string")
-    message = pd.Series(pd.NA, index=index, dtype="string")
-    for failed, reason, text in checks:
-        take = failed.fillna(False).astype(bool) & code.isna()
-        code = code.mask(take, reason)
-        message = message.mask(take, text)
+    which = np.full(len(index), -1, dtype="int64")
+    for number, (failed, _, _) in enumerate(checks):
+        take = np.asarray(failed.fillna(False), dtype=bool) & (which == -1)
+        which[take] = number
+    reasons = pd.Series([r for _, r, _ in checks] + [pd.NA], dtype="string")
+    messages = pd.Series([m for _, _, m in checks] + [pd.NA], dtype="string")
+    bad = which >= 0
+    code = pd.Series(pd.NA, index=index, dtype="string") if bad.any() else _missing_text(index)
+    message = code.copy()
+    if bad.any():
+        code.iloc[bad] = reasons.to_numpy()[which[bad]]
+        message.iloc[bad] = messages.to_numpy()[which[bad]]
     return pd.DataFrame({"reason": code, "message": message})
+
+
+def _missing_text(index: pd.Index) -> pd.Series:
+    """A text column of missing values, built without a Python object per row."""
+    nulls = pa.chunked_array([pa.nulls(len(index), pa.large_string())])
+    return pd.Series(pd.arrays.ArrowStringArray(nulls), index=index)
 
 
 def missing_checks(
@@ -365,12 +400,8 @@ def mangled_id_checks(
     warnings: list[str] = []
     for pattern, reason, code, text in MANGLED_IDS:
         for column in (c for c in ID_COLUMNS if c in clean):
-            values = clean[column].astype("string")
-            matched = pd.Series(False, index=values.index)
-            # Both forms contain `.` or `e`: one cheap scan, the full pattern only on those rows.
-            maybe = values.str.contains(r"[.eE]", regex=True).fillna(False).astype(bool)
-            if maybe.any():
-                matched[maybe] = values[maybe].str.fullmatch(pattern).fillna(False).astype(bool)
+            values = clean[column]
+            matched = _full_matches(values, pattern)
             message = text.format(column=column)
             if reject:
                 checks.append((matched, reason.value, message))
@@ -382,13 +413,29 @@ def mangled_id_checks(
     return checks, warnings
 
 
+def _full_matches(values: pd.Series, pattern: str) -> pd.Series:
+    """Which text values match `pattern` whole (ids of digits only never do: a cheap first pass)."""
+    arrow = pa.chunked_array(arrow_strings(values))
+    maybe = pc.invert(pc.ascii_is_decimal(arrow)).fill_null(False)
+    if not pc.any(maybe).as_py():
+        return pd.Series(False, index=values.index)
+    # The pattern runs over the distinct candidates only (few: ids repeat across rows).
+    distinct = pc.unique(arrow.filter(maybe))
+    hits = distinct.filter(pc.match_substring_regex(distinct, f"^(?:{pattern})$"))
+    if not len(hits):
+        return pd.Series(False, index=values.index)
+    found = pc.is_in(arrow, value_set=hits).fill_null(False)
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
+
+
 def collapsed_id_warnings(ids: pd.Series, duplicate: pd.Series, table: str) -> list[str]:
     """A warning when rows counted as duplicates have scientific-notation ids (likely collapsed)."""
-    collapsed = duplicate & ids.astype("string").str.fullmatch(SCIENTIFIC_ID).fillna(False)
+    repeated = ids[duplicate.to_numpy()].astype("string")
+    collapsed = repeated.str.fullmatch(SCIENTIFIC_ID).fillna(False).astype(bool)
     rows = int(collapsed.sum())
     if not rows:
         return []
-    example = ids[collapsed].iloc[0]
+    example = repeated[collapsed].iloc[0]
     line = (
         f"{table}: {rows} row(s) counted as duplicates have a message_id in scientific notation "
         f"(e.g. {example!r}): probably different messages whose ids a spreadsheet collapsed into "
@@ -398,10 +445,10 @@ def collapsed_id_warnings(ids: pd.Series, duplicate: pd.Series, table: str) -> l
 
 
 def pair_codes(first: pd.Series, second: pd.Series) -> np.ndarray:
-    """One integer per distinct (first, second) pair of values."""
-    a, _ = pd.factorize(first)
-    b, uniques = pd.factorize(second)
-    return a.astype("int64") * max(len(uniques), 1) + b
+    """One integer per distinct (first, second) pair of text values."""
+    a, _ = text_codes(first)
+    b, distinct = text_codes(second)
+    return a * max(distinct, 1) + b
 
 
 def row_zones(shop_id: pd.Series, zones: pd.Series, instants: pd.Series) -> pd.Series:
@@ -415,7 +462,8 @@ def seen_shop_ids(raw: pd.DataFrame) -> pd.Index:
     """Every non-empty shop_id in the table's rows, bad and duplicate rows included."""
     if "shop_id" not in raw.columns:
         return pd.Index([], dtype="string")
-    return pd.Index(clean_text(raw["shop_id"]).dropna().unique(), dtype="string")
+    distinct = raw["shop_id"].drop_duplicates()
+    return pd.Index(clean_text(distinct).dropna().unique(), dtype="string")
 
 
 def check_shops(
