@@ -81,6 +81,13 @@ class MetricsFormat(StrEnum):
     csv = "csv"
 
 
+class Engine(StrEnum):
+    """Engines of `compute`: one pandas process, or Dask (docs/dask.md)."""
+
+    pandas = "pandas"
+    dask = "dask"
+
+
 class ChatsFormat(StrEnum):
     """Output formats of `chats`."""
 
@@ -213,20 +220,58 @@ def compute(
         Path | None, typer.Option("--quarantine", help="Write bad rows here, one CSV per table.")
     ] = None,
     config: ConfigOpt = None,
+    engine: Annotated[
+        Engine,
+        typer.Option("--engine", help="pandas (one process) or dask (needs cs-metrics[dask])."),
+    ] = Engine.pandas,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="With --engine dask: address of a running Dask scheduler (default: a local "
+            "cluster), e.g. tcp://10.0.0.5:8786.",
+        ),
+    ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions", min=1, help="With --engine dask: partitions (default 2 per thread)."
+        ),
+    ] = None,
 ) -> None:
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
-    dataset = load(
-        data,
-        policy,
-        strict,
-        METRICS_ONLY,
-        date_format=date_format,
-        reject_mangled_ids=reject_mangled_ids,
-    )
-    report_warnings(dataset.warnings)
-    evaluation = evaluate(dataset, first, last, policy, cut, shop)
+    if engine == Engine.dask:
+        from cs_metrics.distributed import evaluate_on_dask
+
+        dataset, evaluation = evaluate_on_dask(
+            data,
+            first,
+            last,
+            policy,
+            cut,
+            shop,
+            strict=strict,
+            date_format=date_format,
+            reject_mangled_ids=reject_mangled_ids,
+            scheduler=scheduler,
+            partitions=partitions,
+        )
+        report_warnings(dataset.warnings)
+    else:
+        if scheduler is not None or partitions is not None:
+            raise UsageError("--scheduler and --partitions need --engine dask")
+        dataset = load(
+            data,
+            policy,
+            strict,
+            METRICS_ONLY,
+            date_format=date_format,
+            reject_mangled_ids=reject_mangled_ids,
+        )
+        report_warnings(dataset.warnings)
+        evaluation = evaluate(dataset, first, last, policy, cut, shop)
     doc = output.result_document(dataset, evaluation)
     if quarantine is not None:
         for path in output.write_quarantine(dataset, quarantine):
