@@ -122,8 +122,17 @@ def messy_messages(messages: pd.DataFrame, fmt: str) -> pd.DataFrame:
     # Six rows of one shop, far apart in the file, whose ids a spreadsheet collapsed into one.
     m.loc[one_shop[::40][:6], "message_id"] = "7.43800000000001E+18"
     m.loc[m.index[::997], "conversation_id"] = m.loc[m.index[::997], "conversation_id"] + ".0"
-    late = m.iloc[[3]].copy()
+    # A repeat far later than any message: it must not become the cut-off.
+    late = m.iloc[[2000]].copy()
     late["sent_at"] = LATE if fmt == "parquet" else LATE.isoformat()
+    # Repeats that differ from the first row (a reply a minute later): counted, they would
+    # close chats; only dropping them as duplicates gives the pandas answer.
+    sent_at = pd.to_datetime(m["sent_at"], utc=True, errors="coerce", format="ISO8601")
+    buyer = m.index[(m["sender_role"] == "buyer").to_numpy() & sent_at.notna().to_numpy()]
+    clashing = m.loc[buyer[:300:10]].copy()
+    shifted = sent_at[clashing.index] + pd.Timedelta(minutes=1)
+    clashing["sent_at"] = shifted if fmt == "parquet" else shifted.map(pd.Timestamp.isoformat)
+    clashing["sender_role"] = "seller"
     text = "2026-11-17T10:00:00Z" if fmt == "csv" else pd.Timestamp("2026-11-17T10:00:00Z")
     extra = pd.DataFrame(
         {
@@ -144,6 +153,7 @@ def messy_messages(messages: pd.DataFrame, fmt: str) -> pd.DataFrame:
         extra,
         m.iloc[:40],  # duplicates at the far end of the file: across chunks
         late,
+        clashing,
     ]
     return pd.concat(parts, ignore_index=True)
 
@@ -192,7 +202,7 @@ def test_generated_multi_shop_dataset_is_identical(
     # The dataset holds what the comparison is meant to exercise.
     doc = json.loads(pandas_run.stdout)
     counts = doc["input"]["messages"]
-    assert counts["rows_duplicate"] >= 60 + 5
+    assert counts["rows_duplicate"] >= 20 + 40 + 1 + 30 + 5
     assert counts["rows_quarantined"] >= 2
     assert pd.Timestamp(doc["cutoff"]) < LATE
     shops = {s["shop_id"]: s for s in doc["shops"]}
