@@ -274,8 +274,8 @@ def chat_clock(
             responded,
             (deadline != _NEVER) & (deadline <= cutoff_ticks),
         ],
-        [EXCLUDED, ON_TIME, LATE, UNRESPONDED],
-        default=PENDING,
+        [STATUSES.categories.get_loc(s) for s in (EXCLUDED, ON_TIME, LATE, UNRESPONDED)],
+        default=STATUSES.categories.get_loc(PENDING),
     )
     out = chat_table.copy()
     out["response_ticks"] = pd.Series(response_ticks, index=out.index, dtype="Int64").where(
@@ -288,7 +288,7 @@ def chat_clock(
     never = deadline > int(ticks(pd.Series([LAST_INSTANT]))[0])
     out["deadline_at"] = from_ticks(np.where(never, np.iinfo("int64").min, deadline), out.index)
     out["deadline_at"] = out["deadline_at"].where(~never & ~excluded)
-    out["status"] = pd.Categorical(status, dtype=STATUSES)
+    out["status"] = pd.Categorical.from_codes(status, dtype=STATUSES)
     return out
 
 

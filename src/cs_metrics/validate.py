@@ -551,20 +551,41 @@ def check_messages(
         }
     )
     for column in ("sender_id", "message_type", "content"):
-        values = frame[column] if column in frame else pd.Series(pd.NA, index=frame.index)
-        good[column] = clean_text(values.astype("string"))
+        good[column] = clean_text(frame[column]) if column in frame else _missing_text(frame.index)
     good[ROW] = frame[ROW]
+    shop, _ = text_codes(clean["shop_id"])
+    conversation, conversations = text_codes(clean["conversation_id"])
+    message, _ = text_codes(clean["message_id"])
+    good["conversation_key"] = shop * max(conversations, 1) + conversation
     if not ok.all():
-        good = good[ok]
-    good["conversation_key"] = pair_codes(good["shop_id"], good["conversation_id"])
-    duplicate = pd.Series(
-        pair_codes(good["shop_id"], good["message_id"]), index=good.index
-    ).duplicated()
+        good, shop, message = good[ok], shop[ok], message[ok]
+    duplicate = pd.Series(repeated_pairs(shop, message), index=good.index)
     used = (
         good[~duplicate].reset_index(drop=True) if duplicate.any() else good.reset_index(drop=True)
     )
     warnings += collapsed_id_warnings(good["message_id"], duplicate, "messages")
     return checked(frame, reasons, "messages", used, int(duplicate.sum()), warnings)
+
+
+def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Which (first, second) code pairs occurred in an earlier row (codes >= 0).
+
+    `second` codes number values in order of first appearance (as `text_codes` does), so a row
+    whose code is not above every earlier one may repeat a value: only those codes are compared.
+    """
+    if not len(second):
+        return np.zeros(0, dtype=bool)
+    earlier_max = np.maximum.accumulate(np.concatenate([[-1], second[:-1]]))
+    maybe = second <= earlier_max
+    if not maybe.any():
+        return maybe
+    involved = np.zeros(int(second.max()) + 1, dtype=bool)
+    involved[second[maybe]] = True
+    rows = np.flatnonzero(involved[second])
+    pairs = pd.Series(first[rows] * (int(second.max()) + 1) + second[rows])
+    repeated = np.zeros(len(second), dtype=bool)
+    repeated[rows] = pairs.duplicated().to_numpy()
+    return repeated
 
 
 def check_ratings(
