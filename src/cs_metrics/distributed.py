@@ -417,10 +417,11 @@ def evaluate_on_dask(
             raise StrictModeError(_strict_message(dataset, raw))
 
         good = dd.from_delayed(client.map(chunk_good, chunks), meta=meta, verify_meta=False)
-        flagged_meta = flagged_duplicates(meta, meta.dtypes.to_dict())
+        dtypes = {str(c): d for c, d in meta.dtypes.items()}
+        flagged_meta = flagged_duplicates(meta, dtypes)
         flagged = (
             good.shuffle(on="shop_id", npartitions=parts)
-            .map_partitions(flagged_duplicates, meta.dtypes.to_dict(), meta=flagged_meta)
+            .map_partitions(flagged_duplicates, dtypes, meta=flagged_meta)
             .persist()
         )
         del chunks, good
