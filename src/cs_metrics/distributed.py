@@ -414,7 +414,7 @@ def evaluate_on_dask(
         )
         dataset = dataset_of(checked, small, policy)
         if strict and dataset.bad_rows:
-            raise StrictModeError(_strict_message(dataset, raw))
+            raise StrictModeError(_strict_message(dataset, {n: t.path for n, t in raw.items()}))
 
         good = dd.from_delayed(client.map(chunk_good, chunks), meta=meta, verify_meta=False)
         dtypes = {str(c): d for c, d in meta.dtypes.items()}

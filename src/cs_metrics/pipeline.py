@@ -13,7 +13,7 @@ from cs_metrics.chats import build_chats
 from cs_metrics.errors import StrictModeError
 from cs_metrics.metrics import counted_ratings, in_window, shop_metrics, window_bounds
 from cs_metrics.policy import Policy
-from cs_metrics.read import RawTable, read_folder
+from cs_metrics.read import map_blocks, read_table, table_paths
 from cs_metrics.validate import Checked, InputCounts
 
 EMPTY = {
@@ -77,7 +77,8 @@ def load(
     reject_mangled_ids: bool = False,
 ) -> Dataset:
     """Read and validate every table of a data folder (the shops table first, for time zones)."""
-    raw = read_folder(folder, message_columns)
+    paths = table_paths(folder)
+    raw = {name: read_table(name, path) for name, path in paths.items() if name != "messages"}
     checked_shops = (
         validate.check_shops(
             raw["shops"],
@@ -88,27 +89,39 @@ def load(
         if "shops" in raw
         else None
     )
-    seen = pd.Index(
-        sorted(set().union(*(set(validate.seen_shop_ids(t.frame)) for t in raw.values()))),
-        dtype="string",
-    )
     known = (
         checked_shops.good.set_index("shop_id")["timezone"]
         if checked_shops is not None
         else pd.Series(dtype="string")
     )
+
+    def check_block(block: pd.DataFrame) -> tuple[pd.Index, validate.MessageRows]:
+        shops = validate.seen_shop_ids(block)
+        block_zones = known.reindex(shops).fillna(policy.default_timezone).astype("string")
+        rows = validate.check_message_rows(
+            block, block_zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+        )
+        return shops, rows
+
+    # Messages are checked block by block as they are read: the raw text is never all held.
+    blocks = map_blocks("messages", paths["messages"], check_block, message_columns)
+    seen_ids = {*(s for shops, _ in blocks for s in shops)}
+    seen_ids |= {s for t in raw.values() for s in validate.seen_shop_ids(t.frame)}
+    seen = pd.Index(sorted(seen_ids), dtype="string")
     zones = known.reindex(seen).fillna(policy.default_timezone).astype("string")
     checkers = {
-        "messages": validate.check_messages,
         "ratings": validate.check_ratings,
         "holiday_mode": validate.check_holiday_mode,
     }
     checked: dict[str, Checked] = {
-        name: check(
-            raw[name], zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-        )
-        for name, check in checkers.items()
-        if name in raw
+        "messages": validate.merged_messages([rows for _, rows in blocks]),
+        **{
+            name: check(
+                raw[name], zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+            )
+            for name, check in checkers.items()
+            if name in raw
+        },
     }
     if checked_shops is not None:
         checked["shops"] = checked_shops
@@ -137,7 +150,7 @@ def load(
         ],
     )
     if strict and dataset.bad_rows:
-        raise StrictModeError(_strict_message(dataset, raw))
+        raise StrictModeError(_strict_message(dataset, paths))
     return dataset
 
 
@@ -162,9 +175,9 @@ def _zone_warnings(seen: pd.Index, known: pd.Series, default_tz: str) -> list[st
     return [f"no timezone for shop(s) {listed} (not in shops table); using {default_tz}"]
 
 
-def _strict_message(dataset: Dataset, raw: dict[str, RawTable]) -> str:
+def _strict_message(dataset: Dataset, paths: dict[str, Path]) -> str:
     parts = [
-        f"{raw[name].path}: {counts.rows_quarantined} bad row(s)"
+        f"{paths[name]}: {counts.rows_quarantined} bad row(s)"
         for name, counts in dataset.counts.items()
         if counts.rows_quarantined
     ]

@@ -7,10 +7,10 @@ import itertools
 import json
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -77,23 +77,91 @@ def is_parquet_dataset(path: Path) -> bool:
 
 def read_table(name: str, path: Path, optional: tuple[str, ...] | None = None) -> RawTable:
     """Read one table file (required and wanted optional columns), check it, number its rows."""
-    readers = {".csv": _read_csv, ".parquet": _read_parquet, ".jsonl": _read_jsonl}
+    blocks = map_blocks(name, path, lambda block: block, optional)
+    columns = list(blocks[0].columns) if blocks else [*TABLES[name], ROW]
+    return RawTable(name, path, _concat_blocks(blocks, columns))
+
+
+T = TypeVar("T")
+
+
+def map_blocks(
+    name: str,
+    path: Path,
+    func: Callable[[pd.DataFrame], T],
+    optional: tuple[str, ...] | None = None,
+) -> list[T]:
+    """`func` of each block of rows of a table file, in file order, rows numbered from 1.
+
+    CSV and JSON Lines are read in blocks of CHUNK_ROWS rows, so a caller that keeps only what
+    it needs of each block never holds the whole file. A CSV whose rows the fast reader cannot
+    split is read again by the tolerant reader (results of the first attempt are dropped).
+    """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     try:
-        frame = (
-            _read_parquet_dataset(path, wanted)
-            if path.is_dir()
-            else readers[path.suffix](path, wanted)
-        )
-    except InputError:
-        raise
-    except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as exc:
-        raise InputError(f"{path}: unreadable file ({_first_line(exc)})") from exc
-    missing = [c for c in TABLES[name] if c not in frame.columns]
+        return _map_blocks(name, path, _blocks(path, wanted, tolerant=False), func)
+    except _MalformedCsv:
+        return _map_blocks(name, path, _blocks(path, wanted, tolerant=True), func)
+
+
+class _MalformedCsv(Exception):
+    """The fast CSV reader met a row it cannot split: read the file with the tolerant one."""
+
+
+def _blocks(
+    path: Path, wanted: tuple[str, ...], tolerant: bool
+) -> Iterator[pd.DataFrame | _Missing]:
+    """The blocks of a table file (nothing is read before the first one is asked for)."""
+    if path.is_dir():
+        yield _read_parquet_dataset(path, wanted)
+    elif path.suffix == ".parquet":
+        yield _read_parquet(path, wanted)
+    elif path.suffix == ".jsonl":
+        yield from _jsonl_blocks(path, wanted)
+    else:
+        yield from _csv_blocks(path, wanted, tolerant)
+
+
+def _map_blocks(
+    name: str,
+    path: Path,
+    blocks: Iterator[pd.DataFrame | _Missing],
+    func: Callable[[pd.DataFrame], T],
+) -> list[T]:
+    results: list[T] = []
+    rows = 0
+    while True:
+        try:
+            block = next(blocks)
+        except StopIteration:
+            break
+        except (InputError, _MalformedCsv):
+            raise
+        except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as exc:
+            raise InputError(f"{path}: unreadable file ({_first_line(exc)})") from exc
+        if isinstance(block, _Missing):
+            _check_columns(name, path, block.present)
+            continue
+        if not results:
+            _check_columns(name, path, block.columns)
+        block = block.reset_index(drop=True)
+        block[ROW] = pd.RangeIndex(rows + 1, rows + len(block) + 1)
+        rows += len(block)
+        results.append(func(block))
+    return results
+
+
+@dataclass(frozen=True)
+class _Missing:
+    """Sent after the last block of a JSON Lines file: the columns some object had."""
+
+    present: list[str]
+
+
+def _check_columns(name: str, path: Path, columns: Iterable[str]) -> None:
+    missing = [c for c in TABLES[name] if c not in set(columns)]
     if missing:
         raise InputError(f"{path}: required column missing: {', '.join(missing)}")
-    frame[ROW] = pd.RangeIndex(1, len(frame) + 1)
-    return RawTable(name, path, frame.reset_index(drop=True))
 
 
 def read_folder(
@@ -128,8 +196,8 @@ def csv_separator(path: Path) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def _read_csv(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """CSV as text, streamed in blocks; rows with too many fields are kept, flagged PARSE_ERROR."""
+def _csv_blocks(path: Path, wanted: tuple[str, ...], tolerant: bool) -> Iterator[pd.DataFrame]:
+    """CSV as text in blocks; rows with too many fields are kept, flagged PARSE_ERROR."""
     options = {
         "sep": csv_separator(path),
         "dtype": str,
@@ -143,6 +211,9 @@ def _read_csv(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: file is empty (no header row)") from exc
     usecols = [c for c in header if c in wanted]
+    if tolerant:
+        yield from _csv_blocks_tolerant(path, usecols, options)
+        return
     try:
         # All columns are parsed (with usecols the parser would not notice rows with extra
         # fields); each block keeps only the wanted ones, so unwanted text is never all held.
@@ -152,18 +223,27 @@ def _read_csv(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
             warnings.simplefilter("error", pd.errors.ParserWarning)
             with pd.read_csv(
                 path, engine="c", chunksize=CHUNK_ROWS, index_col=False, **options
-            ) as blocks:
-                frame = _concat_blocks([block[usecols] for block in blocks], usecols)
+            ) as reader:
+                empty = True
+                for block in reader:
+                    empty = False
+                    yield _with_parse_error(block[usecols])
+                if empty:
+                    yield _with_parse_error(_concat_blocks([], usecols))
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         if "EOF inside string" in str(exc):
             # The lenient reader would silently drop everything after the open quote.
             raise InputError(
                 f"{path}: unreadable file (a quoted field is never closed: {_first_line(exc)})"
             ) from exc
-        frame = _read_csv_tolerant(path, usecols, options)
-    if PARSE_ERROR not in frame.columns:
-        frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    return frame
+        raise _MalformedCsv from exc
+
+
+def _with_parse_error(block: pd.DataFrame) -> pd.DataFrame:
+    """A block of well-formed rows, with the (empty) PARSE_ERROR column."""
+    block = block.copy()
+    block[PARSE_ERROR] = pd.Series(pd.NA, index=block.index, dtype="string")
+    return block
 
 
 def _concat_blocks(blocks: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -177,14 +257,16 @@ def _concat_blocks(blocks: list[pd.DataFrame], columns: list[str]) -> pd.DataFra
     )
 
 
-def _read_csv_tolerant(path: Path, usecols: list[str], options: dict) -> pd.DataFrame:
+def _csv_blocks_tolerant(
+    path: Path, usecols: list[str], options: dict
+) -> Iterator[pd.DataFrame]:
     """Slow path for a CSV with malformed rows: keep them as rows flagged malformed."""
     header = list(pd.read_csv(path, nrows=0, **options).columns)
 
     def on_bad(fields: list[str]) -> list[str]:
         return [*fields[: len(header)], options["sep"].join(fields[len(header) :])]
 
-    blocks = []
+    empty = True
     with pd.read_csv(
         path,
         engine="python",
@@ -196,12 +278,14 @@ def _read_csv_tolerant(path: Path, usecols: list[str], options: dict) -> pd.Data
         **options,
     ) as reader:
         for block in reader:
+            empty = False
             flagged = block["_extra"].fillna("").astype(str) != ""
             block = block[usecols].copy()
             block[PARSE_ERROR] = pd.Series(pd.NA, index=block.index, dtype="string")
             block.loc[flagged, PARSE_ERROR] = "row has more fields than the header"
-            blocks.append(block)
-    return _concat_blocks(blocks, [*usecols, PARSE_ERROR])
+            yield block
+    if empty:
+        yield _concat_blocks([], [*usecols, PARSE_ERROR])
 
 
 def _read_parquet(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
@@ -273,11 +357,15 @@ def _arrow_text(column: pa.ChunkedArray) -> pd.Series:
     return column.to_pandas(types_mapper=pd.ArrowDtype).astype("string")
 
 
-def _read_jsonl(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """JSON Lines streamed in blocks: one object per non-blank line; other lines are bad rows."""
-    blocks: list[pd.DataFrame] = []
+def _jsonl_blocks(path: Path, wanted: tuple[str, ...]) -> Iterator[pd.DataFrame | _Missing]:
+    """JSON Lines in blocks: one object per non-blank line; other lines are bad rows.
+
+    A table's columns are the wanted keys of any object in the file, so every block carries all
+    wanted columns (missing where absent) and a last `_Missing` item says which keys were seen.
+    """
     present: set[str] = set()
     any_object = False
+    empty = True
     # Universal newlines, as before: `\n`, `\r\n` and a bare `\r` all end a line.
     with path.open(encoding="utf-8-sig", newline=None) as file:
         for lines in _line_blocks(file):
@@ -296,18 +384,20 @@ def _read_jsonl(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
                             dtype=object,
                         )
                     )
-                    for c in wanted
                     if c in keys
+                    else pd.Series(pd.NA, index=pd.RangeIndex(len(records)), dtype="string")
+                    for c in wanted
                 },
                 index=pd.RangeIndex(len(records)),
             )
             errors = [None if isinstance(r, dict) else r for r in records]
             block[PARSE_ERROR] = pd.Series(errors, dtype="string")
-            blocks.append(block)
+            empty = False
+            yield block
+    if empty:
+        yield _concat_blocks([], [*wanted, PARSE_ERROR])
     # With no object at all there are no keys to judge columns by: every line is a bad row.
-    columns = [c for c in wanted if c in present] if any_object else list(wanted)
-    blocks = [b.reindex(columns=[*columns, PARSE_ERROR]).astype("string") for b in blocks]
-    return _concat_blocks(blocks, [*columns, PARSE_ERROR])
+    yield _Missing(sorted(present) if any_object else list(wanted))
 
 
 def _line_blocks(file: TextIO) -> Iterator[list[str]]:

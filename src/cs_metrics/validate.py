@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -392,25 +392,57 @@ def quarantine_rows(raw: pd.DataFrame, reasons: pd.DataFrame, table: str) -> pd.
     return pd.concat([head, original.astype("string")], axis=1).reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class IdFinding:
+    """Rows of one id column in one mangled form: how many, and the first example."""
+
+    form: int
+    """Position of the form in MANGLED_IDS."""
+    column: str
+    rows: int
+    example: str
+
+
+def mangled_id_findings(
+    clean: pd.DataFrame, reject: bool
+) -> tuple[list[tuple[pd.Series, str, str]], list[IdFinding]]:
+    """Ids a spreadsheet mangled (`1.79E+18`, `3.0`): checks when rejected, else findings."""
+    checks: list[tuple[pd.Series, str, str]] = []
+    findings: list[IdFinding] = []
+    for form, (pattern, reason, _, text) in enumerate(MANGLED_IDS):
+        for column in (c for c in ID_COLUMNS if c in clean):
+            matched = _full_matches(clean[column], pattern)
+            if reject:
+                checks.append((matched, reason.value, text.format(column=column)))
+            elif matched.any():
+                example = str(clean[column][matched].iloc[0])
+                findings.append(IdFinding(form, column, int(matched.sum()), example))
+    return checks, findings
+
+
+def id_warnings(findings: list[IdFinding], table: str) -> list[str]:
+    """One warning line per id column and form, over all blocks of a table (in block order)."""
+    merged: dict[tuple[int, int], IdFinding] = {}
+    for f in findings:
+        key = (f.form, ID_COLUMNS.index(f.column))
+        first = merged.get(key)
+        merged[key] = f if first is None else replace(first, rows=first.rows + f.rows)
+    lines = []
+    for key in sorted(merged):
+        f = merged[key]
+        _, _, code, text = MANGLED_IDS[f.form]
+        message = text.format(column=f.column)
+        line = f"{table}: {message} (in {f.rows} row(s), e.g. {f.example!r}; used as they are)"
+        lines.append(InputWarning(line, table=table, code=code.value, rows=f.rows))
+    return lines
+
+
 def mangled_id_checks(
     clean: pd.DataFrame, table: str, reject: bool
 ) -> tuple[list[tuple[pd.Series, str, str]], list[str]]:
     """Ids a spreadsheet mangled (`1.79E+18`, `3.0`): checks when rejected, else warnings."""
-    checks: list[tuple[pd.Series, str, str]] = []
-    warnings: list[str] = []
-    for pattern, reason, code, text in MANGLED_IDS:
-        for column in (c for c in ID_COLUMNS if c in clean):
-            values = clean[column]
-            matched = _full_matches(values, pattern)
-            message = text.format(column=column)
-            if reject:
-                checks.append((matched, reason.value, message))
-            elif matched.any():
-                rows = int(matched.sum())
-                example = values[matched].iloc[0]
-                line = f"{table}: {message} (in {rows} row(s), e.g. {example!r}; used as they are)"
-                warnings.append(InputWarning(line, table=table, code=code.value, rows=rows))
-    return checks, warnings
+    checks, findings = mangled_id_findings(clean, reject)
+    return checks, id_warnings(findings, table)
 
 
 def _full_matches(values: pd.Series, pattern: str) -> pd.Series:
@@ -516,22 +548,31 @@ def check_shops(
     )
 
 
-def check_messages(
-    raw: RawTable,
+@dataclass
+class MessageRows:
+    """One block of message rows after the per-row checks (duplicates are not known yet)."""
+
+    good: pd.DataFrame
+    quarantine: pd.DataFrame
+    rows_read: int
+    findings: list[IdFinding]
+
+
+def check_message_rows(
+    frame: pd.DataFrame,
     zones: pd.Series,
     *,
     date_format: str | None = None,
     reject_mangled_ids: bool = False,
-) -> Checked:
-    """Messages: required values, known roles, timestamps; repeated message_ids are duplicates."""
-    frame = raw.frame
+) -> MessageRows:
+    """Messages: required values, known roles, timestamps (one block of rows)."""
     required = TABLES["messages"]
     clean = pd.DataFrame({c: clean_text(frame[c]) for c in required})
     role = canonical_roles(clean["sender_role"])
     sent_at, time_reason = parse_instants(
         clean["sent_at"], row_zones(clean["shop_id"], zones, clean["sent_at"]), date_format
     )
-    id_checks, warnings = mangled_id_checks(clean, "messages", reject_mangled_ids)
+    id_checks, findings = mangled_id_findings(clean, reject_mangled_ids)
     checks = [
         parse_error_check(frame),
         *missing_checks(clean, required),
@@ -553,18 +594,49 @@ def check_messages(
     for column in ("sender_id", "message_type", "content"):
         good[column] = clean_text(frame[column]) if column in frame else _missing_text(frame.index)
     good[ROW] = frame[ROW]
-    shop, _ = text_codes(clean["shop_id"])
-    conversation, conversations = text_codes(clean["conversation_id"])
-    message, _ = text_codes(clean["message_id"])
-    good["conversation_key"] = shop * max(conversations, 1) + conversation
     if not ok.all():
-        good, shop, message = good[ok], shop[ok], message[ok]
-    duplicate = pd.Series(repeated_pairs(shop, message), index=good.index)
-    used = (
-        good[~duplicate].reset_index(drop=True) if duplicate.any() else good.reset_index(drop=True)
+        good = good[ok]
+    return MessageRows(good, quarantine_rows(frame, reasons, "messages"), len(frame), findings)
+
+
+def merged_messages(blocks: list[MessageRows]) -> Checked:
+    """Checked blocks as one table: repeated message_ids are duplicates, conversations keyed."""
+    good = (
+        pd.concat([b.good for b in blocks], ignore_index=True)
+        if len(blocks) != 1
+        else blocks[0].good.reset_index(drop=True)
     )
-    warnings += collapsed_id_warnings(good["message_id"], duplicate, "messages")
-    return checked(frame, reasons, "messages", used, int(duplicate.sum()), warnings)
+    shop, _ = text_codes(good["shop_id"])
+    conversation, conversations = text_codes(good["conversation_id"])
+    message, _ = text_codes(good["message_id"])
+    good["conversation_key"] = shop * max(conversations, 1) + conversation
+    duplicate = pd.Series(repeated_pairs(shop, message), index=good.index)
+    used = good[~duplicate].reset_index(drop=True) if duplicate.any() else good
+    warnings = [
+        *id_warnings([f for b in blocks for f in b.findings], "messages"),
+        *collapsed_id_warnings(good["message_id"], duplicate, "messages"),
+    ]
+    quarantine = [b.quarantine for b in blocks if len(b.quarantine)]
+    return Checked(
+        good=used,
+        quarantine=pd.concat(quarantine, ignore_index=True) if quarantine else blocks[0].quarantine,
+        counts=_counts(sum(b.rows_read for b in blocks), len(used), int(duplicate.sum())),
+        warnings=warnings,
+    )
+
+
+def check_messages(
+    raw: RawTable,
+    zones: pd.Series,
+    *,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
+) -> Checked:
+    """Messages: required values, known roles, timestamps; repeated message_ids are duplicates."""
+    rows = check_message_rows(
+        raw.frame, zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+    )
+    return merged_messages([rows])
 
 
 def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
