@@ -100,7 +100,7 @@ print(json.dumps({k: v for k, v in rows}))
 """
 
 
-def measure(argv: list[str]) -> tuple[float, float, str]:
+def measure(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float, str]:
     """Wall seconds, peak memory (MB) and stdout of one command run in a fresh process."""
     probe = (
         "import resource, subprocess, sys, time, json\n"
@@ -113,7 +113,7 @@ def measure(argv: list[str]) -> tuple[float, float, str]:
     )
     run = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True)
     result = json.loads(run.stdout)
-    if result["code"] != 0:
+    if result["code"] not in ok:
         raise SystemExit(f"failed: {' '.join(argv)}\n{run.stderr}")
     return result["seconds"], result["peak_mb"], result["out"]
 
