@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ from cs_metrics.chats import build_chats
 from cs_metrics.errors import StrictModeError
 from cs_metrics.metrics import counted_ratings, in_window, shop_metrics, window_bounds
 from cs_metrics.policy import Policy
-from cs_metrics.read import map_blocks, read_table, table_paths
+from cs_metrics.read import RawTable, map_blocks, read_table, table_paths
 from cs_metrics.validate import Checked, InputCounts
 
 EMPTY = {
@@ -79,79 +80,129 @@ def load(
     """Read and validate every table of a data folder (the shops table first, for time zones)."""
     paths = table_paths(folder)
     raw = {name: read_table(name, path) for name, path in paths.items() if name != "messages"}
-    checked_shops = (
-        validate.check_shops(
-            raw["shops"],
-            policy.market_timezones,
-            policy.default_timezone,
-            reject_mangled_ids=reject_mangled_ids,
-        )
-        if "shops" in raw
-        else None
+    shops_table = checked_shops(raw, policy, reject_mangled_ids)
+    known = known_zones(shops_table)
+    check_block = partial(
+        checked_block,
+        known=known,
+        default_timezone=policy.default_timezone,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
     )
-    known = (
-        checked_shops.good.set_index("shop_id")["timezone"]
-        if checked_shops is not None
-        else pd.Series(dtype="string")
-    )
-
-    def check_block(block: pd.DataFrame) -> tuple[pd.Index, validate.MessageRows]:
-        shops = validate.seen_shop_ids(block)
-        block_zones = known.reindex(shops).fillna(policy.default_timezone).astype("string")
-        rows = validate.check_message_rows(
-            block, block_zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-        )
-        return shops, rows
-
     # Messages are checked block by block as they are read: the raw text is never all held.
     blocks = map_blocks("messages", paths["messages"], check_block, message_columns)
-    seen_ids = {*(s for shops, _ in blocks for s in shops)}
-    seen_ids |= {s for t in raw.values() for s in validate.seen_shop_ids(t.frame)}
-    seen = pd.Index(sorted(seen_ids), dtype="string")
-    zones = known.reindex(seen).fillna(policy.default_timezone).astype("string")
-    checkers = {
-        "ratings": validate.check_ratings,
-        "holiday_mode": validate.check_holiday_mode,
-    }
-    checked: dict[str, Checked] = {
-        "messages": validate.merged_messages([rows for _, rows in blocks]),
-        **{
-            name: check(
-                raw[name], zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-            )
-            for name, check in checkers.items()
-            if name in raw
-        },
-    }
-    if checked_shops is not None:
-        checked["shops"] = checked_shops
-    dataset = Dataset(
-        messages=checked["messages"].good,
-        ratings=_good_or_empty(checked, "ratings"),
-        holiday_mode=_good_or_empty(checked, "holiday_mode"),
-        zones=zones,
-        shops=checked_shops.good if checked_shops is not None else pd.DataFrame(),
-        quarantine={k: c.quarantine for k, c in checked.items() if len(c.quarantine)},
-        counts={
-            k: checked[k].counts
-            for k in ("messages", "ratings", "holiday_mode", "shops")
-            if k in checked
-        },
-        shop_ids=seen,
-        default_timezone=policy.default_timezone,
-        warnings=[
-            *(
-                w
-                for name in ("messages", "ratings", "holiday_mode", "shops")
-                if name in checked
-                for w in checked[name].warnings
-            ),
-            *_zone_warnings(seen, known, policy.default_timezone),
-        ],
+    small = small_tables(
+        raw,
+        shops_table,
+        [shops for shops, _ in blocks],
+        policy,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
     )
+    dataset = dataset_of(validate.merged_messages([rows for _, rows in blocks]), small, policy)
     if strict and dataset.bad_rows:
         raise StrictModeError(_strict_message(dataset, paths))
     return dataset
+
+
+# The tables together -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmallTables:
+    """The shops, ratings and Holiday Mode tables checked, with every shop's zone."""
+
+    checked: dict[str, Checked]
+    shop_ids: pd.Index
+    zones: pd.Series
+    zone_warnings: list[str]
+
+
+def small_tables(
+    raw: dict[str, RawTable],
+    shops: Checked | None,
+    message_shop_ids: list[pd.Index],
+    policy: Policy,
+    *,
+    date_format: str | None,
+    reject_mangled_ids: bool,
+) -> SmallTables:
+    """The tables other than messages checked, every shop seen (`shops`: checked already)."""
+    checked: dict[str, Checked] = {} if shops is None else {"shops": shops}
+    found = [validate.seen_shop_ids(t.frame) for n, t in raw.items() if n != "messages"]
+    seen = pd.Index(
+        sorted(set().union(*(set(ids) for ids in [*message_shop_ids, *found]))), dtype="string"
+    )
+    known = known_zones(shops)
+    zones = known.reindex(seen).fillna(policy.default_timezone).astype("string")
+    checkers = {"ratings": validate.check_ratings, "holiday_mode": validate.check_holiday_mode}
+    for name, check in checkers.items():
+        if name in raw:
+            checked[name] = check(
+                raw[name], zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+            )
+    warnings = _zone_warnings(seen, known, policy.default_timezone)
+    return SmallTables(checked, seen, zones, warnings)
+
+
+def dataset_of(messages: Checked, small: SmallTables, policy: Policy) -> Dataset:
+    """The Dataset of the checked messages and small tables."""
+    checked = {"messages": messages, **small.checked}
+    order = ("messages", "ratings", "holiday_mode", "shops")
+    return Dataset(
+        messages=messages.good,
+        ratings=_good_or_empty(checked, "ratings"),
+        holiday_mode=_good_or_empty(checked, "holiday_mode"),
+        zones=small.zones,
+        shops=checked["shops"].good if "shops" in checked else pd.DataFrame(),
+        quarantine={
+            k: checked[k].quarantine for k in order if k in checked and len(checked[k].quarantine)
+        },
+        counts={k: checked[k].counts for k in order if k in checked},
+        shop_ids=small.shop_ids,
+        default_timezone=policy.default_timezone,
+        warnings=[
+            *(w for k in order if k in checked for w in checked[k].warnings),
+            *small.zone_warnings,
+        ],
+    )
+
+
+def checked_shops(
+    raw: dict[str, RawTable], policy: Policy, reject_mangled_ids: bool
+) -> Checked | None:
+    """The shops table checked (None when there is none): it gives the shops' time zones."""
+    if "shops" not in raw:
+        return None
+    return validate.check_shops(
+        raw["shops"],
+        policy.market_timezones,
+        policy.default_timezone,
+        reject_mangled_ids=reject_mangled_ids,
+    )
+
+
+def known_zones(shops: Checked | None) -> pd.Series:
+    """The time zone of each shop of the shops table, indexed by shop_id."""
+    if shops is None:
+        return pd.Series(dtype="string")
+    return shops.good.set_index("shop_id")["timezone"]
+
+
+def checked_block(
+    block: pd.DataFrame,
+    known: pd.Series,
+    default_timezone: str,
+    date_format: str | None,
+    reject_mangled_ids: bool,
+) -> tuple[pd.Index, validate.MessageRows]:
+    """The shop_ids seen in a block of message rows, and the block after the row checks."""
+    shops = validate.seen_shop_ids(block)
+    block_zones = known.reindex(shops).fillna(default_timezone).astype("string")
+    rows = validate.check_message_rows(
+        block, block_zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+    )
+    return shops, rows
 
 
 def _good_or_empty(checked: dict[str, Checked], name: str) -> pd.DataFrame:
