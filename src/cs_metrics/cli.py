@@ -22,6 +22,7 @@ from cs_metrics import __version__, output, weekly
 from cs_metrics.errors import CsMetricsError, UsageError
 from cs_metrics.pipeline import METRICS_ONLY, Dataset, evaluate, load, messages_in_window
 from cs_metrics.policy import Policy, load_policy
+from cs_metrics.spill import DISK_FROM_BYTES, evaluate_on_disk, prefers_disk
 from cs_metrics.validate import known_timezones, parse_instants
 
 app = typer.Typer(
@@ -82,9 +83,11 @@ class MetricsFormat(StrEnum):
 
 
 class Engine(StrEnum):
-    """Engines of `compute`: one pandas process, or Dask (docs/dask.md)."""
+    """Engines of `compute`: pandas in memory, disk for large files, Dask (docs/large_files.md)."""
 
+    auto = "auto"
     pandas = "pandas"
+    disk = "disk"
     dask = "dask"
 
 
@@ -222,8 +225,14 @@ def compute(
     config: ConfigOpt = None,
     engine: Annotated[
         Engine,
-        typer.Option("--engine", help="pandas (one process) or dask (needs cs-metrics[dask])."),
-    ] = Engine.pandas,
+        typer.Option(
+            "--engine",
+            help="pandas (all messages in memory), disk (messages spilled to temporary files "
+            "by shop: memory stays flat with file size), dask (needs cs-metrics[dask]), or auto: "
+            f"disk for a CSV or JSON Lines messages file of {DISK_FROM_BYTES // 2**20} MB or "
+            "more, else pandas.",
+        ),
+    ] = Engine.auto,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -259,9 +268,22 @@ def compute(
             partitions=partitions,
         )
         report_warnings(dataset.warnings)
+    elif scheduler is not None or partitions is not None:
+        raise UsageError("--scheduler and --partitions need --engine dask")
+    elif engine == Engine.disk or (engine == Engine.auto and prefers_disk(data)):
+        dataset, evaluation = evaluate_on_disk(
+            data,
+            first,
+            last,
+            policy,
+            cut,
+            shop,
+            strict=strict,
+            date_format=date_format,
+            reject_mangled_ids=reject_mangled_ids,
+        )
+        report_warnings(dataset.warnings)
     else:
-        if scheduler is not None or partitions is not None:
-            raise UsageError("--scheduler and --partitions need --engine dask")
         dataset = load(
             data,
             policy,
