@@ -8,8 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import MESSAGES_HEADER, compute, run, shop, write_csv, write_jsonl, write_parquet
+from cs_metrics import validate
 from cs_metrics.validate import Reason, canonical_roles, parse_instants, whole_rating
 
 UTC = dt.UTC
@@ -588,3 +591,61 @@ def test_parquet_integer_epoch_and_date_columns(data: Path) -> None:
     doc = compute(data)
     assert doc["input"]["messages"]["rows_used"] == 2
     assert shop(doc, "S1")["chats_excluded_holiday_mode"] == 1
+
+
+# Id codes and repeated ids: numeric ids take a faster path that must agree with the text one.
+
+
+def _reference_repeats(shops: list[str], ids: list[str]) -> list[bool]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for pair in zip(shops, ids, strict=True):
+        out.append(pair in seen)
+        seen.add(pair)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("shops", "ids"),
+    [
+        # Numbers: same id in another shop is no repeat; a repeat far from its first row.
+        (["a", "b", "a", "a", "b"], ["7438000000000000398", "7438000000000000398", "5", "9", "5"]),
+        (["a", "a", "a", "a"], ["30", "20", "30", "30"]),
+        # A leading zero: "012" and "12" are different ids (text path).
+        (["a", "a", "a"], ["012", "12", "012"]),
+        # Letters and 20 digits: text path.
+        (["a", "a"], ["m1", "m1"]),
+        (["a", "a"], ["18446744073709551615", "18446744073709551615"]),
+        ([], []),
+    ],
+)
+def test_repeated_ids_match_a_hand_check(shops, ids):
+    shop_codes, _ = validate.text_codes(pd.Series(shops, dtype="string"))
+    found = validate.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
+    assert found.tolist() == _reference_repeats(shops, ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["s1", "s2", "s3"]), st.integers(1, 40).map(str)),
+        max_size=60,
+    )
+)
+def test_repeated_ids_property(rows):
+    shops = [s for s, _ in rows]
+    ids = [i for _, i in rows]
+    shop_codes, _ = validate.text_codes(pd.Series(shops, dtype="string"))
+    found = validate.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
+    assert found.tolist() == _reference_repeats(shops, ids)
+
+
+def test_text_codes_of_numbers_equal_text_codes_of_text():
+    numbers = pd.Series(["30", "7", None, "30", "9999999999999999999"], dtype="string")
+    codes, distinct = validate.text_codes(numbers)
+    assert codes.tolist() == [0, 1, -1, 0, 2] and distinct == 3
+    assert validate.whole_numbers(pa.array(["30", "7"], pa.large_string())) is not None
+    # Not read as numbers: a leading zero (would equal "7"), letters, more than 19 digits.
+    for texts in (["07", "7"], ["7", "x"], ["12345678901234567890"]):
+        assert validate.whole_numbers(pa.array(texts, pa.large_string())) is None
+    assert validate.text_codes(pd.Series(["07", "7"], dtype="string"))[0].tolist() == [0, 1]

@@ -59,21 +59,19 @@ def counted_messages(
     sent_at = sent_at[rows]
     keys = pa.table({"conversation": conversation, "sent_at": sent_at, "not_buyer": not_buyer})
     order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
-    order = _ties_by_message_id(order.to_numpy(), keys, messages["message_id"], rows)
+    order = order.to_numpy()
+    # Sorted keys; ordering ties by message_id moves rows only within runs of equal keys.
+    columns = [conversation[order], sent_at[order], not_buyer[order]]
+    order = _ties_by_message_id(order, columns, messages["message_id"], rows)
     return pd.DataFrame(
-        {
-            "position": rows[order],
-            "conversation_key": conversation[order],
-            "is_buyer": not_buyer[order] == 0,
-        }
+        {"position": rows[order], "conversation_key": columns[0], "is_buyer": columns[2] == 0}
     )
 
 
 def _ties_by_message_id(
-    order: np.ndarray, keys: pa.Table, message_id: pd.Series, rows: np.ndarray
+    order: np.ndarray, columns: list[np.ndarray], message_id: pd.Series, rows: np.ndarray
 ) -> np.ndarray:
     """The order with runs of equal keys (same conversation, instant and kind) by message_id."""
-    columns = [keys.column(c).to_numpy()[order] for c in keys.column_names]
     same_as_previous = np.ones(max(len(order) - 1, 0), dtype=bool)
     for column in columns:
         same_as_previous &= column[1:] == column[:-1]
@@ -83,7 +81,11 @@ def _ties_by_message_id(
     tied[1:] |= same_as_previous
     tied[:-1] |= same_as_previous
     positions = np.flatnonzero(tied)
-    run = np.cumsum(np.concatenate([[True], ~same_as_previous]))[positions]
+    # A tied row starts a new run unless it equals the row before it.
+    continues = np.zeros(len(positions), dtype=bool)
+    inner = positions > 0
+    continues[inner] = same_as_previous[positions[inner] - 1]
+    run = np.cumsum(~continues)
     ids = pa.chunked_array(arrow_strings(message_id)).take(rows[order[positions]])
     within = pc.sort_indices(
         pa.table({"run": run, "message_id": ids}),
@@ -122,9 +124,12 @@ def chats(messages: pd.DataFrame, ordered: pd.DataFrame) -> pd.DataFrame:
     started["buyer_messages"] = np.bincount(chat_no[is_buyer], minlength=len(started))[
         : len(started)
     ]
+    # The message that answered each chat (-1: none yet).
+    response = np.full(len(started), -1, dtype="int64")
+    response[chat_no[closes]] = position[closes]
     answered = _columns_at(
         messages,
-        position[closes],
+        response,
         {
             "sent_at": "responded_at",
             "sender_role": "responder_role",
@@ -132,18 +137,27 @@ def chats(messages: pd.DataFrame, ordered: pd.DataFrame) -> pd.DataFrame:
             "message_id": "response_message_id",
         },
     )
-    answered.index = chat_no[closes]
-    result = started.join(answered, how="left")
-    result["responder_role"] = result["responder_role"].astype("string")
-    return result.reset_index(drop=True)
+    result = pd.concat([started, answered], axis=1)
+    result["responder_role"] = as_text(result["responder_role"])
+    return result
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Values as text (categories are looked up once, not converted row by row)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype("string")
+    codes = values.cat.codes.to_numpy()
+    names = pa.array(values.cat.categories.astype(str), pa.large_string())
+    text = pc.take(names, pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
 
 
 def _columns_at(messages: pd.DataFrame, rows: np.ndarray, names: dict[str, str]) -> pd.DataFrame:
-    """The named columns of `messages` at `rows`, renamed (a missing column is all missing)."""
+    """The named columns of `messages` at `rows` (-1: missing), renamed (absent: all missing)."""
     out = pd.DataFrame(index=pd.RangeIndex(len(rows)))
     for column, name in names.items():
         if column in messages:
-            out[name] = messages[column].take(rows).reset_index(drop=True)
+            out[name] = messages[column].array.take(rows, allow_fill=True)
         else:
             out[name] = pd.Series(pd.NA, index=out.index, dtype="string")
     return out
@@ -192,7 +206,9 @@ def _period_at(
     if not has_periods.any():
         return out
     rows = np.flatnonzero(has_periods)
-    left = pd.DataFrame({"shop_id": shop_id.to_numpy()[rows], "at": at[rows], "pos": rows})
+    left = pd.DataFrame(
+        {"shop_id": shop_id.take(rows).astype("string").to_numpy(), "at": at[rows], "pos": rows}
+    )
     left["shop_id"] = left["shop_id"].astype("string")
     left = left.sort_values("at", kind="stable")
     right = periods.drop(columns="shop_id").astype("Int64")
