@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cs_metrics import validate
@@ -162,9 +163,26 @@ def concat_or_first(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(filled, ignore_index=True) if filled else frames[0]
 
 
+def detached(frame: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """The rows at positions `rows` (default: all) of `frame`, copied out of its buffers.
+
+    A slice of Arrow-backed columns, even an empty one, keeps every buffer of `frame` alive.
+    """
+    if rows is None:
+        rows = np.arange(len(frame))
+    if len(rows):
+        return frame.take(rows)
+    return pd.DataFrame({c: pd.Series([], dtype=frame[c].dtype) for c in frame.columns})
+
+
 def without_rows(rows: MessageRows) -> MessageRows:
     """A checked block without its good rows (kept elsewhere): quarantine, count, findings."""
-    return MessageRows(rows.good.iloc[:0], rows.quarantine, rows.rows_read, rows.findings)
+    return MessageRows(
+        detached(rows.good, np.zeros(0, dtype="int64")),
+        detached(rows.quarantine),
+        rows.rows_read,
+        rows.findings,
+    )
 
 
 def checked_messages(

@@ -32,6 +32,7 @@ from cs_metrics.metrics import window_bounds
 from cs_metrics.partitions import (
     DUPLICATE,
     checked_messages,
+    detached,
     evaluation_of,
     flagged_duplicates,
     latest_of,
@@ -198,9 +199,8 @@ class BucketSummary:
 
 def bucket_summary(part: pd.DataFrame) -> BucketSummary:
     """The duplicates, latest non-duplicate sent_at and collapsed-id rows of a flagged bucket."""
-    return BucketSummary(
-        int(part[DUPLICATE].sum()), partition_latest(part), partition_collapsed(part)
-    )
+    collapsed = detached(partition_collapsed(part))
+    return BucketSummary(int(part[DUPLICATE].sum()), partition_latest(part), collapsed)
 
 
 def evaluate_on_disk(
@@ -276,7 +276,7 @@ def evaluate_on_disk(
             part = flagged_duplicates(store.read(bucket), dtypes)
             if cutoff is not None:
                 summaries.append(bucket_summary(part))
-            found.append(partition_metrics(part, inputs))
+            found.append(detached(partition_metrics(part, inputs)))
     checked = checked_messages(
         blocks_rows, sum(s.duplicates for s in summaries), [s.collapsed for s in summaries]
     )
