@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -649,3 +650,25 @@ def test_text_codes_of_numbers_equal_text_codes_of_text():
     for texts in (["07", "7"], ["7", "x"], ["12345678901234567890"]):
         assert validate.whole_numbers(pa.array(texts, pa.large_string())) is None
     assert validate.text_codes(pd.Series(["07", "7"], dtype="string"))[0].tolist() == [0, 1]
+
+
+def _trimmed(values: list[str | None]) -> list[str | None]:
+    """Reference: Arrow's Unicode trim on every value, empty values missing."""
+    trimmed = pc.utf8_trim_whitespace(pa.array(values, pa.large_string())).to_pylist()
+    return [None if v is None or v == "" else v for v in trimmed]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.none()
+        | st.text(alphabet=st.sampled_from(["a", "7", " ", "\t", "\u00a0", "\u3000", "é", "\n"])),
+        max_size=12,
+    ),
+    st.integers(0, 3),
+)
+def test_clean_text_trims_like_arrow_on_every_value(values, skip):
+    """The quick look at first and last bytes never skips a value that needs trimming."""
+    series = pd.Series(values, dtype="string").iloc[min(skip, len(values)) :]
+    cleaned = validate.clean_text(series).astype(object).where(lambda s: s.notna(), None)
+    assert cleaned.tolist() == _trimmed(values[min(skip, len(values)) :])

@@ -144,14 +144,28 @@ def clean_text(values: pd.Series) -> pd.Series:
     if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
         return values
     text = pa.chunked_array(arrow_strings(values))
-    stripped = pc.utf8_trim_whitespace(text)
-    # Keep the original column (not a second copy) when nothing was stripped: the common case.
-    if pc.any(pc.not_equal(pc.binary_length(stripped), pc.binary_length(text))).as_py():
-        text = stripped
+    if any(_maybe_padded(chunk) for chunk in text.chunks):
+        stripped = pc.utf8_trim_whitespace(text)
+        # Keep the original column (not a second copy) when nothing was stripped.
+        if pc.any(pc.not_equal(pc.binary_length(stripped), pc.binary_length(text))).as_py():
+            text = stripped
     empty = pc.equal(pc.binary_length(text), 0)
     if pc.any(empty).as_py():
         text = pc.if_else(empty, pa.scalar(None, text.type), text)
     return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
+
+
+def _maybe_padded(text: pa.Array) -> bool:
+    """Whether a value may begin or end with white space: its first or last byte is not a
+    visible ASCII character (a quick look at two bytes per value, before any trimming)."""
+    _, offsets, data = text.buffers()
+    if data is None:
+        return False
+    ends = np.frombuffer(offsets, dtype="int64")[text.offset : text.offset + len(text) + 1]
+    filled = ends[1:] > ends[:-1]  # empty values have no bytes (they become missing)
+    raw = np.frombuffer(data, dtype="uint8")
+    edges = np.concatenate([raw[ends[:-1][filled]], raw[ends[1:][filled] - 1]])
+    return bool(((edges <= 0x20) | (edges >= 0x7F)).any())
 
 
 def arrow_strings(values: pd.Series) -> pa.ChunkedArray | pa.Array:
@@ -163,11 +177,17 @@ def arrow_strings(values: pd.Series) -> pa.ChunkedArray | pa.Array:
     return arrow.cast(pa.large_string()) if arrow.type != pa.large_string() else arrow
 
 
-def text_codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """One int64 code per distinct text value (-1 for missing), and the number of values."""
+def arrow_array(values: pd.Series) -> pa.Array:
+    """Text values as one contiguous Arrow large_string array."""
     arrow = arrow_strings(values)
     if isinstance(arrow, pa.ChunkedArray):
-        arrow = arrow.combine_chunks() if arrow.num_chunks != 1 else arrow.chunk(0)
+        return arrow.combine_chunks() if arrow.num_chunks != 1 else arrow.chunk(0)
+    return arrow
+
+
+def text_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """One int64 code per distinct text value (-1 for missing), and the number of values."""
+    arrow = arrow_array(values)
     numbers = whole_numbers(arrow)
     encoded = pc.dictionary_encode(arrow if numbers is None else numbers)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
@@ -195,8 +215,11 @@ def whole_numbers(text: pa.Array) -> pa.Array | None:
 
 def canonical_roles(roles: pd.Series) -> pd.Series:
     """Sender roles mapped to buyer/seller/auto_reply/system; unknown roles become missing."""
-    codes, uniques = pd.factorize(roles)
-    canonical = pd.Series(uniques, dtype="string").str.lower().map(ROLE_ALIASES).astype(ROLES)
+    arrow = arrow_array(roles)
+    encoded = pc.dictionary_encode(arrow)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    uniques = pd.Series(encoded.dictionary.to_pylist(), dtype="string")
+    canonical = uniques.str.lower().map(ROLE_ALIASES).astype(ROLES)
     lookup = np.append(canonical.cat.codes.to_numpy(), -1)  # code -1 (missing) stays missing
     return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=ROLES), index=roles.index)
 
@@ -662,9 +685,7 @@ def check_messages(
 
 def repeated_ids(shop: np.ndarray, ids: pd.Series) -> np.ndarray:
     """Which rows repeat the id of an earlier row of the same shop (`shop` holds shop codes)."""
-    arrow = arrow_strings(ids)
-    if isinstance(arrow, pa.ChunkedArray):
-        arrow = arrow.combine_chunks() if arrow.num_chunks != 1 else arrow.chunk(0)
+    arrow = arrow_array(ids)
     numbers = whole_numbers(arrow)
     if numbers is None or numbers.null_count:
         return repeated_pairs(shop, text_codes(ids)[0])
