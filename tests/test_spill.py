@@ -1,0 +1,346 @@
+"""`compute --engine disk` gives byte for byte what the pandas engine gives (docs/large_files.md).
+
+The disk engine spills checked message rows to per-shop bucket files and evaluates one bucket at
+a time. The generated datasets are run through the core with small blocks and several buckets,
+so that duplicates fall within and across blocks and each bucket holds many shops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from conftest import MESSAGES_HEADER, WEEK, write_csv, write_jsonl
+from cs_metrics import output
+from cs_metrics.cli import app
+from cs_metrics.errors import InputError, StrictModeError
+from cs_metrics.generate import GeneratorConfig, generate, write_tables
+from cs_metrics.pipeline import METRICS_ONLY, Dataset, Evaluation, evaluate, load
+from cs_metrics.policy import Policy
+from cs_metrics.spill import (
+    DISK_FROM_BYTES,
+    bucket_count,
+    bucket_numbers,
+    evaluate_on_disk,
+    prefers_disk,
+)
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_WEEKS = [("2026-11-09", "2026-11-15"), ("2026-11-16", "2026-11-22")]
+BLOCK_ROWS = 97
+BUCKETS = 5
+runner = CliRunner()
+
+
+def compute_args(data: Path, start: str, end: str, *extra: str) -> list[str]:
+    return ["compute", "--data", str(data), "--start", start, "--end", end, *extra]
+
+
+def both_engines(args: list[str]) -> tuple[Result, Result]:
+    """`compute` with the pandas engine, then with the disk engine."""
+    return (
+        runner.invoke(app, [*args, "--engine", "pandas"]),
+        runner.invoke(app, [*args, "--engine", "disk"]),
+    )
+
+
+def assert_same(pandas_run: Result, disk_run: Result, status: int = 0) -> None:
+    """Same exit status, stdout and stderr (warnings included)."""
+    assert pandas_run.exit_code == status, pandas_run.output
+    assert disk_run.exit_code == status, (disk_run.exception, disk_run.output)
+    assert disk_run.stdout == pandas_run.stdout
+    assert disk_run.stderr == pandas_run.stderr
+
+
+@pytest.mark.parametrize(
+    ("week", "fmt"),
+    [
+        (SAMPLE_WEEKS[0], "json"),
+        (SAMPLE_WEEKS[0], "csv"),
+        (SAMPLE_WEEKS[0], "table"),
+        (SAMPLE_WEEKS[1], "json"),
+        (SAMPLE_WEEKS[1], "csv"),
+        (SAMPLE_WEEKS[1], "table"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else v[0],
+)
+def test_sample_data_output_is_identical(week: tuple[str, str], fmt: str) -> None:
+    """On the bundled sample, both engines print the same bytes (both weeks, every format)."""
+    assert_same(*both_engines(compute_args(SAMPLE, *week, "--format", fmt)))
+
+
+# A generated multi-shop dataset made messy: shops interleaved so every block holds many shops;
+# duplicates next to their first row and far from it (one sent later than any message, which
+# must not become the cut-off, and repeats that differ from their first row); bad rows;
+# spreadsheet-mangled ids; shops seen only in bad rows, only in ratings, only in shops.
+
+LATE = "2026-12-31T00:00:00Z"
+
+
+def messy_messages(messages: pd.DataFrame) -> pd.DataFrame:
+    """Shuffled text messages with duplicates, bad rows and mangled ids added."""
+    m = messages.iloc[np.random.default_rng(5).permutation(len(messages))].reset_index(drop=True)
+    one_shop = m.index[m["shop_id"] == m.loc[0, "shop_id"]]
+    m.loc[one_shop[::40][:6], "message_id"] = "7.43800000000001E+18"  # collapsed into one id
+    m.loc[m.index[::997], "conversation_id"] = m.loc[m.index[::997], "conversation_id"] + ".0"
+    late = m.iloc[[1500]].copy()
+    late["sent_at"] = LATE
+    buyer = m.index[(m["sender_role"] == "buyer").to_numpy()]
+    clashing = m.loc[buyer[:300:10]].copy()
+    clashing["sent_at"] = (
+        pd.to_datetime(clashing["sent_at"], utc=True, format="ISO8601") + pd.Timedelta(minutes=1)
+    ).map(pd.Timestamp.isoformat)
+    clashing["sender_role"] = "seller"
+    extra = pd.DataFrame(
+        {
+            "shop_id": ["shop_9999", "", " shop_0777 ", "shop_0777", "shop_0777"],
+            "conversation_id": ["c1", "c2", "c3", "c3", "c3"],
+            "message_id": ["x1", "x2", "x3", "x4", "x5"],
+            "sender_role": ["nobody", "buyer", "BUYER", "Agent", "seller"],
+            "sent_at": ["2026-11-17T10:00:00Z"] * 4 + ["17/11/2026 10:00"],
+        }
+    )
+    parts = [
+        m.iloc[:3000],
+        m.iloc[100:120],  # duplicates close to their first rows: within one block
+        m.iloc[3000:],
+        extra,
+        m.iloc[:40],  # duplicates at the far end of the file: across blocks
+        late,
+        clashing,
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module", params=["csv", "jsonl"])
+def messy(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 30-shop folder with messy messages as CSV or JSON Lines."""
+    folder = tmp_path_factory.mktemp(f"spill_{request.param}")
+    config = GeneratorConfig(shops=30, start=dt.date(2026, 11, 9), days=15, messages=8000, seed=7)
+    tables = generate(config)
+    write_tables(tables, folder, "csv")
+    text = pd.read_csv(folder / "messages.csv", dtype=str, keep_default_na=False)
+    messages = messy_messages(text)
+    (folder / "messages.csv").unlink()
+    if request.param == "csv":
+        messages.to_csv(folder / "messages.csv", index=False)
+    else:
+        messages.to_json(folder / "messages.jsonl", orient="records", lines=True)
+    ratings = pd.read_csv(folder / "ratings.csv", dtype=str, keep_default_na=False)
+    only_rated = pd.DataFrame(
+        {"shop_id": ["shop_0888"], "conversation_id": ["r1"], "rating": ["5"]}
+        | {"rated_at": ["2026-11-18T09:00:00Z"]}
+    )
+    pd.concat([ratings, only_rated]).to_csv(folder / "ratings.csv", index=False)
+    with (folder / "shops.csv").open("a") as shops:
+        shops.write("shop_0999,,SG,\n")
+    return folder
+
+
+def rendered(dataset: Dataset, evaluation: Evaluation, quarantine: Path) -> dict[str, Any]:
+    """What `compute` prints and writes: JSON, table, warnings and quarantine files."""
+    doc = output.result_document(dataset, evaluation)
+    written = output.write_quarantine(dataset, quarantine)
+    return {
+        "json": output.to_json(doc),
+        "table": output.to_table(doc),
+        "warnings": list(dataset.warnings),
+        "quarantine": {p.name: p.read_bytes() for p in written},
+    }
+
+
+def pandas_result(folder: Path, tmp_path: Path, **options: Any) -> dict[str, Any]:
+    """The pandas engine's output, as `compute` makes it."""
+    dataset = load(folder, Policy(), message_columns=METRICS_ONLY)
+    evaluation = evaluate(dataset, *DAYS, Policy(), **options)
+    return rendered(dataset, evaluation, tmp_path / "q-pandas")
+
+
+def disk_result(folder: Path, tmp_path: Path, **options: Any) -> dict[str, Any]:
+    """The disk engine's output with small blocks and several buckets."""
+    dataset, evaluation = evaluate_on_disk(
+        folder, *DAYS, Policy(), buckets=BUCKETS, block_rows=BLOCK_ROWS, **options
+    )
+    return rendered(dataset, evaluation, tmp_path / "q-disk")
+
+
+DAYS = (dt.date(2026, 11, 16), dt.date(2026, 11, 22))
+EARLY = pd.Timestamp("2026-11-20T12:00:00+07:00")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"cutoff": EARLY},
+        {"shop_ids": ["shop_0003", "shop_0888", "shop_0999", "XX-404"]},
+        {"shop_ids": ["shop_0003", "shop_0017"], "cutoff": EARLY},
+    ],
+    ids=["default_cutoff", "cutoff_given", "shops", "shops_and_cutoff"],
+)
+def test_generated_messy_dataset_is_identical(
+    messy: Path, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    """JSON, table, warnings and quarantine files match over many blocks and five buckets."""
+    expected = pandas_result(messy, tmp_path, **options)
+    assert disk_result(messy, tmp_path, **options) == expected
+    assert expected["quarantine"]
+    assert any("scientific notation" in w and "counted as dup" in w for w in expected["warnings"])
+
+
+def test_the_messy_dataset_spreads_shops_and_duplicates(messy: Path) -> None:
+    """The test data does what it is for: duplicates and shops in every bucket, cut-off early."""
+    dataset = load(messy, Policy())
+    assert dataset.counts["messages"].rows_duplicate >= 40 + 20 + 1 + 30
+    assert dataset.latest_message is not None
+    assert dataset.latest_message < pd.Timestamp(LATE)
+    shops = pd.Series(dataset.messages["shop_id"].unique(), dtype="string")
+    assert set(bucket_numbers(shops, BUCKETS).tolist()) == set(range(BUCKETS))
+
+
+def test_generated_messy_dataset_through_the_command_line(messy: Path, tmp_path: Path) -> None:
+    """`compute --engine disk --quarantine` prints and writes what the pandas engine does."""
+    args = compute_args(messy, *WEEK, "--format", "json")
+    pandas_q, disk_q = tmp_path / "q-pandas", tmp_path / "q-disk"
+    pandas_run = runner.invoke(app, [*args, "--quarantine", str(pandas_q)])
+    disk_run = runner.invoke(app, [*args, "--quarantine", str(disk_q), "--engine", "disk"])
+    assert disk_run.exit_code == 0, (disk_run.exception, disk_run.output)
+    assert disk_run.stdout == pandas_run.stdout
+    assert disk_run.stderr.replace(str(disk_q), "Q") == pandas_run.stderr.replace(
+        str(pandas_q), "Q"
+    )
+    names = sorted(p.name for p in pandas_q.iterdir())
+    assert names == sorted(p.name for p in disk_q.iterdir())
+    assert all((disk_q / n).read_bytes() == (pandas_q / n).read_bytes() for n in names)
+
+
+def test_no_good_messages_is_identical(data: Path) -> None:
+    """A messages table of bad rows only: no cut-off, every shop still listed."""
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,soon\nS2,c2,m2,robot?,1\n")
+    assert_same(*both_engines(compute_args(data, *WEEK, "--format", "json")))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_empty_messages_file_is_identical(data: Path, fmt: str) -> None:
+    """A header-only CSV or an empty JSON Lines file: no rows, no cut-off, same output."""
+    if fmt == "csv":
+        write_csv(data, "messages", f"{MESSAGES_HEADER}\n")
+    else:
+        (data / "messages.jsonl").write_text("")
+    assert_same(*both_engines(compute_args(data, *WEEK, "--format", "json")))
+
+
+def test_strict_mode_fails_alike(data: Path, tmp_path: Path) -> None:
+    """--strict with a bad row: exit 2, the same one-line error, nothing written."""
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,soon\n")
+    quarantine = tmp_path / "q"
+    args = compute_args(data, *WEEK, "--strict", "--quarantine", str(quarantine))
+    pandas_run, disk_run = both_engines(args)
+    assert_same(pandas_run, disk_run, status=2)
+    assert disk_run.stdout == ""
+    assert not quarantine.exists()
+
+
+def test_a_csv_read_again_by_the_tolerant_reader_is_spilled_once(data: Path) -> None:
+    """A row with an extra field after the first block: the reader starts over, no row twice."""
+    rows = 200_100
+    frame = pd.DataFrame(
+        {
+            "shop_id": "S" + pd.Series(np.arange(rows) % 7).astype(str),
+            "conversation_id": "c" + pd.Series(np.arange(rows) // 4).astype(str),
+            "message_id": "m" + pd.Series(np.arange(rows)).astype(str),
+            "sender_role": np.where(np.arange(rows) % 2 == 0, "buyer", "seller"),
+            "sent_at": "2026-11-17T10:00:00Z",
+        }
+    )
+    frame.to_csv(data / "messages.csv", index=False)
+    with (data / "messages.csv").open("a") as file:
+        file.write("S1,c1,m1,buyer,2026-11-17T10:00:00Z,extra\n")
+    pandas_run, disk_run = both_engines(compute_args(data, *WEEK, "--format", "json"))
+    assert_same(pandas_run, disk_run)
+    assert '"rows_read": 200101' in disk_run.stdout
+
+
+def workdir(tmp_path: Path) -> Path:
+    """An empty folder to hold the run's temporary folder."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+def test_the_temporary_folder_is_removed_after_a_run(messy: Path, tmp_path: Path) -> None:
+    """The bucket files live in a temporary folder that is gone once the run returns."""
+    work = workdir(tmp_path)
+    evaluate_on_disk(messy, *DAYS, Policy(), buckets=BUCKETS, block_rows=500, workdir=work)
+    assert list(work.iterdir()) == []
+
+
+def test_the_temporary_folder_is_removed_after_a_failing_run(data: Path, tmp_path: Path) -> None:
+    """A JSON Lines file found to lack a column after every block was spilled: nothing left."""
+    write_jsonl(
+        data,
+        "messages",
+        [
+            {
+                "shop_id": f"S{i}",
+                "conversation_id": "c",
+                "message_id": f"m{i}",
+                "sender_role": "buyer",
+            }
+            for i in range(50)
+        ],
+    )
+    work = workdir(tmp_path)
+    with pytest.raises(InputError, match="required column missing: sent_at"):
+        evaluate_on_disk(data, *DAYS, Policy(), buckets=3, block_rows=7, workdir=work)
+    assert list(work.iterdir()) == []
+
+
+def test_the_temporary_folder_is_removed_after_strict_mode_fails(
+    messy: Path, tmp_path: Path
+) -> None:
+    """--strict stops the run after the bucket files were written: they are removed."""
+    work = workdir(tmp_path)
+    with pytest.raises(StrictModeError):
+        evaluate_on_disk(messy, *DAYS, Policy(), strict=True, buckets=BUCKETS, workdir=work)
+    assert list(work.iterdir()) == []
+
+
+def test_auto_picks_disk_only_for_large_csv_or_json_lines(tmp_path: Path) -> None:
+    """`--engine auto` uses the disk engine from DISK_FROM_BYTES of CSV or JSON Lines."""
+    for name, size, expected in [
+        ("messages.csv", DISK_FROM_BYTES - 1, False),
+        ("messages.csv", DISK_FROM_BYTES, True),
+        ("messages.jsonl", DISK_FROM_BYTES, True),
+        ("messages.parquet", DISK_FROM_BYTES, False),
+    ]:
+        folder = tmp_path / f"{name}-{size}"
+        folder.mkdir()
+        with (folder / name).open("wb") as file:
+            file.truncate(size)  # a sparse file: only its size matters here
+        assert prefers_disk(folder) is expected, (name, size)
+
+
+def test_bucket_count_grows_with_the_file(tmp_path: Path) -> None:
+    """One bucket for a small file; more as the file grows."""
+    path = tmp_path / "messages.csv"
+    path.write_text("x")
+    assert bucket_count(path) == 1
+    with path.open("wb") as file:
+        file.truncate(10 * DISK_FROM_BYTES)
+    assert bucket_count(path) > 1
+
+
+def test_a_shop_always_falls_in_the_same_bucket() -> None:
+    """The bucket of a shop_id depends only on the shop_id (not on the block it came in)."""
+    first = bucket_numbers(pd.Series(["a", "b", "c", "a"], dtype="string"), 7)
+    second = bucket_numbers(pd.Series(["c", "zz", "a"], dtype="string"), 7)
+    assert first[0] == first[3] == second[2]
+    assert first[2] == second[0]
