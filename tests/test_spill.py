@@ -344,3 +344,26 @@ def test_a_shop_always_falls_in_the_same_bucket() -> None:
     second = bucket_numbers(pd.Series(["c", "zz", "a"], dtype="string"), 7)
     assert first[0] == first[3] == second[2]
     assert first[2] == second[0]
+
+
+def test_the_default_cutoff_is_the_latest_message_of_all_buckets(
+    data: Path, tmp_path: Path
+) -> None:
+    """A quiet shop's unanswered chat is late by the cut-off of all shops, not of its bucket."""
+    quiet = "quiet"
+    # A busy shop in the other of two buckets.
+    names = pd.Series([f"busy{i}" for i in range(20)])
+    busy = names[bucket_numbers(names, 2) != bucket_numbers(pd.Series([quiet]), 2)[0]].iloc[0]
+    write_csv(
+        data,
+        "messages",
+        f"{MESSAGES_HEADER}\n"
+        f"{quiet},q1,m1,buyer,2026-11-17T10:00:00Z\n"
+        f"{busy},b1,m1,buyer,2026-11-17T09:00:00Z\n"
+        f"{busy},b1,m2,seller,2026-11-17T09:05:00Z\n"
+        f"{busy},b2,m3,buyer,2026-11-22T10:00:00Z\n",
+    )
+    expected = pandas_result(data, tmp_path)
+    assert '"chats_unresponded": 1' in expected["json"]
+    dataset, evaluation = evaluate_on_disk(data, *DAYS, Policy(), buckets=2)
+    assert rendered(dataset, evaluation, tmp_path / "q-disk") == expected
