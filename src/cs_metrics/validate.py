@@ -110,6 +110,9 @@ MANGLED_IDS: tuple[tuple[str, Reason, Warn, str], ...] = (
 )
 
 
+assert all(pattern.startswith("[0-9]") for pattern, *_ in MANGLED_IDS)  # see _full_matches
+
+
 @dataclass(frozen=True)
 class InputCounts:
     """Rows of one table: every row read is used, quarantined or a duplicate."""
@@ -158,14 +161,18 @@ def clean_text(values: pd.Series) -> pd.Series:
 def _maybe_padded(text: pa.Array) -> bool:
     """Whether a value may begin or end with white space: its first or last byte is not a
     visible ASCII character (a quick look at two bytes per value, before any trimming)."""
-    _, offsets, data = text.buffers()
-    if data is None:
-        return False
-    ends = np.frombuffer(offsets, dtype="int64")[text.offset : text.offset + len(text) + 1]
-    filled = ends[1:] > ends[:-1]  # empty values have no bytes (they become missing)
-    raw = np.frombuffer(data, dtype="uint8")
-    edges = np.concatenate([raw[ends[:-1][filled]], raw[ends[1:][filled] - 1]])
+    starts, stops, data = _value_bytes(text)
+    filled = stops > starts  # empty values have no bytes (they become missing)
+    edges = np.concatenate([data[starts[filled]], data[stops[filled] - 1]])
     return bool(((edges <= 0x20) | (edges >= 0x7F)).any())
+
+
+def _value_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each value of a large_string array starts and stops in its data bytes, and those."""
+    _, offsets, data = text.buffers()
+    ends = np.frombuffer(offsets, dtype="int64")[text.offset : text.offset + len(text) + 1]
+    raw = np.zeros(0, "uint8") if data is None else np.frombuffer(data, dtype="uint8")
+    return ends[:-1], ends[1:], raw
 
 
 def arrow_strings(values: pd.Series) -> pa.ChunkedArray | pa.Array:
@@ -454,9 +461,12 @@ def mangled_id_findings(
     """Ids a spreadsheet mangled (`1.79E+18`, `3.0`): checks when rejected, else findings."""
     checks: list[tuple[pd.Series, str, str]] = []
     findings: list[IdFinding] = []
-    for form, (pattern, reason, _, text) in enumerate(MANGLED_IDS):
-        for column in (c for c in ID_COLUMNS if c in clean):
-            matched = _full_matches(clean[column], pattern)
+    columns = [c for c in ID_COLUMNS if c in clean]
+    patterns = [pattern for pattern, *_ in MANGLED_IDS]
+    matches = {c: _full_matches(clean[c], patterns) for c in columns}
+    for form, (_, reason, _, text) in enumerate(MANGLED_IDS):
+        for column in columns:
+            matched = matches[column][form]
             if reject:
                 checks.append((matched, reason.value, text.format(column=column)))
             elif matched.any():
@@ -490,19 +500,41 @@ def mangled_id_checks(
     return checks, id_warnings(findings, table)
 
 
-def _full_matches(values: pd.Series, pattern: str) -> pd.Series:
-    """Which text values match `pattern` whole (ids of digits only never do: a cheap first pass)."""
-    arrow = pa.chunked_array(arrow_strings(values))
-    maybe = pc.invert(pc.ascii_is_decimal(arrow)).fill_null(False)
-    if not pc.any(maybe).as_py():
-        return pd.Series(False, index=values.index)
-    # The pattern runs over the distinct candidates only (few: ids repeat across rows).
-    distinct = pc.unique(arrow.filter(maybe))
-    hits = distinct.filter(pc.match_substring_regex(distinct, f"^(?:{pattern})$"))
-    if not len(hits):
-        return pd.Series(False, index=values.index)
-    found = pc.is_in(arrow, value_set=hits).fill_null(False)
-    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
+def _full_matches(values: pd.Series, patterns: list[str]) -> list[pd.Series]:
+    """Which text values match each pattern whole (each pattern begins with a digit)."""
+    arrow = arrow_array(values)
+    none = [pd.Series(False, index=values.index) for _ in patterns]
+    # Cheap first passes: candidates begin with a digit and are not all digits.
+    first = _first_bytes(arrow)
+    maybe = (first >= ord("0")) & (first <= ord("9"))
+    if not maybe.any():
+        return none
+    maybe &= ~pc.ascii_is_decimal(arrow).fill_null(True).to_numpy(zero_copy_only=False)
+    if not maybe.any():
+        return none
+    # The patterns run over the distinct candidates only (few: ids repeat across rows).
+    distinct = pc.unique(arrow.filter(pa.array(maybe)))
+    found = []
+    for pattern in patterns:
+        hits = distinct.filter(pc.match_substring_regex(distinct, f"^(?:{pattern})$"))
+        matched = pc.is_in(arrow, value_set=hits).fill_null(False) if len(hits) else None
+        found.append(
+            pd.Series(matched.to_numpy(zero_copy_only=False), index=values.index)
+            if matched is not None
+            else pd.Series(False, index=values.index)
+        )
+    return found
+
+
+def _first_bytes(text: pa.Array) -> np.ndarray:
+    """The first byte of each value (0 for an empty or missing one)."""
+    starts, stops, data = _value_bytes(text)
+    first = np.zeros(len(text), dtype="uint8")
+    filled = stops > starts
+    if text.null_count:
+        filled &= text.is_valid().to_numpy(zero_copy_only=False)
+    first[filled] = data[starts[filled]]
+    return first
 
 
 def collapsed_id_warnings(ids: pd.Series, duplicate: pd.Series, table: str) -> list[str]:
