@@ -7,11 +7,19 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import MESSAGES_HEADER, write_csv, write_jsonl, write_parquet
 from cs_metrics.errors import InputError
-from cs_metrics.read import ROW, read_folder, read_table, table_paths
+from cs_metrics.read import (
+    ROW,
+    map_blocks,
+    read_folder,
+    read_table,
+    row_groups_up_to,
+    table_paths,
+)
 
 ONE_MESSAGE = f"""
 {MESSAGES_HEADER}
@@ -184,3 +192,79 @@ def test_jsonl_with_byte_order_mark_reads_the_first_line(data: Path) -> None:
     path.write_text(record + "\n", encoding="utf-8-sig")
     frame = read_table("messages", path).frame
     assert list(frame["shop_id"]) == ["S1"]
+
+
+# Row groups after the cut-off (compute --skip-after-cutoff): proven by the files' statistics.
+
+
+def _day_file(path: Path, day: int, rows: int = 2, kind: str = "aware") -> None:
+    """A messages file whose rows were all sent on 2026-11-`day` at 10:00."""
+    at = dt.datetime(2026, 11, day, 10)
+    values = {
+        "aware": pa.array([at.replace(tzinfo=dt.UTC)] * rows, pa.timestamp("us", tz="UTC")),
+        "naive": pa.array([at] * rows, pa.timestamp("us")),
+        "text": pa.array([at.isoformat() + "Z"] * rows),
+    }[kind]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table(
+        {
+            "shop_id": ["s"] * rows,
+            "conversation_id": [f"c{day}"] * rows,
+            "message_id": [f"m{day}-{i}" for i in range(rows)],
+            "sender_role": ["buyer"] * rows,
+            "sent_at": values,
+        }
+    )
+    pq.write_table(table, path, row_group_size=1)
+
+
+def _days(folder: Path, days: list[int], kind: str = "aware") -> Path:
+    for day in days:
+        _day_file(folder / f"date=2026-11-{day}" / "part-0.parquet", day, kind=kind)
+    return folder
+
+
+def test_row_groups_after_the_cutoff_at_the_end_are_left_out(tmp_path: Path) -> None:
+    folder = _days(tmp_path / "messages", [16, 17, 18])
+    groups = row_groups_up_to(folder, pd.Timestamp("2026-11-17T12:00Z"))
+    assert (groups.skipped_groups, groups.skipped_rows) == (2, 2)
+    kept = [p.parent.name for p in groups.keep]
+    assert kept == ["date=2026-11-16", "date=2026-11-17"]
+    frame = read_table("messages", folder).frame  # everything, for comparison
+    read = map_blocks("messages", folder, lambda block: block, (), groups)[0]
+    assert read["message_id"].tolist() == frame["message_id"].tolist()[:4]
+    assert read[ROW].tolist() == [1, 2, 3, 4]
+
+
+def test_only_a_suffix_of_the_read_order_is_left_out(tmp_path: Path) -> None:
+    """A file after the cut-off followed by one before it: both read (file order decides the
+    first of repeated message ids, so nothing before a kept row may be skipped)."""
+    folder = _days(tmp_path / "messages", [16, 20])
+    _day_file(folder / "date=2026-11-21" / "part-0.parquet", 15)
+    groups = row_groups_up_to(folder, pd.Timestamp("2026-11-17T00:00Z"))
+    assert (groups.skipped_groups, groups.skipped_rows) == (0, 0)
+
+
+def test_naive_times_are_left_out_only_when_no_zone_could_put_them_before(tmp_path: Path) -> None:
+    """Naive 2026-11-18 10:00 is at the earliest 2026-11-17 20:00 UTC (a UTC+14 zone)."""
+    folder = _days(tmp_path / "messages", [16, 18], kind="naive")
+    assert row_groups_up_to(folder, pd.Timestamp("2026-11-17T20:00Z")).skipped_rows == 0
+    assert row_groups_up_to(folder, pd.Timestamp("2026-11-17T19:59Z")).skipped_rows == 2
+
+
+def test_text_times_prove_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "messages.parquet"
+    _day_file(path, 18, kind="text")
+    assert row_groups_up_to(path, pd.Timestamp("2026-11-01T00:00Z")).skipped_rows == 0
+
+
+def test_a_single_file_keeps_its_leading_row_groups(tmp_path: Path) -> None:
+    path = tmp_path / "messages.parquet"
+    table = pa.concat_tables(
+        [pq.read_table(p) for p in sorted(_days(tmp_path / "d", [16, 17, 18]).rglob("*.parquet"))]
+    )
+    pq.write_table(table, path, row_group_size=2)
+    groups = row_groups_up_to(path, pd.Timestamp("2026-11-16T23:00Z"))
+    assert groups.keep == {path: [0]} and groups.skipped_rows == 4
+    read = map_blocks("messages", path, lambda block: block, (), groups)[0]
+    assert read["message_id"].tolist() == ["m16-0", "m16-1"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import itertools
 import json
 import re
@@ -90,18 +91,83 @@ def map_blocks(
     path: Path,
     func: Callable[[pd.DataFrame], T],
     optional: tuple[str, ...] | None = None,
+    groups: RowGroups | None = None,
 ) -> list[T]:
     """`func` of each block of rows of a table file, in file order, rows numbered from 1.
 
     CSV and JSON Lines are read in blocks of CHUNK_ROWS rows, so a caller that keeps only what
     it needs of each block never holds the whole file. A CSV whose rows the fast reader cannot
     split is read again by the tolerant reader (results of the first attempt are dropped).
+    With `groups`, a Parquet table is read only in the row groups it keeps.
     """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     try:
-        return _map_blocks(name, path, _blocks(path, wanted, tolerant=False), func)
+        return _map_blocks(name, path, _blocks(path, wanted, False, groups), func)
     except _MalformedCsv:
-        return _map_blocks(name, path, _blocks(path, wanted, tolerant=True), func)
+        return _map_blocks(name, path, _blocks(path, wanted, True, groups), func)
+
+
+EARLIEST_LOCAL = pd.Timedelta(hours=14)
+"""The furthest a time zone is ahead of UTC (UTC+14): a naive local time is an instant no
+earlier than the same wall time read as UTC, minus this."""
+
+
+@dataclass(frozen=True)
+class RowGroups:
+    """Row groups of a Parquet table to read (per file, in read order); the rest are left out."""
+
+    keep: dict[Path, list[int]]
+    skipped_groups: int
+    skipped_rows: int
+
+
+def row_groups_up_to(path: Path, cutoff: pd.Timestamp) -> RowGroups:
+    """The row groups of a Parquet messages table up to the last one that may hold a message sent
+    at or before `cutoff`, by the files' own sent_at statistics.
+
+    Only groups at the end of the read order are left out, and only when their statistics prove
+    every message in them was sent after the cut-off (typed timestamps or dates; a naive one is
+    taken at the earliest instant it can be in any zone). SPEC 4 ignores such messages, so the
+    metrics do not change; only the `input` counts and the shops seen cover fewer rows.
+    """
+    groups: list[tuple[Path, int, int, bool]] = []
+    for file in parquet_files(path):
+        metadata = pq.read_metadata(file)
+        column = _column_index(metadata, "sent_at")
+        for index in range(metadata.num_row_groups):
+            group = metadata.row_group(index)
+            earliest = None if column is None else _earliest_instant(group.column(column))
+            after = earliest is not None and earliest > cutoff
+            groups.append((file, index, group.num_rows, after))
+    last = max((i for i, (*_, after) in enumerate(groups) if not after), default=-1)
+    keep: dict[Path, list[int]] = {}
+    for file, index, _, _ in groups[: last + 1]:
+        keep.setdefault(file, []).append(index)
+    skipped = groups[last + 1 :]
+    return RowGroups(keep, len(skipped), sum(rows for _, _, rows, _ in skipped))
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The files of a Parquet table (one file, or a dataset folder's files in path order)."""
+    return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+
+
+def _column_index(metadata: pq.FileMetaData, name: str) -> int | None:
+    names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    return names.index(name) if name in names else None
+
+
+def _earliest_instant(column: pq.ColumnChunkMetaData) -> pd.Timestamp | None:
+    """The earliest instant a typed timestamp column chunk can hold, by its statistics."""
+    stats = column.statistics
+    if stats is None or not stats.has_min_max:
+        return None
+    low = stats.min
+    if isinstance(low, dt.datetime) and low.tzinfo is not None:
+        return pd.Timestamp(low)
+    if isinstance(low, dt.date):  # naive date-time or date: local time in some zone
+        return pd.Timestamp(low).tz_localize("UTC") - EARLIEST_LOCAL
+    return None
 
 
 class _MalformedCsv(Exception):
@@ -109,13 +175,17 @@ class _MalformedCsv(Exception):
 
 
 def _blocks(
-    path: Path, wanted: tuple[str, ...], tolerant: bool
+    path: Path, wanted: tuple[str, ...], tolerant: bool, groups: RowGroups | None = None
 ) -> Iterator[pd.DataFrame | _Missing]:
     """The blocks of a table file (nothing is read before the first one is asked for)."""
     if path.is_dir():
-        yield _read_parquet_dataset(path, wanted)
+        yield _read_parquet_dataset(path, wanted, groups)
     elif path.suffix == ".parquet":
-        yield _read_parquet(path, wanted)
+        yield (
+            _read_parquet(path, wanted)
+            if groups is None
+            else _read_parquet_dataset(path, wanted, groups)
+        )
     elif path.suffix == ".jsonl":
         yield from _jsonl_blocks(path, wanted)
     else:
@@ -309,23 +379,26 @@ def _few_values(schema: pa.Schema, columns: list[str]) -> list[str]:
     ]
 
 
-def _read_parquet_dataset(folder: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """A Parquet dataset folder (Hive partitions allowed), files in path order, then row order.
+def _read_parquet_dataset(
+    path: Path, wanted: tuple[str, ...], groups: RowGroups | None = None
+) -> pd.DataFrame:
+    """A Parquet dataset folder (Hive partitions allowed) or file, in path order, then row order.
 
-    Every partition is read: SPEC counts every row (rows after the cut-off are still "used"), so
-    no partition can be skipped without changing the `input` counts.
+    Every row group is read unless `groups` leaves some out (see `row_groups_up_to`).
     """
-    files = sorted(folder.rglob("*.parquet"))
-    base = str(folder)
-    hive = {"partitioning": "hive", "partition_base_dir": base}
+    files = parquet_files(path)
+    hive = {"partitioning": "hive", "partition_base_dir": str(path)} if path.is_dir() else {}
     schema = ds.dataset(files, format="parquet", **hive).schema
     columns = [c for c in schema.names if c in wanted]
     options = ds.ParquetReadOptions(dictionary_columns=set(_few_values(schema, columns)))
-    dataset = ds.dataset(
-        files,
-        format=ds.ParquetFileFormat(read_options=options),
-        **hive,
-    )
+    dataset = ds.dataset(files, format=ds.ParquetFileFormat(read_options=options), **hive)
+    if groups is not None:
+        fragments = [
+            fragment.subset(row_group_ids=groups.keep[Path(fragment.path)])
+            for fragment in dataset.get_fragments()
+            if Path(fragment.path) in groups.keep
+        ]
+        dataset = ds.FileSystemDataset(fragments, dataset.schema, dataset.format)
     return _arrow_to_frame(dataset.to_table(columns=columns))
 
 
