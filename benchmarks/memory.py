@@ -1,11 +1,13 @@
 """Peak memory against file size for CSV and JSON Lines exports (the streamed readers).
 
     python benchmarks/memory.py [--sizes 1000000 2000000 4000000] [--formats csv jsonl]
+                                [--engines pandas disk] [--no-validate]
 
 Takes the first N rows (all eight columns, content included) of the seeded 10M-message Parquet
 set of benchmarks/run.py, writes them once as messages.csv / messages.jsonl under
 benchmarks/data/, and measures in fresh processes `cs-metrics validate` (every column, content
-included) and `cs-metrics compute` (the columns the metrics need). Prints a Markdown table.
+included) and `cs-metrics compute --engine E` for each engine asked for (the columns the metrics
+need). Prints a Markdown table: wall time and peak RSS of each run.
 """
 
 from __future__ import annotations
@@ -39,44 +41,56 @@ def export(rows: int, fmt: str) -> Path:
     return folder
 
 
+def compute_argv(folder: Path, engine: str) -> list[str]:
+    """`cs-metrics compute` of the benchmark week with one engine, as JSON."""
+    return [
+        str(BIN / "cs-metrics"),
+        "compute",
+        "--data",
+        str(folder),
+        "--start",
+        START,
+        "--end",
+        END,
+        "--format",
+        "json",
+        "--engine",
+        engine,
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 2_000_000, 4_000_000])
     parser.add_argument("--formats", nargs="+", default=["csv", "jsonl"])
+    parser.add_argument("--engines", nargs="+", default=["pandas", "disk"])
+    parser.add_argument("--no-validate", action="store_true", help="Skip `cs-metrics validate`.")
     args = parser.parse_args()
     print(f"cs-metrics memory against file size, {machine()}\n")
-    print(
-        "| format | rows | file MB | validate | peak MB | compute | peak MB | "
-        "compute peak MB per 1M rows |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    heads = ([] if args.no_validate else ["validate", "peak MB"]) + [
+        h for e in args.engines for h in (f"compute {e}", "peak MB")
+    ]
+    print("| format | rows | file MB | " + " | ".join(heads) + " |")
+    print("| --- | ---: | ---: |" + " ---: |" * len(heads))
     for fmt in args.formats:
         for rows in args.sizes:
             folder = export(rows, fmt)
             size = (folder / f"messages.{fmt}").stat().st_size / 2**20
-            # validate exits 1 when it found problems (here: no shops table, so no time zones).
-            check = measure([str(BIN / "cs-metrics"), "validate", "--data", str(folder)], (0, 1))
-            compute = measure(
-                [
-                    str(BIN / "cs-metrics"),
-                    "compute",
-                    "--data",
-                    str(folder),
-                    "--start",
-                    START,
-                    "--end",
-                    END,
-                    "--format",
-                    "json",
-                ]
-            )
-            print(
-                f"| {fmt} | {rows:,} | {size:,.0f} | {check[0]:.1f} s | {check[1]:,.0f} | "
-                f"{compute[0]:.1f} s | {compute[1]:,.0f} | {compute[1] / rows * 1e6:,.0f} |",
-                flush=True,
-            )
+            runs = []
+            if not args.no_validate:
+                # validate exits 1 when it found problems (here: no shops table, no time zones).
+                argv = [str(BIN / "cs-metrics"), "validate", "--data", str(folder)]
+                runs.append(measure(argv, (0, 1)))
+            outputs = []
+            for engine in args.engines:
+                runs.append(measure(compute_argv(folder, engine)))
+                outputs.append(runs[-1][2])
+            if len(set(outputs)) > 1:
+                raise SystemExit(f"engines disagree on {folder}")
+            cells = [f"{seconds:.1f} s | {peak:,.0f}" for seconds, peak, _ in runs]
+            print(f"| {fmt} | {rows:,} | {size:,.0f} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 
