@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from cs_metrics.chats import (
     EXCLUDED,
@@ -18,7 +19,7 @@ from cs_metrics.chats import (
     merged_periods,
     ticks,
 )
-from cs_metrics.validate import INSTANT
+from cs_metrics.validate import INSTANT, arrow_array
 
 COUNT_FIELDS = (
     "chats",
@@ -66,9 +67,28 @@ def window_bounds(shops: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataF
     )
 
 
+def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Where each value is in `index` (-1: not there); only distinct values are looked up."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, distinct = values.cat.codes.to_numpy(), values.cat.categories
+    elif values.dtype == object:
+        codes, distinct = pd.factorize(values)
+    else:
+        codes, distinct = _arrow_factorize(values)
+    found = np.append(index.get_indexer(distinct), -1)  # code -1 (missing) is not there
+    return found[codes]
+
+
+def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes and distinct values of text, hashed by Arrow."""
+    encoded = pc.dictionary_encode(arrow_array(values.astype("string")))
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return codes, pd.Index(encoded.dictionary.to_pylist(), dtype="string")
+
+
 def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFrame:
     """Rows of `frame` whose `at` instant falls in their shop's window."""
-    position = pd.Index(bounds["shop_id"]).get_indexer(frame["shop_id"])
+    position = positions(pd.Index(bounds["shop_id"]), frame["shop_id"])
     known = position >= 0
     start = ticks(bounds["window_start"])[position]
     end = ticks(bounds["window_end"])[position]
@@ -93,15 +113,20 @@ def counted_ratings(
 
 def chat_counts(window_chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
     """Chat counts by status per shop, with the SPEC 5 totals."""
-    counts = pd.crosstab(window_chats["shop_id"], window_chats["status"], dropna=False)
-    counts = counts.reindex(index=shop_ids, columns=[ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED])
-    counts = counts.fillna(0).astype("int64")
+    statuses = [ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED]
+    shop = positions(shop_ids, window_chats["shop_id"])
+    status = positions(pd.Index(statuses), window_chats["status"])
+    counted = (shop >= 0) & (status >= 0)
+    cells = np.bincount(
+        shop[counted] * len(statuses) + status[counted], minlength=len(shop_ids) * len(statuses)
+    )
+    counts = pd.DataFrame(cells.reshape(len(shop_ids), len(statuses)), columns=statuses)
     out = pd.DataFrame(index=shop_ids)
-    out["chats_responded_12h"] = counts[ON_TIME]
-    out["chats_responded_late"] = counts[LATE]
-    out["chats_unresponded"] = counts[UNRESPONDED]
-    out["chats_pending"] = counts[PENDING]
-    out["chats_excluded_holiday_mode"] = counts[EXCLUDED]
+    out["chats_responded_12h"] = counts[ON_TIME].to_numpy()
+    out["chats_responded_late"] = counts[LATE].to_numpy()
+    out["chats_unresponded"] = counts[UNRESPONDED].to_numpy()
+    out["chats_pending"] = counts[PENDING].to_numpy()
+    out["chats_excluded_holiday_mode"] = counts[EXCLUDED].to_numpy()
     out["chats_responded"] = out["chats_responded_12h"] + out["chats_responded_late"]
     out["chats_assessed"] = out["chats_responded"] + out["chats_unresponded"]
     out["chats"] = out["chats_assessed"] + out["chats_excluded_holiday_mode"] + out["chats_pending"]
@@ -110,14 +135,17 @@ def chat_counts(window_chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
 
 def response_time_stats(window_chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
     """Mean, median and p90 (linear interpolation) of response minutes of responded chats."""
-    responded = window_chats.loc[window_chats["status"].isin([ON_TIME, LATE])]
-    minutes = responded.groupby("shop_id", observed=True)["response_minutes"]
-    whole, rest = np.divmod(responded["response_ticks"].to_numpy(dtype="int64"), TICKS_PER_MINUTE)
-    sums = (
-        pd.DataFrame({"whole": whole, "rest": rest}, index=responded.index)
-        .groupby(responded["shop_id"])
-        .sum()
+    shop = positions(shop_ids, window_chats["shop_id"])
+    responded = window_chats["status"].isin([ON_TIME, LATE]).to_numpy() & (shop >= 0)
+    shop = shop[responded]
+    minutes = pd.Series(
+        window_chats["response_minutes"].to_numpy(dtype="float64")[responded]
+    ).groupby(shop)
+    whole, rest = np.divmod(
+        window_chats["response_ticks"].to_numpy(dtype="int64", na_value=0)[responded],
+        TICKS_PER_MINUTE,
     )
+    sums = pd.DataFrame({"whole": whole, "rest": rest}).groupby(shop).sum()
     # Exact integer sums make the mean independent of row order.
     mean = (sums["whole"] + sums["rest"] / TICKS_PER_MINUTE) / minutes.size()
     stats = pd.DataFrame(
@@ -127,7 +155,9 @@ def response_time_stats(window_chats: pd.DataFrame, shop_ids: pd.Index) -> pd.Da
             "first_response_minutes_p90": minutes.quantile(0.9),
         }
     )
-    return stats.reindex(shop_ids)
+    stats = stats.reindex(pd.RangeIndex(len(shop_ids)))
+    stats.index = shop_ids
+    return stats
 
 
 def rating_stats(rated: pd.DataFrame, shop_ids: pd.Index, satisfied_min: int) -> pd.DataFrame:
