@@ -6,7 +6,6 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
 from cs_metrics.chats import (
     EXCLUDED,
@@ -19,7 +18,7 @@ from cs_metrics.chats import (
     merged_periods,
     ticks,
 )
-from cs_metrics.validate import INSTANT, arrow_array
+from cs_metrics.validate import INSTANT, arrow_chunks, dictionary_codes
 
 COUNT_FIELDS = (
     "chats",
@@ -81,9 +80,8 @@ def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
 
 def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes and distinct values of text, hashed by Arrow."""
-    encoded = pc.dictionary_encode(arrow_array(values.astype("string")))
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    return codes, pd.Index(encoded.dictionary.to_pylist(), dtype="string")
+    codes, distinct = dictionary_codes(arrow_chunks(values.astype("string")))
+    return codes, pd.Index(distinct.to_pylist(), dtype="string")
 
 
 def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFrame:

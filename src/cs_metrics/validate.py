@@ -184,28 +184,34 @@ def arrow_strings(values: pd.Series) -> pa.ChunkedArray | pa.Array:
     return arrow.cast(pa.large_string()) if arrow.type != pa.large_string() else arrow
 
 
-def arrow_array(values: pd.Series) -> pa.Array:
-    """Text values as one contiguous Arrow large_string array."""
-    arrow = arrow_strings(values)
-    if isinstance(arrow, pa.ChunkedArray):
-        return arrow.combine_chunks() if arrow.num_chunks != 1 else arrow.chunk(0)
-    return arrow
+def arrow_chunks(values: pd.Series) -> pa.ChunkedArray:
+    """Text values as Arrow large_string chunks, sharing the column's buffers."""
+    return pa.chunked_array(arrow_strings(values))
+
+
+def dictionary_codes(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """One int64 code per value, numbered in order of first appearance (-1 for missing), and
+    the distinct values (hashed chunk by chunk into one dictionary: no combined copy)."""
+    encoded = pc.dictionary_encode(values)
+    if not encoded.num_chunks:
+        return np.zeros(0, dtype="int64"), pa.array([], values.type)
+    codes = [chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False) for chunk in encoded.chunks]
+    return np.concatenate(codes).astype("int64"), encoded.chunk(0).dictionary
 
 
 def text_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     """One int64 code per distinct text value (-1 for missing), and the number of values."""
-    arrow = arrow_array(values)
+    arrow = arrow_chunks(values)
     numbers = whole_numbers(arrow)
-    encoded = pc.dictionary_encode(arrow if numbers is None else numbers)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
-    return codes, len(encoded.dictionary)
+    codes, distinct = dictionary_codes(arrow if numbers is None else numbers)
+    return codes, len(distinct)
 
 
 WIDEST_NUMBER = 19
 """Digits of the widest id read as a number: every 19-digit number fits in 64 bits unsigned."""
 
 
-def whole_numbers(text: pa.Array) -> pa.Array | None:
+def whole_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
     """Ids of digits only (as the marketplace's are) as unsigned 64-bit numbers, else None.
 
     Only when no id has a leading zero, so distinct texts stay distinct numbers: hashing
@@ -222,10 +228,8 @@ def whole_numbers(text: pa.Array) -> pa.Array | None:
 
 def canonical_roles(roles: pd.Series) -> pd.Series:
     """Sender roles mapped to buyer/seller/auto_reply/system; unknown roles become missing."""
-    arrow = arrow_array(roles)
-    encoded = pc.dictionary_encode(arrow)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    uniques = pd.Series(encoded.dictionary.to_pylist(), dtype="string")
+    codes, distinct = dictionary_codes(arrow_chunks(roles))
+    uniques = pd.Series(distinct.to_pylist(), dtype="string")
     canonical = uniques.str.lower().map(ROLE_ALIASES).astype(ROLES)
     lookup = np.append(canonical.cat.codes.to_numpy(), -1)  # code -1 (missing) stays missing
     return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=ROLES), index=roles.index)
@@ -502,10 +506,10 @@ def mangled_id_checks(
 
 def _full_matches(values: pd.Series, patterns: list[str]) -> list[pd.Series]:
     """Which text values match each pattern whole (each pattern begins with a digit)."""
-    arrow = arrow_array(values)
+    arrow = arrow_chunks(values)
     none = [pd.Series(False, index=values.index) for _ in patterns]
     # Cheap first passes: candidates begin with a digit and are not all digits.
-    first = _first_bytes(arrow)
+    first = np.concatenate([np.zeros(0, "uint8"), *map(_first_bytes, arrow.chunks)])
     maybe = (first >= ord("0")) & (first <= ord("9"))
     if not maybe.any():
         return none
@@ -717,7 +721,7 @@ def check_messages(
 
 def repeated_ids(shop: np.ndarray, ids: pd.Series) -> np.ndarray:
     """Which rows repeat the id of an earlier row of the same shop (`shop` holds shop codes)."""
-    arrow = arrow_array(ids)
+    arrow = arrow_chunks(ids)
     numbers = whole_numbers(arrow)
     if numbers is None or numbers.null_count:
         return repeated_pairs(shop, text_codes(ids)[0])
