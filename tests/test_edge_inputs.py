@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -243,3 +244,63 @@ def test_days_at_the_ends_of_the_calendar_are_a_usage_error(tmp_path: Path) -> N
     )
     assert result.exit_code == 2
     assert "outside the supported days" in result.stderr
+
+
+def _typed_days(folder: Path) -> Path:
+    """Hive partitions of typed UTC instants, 16..20 November; a chat of the 17th is answered
+    on the 19th (after the cut-off used below), and shop t has messages only after it."""
+    utc = pa.timestamp("us", tz="UTC")
+    rows = {
+        16: [("s", "c1", "m1", "buyer", 9), ("s", "c1", "m2", "seller", 10)],
+        17: [("s", "c2", "m3", "buyer", 9), ("s", "c1", "m4", "buyer", 23)],
+        19: [("s", "c2", "m5", "seller", 8), ("t", "c9", "m6", "buyer", 8)],
+        20: [("s", "c1", "m7", "seller", 8), ("s", "c3", "m3", "buyer", 9)],
+    }
+    names = ["shop_id", "conversation_id", "message_id", "sender_role"]
+    for day, day_rows in rows.items():
+        part = folder / "messages" / f"date=2026-11-{day}"
+        part.mkdir(parents=True)
+        columns = {n: [r[i] for r in day_rows] for i, n in enumerate(names)}
+        at = [dt.datetime(2026, 11, day, r[4], tzinfo=dt.UTC) for r in day_rows]
+        pq.write_table(pa.table({**columns, "sent_at": pa.array(at, utc)}), part / "p.parquet")
+    return folder
+
+
+def test_skip_after_cutoff_reads_less_and_gives_the_same_metrics(tmp_path: Path) -> None:
+    data = _typed_days(tmp_path / "d")
+    cut = ["--cutoff", "2026-11-18T00:00:00Z"]
+    whole, skipped = compute(data, *cut), compute(data, *cut, "--skip-after-cutoff")
+    assert whole.exit_code == 0 and skipped.exit_code == 0, skipped.output
+    a, b = json.loads(whole.stdout), json.loads(skipped.stdout)
+    assert a["input"]["messages"]["rows_read"] == 8
+    assert b["input"]["messages"] == {
+        "rows_read": 4,
+        "rows_used": 4,
+        "rows_quarantined": 0,
+        "rows_duplicate": 0,
+    }
+    # Shop t is seen only in the rows not read; shop s's metrics are the same.
+    assert [x["shop_id"] for x in a["shops"]] == ["s", "t"]
+    assert [x["shop_id"] for x in b["shops"]] == ["s"]
+    assert b["shops"][0] == a["shops"][0] and b["cutoff"] == a["cutoff"]
+    # m4 is still pending at the cut-off; m3's answer (19th) comes after it: unresponded.
+    assert (a["shops"][0]["chats_pending"], a["shops"][0]["chats_unresponded"]) == (1, 1)
+    assert "4 row(s) in 2 Parquet row group(s) not read" in skipped.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], "needs --cutoff"),
+        (["--cutoff", "2026-11-18T00:00:00Z", "--engine", "dask"], "--engine pandas or auto"),
+    ],
+)
+def test_skip_after_cutoff_misuse_is_a_usage_error(tmp_path: Path, extra, expected) -> None:
+    result = compute(_typed_days(tmp_path / "d"), "--skip-after-cutoff", *extra)
+    assert result.exit_code == 2 and expected in result.stderr
+
+
+def test_skip_after_cutoff_needs_parquet(tmp_path: Path) -> None:
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\n")
+    result = compute(data, "--skip-after-cutoff", "--cutoff", "2026-11-18T00:00:00Z")
+    assert result.exit_code == 2 and "needs Parquet messages" in result.stderr

@@ -20,8 +20,16 @@ import typer
 
 from cs_metrics import __version__, output, weekly
 from cs_metrics.errors import CsMetricsError, UsageError
-from cs_metrics.pipeline import METRICS_ONLY, Dataset, evaluate, load, messages_in_window
+from cs_metrics.pipeline import (
+    METRICS_ONLY,
+    Dataset,
+    evaluate,
+    is_parquet,
+    load,
+    messages_in_window,
+)
 from cs_metrics.policy import Policy, load_policy
+from cs_metrics.read import table_paths
 from cs_metrics.spill import DISK_FROM_BYTES, evaluate_on_disk, prefers_disk
 from cs_metrics.validate import known_timezones, parse_instants
 
@@ -247,10 +255,27 @@ def compute(
             "--partitions", min=1, help="With --engine dask: partitions (default 2 per thread)."
         ),
     ] = None,
+    skip_after_cutoff: Annotated[
+        bool,
+        typer.Option(
+            "--skip-after-cutoff",
+            help="With --cutoff and Parquet messages: do not read the row groups at the end "
+            "whose statistics show every message was sent after the cut-off (the metrics are "
+            "the same; `input` counts and `shops` then cover only the rows read).",
+        ),
+    ] = False,
 ) -> None:
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
+    if skip_after_cutoff and cut is None:
+        raise UsageError(
+            "--skip-after-cutoff needs --cutoff (the default cut-off is the latest message)"
+        )
+    if skip_after_cutoff and engine in (Engine.dask, Engine.disk):
+        raise UsageError("--skip-after-cutoff works with --engine pandas or auto")
+    if skip_after_cutoff and not is_parquet(table_paths(data)["messages"]):
+        raise UsageError("--skip-after-cutoff needs Parquet messages (a file or dataset folder)")
     if engine == Engine.dask:
         from cs_metrics.distributed import evaluate_on_dask
 
@@ -291,6 +316,7 @@ def compute(
             METRICS_ONLY,
             date_format=date_format,
             reject_mangled_ids=reject_mangled_ids,
+            skip_after=cut if skip_after_cutoff else None,
         )
         report_warnings(dataset.warnings)
         evaluation = evaluate(dataset, first, last, policy, cut, shop)

@@ -14,8 +14,15 @@ from cs_metrics.chats import build_chats
 from cs_metrics.errors import StrictModeError
 from cs_metrics.metrics import counted_ratings, in_window, shop_metrics, window_bounds
 from cs_metrics.policy import Policy
-from cs_metrics.read import RawTable, map_blocks, read_table, table_paths
-from cs_metrics.validate import Checked, InputCounts
+from cs_metrics.read import (
+    RawTable,
+    RowGroups,
+    map_blocks,
+    read_table,
+    row_groups_up_to,
+    table_paths,
+)
+from cs_metrics.validate import Checked, InputCounts, InputWarning, Warn
 
 EMPTY = {
     "ratings": ("shop_id", "conversation_id", "rating", "rated_at", "row_number"),
@@ -76,8 +83,13 @@ def load(
     *,
     date_format: str | None = None,
     reject_mangled_ids: bool = False,
+    skip_after: pd.Timestamp | None = None,
 ) -> Dataset:
-    """Read and validate every table of a data folder (the shops table first, for time zones)."""
+    """Read and validate every table of a data folder (the shops table first, for time zones).
+
+    With `skip_after` (the run's cut-off), Parquet row groups at the end of the messages table
+    whose statistics prove every message was sent after it are not read (`skipped_rows`).
+    """
     paths = table_paths(folder)
     raw = {name: read_table(name, path) for name, path in paths.items() if name != "messages"}
     shops_table = checked_shops(raw, policy, reject_mangled_ids)
@@ -90,7 +102,8 @@ def load(
         reject_mangled_ids=reject_mangled_ids,
     )
     # Messages are checked block by block as they are read: the raw text is never all held.
-    blocks = map_blocks("messages", paths["messages"], check_block, message_columns)
+    groups = None if skip_after is None else skipped_groups(paths["messages"], skip_after)
+    blocks = map_blocks("messages", paths["messages"], check_block, message_columns, groups)
     small = small_tables(
         raw,
         shops_table,
@@ -100,9 +113,33 @@ def load(
         reject_mangled_ids=reject_mangled_ids,
     )
     dataset = dataset_of(validate.merged_messages([rows for _, rows in blocks]), small, policy)
+    dataset.warnings += skipped_warnings(groups)
     if strict and dataset.bad_rows:
         raise StrictModeError(_strict_message(dataset, paths))
     return dataset
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether a table's path is a Parquet file or a folder of Parquet files."""
+    return path.is_dir() or path.suffix == ".parquet"
+
+
+def skipped_groups(path: Path, cutoff: pd.Timestamp) -> RowGroups | None:
+    """The Parquet row groups of the messages table to read up to the cut-off (None: all)."""
+    return row_groups_up_to(path, cutoff) if is_parquet(path) else None
+
+
+def skipped_warnings(groups: RowGroups | None) -> list[str]:
+    """What --skip-after-cutoff left out, so the smaller `input` counts are not a surprise."""
+    if groups is None or not groups.skipped_rows:
+        return []
+    text = (
+        f"messages: {groups.skipped_rows} row(s) in {groups.skipped_groups} Parquet row group(s) "
+        "not read: their statistics show every message in them was sent after the cut-off "
+        "(--skip-after-cutoff); `input` counts and `shops` cover only the rows read"
+    )
+    code = Warn.ROWS_NOT_READ.value
+    return [InputWarning(text, table="messages", code=code, rows=groups.skipped_rows)]
 
 
 # The tables together -------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class Warn(StrEnum):
     ID_FLOAT_SUFFIX = "id_float_suffix"
     ID_COLLAPSED_DUPLICATES = "id_collapsed_duplicates"
     TIMEZONE_DEFAULTED = "timezone_defaulted"
+    ROWS_NOT_READ = "rows_not_read"
 
 
 class InputWarning(str):
