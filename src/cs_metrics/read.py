@@ -517,6 +517,9 @@ def _json_object(line: str) -> dict | str:
 
 def _json_values_as_text(values: pd.Series) -> pd.Series:
     """JSON scalars as text the way they were written (numbers stay whole, null is missing)."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        # Only text and nulls (the usual case): no per-value conversion needed.
+        return values.astype("string")
 
     def as_text(value: object) -> object:
         if value is None or (isinstance(value, float) and value != value):
