@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import MESSAGES_HEADER, run, write_csv
 from cs_metrics import output
@@ -145,3 +148,49 @@ def test_drilldown_parquet_round_trips(data: Path, tmp_path: Path) -> None:
     back = pd.read_parquet(path)
     assert list(back["status"]) == list(rows["status"])
     assert list(back["conversation_id"]) == list(rows["conversation_id"])
+
+
+# ISO-8601 text of instants: what Python's isoformat writes, for whole columns at once.
+
+
+def test_iso_text_by_hand() -> None:
+    instants = pd.Series(
+        pd.to_datetime(
+            [
+                "2026-11-16T01:02:03.000450Z",  # a fraction, in a column that also has a gap
+                None,
+                "2026-03-29T01:30:00Z",  # London's first half hour of summer time
+                "1969-12-31T23:59:59.5Z",  # before 1970: seconds round down, not toward zero
+                "1890-01-01T00:00:00Z",  # Amsterdam's local mean time: +00:19:32
+            ],
+            format="ISO8601",
+        ).as_unit("us")
+    )
+    assert output.iso_text(instants.dt.tz_convert("Europe/London")).tolist() == [
+        "2026-11-16T01:02:03.000450+00:00",
+        pd.NA,
+        "2026-03-29T02:30:00+01:00",
+        "1970-01-01T00:59:59.500000+01:00",
+        "1890-01-01T00:00:00+00:00",
+    ]
+    amsterdam = output.iso_text(instants.dt.tz_convert("Europe/Amsterdam"))
+    assert amsterdam.iloc[4] == "1890-01-01T00:19:32+00:19:32"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.none()
+        | st.datetimes(dt.datetime(1850, 1, 1), dt.datetime(2100, 1, 1)).map(
+            lambda d: d.replace(tzinfo=dt.UTC)
+        ),
+        max_size=8,
+    ),
+    st.sampled_from(
+        ["UTC", "Asia/Singapore", "Europe/London", "America/Sao_Paulo", "Asia/Kolkata"]
+    ),
+)
+def test_iso_text_is_isoformat(instants, zone) -> None:
+    series = pd.Series(instants, dtype="datetime64[us, UTC]").dt.tz_convert(zone)
+    expected = [pd.NA if pd.isna(t) else t.isoformat() for t in series]
+    assert output.iso_text(series).tolist() == expected

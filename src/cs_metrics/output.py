@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cs_metrics.metrics import METRIC_FIELDS
 from cs_metrics.pipeline import Dataset, Evaluation
@@ -85,11 +88,28 @@ def iso_local(instants: pd.Series, zones: pd.Series) -> pd.Series:
 
 def iso_text(instants: pd.Series) -> pd.Series:
     """Aware instants as `YYYY-MM-DDThh:mm:ss[.ffffff]+hh:mm` text, vectorised."""
-    whole = instants.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    micros = instants.dt.microsecond
-    fraction = ("." + micros.astype("string").str.pad(6, fillchar="0")).where(micros > 0, "")
-    offset = instants.dt.strftime("%z").str.replace(r"^([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
-    return (whole + fraction.fillna("") + offset).astype("string")
+    missing = instants.isna().to_numpy()
+    wall = instants.dt.tz_localize(None).to_numpy("datetime64[us]")
+    utc = instants.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    seconds = wall.astype("datetime64[s]")
+    micros = np.where(missing, 0, (wall - seconds).astype("int64"))
+    whole = pc.strftime(pa.array(seconds, mask=missing), format="%Y-%m-%dT%H:%M:%S")
+    digits = pc.utf8_lpad(pa.array(micros).cast(pa.string()), width=6, padding="0")
+    fraction = pc.if_else(pa.array(micros > 0), pc.binary_join_element_wise(".", digits, ""), "")
+    offset = np.where(missing, 0, (wall - utc).astype("timedelta64[s]").astype("int64"))
+    distinct, codes = np.unique(offset, return_inverse=True)
+    zones = pa.array([offset_text(int(o)) for o in distinct], pa.string())
+    zone = zones.take(pa.array(codes.ravel(), pa.int64()))
+    text = pc.binary_join_element_wise(whole, fraction, zone, "")
+    return pd.Series(pd.arrays.ArrowStringArray(text.cast(pa.large_string())), index=instants.index)
+
+
+def offset_text(seconds: int) -> str:
+    """A UTC offset as `+hh:mm` (`+hh:mm:ss` for an old local mean time), as isoformat writes it."""
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
 
 
 def _plain(value: Any) -> Any:
