@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from cs_metrics.pipeline import Dataset, load
+from cs_metrics.pipeline import METRICS_ONLY, Dataset, load
 from cs_metrics.policy import Policy
 from cs_metrics.read import TABLES, table_paths
 from cs_metrics.validate import Warn
@@ -37,7 +37,14 @@ def checkup(
     Unusable input (missing file or column, unreadable file, bad --date-format) is not a
     status here: `load` raises its InputError/UsageError, which the CLI maps to exit 2.
     """
-    dataset = load(folder, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
+    # Only the columns the checks look at: message text and sender ids are never checked.
+    dataset = load(
+        folder,
+        policy,
+        message_columns=METRICS_ONLY,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
+    )
     paths = table_paths(folder)
     tables = {name: table_entry(dataset, name, paths[name]) for name in dataset.counts}
     warnings = [warning_entry(line) for line in dataset.warnings]
