@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import write_csv
-from cs_metrics import pipeline, report, weekly
+from cs_metrics import advice, charts, pipeline, report, report_format, report_tables, weekly
 from cs_metrics.policy import Policy
 from cs_metrics.weekly import WeekResults
 
@@ -213,10 +213,10 @@ def test_overview_rows_show_the_metrics_json_values(results: WeekResults, html: 
             (cell,) = row.find_all("td", data_metric=name)
             value = shop[name]
             assert cell.attrs["data-value"] == ("" if value is None else repr(value))
-            shown = report.pct(value) if name != "first_response_minutes_mean" else None
-            shown = shown or report.minutes_text(value)
+            shown = charts.pct(value) if name != "first_response_minutes_mean" else None
+            shown = shown or report_format.minutes_text(value)
             assert cell.text().startswith(shown)
-            assert cell.text().endswith(report.status_label(shop["status"][name]))
+            assert cell.text().endswith(report_format.status_label(shop["status"][name]))
         (points,) = row.find_all("td", data_metric="violation_points_active")
         assert int(points.text()) == shop["violation_points_active"]
 
@@ -438,7 +438,7 @@ def test_markup_in_names_agents_conversations_and_excerpts_is_escaped(
     rows = [[c.text() for c in r.find_all("td")] for r in findings.find_all("tr")[1:]]
     assert rows[0][1:4] == [XSS, XSS, "off_platform"]
     assert rows[0][5] == f"pay via {XSS} ***"
-    assert rows[1][5] == "x" * (report.EXCERPT_CHARS - 1) + "…"
+    assert rows[1][5] == "x" * (advice.EXCERPT_CHARS - 1) + "…"
 
 
 def test_the_page_loads_nothing_from_anywhere(html: str) -> None:
@@ -481,7 +481,7 @@ def test_templates_use_no_safe_filter() -> None:
 )
 def test_minutes_text(minutes: float | None, text: str) -> None:
     """Waiting times read naturally."""
-    assert report.minutes_text(minutes) == text
+    assert report_format.minutes_text(minutes) == text
 
 
 @pytest.mark.parametrize(
@@ -495,31 +495,31 @@ def test_minutes_text(minutes: float | None, text: str) -> None:
 )
 def test_hour_ranges(hours: list[int], text: str) -> None:
     """Hours become clock ranges, joined across midnight."""
-    assert report.hour_ranges(hours) == text
+    assert advice.hour_ranges(hours) == text
 
 
 @given(st.lists(st.integers(0, 30), min_size=24, max_size=24))
 def test_hot_hours_hold_the_share_they_claim(counts: list[int]) -> None:
     """Named hours hold at least HOT_HOURS_SHARE of the misses and are few."""
     missed = np.array(counts)
-    hours = report.hot_hours(missed)
+    hours = advice.hot_hours(missed)
     if hours is not None:
-        assert len(hours) <= report.HOT_HOURS_MAX
-        assert missed[hours].sum() >= report.HOT_HOURS_SHARE * missed.sum()
+        assert len(hours) <= advice.HOT_HOURS_MAX
+        assert missed[hours].sum() >= advice.HOT_HOURS_SHARE * missed.sum()
 
 
 @given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
 def test_pseudonyms_are_keyed_and_stable(shop_id: str, buyer_id: str) -> None:
     """Same key, same pseudonym; another key, another one; never the id itself."""
-    a = report.pseudonym(KEY, shop_id, buyer_id)
-    assert a == report.pseudonym(KEY, shop_id, buyer_id)
+    a = report_tables.pseudonym(KEY, shop_id, buyer_id)
+    assert a == report_tables.pseudonym(KEY, shop_id, buyer_id)
     assert re.fullmatch(r"buyer-[0-9a-f]{10}", a)
-    assert a != report.pseudonym(b"another key", shop_id, buyer_id)
+    assert a != report_tables.pseudonym(b"another key", shop_id, buyer_id)
 
 
 def test_sparkline_is_built_from_numbers_only() -> None:
     """Gaps break the line; the last point's colour says pass or fail."""
-    svg = str(report.sparkline([None, 0.9, 0.8, None, 0.5], 0.85, ["a", "b", "c", "d", "e"]))
+    svg = str(charts.sparkline([None, 0.9, 0.8, None, 0.5], 0.85, ["a", "b", "c", "d", "e"]))
     assert re.search(r'<path d="M[\d.]+ [\d.]+ L[\d.]+ [\d.]+ M[\d.]+ [\d.]+"/>', svg)
     assert 'class="bad"' in svg
     assert "b 90.0%, c 80.0%, e 50.0%" in svg

@@ -1,327 +1,86 @@
 """The Monday HTML report: a typed context built from WeekResults, rendered with Jinja2.
 
-All aggregation is vectorised pandas over the week's chats of every shop at once; the
-loops below only walk shops and the few rows each section shows. Templates receive one
-`ReportContext` and hold loops and formatting (named filters), nothing else. The only
-trusted HTML is the SVG built here from numbers, wrapped in `Markup`.
+All aggregation is vectorised pandas over the week's chats of every shop at once
+(report_tables); the loops here only walk shops and the few rows each section shows.
+Templates receive one `ReportContext` (report_context) and hold loops and formatting (the
+filters of report_format), nothing else. What the report advises is in `advice`. The only
+trusted HTML is the SVG built from numbers (charts), wrapped in `Markup`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import math
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import holidays
 import jinja2
 import numpy as np
 import pandas as pd
-from markupsafe import Markup
 
 from cs_metrics import metrics, output
-from cs_metrics.charts import WEEKDAYS, bar, heatmap, is_nan, pct, sparkline, split_bar
+from cs_metrics.charts import bar, heatmap, pct, sparkline, split_bar
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
-from cs_metrics.policy import FAIL, NOT_ASSESSED, PASS, VIOLATION_POINT, WARNING
+from cs_metrics.policy import FAIL, PASS, VIOLATION_POINT, WARNING
 
 if TYPE_CHECKING:
     from cs_metrics.weekly import WeekResults
 
-MISSED_ROWS = 15
-"""Missed and late chats listed per shop (unanswered newest first, then late longest first)."""
+from cs_metrics.advice import (
+    MISSED_ROWS,
+    advice_for,
+    earlier_failures,
+    findings_for,
+    reason,
+    shown_action,
+)
+from cs_metrics.report_context import (
+    AgentRow,
+    ChatRow,
+    DayRow,
+    HistBin,
+    Metric,
+    OverviewGroup,
+    OverviewRow,
+    PeriodRow,
+    RatingRow,
+    ReportContext,
+    ShopSection,
+)
+from cs_metrics.report_format import (
+    FILTERS,
+    NOT_ASSESSED_ACTION,
+    as_number,
+    day_label,
+)
+from cs_metrics.report_tables import (
+    TREND_WEEKS,
+    agent_table,
+    anchor,
+    day_table,
+    first_rows,
+    heat_counts,
+    heat_grids,
+    histogram_counts,
+    local_text,
+    market_holidays,
+    prepared_chats,
+    pseudonym,
+    rows_by_shop,
+    trend_table,
+)
+
 LOW_RATING_ROWS = 10
-FINDING_ROWS = 15
-EXCERPT_CHARS = 140
-TREND_WEEKS = 8
 UPCOMING_HOLIDAY_DAYS = 14
 OPEN_SECTIONS_UP_TO = 12
 """With this many shops or fewer, every shop's details start open."""
-HOT_HOURS_SHARE = 0.6
-HOT_HOURS_MAX = 6
-"""Hours are named in advice when at most HOT_HOURS_MAX of them hold HOT_HOURS_SHARE of misses."""
-MIN_MISSES_FOR_HOURS = 3
-HIST_BINS = (-math.inf, 5.0, 30.0, 60.0, 240.0, 720.0, math.inf)
-HIST_LABELS = ("up to 5 min", "5-30 min", "30 min-1 h", "1-4 h", "4-12 h", "over 12 h")
-NOT_ASSESSED_ACTION = "not_assessed"
 ACTION_RANK = {VIOLATION_POINT: 0, WARNING: 1, "none": 2, NOT_ASSESSED_ACTION: 3}
 
 
 # ----------------------------------------------------------------------------- context types
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One metric of one shop: its value, status and the CSS class that colours it."""
-
-    value: float | None
-    status: str
-    css: str
-
-
-@dataclass(frozen=True)
-class OverviewRow:
-    """One shop in the overview table."""
-
-    shop_id: str
-    name: str
-    market: str
-    anchor: str
-    rate: Metric
-    frt: Metric
-    csat: Metric
-    action: str
-    action_css: str
-    reason: str
-    change: float | None
-    change_css: str
-    trend: Markup
-    points: int
-    chats_assessed: int
-
-
-@dataclass(frozen=True)
-class OverviewGroup:
-    """A block of overview rows with the same standing (violation point, warning, ...)."""
-
-    title: str
-    css: str
-    rows: list[OverviewRow]
-
-
-@dataclass(frozen=True)
-class DayRow:
-    """One local day of a shop's week."""
-
-    day: dt.date
-    weekend: bool
-    holiday: str
-    chats: int
-    assessed: int
-    on_time: int
-    late: int
-    missed: int
-    pending: int
-    excluded: int
-    rate: float | None
-    rate_css: str
-
-
-@dataclass(frozen=True)
-class HistBin:
-    """One bar of the first-response-time histogram."""
-
-    label: str
-    count: int
-    share: float
-    bar: Markup
-
-
-@dataclass(frozen=True)
-class AgentRow:
-    """Chats answered by one agent (or by auto-reply) in the week."""
-
-    agent: str
-    auto_reply: bool
-    answered: int
-    median: float | None
-    p90: float | None
-    late: int
-
-
-@dataclass(frozen=True)
-class ChatRow:
-    """A missed or late chat, or a pending one."""
-
-    conversation_id: str
-    buyer: str
-    received: str
-    status: str
-    waited: float | None
-    responded: str
-    deadline: str
-
-
-@dataclass(frozen=True)
-class RatingRow:
-    """A low rating counted in the week."""
-
-    conversation_id: str
-    rating: int
-    rated: str
-
-
-@dataclass(frozen=True)
-class PeriodRow:
-    """A Holiday Mode period that touched the week, in local time."""
-
-    start: str
-    end: str
-
-
-@dataclass(frozen=True)
-class Advice:
-    """One recommendation: a headline, the specific text, optional detail lines."""
-
-    title: str
-    text: str
-    items: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Findings:
-    """Compliance-scan findings of one shop: counts and the first findings."""
-
-    total: int
-    by_category: list[tuple[str, int]]
-    by_agent: list[tuple[str, int]]
-    rows: list[dict[str, str]]
-    more: int
-
-
-@dataclass(frozen=True)
-class ShopSection:
-    """Everything the per-shop detail section shows."""
-
-    row: OverviewRow
-    timezone: str
-    tz_label: str
-    counts: dict[str, int]
-    frt_median: float | None
-    frt_p90: float | None
-    cutoff_local: str
-    days: list[DayRow]
-    holiday_note: str
-    heatmap: Markup
-    histogram: list[HistBin]
-    responded: int
-    auto_replied: int
-    auto_share: float | None
-    person_replied: int
-    responder_bar: Markup
-    agents: list[AgentRow]
-    missed: list[ChatRow]
-    missed_more: int
-    low_ratings: list[RatingRow]
-    low_ratings_more: int
-    periods: list[PeriodRow]
-    advice: list[Advice]
-    findings: Findings | None
-    open: bool
-
-
-@dataclass(frozen=True)
-class ReportContext:
-    """The one object the templates receive."""
-
-    title: str
-    as_of: dt.date
-    first_day: dt.date
-    last_day: dt.date
-    cutoff: str
-    generated_at: str
-    summary: dict[str, int]
-    summary_css: dict[str, str]
-    groups: list[OverviewGroup]
-    shops: list[ShopSection]
-    policy: list[tuple[str, str]]
-    input_line: str
-    rate_target: float
-    frt_target: float
-    csat_target: float
-
-
 # ----------------------------------------------------------------------------- formatting
-
-
-def minutes_text(value: float | None) -> str:
-    """Minutes for people: `4.2 min`, `3 h 05 min`, `2 d 4 h`; an en dash when null."""
-    if value is None or is_nan(value):
-        return "–"
-    if value < 60:
-        return f"{value:.1f} min"
-    whole = round(value)
-    if whole < 24 * 60:
-        return f"{whole // 60} h {whole % 60:02d} min"
-    return f"{whole // 1440} d {(whole % 1440) // 60} h"
-
-
-def points_change(value: float | None) -> str:
-    """A change of a rate in percentage points, signed; an en dash when unknown."""
-    if value is None or is_nan(value):
-        return "–"
-    if abs(value) < 0.0005:
-        return "±0.0 pp"
-    return f"{'+' if value > 0 else '−'}{abs(value) * 100:.1f} pp"
-
-
-def count(value: int) -> str:
-    """A whole number with thousands separators."""
-    return f"{int(value):,}"
-
-
-def raw(value: float | None) -> str:
-    """A number for a data attribute (full precision, as in metrics.json); empty when null."""
-    return "" if value is None or is_nan(value) else repr(value)
-
-
-def day_label(value: dt.date) -> str:
-    """`Mon 16 Nov`."""
-    return f"{WEEKDAYS[value.weekday()]} {value.day} {value:%b}"
-
-
-STATUS_LABELS = {PASS: "pass", FAIL: "fail", NOT_ASSESSED: "not assessed"}
-ACTION_LABELS = {
-    VIOLATION_POINT: "1 violation point",
-    WARNING: "Warning",
-    "none": "None",
-    NOT_ASSESSED_ACTION: "Not assessed",
-}
-CHAT_STATUS_LABELS = {
-    UNRESPONDED: "no reply",
-    LATE: "late",
-    PENDING: "pending",
-    ON_TIME: "on time",
-    EXCLUDED: "Holiday Mode",
-}
-
-
-def status_label(value: str) -> str:
-    """pass / fail / not assessed."""
-    return STATUS_LABELS.get(value, value)
-
-
-def action_label(value: str) -> str:
-    """The recommended action as shown to people."""
-    return ACTION_LABELS.get(value, value)
-
-
-def chat_status_label(value: str) -> str:
-    """A chat status as shown to people."""
-    return CHAT_STATUS_LABELS.get(value, value)
-
-
-FILTERS = {
-    "pct": pct,
-    "raw": raw,
-    "minutes": minutes_text,
-    "pp": points_change,
-    "count": count,
-    "day": day_label,
-    "status_label": status_label,
-    "action_label": action_label,
-    "chat_status": chat_status_label,
-}
-
-
-def _num(value: Any) -> float | None:
-    """A plain float, or None for null/NaN."""
-    if value is None or value is pd.NA or pd.isna(value):
-        return None
-    return float(value)
 
 
 # ----------------------------------------------------------------------------- environment
@@ -360,194 +119,7 @@ def report_for(out: Path, as_of: dt.date, history_path: Path) -> Path:
 # ----------------------------------------------------------------------------- derived tables
 
 
-def pseudonym(key: bytes, shop_id: str, buyer_id: Any) -> str:
-    """A buyer id as a keyed hash (HMAC-SHA256 over shop and buyer), stable per key."""
-    if buyer_id is None or pd.isna(buyer_id):
-        return "–"
-    message = f"{shop_id}\x1f{buyer_id}".encode()
-    return "buyer-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:10]
-
-
-def anchor(shop_id: str) -> str:
-    """A stable HTML id for a shop's section, whatever characters its id holds."""
-    return "shop-" + hashlib.sha256(shop_id.encode()).hexdigest()[:12]
-
-
-def local_parts(instants: pd.Series, zones: pd.Series) -> pd.DataFrame:
-    """Per row: the local calendar day (naive midnight) and hour in the row's zone."""
-    day = pd.Series(pd.NaT, index=instants.index, dtype="datetime64[us]")
-    hour = pd.Series(-1, index=instants.index, dtype="int64")
-    for zone, idx in zones.groupby(zones.astype(str), sort=False).groups.items():
-        local = instants.loc[idx].dt.tz_convert(str(zone)).dt.tz_localize(None)
-        day.loc[idx] = local.dt.normalize()
-        hour.loc[idx] = local.dt.hour.fillna(-1).astype("int64")
-    return pd.DataFrame({"day": day, "hour": hour})
-
-
-def local_text(instants: pd.Series, zones: pd.Series) -> pd.Series:
-    """Instants as `Tue 17 Nov 14:05` in each row's zone; an en dash when missing."""
-    text = pd.Series("–", index=instants.index, dtype=object)
-    for zone, idx in zones.groupby(zones.astype(str), sort=False).groups.items():
-        local = instants.loc[idx].dt.tz_convert(str(zone))
-        text.loc[idx] = local.dt.strftime("%a %d %b %H:%M").where(local.notna(), "–")
-    return text
-
-
-def prepared_chats(chats: pd.DataFrame, cutoff: pd.Timestamp | None) -> pd.DataFrame:
-    """The week's chats with local day and hour, a `miss` flag and how long the buyer waited."""
-    if chats.empty:
-        # A quiet week: the same columns as below, no rows.
-        derived = ["day", "hour", "miss", "waited", "late_first", "order"]
-        return pd.DataFrame(columns=[*output.CHAT_COLUMNS, *derived])
-    c = chats.copy()
-    c["status"] = c["status"].astype(str)
-    c = c.join(local_parts(c["received_at_utc"], c["timezone"]))
-    c["miss"] = c["status"].isin([LATE, UNRESPONDED])
-    waited_open = (
-        (cutoff - c["received_at_utc"]).dt.total_seconds() / 60
-        if cutoff is not None
-        else pd.Series(np.nan, index=c.index)
-    )
-    c["waited"] = c["response_minutes"].astype(float).where(c["status"] != UNRESPONDED, waited_open)
-    # Listing order of misses: unanswered chats newest first (the buyer may still be
-    # waiting), then late chats longest wait first.
-    c["late_first"] = c["status"] == LATE
-    epoch = pd.Timestamp(0, tz="UTC").as_unit("us")
-    received_minutes = (c["received_at_utc"] - epoch).dt.total_seconds() / 60
-    c["order"] = received_minutes.where(c["status"] == UNRESPONDED, c["waited"])
-    return c
-
-
-def first_rows(
-    frame: pd.DataFrame, by: list[str], ascending: list[bool], n: int | None
-) -> pd.DataFrame:
-    """Each shop's first `n` rows (all when None) in the given order, shops in id order."""
-    ordered = frame.sort_values(["shop_id", *by], ascending=[True, *ascending], kind="stable")
-    return ordered if n is None else ordered.groupby("shop_id", sort=False).head(n)
-
-
-def rows_by_shop(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    """A frame's rows as dicts, listed per shop (order kept)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for record in frame.to_dict(orient="records"):
-        out.setdefault(record["shop_id"], []).append(record)
-    return out
-
-
-def day_table(chats: pd.DataFrame, shop_ids: pd.Index, days: list[dt.date]) -> pd.DataFrame:
-    """Chats per shop and local day by status, with `chats`, `assessed` and `rate` columns."""
-    statuses = [ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED]
-    full = pd.MultiIndex.from_product(
-        [shop_ids, pd.to_datetime(days).as_unit("us")], names=["shop_id", "day"]
-    )
-    if chats.empty:
-        table = pd.DataFrame(0, index=full, columns=statuses)
-    else:
-        table = pd.crosstab([chats["shop_id"], chats["day"]], chats["status"])
-        table = table.reindex(index=full, columns=statuses).fillna(0).astype("int64")
-    table["chats"] = table[statuses].sum(axis=1)
-    table["assessed"] = table[[ON_TIME, LATE, UNRESPONDED]].sum(axis=1)
-    table["rate"] = (table[ON_TIME] / table["assessed"]).where(table["assessed"] > 0)
-    return table
-
-
-def heat_counts(chats: pd.DataFrame) -> pd.DataFrame:
-    """Chats received and missed (late or unanswered) per shop, local day and hour."""
-    if chats.empty:
-        return pd.DataFrame(columns=["shop_id", "day", "hour", "received", "missed"])
-    return (
-        chats.groupby(["shop_id", "day", "hour"])
-        .agg(received=("status", "size"), missed=("miss", "sum"))
-        .reset_index()
-    )
-
-
-def heat_grids(
-    heat: pd.DataFrame, shop_ids: pd.Index, days: list[dt.date]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Received and missed counts as shop x day x hour arrays."""
-    shape = (len(shop_ids), len(days), 24)
-    received, missed = np.zeros(shape, dtype="int64"), np.zeros(shape, dtype="int64")
-    if len(heat):
-        s = shop_ids.get_indexer(heat["shop_id"])
-        d = ((heat["day"] - pd.Timestamp(days[0])) // pd.Timedelta(days=1)).to_numpy("int64")
-        h = heat["hour"].to_numpy("int64")
-        ok = (s >= 0) & (d >= 0) & (d < len(days)) & (h >= 0)
-        received[s[ok], d[ok], h[ok]] = heat["received"].to_numpy("int64")[ok]
-        missed[s[ok], d[ok], h[ok]] = heat["missed"].to_numpy("int64")[ok]
-    return received, missed
-
-
-def histogram_counts(chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
-    """Responded chats per shop and first-response-time bin, plus `never` (unanswered)."""
-    columns = [*HIST_LABELS, "never"]
-    if chats.empty:
-        return pd.DataFrame(0, index=shop_ids, columns=columns)
-    responded = chats.loc[chats["status"].isin([ON_TIME, LATE])]
-    bins = pd.cut(
-        responded["response_minutes"].astype(float), bins=HIST_BINS, labels=list(HIST_LABELS)
-    )
-    table = pd.crosstab(responded["shop_id"], bins)
-    table = table.reindex(index=shop_ids, columns=list(HIST_LABELS)).fillna(0).astype("int64")
-    never = chats.loc[chats["status"] == UNRESPONDED].groupby("shop_id").size()
-    table["never"] = never.reindex(shop_ids).fillna(0).astype("int64")
-    return table
-
-
-def agent_table(chats: pd.DataFrame) -> pd.DataFrame:
-    """Per shop and responder (auto-reply as one): answered, median and p90 minutes, late."""
-    columns = ["shop_id", "auto", "agent", "answered", "median", "p90", "late"]
-    responded = chats.loc[chats["status"].isin([ON_TIME, LATE])] if len(chats) else chats
-    if responded.empty:
-        return pd.DataFrame(columns=columns)
-    auto = responded["responder_role"] == "auto_reply"
-    keys = pd.DataFrame(
-        {
-            "shop_id": responded["shop_id"],
-            "auto": auto,
-            "agent": responded["responder_id"]
-            .astype(object)
-            .where(responded["responder_id"].notna() & ~auto, ""),
-        }
-    )
-    minutes = (
-        responded["response_minutes"]
-        .astype(float)
-        .groupby([keys["shop_id"], keys["auto"], keys["agent"]])
-    )
-    late = (responded["status"] == LATE).groupby([keys["shop_id"], keys["auto"], keys["agent"]])
-    return pd.DataFrame(
-        {
-            "answered": minutes.size(),
-            "median": minutes.median(),
-            "p90": minutes.quantile(0.9),
-            "late": late.sum(),
-        }
-    ).reset_index()
-
-
-def trend_table(history: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """The 12-hour rate per shop for the last TREND_WEEKS Mondays up to `as_of` (columns)."""
-    mondays = [(as_of - dt.timedelta(weeks=k)).isoformat() for k in range(TREND_WEEKS - 1, -1, -1)]
-    if history.empty:
-        return pd.DataFrame(columns=mondays, dtype=float)
-    rows = history.loc[history["as_of"].isin(mondays)]
-    table = rows.pivot_table(
-        index="shop_id", columns="as_of", values="response_rate_12h", aggfunc="last", dropna=False
-    )
-    return table.reindex(columns=mondays).astype(float)
-
-
 # ----------------------------------------------------------------------------- holidays
-
-
-@cache
-def market_holidays(market: str, years: tuple[int, ...]) -> dict[dt.date, str] | None:
-    """Public holidays of a market (ISO code) in some years; None when `holidays` lacks it."""
-    try:
-        return dict(holidays.country_holidays(market.upper(), years=list(years)).items())
-    except NotImplementedError:
-        return None
 
 
 # ----------------------------------------------------------------------------- the context
@@ -555,71 +127,13 @@ def market_holidays(market: str, years: tuple[int, ...]) -> dict[dt.date, str] |
 
 def metric(value: Any, status: str) -> Metric:
     """A metric with the CSS class of its status."""
-    return Metric(_num(value), status, {PASS: "pass", FAIL: "fail"}.get(status, "na"))
-
-
-def shown_action(shop: dict[str, Any]) -> str:
-    """The action column: the stored action, or `not_assessed` when the rate was not assessed."""
-    if shop["status"]["response_rate_12h"] == NOT_ASSESSED:
-        return NOT_ASSESSED_ACTION
-    return str(shop["action"])
-
-
-def earlier_failures(history: pd.DataFrame, as_of: dt.date, weeks: int) -> pd.Series:
-    """Per shop: the latest 12-hour-rate failure in the lookback before `as_of` (ISO date)."""
-    if history.empty:
-        return pd.Series(dtype=object)
-    earliest = (as_of - dt.timedelta(weeks=weeks)).isoformat()
-    rows = history.loc[
-        (history["as_of"] >= earliest)
-        & (history["as_of"] < as_of.isoformat())
-        & (history["status_response_rate_12h"] == FAIL)
-    ]
-    return rows.groupby("shop_id")["as_of"].max()
-
-
-def reason(shop: dict[str, Any], policy: dict[str, Any], last_failure: str | None) -> str:
-    """The one-line reason behind the shop's action."""
-    status = shop["status"]
-    action = shown_action(shop)
-    rate, target = pct(_num(shop["response_rate_12h"])), pct(policy["response_rate_target"])
-    weeks = policy["warning_lookback_weeks"]
-    if action == VIOLATION_POINT:
-        return (
-            f"12-hour rate {rate}, below the {target} target again: "
-            f"it also failed on {last_failure} (within {weeks} weeks)"
-        )
-    if action == WARNING:
-        return f"12-hour rate {rate}, below the {target} target; first failure in {weeks} weeks"
-    if action == NOT_ASSESSED_ACTION:
-        if shop["chats_excluded_holiday_mode"] and not shop["chats_assessed"]:
-            return (
-                f"No chats assessed: {shop['chats_excluded_holiday_mode']} received in Holiday Mode"
-                + (f", {shop['chats_pending']} pending" if shop["chats_pending"] else "")
-            )
-        if shop["chats_pending"]:
-            return f"No chats assessed yet: {shop['chats_pending']} pending at the cut-off"
-        return "No chats received this week"
-    misses = []
-    if status["first_response_minutes_mean"] == FAIL:
-        misses.append(
-            f"mean first response {minutes_text(_num(shop['first_response_minutes_mean']))} "
-            f"(target under {policy['first_response_target_minutes']:g} min)"
-        )
-    if status["satisfaction_rate"] == FAIL:
-        misses.append(
-            f"satisfaction {pct(_num(shop['satisfaction_rate']))} "
-            f"(target {pct(policy['satisfaction_target'])})"
-        )
-    if misses:
-        return f"12-hour rate met ({rate}); missed: " + "; ".join(misses) + " (no enforcement)"
-    return f"All targets met (12-hour rate {rate})"
+    return Metric(as_number(value), status, {PASS: "pass", FAIL: "fail"}.get(status, "na"))
 
 
 def sort_key(shop: dict[str, Any]) -> tuple[Any, ...]:
     """Worst first: violation point, warning, more failed metrics, lowest 12-hour rate."""
     fails = sum(1 for s in shop["status"].values() if s == FAIL)
-    rate = _num(shop["response_rate_12h"])
+    rate = as_number(shop["response_rate_12h"])
     return (
         ACTION_RANK.get(shown_action(shop), 2),
         -fails,
@@ -651,7 +165,7 @@ def overview_row(
     trend_labels: list[str],
 ) -> OverviewRow:
     """One row of the overview from the shop's metrics.json entry and its history."""
-    rate = _num(shop["response_rate_12h"])
+    rate = as_number(shop["response_rate_12h"])
     change = rate - previous if rate is not None and previous is not None else None
     rates: list[float | None] = list(trend) if trend is not None else [None] * TREND_WEEKS
     if trend is None and rate is not None:
@@ -677,172 +191,6 @@ def overview_row(
         trend=sparkline(rates, policy["response_rate_target"], trend_labels),
         points=int(shop.get("violation_points_active") or 0),
         chats_assessed=int(shop["chats_assessed"]),
-    )
-
-
-def hour_ranges(hours: list[int]) -> str:
-    """Hours as ranges of local clock time: `22:00-02:59, 13:00-13:59` (wrapping midnight)."""
-    chosen = sorted(set(hours))
-    runs: list[list[int]] = []
-    for h in chosen:
-        if runs and h == runs[-1][-1] + 1:
-            runs[-1].append(h)
-        else:
-            runs.append([h])
-    if len(runs) > 1 and runs[0][0] == 0 and runs[-1][-1] == 23:
-        runs[0] = runs.pop() + runs[0]
-    return ", ".join(f"{r[0]:02d}:00-{r[-1]:02d}:59" for r in runs)
-
-
-def hot_hours(missed_by_hour: np.ndarray) -> list[int] | None:
-    """The fewest hours (at most HOT_HOURS_MAX) holding HOT_HOURS_SHARE of the misses, or None."""
-    total = int(missed_by_hour.sum())
-    if total < MIN_MISSES_FOR_HOURS:
-        return None
-    order = np.argsort(-missed_by_hour, kind="stable")
-    covered = np.cumsum(missed_by_hour[order])
-    needed = int(np.searchsorted(covered, HOT_HOURS_SHARE * total)) + 1
-    return sorted(order[:needed].tolist()) if needed <= HOT_HOURS_MAX else None
-
-
-def advice_for(
-    shop: dict[str, Any],
-    policy: dict[str, Any],
-    as_of: dt.date,
-    missed_by_hour: np.ndarray,
-    upcoming: list[tuple[dt.date, str]],
-    market_known: bool,
-    pending: list[ChatRow],
-    last_failure: str | None,
-) -> list[Advice]:
-    """Specific recommendations drawn from the shop's week."""
-    out: list[Advice] = []
-    weeks = policy["warning_lookback_weeks"]
-    validity = policy["violation_point_validity_days"]
-    action = shown_action(shop)
-    horizon = as_of + dt.timedelta(weeks=weeks)
-    if action == WARNING:
-        out.append(
-            Advice(
-                "What the warning means",
-                f"The 12-Hour Response Rate was {pct(_num(shop['response_rate_12h']))}, under the "
-                f"{pct(policy['response_rate_target'])} target. A warning carries no point, but a "
-                f"second failure within {weeks} weeks (any evaluation up to {horizon}) brings "
-                "1 violation point.",
-            )
-        )
-    elif action == VIOLATION_POINT:
-        out.append(
-            Advice(
-                "What the violation point means",
-                f"The 12-Hour Response Rate failed again ({pct(_num(shop['response_rate_12h']))}; "
-                f"earlier failure on {last_failure}), so the shop receives 1 violation point, "
-                f"active for {validity} days (until {as_of + dt.timedelta(days=validity)}). "
-                f"It now holds {shop.get('violation_points_active') or 0} active point(s). "
-                f"Every further failing week up to {horizon} brings another point.",
-            )
-        )
-    elif last_failure is not None and action == "none":
-        until = dt.date.fromisoformat(last_failure) + dt.timedelta(weeks=weeks)
-        out.append(
-            Advice(
-                "Still on notice",
-                f"The rate passed this week, but the failure on {last_failure} still counts: "
-                f"a failure in any evaluation up to {until} brings 1 violation point.",
-            )
-        )
-    hours = hot_hours(missed_by_hour)
-    if hours is None and missed_by_hour.sum() >= MIN_MISSES_FOR_HOURS:
-        out.append(
-            Advice(
-                "Misses are spread over the day",
-                f"The {int(missed_by_hour.sum())} missed or late chats are not bunched in a few "
-                "hours (see the hour chart): answer faster throughout the day, or add an "
-                "auto-reply, which counts as a response under the guidelines.",
-            )
-        )
-    if hours is not None:
-        share = int(missed_by_hour[hours].sum())
-        out.append(
-            Advice(
-                "Cover the hours where chats are missed",
-                f"{share} of {int(missed_by_hour.sum())} missed or late chats were received "
-                f"between {hour_ranges(hours)} ({shop['timezone']}). Put someone on these hours "
-                "or set up an auto-reply: under the guidelines an auto-reply or FAQ answer "
-                "counts as a response.",
-            )
-        )
-    if upcoming:
-        out.append(
-            Advice(
-                "Public holidays in the next 14 days",
-                "Turn on Holiday Mode for days the shop is closed, or plan cover: the guidelines "
-                "count public holidays like any other day.",
-                [f"{day_label(d)} {d.year}: {name}" for d, name in upcoming],
-            )
-        )
-    elif not market_known:
-        out.append(
-            Advice(
-                "Public holidays unknown",
-                "The shop has no known market, so upcoming public holidays cannot be listed. "
-                "Add its market to the shops table.",
-            )
-        )
-    if pending:
-        out.append(
-            Advice(
-                "Chats that can still be answered in time",
-                f"{len(pending)} chat(s) had no reply at the cut-off but their 12-hour deadline "
-                "had not passed. Answer them before the deadline (local time):",
-                [
-                    f"conversation {c.conversation_id}: reply by {c.deadline}"
-                    for c in pending[:MISSED_ROWS]
-                ],
-            )
-        )
-    if shop["status"]["satisfaction_rate"] == FAIL:
-        out.append(
-            Advice(
-                "Low satisfaction",
-                f"{shop['ratings'] - shop['ratings_satisfied']} of {shop['ratings']} ratings were "
-                f"below {policy['satisfied_min_rating']}. Read those conversations (listed below) "
-                "for common causes.",
-            )
-        )
-    return out
-
-
-def findings_for(rows: pd.DataFrame, zone: str) -> Findings:
-    """Counts by category and agent, and the first findings with shortened excerpts."""
-    by_category = rows.groupby("category").size().sort_values(ascending=False, kind="stable")
-    agents = rows["sender_id"].astype(object).where(rows["sender_id"].notna(), "(unknown)")
-    auto = rows["from_auto_reply"].astype(str).str.lower().isin(["true", "1"])
-    agents = agents.where(~auto, "auto-reply")
-    by_agent = agents.groupby(agents).size().sort_values(ascending=False, kind="stable")
-    shown = rows.sort_values("sent_at", kind="stable").head(FINDING_ROWS)
-    times = local_text(shown["sent_at"], pd.Series(zone, index=shown.index))
-    excerpt = shown["excerpt"].astype(object).where(shown["excerpt"].notna(), "").astype(str)
-    excerpt = excerpt.where(
-        excerpt.str.len() <= EXCERPT_CHARS, excerpt.str.slice(0, EXCERPT_CHARS - 1) + "…"
-    )
-    listed = pd.DataFrame(
-        {
-            "sent": times,
-            "conversation_id": shown["conversation_id"].astype(str),
-            "agent": agents.loc[shown.index].astype(str),
-            "category": shown["category"].astype(str),
-            "rule": shown["rule_id"].astype(str)
-            + shown["section"].astype(object).map(lambda s: "" if pd.isna(s) else f" (§{s})"),
-            "excerpt": excerpt,
-        }
-    )
-    return Findings(
-        total=len(rows),
-        by_category=[(str(k), int(v)) for k, v in by_category.items()],
-        by_agent=[(str(k), int(v)) for k, v in by_agent.items()],
-        rows=listed.to_dict(orient="records"),
-        more=max(len(rows) - FINDING_ROWS, 0),
     )
 
 
@@ -973,7 +321,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
             shop,
             policy,
             trend_values[i] if sid in has_history else None,
-            _num(previous.get(sid)),
+            as_number(previous.get(sid)),
             last_failure,
             trend_labels,
         )
@@ -993,9 +341,9 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                 missed=int(r[UNRESPONDED]),
                 pending=int(r[PENDING]),
                 excluded=int(r[EXCLUDED]),
-                rate=_num(r["rate"]),
+                rate=as_number(r["rate"]),
                 rate_css=""
-                if _num(r["rate"]) is None
+                if as_number(r["rate"]) is None
                 else ("pass" if r["rate"] >= policy["response_rate_target"] else "fail"),
             )
             for d, r in zip(days, per_day.get(sid, []), strict=True)
@@ -1024,8 +372,8 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                 timezone=zone,
                 tz_label=tz_label(zone, cutoff),
                 counts={k: int(shop[k]) for k in COUNT_FIELDS},
-                frt_median=_num(shop["first_response_minutes_median"]),
-                frt_p90=_num(shop["first_response_minutes_p90"]),
+                frt_median=as_number(shop["first_response_minutes_median"]),
+                frt_p90=as_number(shop["first_response_minutes_p90"]),
                 cutoff_local=(
                     cutoff.tz_convert(zone).strftime("%a %d %b %Y %H:%M") if cutoff else "none"
                 ),
@@ -1043,8 +391,8 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                         agent="auto-reply" if a["auto"] else (a["agent"] or "(no agent id)"),
                         auto_reply=bool(a["auto"]),
                         answered=int(a["answered"]),
-                        median=_num(a["median"]),
-                        p90=_num(a["p90"]),
+                        median=as_number(a["median"]),
+                        p90=as_number(a["p90"]),
                         late=int(a["late"]),
                     )
                     for a in agent_rows.get(sid, [])
@@ -1138,7 +486,7 @@ def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
         buyer=pseudonym(key, str(chat["shop_id"]), chat["buyer_id"]),
         received=chat["received"],
         status=str(chat["status"]),
-        waited=_num(chat["waited"]),
+        waited=as_number(chat["waited"]),
         responded=chat["responded"],
         deadline=chat["deadline"],
     )

@@ -1,0 +1,249 @@
+"""What the report tells a shop to do, drawn from its week: actions, hours, holidays."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cs_metrics.charts import pct
+from cs_metrics.policy import FAIL, NOT_ASSESSED, VIOLATION_POINT, WARNING
+from cs_metrics.report_context import Advice, ChatRow, Findings
+from cs_metrics.report_format import NOT_ASSESSED_ACTION, as_number, day_label, minutes_text
+from cs_metrics.report_tables import local_text
+
+MISSED_ROWS = 15
+"""Missed and late chats listed per shop (unanswered newest first, then late longest first)."""
+FINDING_ROWS = 15
+EXCERPT_CHARS = 140
+HOT_HOURS_SHARE = 0.6
+HOT_HOURS_MAX = 6
+"""Hours are named in advice when at most HOT_HOURS_MAX of them hold HOT_HOURS_SHARE of misses."""
+MIN_MISSES_FOR_HOURS = 3
+
+
+def shown_action(shop: dict[str, Any]) -> str:
+    """The action column: the stored action, or `not_assessed` when the rate was not assessed."""
+    if shop["status"]["response_rate_12h"] == NOT_ASSESSED:
+        return NOT_ASSESSED_ACTION
+    return str(shop["action"])
+
+
+def earlier_failures(history: pd.DataFrame, as_of: dt.date, weeks: int) -> pd.Series:
+    """Per shop: the latest 12-hour-rate failure in the lookback before `as_of` (ISO date)."""
+    if history.empty:
+        return pd.Series(dtype=object)
+    earliest = (as_of - dt.timedelta(weeks=weeks)).isoformat()
+    rows = history.loc[
+        (history["as_of"] >= earliest)
+        & (history["as_of"] < as_of.isoformat())
+        & (history["status_response_rate_12h"] == FAIL)
+    ]
+    return rows.groupby("shop_id")["as_of"].max()
+
+
+def reason(shop: dict[str, Any], policy: dict[str, Any], last_failure: str | None) -> str:
+    """The one-line reason behind the shop's action."""
+    status = shop["status"]
+    action = shown_action(shop)
+    rate, target = pct(as_number(shop["response_rate_12h"])), pct(policy["response_rate_target"])
+    weeks = policy["warning_lookback_weeks"]
+    if action == VIOLATION_POINT:
+        return (
+            f"12-hour rate {rate}, below the {target} target again: "
+            f"it also failed on {last_failure} (within {weeks} weeks)"
+        )
+    if action == WARNING:
+        return f"12-hour rate {rate}, below the {target} target; first failure in {weeks} weeks"
+    if action == NOT_ASSESSED_ACTION:
+        if shop["chats_excluded_holiday_mode"] and not shop["chats_assessed"]:
+            return (
+                f"No chats assessed: {shop['chats_excluded_holiday_mode']} received in Holiday Mode"
+                + (f", {shop['chats_pending']} pending" if shop["chats_pending"] else "")
+            )
+        if shop["chats_pending"]:
+            return f"No chats assessed yet: {shop['chats_pending']} pending at the cut-off"
+        return "No chats received this week"
+    misses = []
+    if status["first_response_minutes_mean"] == FAIL:
+        misses.append(
+            f"mean first response {minutes_text(as_number(shop['first_response_minutes_mean']))} "
+            f"(target under {policy['first_response_target_minutes']:g} min)"
+        )
+    if status["satisfaction_rate"] == FAIL:
+        misses.append(
+            f"satisfaction {pct(as_number(shop['satisfaction_rate']))} "
+            f"(target {pct(policy['satisfaction_target'])})"
+        )
+    if misses:
+        return f"12-hour rate met ({rate}); missed: " + "; ".join(misses) + " (no enforcement)"
+    return f"All targets met (12-hour rate {rate})"
+
+
+def hour_ranges(hours: list[int]) -> str:
+    """Hours as ranges of local clock time: `22:00-02:59, 13:00-13:59` (wrapping midnight)."""
+    chosen = sorted(set(hours))
+    runs: list[list[int]] = []
+    for h in chosen:
+        if runs and h == runs[-1][-1] + 1:
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    if len(runs) > 1 and runs[0][0] == 0 and runs[-1][-1] == 23:
+        runs[0] = runs.pop() + runs[0]
+    return ", ".join(f"{r[0]:02d}:00-{r[-1]:02d}:59" for r in runs)
+
+
+def hot_hours(missed_by_hour: np.ndarray) -> list[int] | None:
+    """The fewest hours (at most HOT_HOURS_MAX) holding HOT_HOURS_SHARE of the misses, or None."""
+    total = int(missed_by_hour.sum())
+    if total < MIN_MISSES_FOR_HOURS:
+        return None
+    order = np.argsort(-missed_by_hour, kind="stable")
+    covered = np.cumsum(missed_by_hour[order])
+    needed = int(np.searchsorted(covered, HOT_HOURS_SHARE * total)) + 1
+    return sorted(order[:needed].tolist()) if needed <= HOT_HOURS_MAX else None
+
+
+def advice_for(
+    shop: dict[str, Any],
+    policy: dict[str, Any],
+    as_of: dt.date,
+    missed_by_hour: np.ndarray,
+    upcoming: list[tuple[dt.date, str]],
+    market_known: bool,
+    pending: list[ChatRow],
+    last_failure: str | None,
+) -> list[Advice]:
+    """Specific recommendations drawn from the shop's week."""
+    out: list[Advice] = []
+    weeks = policy["warning_lookback_weeks"]
+    validity = policy["violation_point_validity_days"]
+    action = shown_action(shop)
+    horizon = as_of + dt.timedelta(weeks=weeks)
+    rate = pct(as_number(shop["response_rate_12h"]))
+    if action == WARNING:
+        out.append(
+            Advice(
+                "What the warning means",
+                f"The 12-Hour Response Rate was {rate}, under the "
+                f"{pct(policy['response_rate_target'])} target. A warning carries no point, but a "
+                f"second failure within {weeks} weeks (any evaluation up to {horizon}) brings "
+                "1 violation point.",
+            )
+        )
+    elif action == VIOLATION_POINT:
+        out.append(
+            Advice(
+                "What the violation point means",
+                f"The 12-Hour Response Rate failed again ({rate}; "
+                f"earlier failure on {last_failure}), so the shop receives 1 violation point, "
+                f"active for {validity} days (until {as_of + dt.timedelta(days=validity)}). "
+                f"It now holds {shop.get('violation_points_active') or 0} active point(s). "
+                f"Every further failing week up to {horizon} brings another point.",
+            )
+        )
+    elif last_failure is not None and action == "none":
+        until = dt.date.fromisoformat(last_failure) + dt.timedelta(weeks=weeks)
+        out.append(
+            Advice(
+                "Still on notice",
+                f"The rate passed this week, but the failure on {last_failure} still counts: "
+                f"a failure in any evaluation up to {until} brings 1 violation point.",
+            )
+        )
+    hours = hot_hours(missed_by_hour)
+    if hours is None and missed_by_hour.sum() >= MIN_MISSES_FOR_HOURS:
+        out.append(
+            Advice(
+                "Misses are spread over the day",
+                f"The {int(missed_by_hour.sum())} missed or late chats are not bunched in a few "
+                "hours (see the hour chart): answer faster throughout the day, or add an "
+                "auto-reply, which counts as a response under the guidelines.",
+            )
+        )
+    if hours is not None:
+        share = int(missed_by_hour[hours].sum())
+        out.append(
+            Advice(
+                "Cover the hours where chats are missed",
+                f"{share} of {int(missed_by_hour.sum())} missed or late chats were received "
+                f"between {hour_ranges(hours)} ({shop['timezone']}). Put someone on these hours "
+                "or set up an auto-reply: under the guidelines an auto-reply or FAQ answer "
+                "counts as a response.",
+            )
+        )
+    if upcoming:
+        out.append(
+            Advice(
+                "Public holidays in the next 14 days",
+                "Turn on Holiday Mode for days the shop is closed, or plan cover: the guidelines "
+                "count public holidays like any other day.",
+                [f"{day_label(d)} {d.year}: {name}" for d, name in upcoming],
+            )
+        )
+    elif not market_known:
+        out.append(
+            Advice(
+                "Public holidays unknown",
+                "The shop has no known market, so upcoming public holidays cannot be listed. "
+                "Add its market to the shops table.",
+            )
+        )
+    if pending:
+        out.append(
+            Advice(
+                "Chats that can still be answered in time",
+                f"{len(pending)} chat(s) had no reply at the cut-off but their 12-hour deadline "
+                "had not passed. Answer them before the deadline (local time):",
+                [
+                    f"conversation {c.conversation_id}: reply by {c.deadline}"
+                    for c in pending[:MISSED_ROWS]
+                ],
+            )
+        )
+    if shop["status"]["satisfaction_rate"] == FAIL:
+        out.append(
+            Advice(
+                "Low satisfaction",
+                f"{shop['ratings'] - shop['ratings_satisfied']} of {shop['ratings']} ratings were "
+                f"below {policy['satisfied_min_rating']}. Read those conversations (listed below) "
+                "for common causes.",
+            )
+        )
+    return out
+
+
+def findings_for(rows: pd.DataFrame, zone: str) -> Findings:
+    """Counts by category and agent, and the first findings with shortened excerpts."""
+    by_category = rows.groupby("category").size().sort_values(ascending=False, kind="stable")
+    agents = rows["sender_id"].astype(object).where(rows["sender_id"].notna(), "(unknown)")
+    auto = rows["from_auto_reply"].astype(str).str.lower().isin(["true", "1"])
+    agents = agents.where(~auto, "auto-reply")
+    by_agent = agents.groupby(agents).size().sort_values(ascending=False, kind="stable")
+    shown = rows.sort_values("sent_at", kind="stable").head(FINDING_ROWS)
+    times = local_text(shown["sent_at"], pd.Series(zone, index=shown.index))
+    excerpt = shown["excerpt"].astype(object).where(shown["excerpt"].notna(), "").astype(str)
+    excerpt = excerpt.where(
+        excerpt.str.len() <= EXCERPT_CHARS, excerpt.str.slice(0, EXCERPT_CHARS - 1) + "…"
+    )
+    listed = pd.DataFrame(
+        {
+            "sent": times,
+            "conversation_id": shown["conversation_id"].astype(str),
+            "agent": agents.loc[shown.index].astype(str),
+            "category": shown["category"].astype(str),
+            "rule": shown["rule_id"].astype(str)
+            + shown["section"].astype(object).map(lambda s: "" if pd.isna(s) else f" (§{s})"),
+            "excerpt": excerpt,
+        }
+    )
+    return Findings(
+        total=len(rows),
+        by_category=[(str(k), int(v)) for k, v in by_category.items()],
+        by_agent=[(str(k), int(v)) for k, v in by_agent.items()],
+        rows=listed.to_dict(orient="records"),
+        more=max(len(rows) - FINDING_ROWS, 0),
+    )

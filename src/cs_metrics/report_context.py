@@ -1,0 +1,189 @@
+"""The typed context the report template receives: one dataclass per section and row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of one shop: its value, status and the CSS class that colours it."""
+
+    value: float | None
+    status: str
+    css: str
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """One shop in the overview table."""
+
+    shop_id: str
+    name: str
+    market: str
+    anchor: str
+    rate: Metric
+    frt: Metric
+    csat: Metric
+    action: str
+    action_css: str
+    reason: str
+    change: float | None
+    change_css: str
+    trend: Markup
+    points: int
+    chats_assessed: int
+
+
+@dataclass(frozen=True)
+class OverviewGroup:
+    """A block of overview rows with the same standing (violation point, warning, ...)."""
+
+    title: str
+    css: str
+    rows: list[OverviewRow]
+
+
+@dataclass(frozen=True)
+class DayRow:
+    """One local day of a shop's week."""
+
+    day: dt.date
+    weekend: bool
+    holiday: str
+    chats: int
+    assessed: int
+    on_time: int
+    late: int
+    missed: int
+    pending: int
+    excluded: int
+    rate: float | None
+    rate_css: str
+
+
+@dataclass(frozen=True)
+class HistBin:
+    """One bar of the first-response-time histogram."""
+
+    label: str
+    count: int
+    share: float
+    bar: Markup
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """Chats answered by one agent (or by auto-reply) in the week."""
+
+    agent: str
+    auto_reply: bool
+    answered: int
+    median: float | None
+    p90: float | None
+    late: int
+
+
+@dataclass(frozen=True)
+class ChatRow:
+    """A missed or late chat, or a pending one."""
+
+    conversation_id: str
+    buyer: str
+    received: str
+    status: str
+    waited: float | None
+    responded: str
+    deadline: str
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    """A low rating counted in the week."""
+
+    conversation_id: str
+    rating: int
+    rated: str
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    """A Holiday Mode period that touched the week, in local time."""
+
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One recommendation: a headline, the specific text, optional detail lines."""
+
+    title: str
+    text: str
+    items: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Compliance-scan findings of one shop: counts and the first findings."""
+
+    total: int
+    by_category: list[tuple[str, int]]
+    by_agent: list[tuple[str, int]]
+    rows: list[dict[str, str]]
+    more: int
+
+
+@dataclass(frozen=True)
+class ShopSection:
+    """Everything the per-shop detail section shows."""
+
+    row: OverviewRow
+    timezone: str
+    tz_label: str
+    counts: dict[str, int]
+    frt_median: float | None
+    frt_p90: float | None
+    cutoff_local: str
+    days: list[DayRow]
+    holiday_note: str
+    heatmap: Markup
+    histogram: list[HistBin]
+    responded: int
+    auto_replied: int
+    auto_share: float | None
+    person_replied: int
+    responder_bar: Markup
+    agents: list[AgentRow]
+    missed: list[ChatRow]
+    missed_more: int
+    low_ratings: list[RatingRow]
+    low_ratings_more: int
+    periods: list[PeriodRow]
+    advice: list[Advice]
+    findings: Findings | None
+    open: bool
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """The one object the templates receive."""
+
+    title: str
+    as_of: dt.date
+    first_day: dt.date
+    last_day: dt.date
+    cutoff: str
+    generated_at: str
+    summary: dict[str, int]
+    summary_css: dict[str, str]
+    groups: list[OverviewGroup]
+    shops: list[ShopSection]
+    policy: list[tuple[str, str]]
+    input_line: str
+    rate_target: float
+    frt_target: float
+    csat_target: float

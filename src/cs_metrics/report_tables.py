@@ -1,0 +1,208 @@
+"""The week's chats turned into the report's per-shop tables: days, hours, agents, trend."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+from functools import cache
+from typing import Any
+
+import holidays
+import numpy as np
+import pandas as pd
+
+from cs_metrics import output
+from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
+
+TREND_WEEKS = 8
+HIST_BINS = (-math.inf, 5.0, 30.0, 60.0, 240.0, 720.0, math.inf)
+HIST_LABELS = ("up to 5 min", "5-30 min", "30 min-1 h", "1-4 h", "4-12 h", "over 12 h")
+
+
+def pseudonym(key: bytes, shop_id: str, buyer_id: Any) -> str:
+    """A buyer id as a keyed hash (HMAC-SHA256 over shop and buyer), stable per key."""
+    if buyer_id is None or pd.isna(buyer_id):
+        return "–"
+    message = f"{shop_id}\x1f{buyer_id}".encode()
+    return "buyer-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:10]
+
+
+def anchor(shop_id: str) -> str:
+    """A stable HTML id for a shop's section, whatever characters its id holds."""
+    return "shop-" + hashlib.sha256(shop_id.encode()).hexdigest()[:12]
+
+
+def local_parts(instants: pd.Series, zones: pd.Series) -> pd.DataFrame:
+    """Per row: the local calendar day (naive midnight) and hour in the row's zone."""
+    day = pd.Series(pd.NaT, index=instants.index, dtype="datetime64[us]")
+    hour = pd.Series(-1, index=instants.index, dtype="int64")
+    for zone, idx in zones.groupby(zones.astype(str), sort=False).groups.items():
+        local = instants.loc[idx].dt.tz_convert(str(zone)).dt.tz_localize(None)
+        day.loc[idx] = local.dt.normalize()
+        hour.loc[idx] = local.dt.hour.fillna(-1).astype("int64")
+    return pd.DataFrame({"day": day, "hour": hour})
+
+
+def local_text(instants: pd.Series, zones: pd.Series) -> pd.Series:
+    """Instants as `Tue 17 Nov 14:05` in each row's zone; an en dash when missing."""
+    text = pd.Series("–", index=instants.index, dtype=object)
+    for zone, idx in zones.groupby(zones.astype(str), sort=False).groups.items():
+        local = instants.loc[idx].dt.tz_convert(str(zone))
+        text.loc[idx] = local.dt.strftime("%a %d %b %H:%M").where(local.notna(), "–")
+    return text
+
+
+def prepared_chats(chats: pd.DataFrame, cutoff: pd.Timestamp | None) -> pd.DataFrame:
+    """The week's chats with local day and hour, a `miss` flag and how long the buyer waited."""
+    if chats.empty:
+        # A quiet week: the same columns as below, no rows.
+        derived = ["day", "hour", "miss", "waited", "late_first", "order"]
+        return pd.DataFrame(columns=[*output.CHAT_COLUMNS, *derived])
+    c = chats.copy()
+    c["status"] = c["status"].astype(str)
+    c = c.join(local_parts(c["received_at_utc"], c["timezone"]))
+    c["miss"] = c["status"].isin([LATE, UNRESPONDED])
+    waited_open = (
+        (cutoff - c["received_at_utc"]).dt.total_seconds() / 60
+        if cutoff is not None
+        else pd.Series(np.nan, index=c.index)
+    )
+    c["waited"] = c["response_minutes"].astype(float).where(c["status"] != UNRESPONDED, waited_open)
+    # Listing order of misses: unanswered chats newest first (the buyer may still be
+    # waiting), then late chats longest wait first.
+    c["late_first"] = c["status"] == LATE
+    epoch = pd.Timestamp(0, tz="UTC").as_unit("us")
+    received_minutes = (c["received_at_utc"] - epoch).dt.total_seconds() / 60
+    c["order"] = received_minutes.where(c["status"] == UNRESPONDED, c["waited"])
+    return c
+
+
+def first_rows(
+    frame: pd.DataFrame, by: list[str], ascending: list[bool], n: int | None
+) -> pd.DataFrame:
+    """Each shop's first `n` rows (all when None) in the given order, shops in id order."""
+    ordered = frame.sort_values(["shop_id", *by], ascending=[True, *ascending], kind="stable")
+    return ordered if n is None else ordered.groupby("shop_id", sort=False).head(n)
+
+
+def rows_by_shop(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """A frame's rows as dicts, listed per shop (order kept)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for record in frame.to_dict(orient="records"):
+        out.setdefault(record["shop_id"], []).append(record)
+    return out
+
+
+def day_table(chats: pd.DataFrame, shop_ids: pd.Index, days: list[dt.date]) -> pd.DataFrame:
+    """Chats per shop and local day by status, with `chats`, `assessed` and `rate` columns."""
+    statuses = [ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED]
+    full = pd.MultiIndex.from_product(
+        [shop_ids, pd.to_datetime(days).as_unit("us")], names=["shop_id", "day"]
+    )
+    if chats.empty:
+        table = pd.DataFrame(0, index=full, columns=statuses)
+    else:
+        table = pd.crosstab([chats["shop_id"], chats["day"]], chats["status"])
+        table = table.reindex(index=full, columns=statuses).fillna(0).astype("int64")
+    table["chats"] = table[statuses].sum(axis=1)
+    table["assessed"] = table[[ON_TIME, LATE, UNRESPONDED]].sum(axis=1)
+    table["rate"] = (table[ON_TIME] / table["assessed"]).where(table["assessed"] > 0)
+    return table
+
+
+def heat_counts(chats: pd.DataFrame) -> pd.DataFrame:
+    """Chats received and missed (late or unanswered) per shop, local day and hour."""
+    if chats.empty:
+        return pd.DataFrame(columns=["shop_id", "day", "hour", "received", "missed"])
+    return (
+        chats.groupby(["shop_id", "day", "hour"])
+        .agg(received=("status", "size"), missed=("miss", "sum"))
+        .reset_index()
+    )
+
+
+def heat_grids(
+    heat: pd.DataFrame, shop_ids: pd.Index, days: list[dt.date]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Received and missed counts as shop x day x hour arrays."""
+    shape = (len(shop_ids), len(days), 24)
+    received, missed = np.zeros(shape, dtype="int64"), np.zeros(shape, dtype="int64")
+    if len(heat):
+        s = shop_ids.get_indexer(heat["shop_id"])
+        d = ((heat["day"] - pd.Timestamp(days[0])) // pd.Timedelta(days=1)).to_numpy("int64")
+        h = heat["hour"].to_numpy("int64")
+        ok = (s >= 0) & (d >= 0) & (d < len(days)) & (h >= 0)
+        received[s[ok], d[ok], h[ok]] = heat["received"].to_numpy("int64")[ok]
+        missed[s[ok], d[ok], h[ok]] = heat["missed"].to_numpy("int64")[ok]
+    return received, missed
+
+
+def histogram_counts(chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
+    """Responded chats per shop and first-response-time bin, plus `never` (unanswered)."""
+    columns = [*HIST_LABELS, "never"]
+    if chats.empty:
+        return pd.DataFrame(0, index=shop_ids, columns=columns)
+    responded = chats.loc[chats["status"].isin([ON_TIME, LATE])]
+    bins = pd.cut(
+        responded["response_minutes"].astype(float), bins=HIST_BINS, labels=list(HIST_LABELS)
+    )
+    table = pd.crosstab(responded["shop_id"], bins)
+    table = table.reindex(index=shop_ids, columns=list(HIST_LABELS)).fillna(0).astype("int64")
+    never = chats.loc[chats["status"] == UNRESPONDED].groupby("shop_id").size()
+    table["never"] = never.reindex(shop_ids).fillna(0).astype("int64")
+    return table
+
+
+def agent_table(chats: pd.DataFrame) -> pd.DataFrame:
+    """Per shop and responder (auto-reply as one): answered, median and p90 minutes, late."""
+    columns = ["shop_id", "auto", "agent", "answered", "median", "p90", "late"]
+    responded = chats.loc[chats["status"].isin([ON_TIME, LATE])] if len(chats) else chats
+    if responded.empty:
+        return pd.DataFrame(columns=columns)
+    auto = responded["responder_role"] == "auto_reply"
+    keys = pd.DataFrame(
+        {
+            "shop_id": responded["shop_id"],
+            "auto": auto,
+            "agent": responded["responder_id"]
+            .astype(object)
+            .where(responded["responder_id"].notna() & ~auto, ""),
+        }
+    )
+    minutes = (
+        responded["response_minutes"]
+        .astype(float)
+        .groupby([keys["shop_id"], keys["auto"], keys["agent"]])
+    )
+    late = (responded["status"] == LATE).groupby([keys["shop_id"], keys["auto"], keys["agent"]])
+    return pd.DataFrame(
+        {
+            "answered": minutes.size(),
+            "median": minutes.median(),
+            "p90": minutes.quantile(0.9),
+            "late": late.sum(),
+        }
+    ).reset_index()
+
+
+def trend_table(history: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """The 12-hour rate per shop for the last TREND_WEEKS Mondays up to `as_of` (columns)."""
+    mondays = [(as_of - dt.timedelta(weeks=k)).isoformat() for k in range(TREND_WEEKS - 1, -1, -1)]
+    if history.empty:
+        return pd.DataFrame(columns=mondays, dtype=float)
+    rows = history.loc[history["as_of"].isin(mondays)]
+    table = rows.pivot_table(
+        index="shop_id", columns="as_of", values="response_rate_12h", aggfunc="last", dropna=False
+    )
+    return table.reindex(columns=mondays).astype(float)
+
+
+@cache
+def market_holidays(market: str, years: tuple[int, ...]) -> dict[dt.date, str] | None:
+    """Public holidays of a market (ISO code) in some years; None when `holidays` lacks it."""
+    try:
+        return dict(holidays.country_holidays(market.upper(), years=list(years)).items())
+    except NotImplementedError:
+        return None
