@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from cs_metrics.partitions import earliest_of, latest_of
 from cs_metrics.pipeline import METRICS_ONLY, Dataset, load
 from cs_metrics.policy import Policy
 from cs_metrics.read import TABLES, table_paths
+from cs_metrics.spill import BucketSummary, load_on_disk
 from cs_metrics.validate import Warn
 
 CLEAN, PROBLEMS, UNUSABLE = "clean", "problems", "unusable"
@@ -25,6 +28,16 @@ TIMESTAMPS: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class UsedRows:
+    """What a table's checkup says of its used (good, non-duplicate) rows."""
+
+    first: pd.Timestamp | None
+    """The earliest instant in the table's time columns (None when there is none)."""
+    last: pd.Timestamp | None
+    shop_ids: pd.Index
+
+
 def checkup(
     folder: Path,
     policy: Policy,
@@ -34,8 +47,9 @@ def checkup(
 ) -> dict[str, Any]:
     """Per table: rows read/used/quarantined (by reason), warnings, time range, shops; a status.
 
-    Unusable input (missing file or column, unreadable file, bad --date-format) is not a
-    status here: `load` raises its InputError/UsageError, which the CLI maps to exit 2.
+    Every checked message is held in memory (`pipeline.load`). Unusable input (missing file or
+    column, unreadable file, bad --date-format) is not a status here: `load` raises its
+    InputError/UsageError, which the CLI maps to exit 2.
     """
     # Only the columns the checks look at: message text and sender ids are never checked.
     dataset = load(
@@ -45,8 +59,45 @@ def checkup(
         date_format=date_format,
         reject_mangled_ids=reject_mangled_ids,
     )
+    used = {name: used_rows(frame_of(dataset, name), name) for name in dataset.counts}
+    return checkup_of(folder, dataset, used)
+
+
+def checkup_on_disk(
+    folder: Path,
+    policy: Policy,
+    *,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
+    buckets: int | None = None,
+    block_rows: int | None = None,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """`checkup`, the messages spilled to per-shop bucket files: memory flat with file size.
+
+    `buckets`, `block_rows` and `workdir` are those of `spill.evaluate_on_disk`.
+    """
+    dataset, summaries = load_on_disk(
+        folder,
+        policy,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
+        buckets=buckets,
+        block_rows=block_rows,
+        workdir=workdir,
+    )
+    used = {
+        name: used_rows(frame_of(dataset, name), name)
+        for name in dataset.counts
+        if name != "messages"
+    }
+    return checkup_of(folder, dataset, {"messages": used_messages(summaries), **used})
+
+
+def checkup_of(folder: Path, dataset: Dataset, used: dict[str, UsedRows]) -> dict[str, Any]:
+    """The checkup of a loaded folder, given each table's used rows in brief."""
     paths = table_paths(folder)
-    tables = {name: table_entry(dataset, name, paths[name]) for name in dataset.counts}
+    tables = {name: table_entry(dataset, name, paths[name], used[name]) for name in dataset.counts}
     warnings = [warning_entry(line) for line in dataset.warnings]
     problems = bool(warnings) or any(t["rows_quarantined"] for t in tables.values())
     return {
@@ -59,9 +110,8 @@ def checkup(
     }
 
 
-def table_entry(dataset: Dataset, name: str, path: Path) -> dict[str, Any]:
+def table_entry(dataset: Dataset, name: str, path: Path, used: UsedRows) -> dict[str, Any]:
     """One table's checkup: counts, quarantined rows by reason, warnings by code, range, shops."""
-    used = used_rows(dataset, name)
     quarantine = dataset.quarantine.get(name)
     reasons = (
         quarantine["reason"].value_counts().sort_index() if quarantine is not None else pd.Series()
@@ -70,21 +120,19 @@ def table_entry(dataset: Dataset, name: str, path: Path) -> dict[str, Any]:
     for line in dataset.warnings:
         if getattr(line, "table", None) == name:
             warned[line.code] = warned.get(line.code, 0) + line.rows  # type: ignore[attr-defined]
-    shops = pd.Index(used["shop_id"].dropna().unique()) if "shop_id" in used else pd.Index([])
-    first, last = time_range(used, TIMESTAMPS[name])
     return {
         "file": path.name,
         **dataset.counts[name].as_dict(),
         "quarantined_by_reason": {str(k): int(v) for k, v in reasons.items()},
         "warnings_by_code": dict(sorted(warned.items())),
-        "time_from": first,
-        "time_to": last,
-        "shops_found": len(shops),
-        "shop_ids": sorted(str(s) for s in shops)[:SHOWN_SHOPS],
+        "time_from": None if used.first is None else iso_utc(used.first),
+        "time_to": None if used.last is None else iso_utc(used.last),
+        "shops_found": len(used.shop_ids),
+        "shop_ids": sorted(str(s) for s in used.shop_ids)[:SHOWN_SHOPS],
     }
 
 
-def used_rows(dataset: Dataset, name: str) -> pd.DataFrame:
+def frame_of(dataset: Dataset, name: str) -> pd.DataFrame:
     """The good, non-duplicate rows of one table."""
     frames = {
         "messages": dataset.messages,
@@ -95,14 +143,30 @@ def used_rows(dataset: Dataset, name: str) -> pd.DataFrame:
     return frames[name]
 
 
-def time_range(used: pd.DataFrame, columns: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """The earliest and latest instant in `columns`, ISO-8601 UTC (None when there is none)."""
+def used_rows(frame: pd.DataFrame, name: str) -> UsedRows:
+    """A table's used rows in brief: the range of its time columns and its distinct shops."""
+    shops = pd.Index(frame["shop_id"].dropna().unique()) if "shop_id" in frame else pd.Index([])
+    first, last = time_range(frame, TIMESTAMPS[name])
+    return UsedRows(first, last, shops)
+
+
+def used_messages(summaries: list[BucketSummary]) -> UsedRows:
+    """The used messages in brief, from the summaries of the buckets (each shop in one)."""
+    return UsedRows(
+        earliest_of([s.earliest for s in summaries]),
+        latest_of([s.latest for s in summaries]),
+        pd.Index([], dtype="string").append([s.shop_ids for s in summaries]).unique(),
+    )
+
+
+def time_range(
+    used: pd.DataFrame, columns: tuple[str, ...]
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The earliest and latest instant in `columns` (None when there is none)."""
     values = [used[c].dropna() for c in columns if c in used and len(used[c].dropna())]
     if not values:
         return None, None
-    first = min(v.min() for v in values)
-    last = max(v.max() for v in values)
-    return iso_utc(first), iso_utc(last)
+    return min(v.min() for v in values), max(v.max() for v in values)
 
 
 def iso_utc(instant: pd.Timestamp) -> str:

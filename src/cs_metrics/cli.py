@@ -623,6 +623,14 @@ def scan(
     typer.echo(output.findings_text(findings, scanning.summarise(findings), fmt.value), nl=False)
 
 
+class CheckEngine(StrEnum):
+    """Engines of `validate`: pandas in memory, disk for large files (docs/large_files.md)."""
+
+    auto = "auto"
+    pandas = "pandas"
+    disk = "disk"
+
+
 @command(
     name="validate",
     help=(
@@ -642,11 +650,22 @@ def validate_command(
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
     config: ConfigOpt = None,
+    engine: Annotated[
+        CheckEngine,
+        typer.Option(
+            "--engine",
+            help="pandas (all messages in memory), disk (messages spilled to temporary files "
+            "by shop: memory stays flat with file size), or auto: disk for a CSV or JSON Lines "
+            f"messages file of {DISK_FROM_BYTES // 2**20} MB or more, else pandas.",
+        ),
+    ] = CheckEngine.auto,
 ) -> None:
-    from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_text
+    from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_on_disk, checkup_text
 
     policy = make_policy(config, default_timezone)
-    report = checkup(data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
+    on_disk = engine == CheckEngine.disk or (engine == CheckEngine.auto and prefers_disk(data))
+    check = checkup_on_disk if on_disk else checkup
+    report = check(data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
     text = output.to_json(report) if fmt == MetricsFormat.json else checkup_text(report)
     typer.echo(text, nl=False)
     raise typer.Exit(EXIT_STATUS[report["status"]])

@@ -60,10 +60,28 @@ def partition_latest(part: pd.DataFrame) -> pd.Timestamp | None:
     return None if pd.isna(latest) else pd.Timestamp(latest)
 
 
+def partition_earliest(part: pd.DataFrame) -> pd.Timestamp | None:
+    """The earliest sent_at of a partition's non-duplicate rows (None when there are none)."""
+    earliest = part["sent_at"][~part[DUPLICATE].to_numpy()].min()
+    return None if pd.isna(earliest) else pd.Timestamp(earliest)
+
+
+def partition_shop_ids(part: pd.DataFrame) -> pd.Index:
+    """The distinct shop_ids of a partition's non-duplicate rows (in order of appearance)."""
+    shops = part["shop_id"][~part[DUPLICATE].to_numpy()].dropna().unique()
+    return pd.Index(shops, dtype="string")
+
+
 def latest_of(instants: list[pd.Timestamp | None]) -> pd.Timestamp | None:
     """The latest of some instants, ignoring missing ones (None when all are missing)."""
     known = [t for t in instants if t is not None]
     return max(known) if known else None
+
+
+def earliest_of(instants: list[pd.Timestamp | None]) -> pd.Timestamp | None:
+    """The earliest of some instants, ignoring missing ones (None when all are missing)."""
+    known = [t for t in instants if t is not None]
+    return min(known) if known else None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,14 +39,17 @@ from cs_metrics.partitions import (
     latest_of,
     metric_inputs,
     partition_collapsed,
+    partition_earliest,
     partition_latest,
     partition_metrics,
+    partition_shop_ids,
     without_rows,
 )
 from cs_metrics.pipeline import (
     METRICS_ONLY,
     Dataset,
     Evaluation,
+    SmallTables,
     _strict_message,
     checked_block,
     checked_shops,
@@ -190,17 +194,133 @@ def spilled_block(
 
 @dataclass(frozen=True)
 class BucketSummary:
-    """What the whole table needs from one bucket: duplicates, the latest message, odd ids."""
+    """What the whole table needs from one bucket: duplicates, time range, shops, odd ids."""
 
     duplicates: int
     latest: pd.Timestamp | None
     collapsed: pd.DataFrame
+    earliest: pd.Timestamp | None
+    shop_ids: pd.Index
+    """The shops of the bucket's non-duplicate rows."""
 
 
 def bucket_summary(part: pd.DataFrame) -> BucketSummary:
-    """The duplicates, latest non-duplicate sent_at and collapsed-id rows of a flagged bucket."""
+    """The duplicates, sent_at range, shops and collapsed-id rows of a flagged bucket."""
     collapsed = detached(partition_collapsed(part))
-    return BucketSummary(int(part[DUPLICATE].sum()), partition_latest(part), collapsed)
+    return BucketSummary(
+        int(part[DUPLICATE].sum()),
+        partition_latest(part),
+        collapsed,
+        partition_earliest(part),
+        partition_shop_ids(part),
+    )
+
+
+@dataclass(frozen=True)
+class Spill:
+    """Pass 1 done: the filled bucket files, and what stayed in memory of each checked block."""
+
+    store: BucketFiles
+    blocks: list[MessageRows]
+    """Each checked piece of the messages without its good rows (they are in the buckets)."""
+    small: SmallTables
+    dtypes: dict[str, Any]
+    """The good rows' column types, to read the buckets back as the blocks had them."""
+
+    def summaries(self) -> list[BucketSummary]:
+        """Each filled bucket's summary, from the few columns that settle duplicates."""
+        return [
+            bucket_summary(flagged_duplicates(self.store.read(b, SUMMARY_COLUMNS), self.dtypes))
+            for b in self.store.filled()
+        ]
+
+    def flagged(self, bucket: int) -> pd.DataFrame:
+        """One bucket's rows, all columns, duplicates flagged."""
+        return flagged_duplicates(self.store.read(bucket), self.dtypes)
+
+
+@contextmanager
+def spilled(
+    folder: Path,
+    policy: Policy,
+    *,
+    date_format: str | None,
+    reject_mangled_ids: bool,
+    buckets: int | None,
+    block_rows: int | None,
+    workdir: Path | None,
+) -> Iterator[Spill]:
+    """Pass 1: every table checked, the good messages spilled to bucket files by shop.
+
+    The bucket files live in a temporary folder under `workdir` (default: `TMPDIR`), removed
+    when the block using them ends, also when it fails.
+    """
+    paths = table_paths(folder)
+    raw = {name: read_table(name, path) for name, path in paths.items() if name != "messages"}
+    shops_table = checked_shops(raw, policy, reject_mangled_ids)
+    check = partial(
+        checked_block,
+        known=known_zones(shops_table),
+        default_timezone=policy.default_timezone,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
+    )
+    count = buckets or bucket_count(paths["messages"])
+    with (
+        tempfile.TemporaryDirectory(prefix="cs-metrics-spill-", dir=workdir) as folder_name,
+        BucketFiles(Path(folder_name), count) as store,
+    ):
+        spill_block = partial(spilled_block, check=check, store=store, block_rows=block_rows)
+        spilled_blocks = map_blocks("messages", paths["messages"], spill_block, METRICS_ONLY)
+        blocks = [piece for block in spilled_blocks for piece in block]
+        store.close()
+        small = small_tables(
+            raw,
+            shops_table,
+            [shops for shops, _ in blocks],
+            policy,
+            date_format=date_format,
+            reject_mangled_ids=reject_mangled_ids,
+        )
+        rows = [rows for _, rows in blocks]
+        dtypes = {str(c): d for c, d in rows[0].good.dtypes.items()}
+        yield Spill(store, rows, small, dtypes)
+
+
+def settled(spill: Spill, summaries: list[BucketSummary], policy: Policy) -> Dataset:
+    """The Dataset `pipeline.load` gives, without the good messages (they are in the buckets)."""
+    checked = checked_messages(
+        spill.blocks, sum(s.duplicates for s in summaries), [s.collapsed for s in summaries]
+    )
+    return dataset_of(checked, spill.small, policy)
+
+
+def load_on_disk(
+    folder: Path,
+    policy: Policy,
+    *,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
+    buckets: int | None = None,
+    block_rows: int | None = None,
+    workdir: Path | None = None,
+) -> tuple[Dataset, list[BucketSummary]]:
+    """`pipeline.load` with the messages spilled to disk, and each bucket's summary.
+
+    The Dataset's counts, quarantine, warnings and shop ids are those `load` gives; its
+    `messages` frame is empty (the summaries give the used messages' time range and shops).
+    """
+    with spilled(
+        folder,
+        policy,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
+        buckets=buckets,
+        block_rows=block_rows,
+        workdir=workdir,
+    ) as spill:
+        summaries = spill.summaries()
+    return settled(spill, summaries, policy), summaries
 
 
 def evaluate_on_disk(
@@ -224,61 +344,32 @@ def evaluate_on_disk(
     spilled apart; default: whole blocks) exist for tests; `workdir` holds the temporary folder
     (default: the system's, `TMPDIR`).
     """
-    paths = table_paths(folder)
-    raw = {name: read_table(name, path) for name, path in paths.items() if name != "messages"}
-    shops_table = checked_shops(raw, policy, reject_mangled_ids)
-    check = partial(
-        checked_block,
-        known=known_zones(shops_table),
-        default_timezone=policy.default_timezone,
+    with spilled(
+        folder,
+        policy,
         date_format=date_format,
         reject_mangled_ids=reject_mangled_ids,
-    )
-    count = buckets or bucket_count(paths["messages"])
-    with (
-        tempfile.TemporaryDirectory(prefix="cs-metrics-spill-", dir=workdir) as spill,
-        BucketFiles(Path(spill), count) as store,
-    ):
-        spill_block = partial(spilled_block, check=check, store=store, block_rows=block_rows)
-        spilled = map_blocks("messages", paths["messages"], spill_block, METRICS_ONLY)
-        blocks = [piece for block in spilled for piece in block]
-        store.close()
-        blocks_rows = [rows for _, rows in blocks]
-        small = small_tables(
-            raw,
-            shops_table,
-            [shops for shops, _ in blocks],
-            policy,
-            date_format=date_format,
-            reject_mangled_ids=reject_mangled_ids,
-        )
-        dataset = dataset_of(checked_messages(blocks_rows, 0, []), small, policy)
+        buckets=buckets,
+        block_rows=block_rows,
+        workdir=workdir,
+    ) as spill:
+        dataset = settled(spill, [], policy)
         if strict and dataset.bad_rows:
-            raise StrictModeError(_strict_message(dataset, paths))
+            raise StrictModeError(_strict_message(dataset, table_paths(folder)))
 
-        meta = blocks_rows[0].good
-        dtypes = {str(c): d for c, d in meta.dtypes.items()}
-        no_messages = flagged_duplicates(meta, dtypes).drop(columns=DUPLICATE)
-        summaries: list[BucketSummary] = []
-        if cutoff is None:
-            summaries = [
-                bucket_summary(flagged_duplicates(store.read(b, SUMMARY_COLUMNS), dtypes))
-                for b in store.filled()
-            ]
+        meta = spill.blocks[0].good
+        no_messages = flagged_duplicates(meta, spill.dtypes).drop(columns=DUPLICATE)
+        summaries = spill.summaries() if cutoff is None else []
         cut = cutoff if cutoff is not None else latest_of([s.latest for s in summaries])
         shops = shop_zones(dataset, shop_ids)
         inputs = metric_inputs(dataset, window_bounds(shops, start, end), cut, policy)
-        wanted = set(bucket_numbers(shops["shop_id"], count).tolist())
+        wanted = set(bucket_numbers(shops["shop_id"], spill.store.buckets).tolist())
         found = []
-        for bucket in store.filled():
+        for bucket in spill.store.filled():
             if cutoff is None and bucket not in wanted:
                 continue
-            part = flagged_duplicates(store.read(bucket), dtypes)
+            part = spill.flagged(bucket)
             if cutoff is not None:
                 summaries.append(bucket_summary(part))
             found.append(detached(partition_metrics(part, inputs)))
-    checked = checked_messages(
-        blocks_rows, sum(s.duplicates for s in summaries), [s.collapsed for s in summaries]
-    )
-    dataset = dataset_of(checked, small, policy)
-    return dataset, evaluation_of(found, inputs, no_messages, start, end)
+    return settled(spill, summaries, policy), evaluation_of(found, inputs, no_messages, start, end)
