@@ -35,11 +35,14 @@ writes either form.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
@@ -149,238 +152,9 @@ SAMPLE_SHOPS = (
     SampleShop("US-001", "Pacific Pet Supply", "US", "", "excellent", 0.7, 2),
 )
 
-# Message texts by kind and market. The violations give a compliance scan something to find.
+# Message texts by kind and market (data/phrases.toml); the violations give the scan something.
 PHRASE_KINDS = ("buyer", "follow_up", "reply", "closing", "auto_reply", "opener", "violation")
 BUYER_FIRST, BUYER_FOLLOW, REPLY, CLOSING, AUTO_TEXT, OPENER, VIOLATION = range(7)
-PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
-    "SG": {
-        "buyer": (
-            "Hi, is this still available?",
-            "Hello, when will my order be shipped?",
-            "Can deliver by this Saturday or not?",
-            "Do you have this in black?",
-            "My parcel still haven't arrive leh, ordered 5 days ago",
-            "Is the charger included in the box?",
-            "Got warranty for this one?",
-            "Item received but the screen got scratch, how ah?",
-            "Can I change my address? Just placed the order",
-            "Is this compatible with iPhone 15?",
-            'Is this "waterproof", or only splash-proof?',
-        ),
-        "follow_up": ("Hello?", "Any update?", "??", "Pls reply asap", "Ok thanks"),
-        "reply": (
-            "Hi! Yes, still available. You can place the order directly 😊",
-            "Hi, your order will be shipped within 24 hours.",
-            "Sorry for the delay! Your parcel is with the courier, tracking is updated.",
-            "Yes, 1 year local warranty included.",
-            "Hi, black is out of stock, restocking next week.",
-            "So sorry about that! Please send us a photo and we will arrange a replacement.",
-            "Yes, it works with iPhone 15 and 15 Pro.",
-        ),
-        "closing": ("Thank you for shopping with us!", "Anything else we can help with?"),
-        "auto_reply": (
-            "Hi! Thanks for your message. Our team will reply shortly (daily 9am-10pm).",
-            "Hello! For order status please check My Orders > Track. An agent will reply soon.",
-        ),
-        "opener": ("Hi! Your order has been packed and will be shipped today.",),
-        "violation": (
-            "WhatsApp me at +65 9123 4567 for a better price",
-            "Give 5 stars and get a $5 voucher",
-        ),
-    },
-    "MY": {
-        "buyer": (
-            "Hai, barang ni ada stok lagi?",
-            "Bila parcel saya akan dihantar?",
-            "Saiz M ada tak?",
-            "Boleh COD tak?",
-            "Barang dah sampai tapi warna lain, macam mana?",
-            "Kain ni jenis apa ya?",
-            "Boleh tukar alamat penghantaran?",
-            "Sis, ada promo untuk beli 2 helai?",
-        ),
-        "follow_up": ("Hello?", "Ada orang tak?", "Tolong balas cepat", "Ok terima kasih"),
-        "reply": (
-            "Hai, ada stok lagi ya. Boleh terus buat pesanan 😊",
-            "Parcel akan dihantar dalam masa 1-2 hari bekerja.",
-            "Saiz M masih ada, sis.",
-            "Maaf atas kesulitan. Boleh hantar gambar? Kami akan tukar yang baru.",
-            "Kain cotton, tak panas dan selesa dipakai.",
-            "Alamat dah dikemaskini ya.",
-        ),
-        "closing": ("Terima kasih kerana membeli!", "Ada apa-apa lagi boleh kami bantu?"),
-        "auto_reply": ("Hai! Terima kasih kerana menghubungi kami. Kami akan membalas segera.",),
-        "opener": ("Hai! Pesanan anda sudah dibungkus dan akan dihantar hari ini.",),
-        "violation": (
-            "Give 5 stars and get a RM5 voucher",
-            "WhatsApp saya di 012-345 6789 untuk harga lebih murah",
-        ),
-    },
-    "VN": {
-        "buyer": (
-            "Shop ơi, sản phẩm này còn hàng không ạ?",
-            "Khi nào đơn của em được giao vậy shop?",
-            "Có màu trắng không shop?",
-            "Hàng nhận được bị vỡ, shop xử lý giúp em với",
-            "Kích thước thật của kệ này là bao nhiêu ạ?",
-            "Em muốn đổi địa chỉ giao hàng được không?",
-            "Shop có freeship không ạ?",
-        ),
-        "follow_up": ("Shop ơi?", "Sao shop chưa trả lời ạ?", "??", "Dạ em cảm ơn"),
-        "reply": (
-            "Dạ còn hàng ạ, bạn đặt hàng luôn nhé 😊",
-            "Dạ đơn của bạn sẽ được giao trong 2-3 ngày ạ.",
-            "Dạ màu trắng tạm hết, tuần sau shop nhập thêm ạ.",
-            "Shop xin lỗi bạn, bạn gửi ảnh giúp shop để shop đổi hàng mới nhé.",
-            "Dạ kích thước là 80 x 30 x 120 cm ạ.",
-            "Dạ shop đã cập nhật địa chỉ cho bạn rồi ạ.",
-        ),
-        "closing": ("Cảm ơn bạn đã ủng hộ shop!", "Bạn cần hỗ trợ gì thêm không ạ?"),
-        "auto_reply": ("Xin chào! Cảm ơn bạn đã nhắn tin. Shop sẽ phản hồi sớm nhất có thể.",),
-        "opener": ("Chào bạn! Đơn hàng của bạn đã được đóng gói và sẽ giao trong hôm nay.",),
-        "violation": (
-            "Bạn kết bạn Zalo 0901 234 567 để được giá tốt hơn nhé",
-            "please cancel the order and buy again",
-        ),
-    },
-    "TH": {
-        "buyer": (
-            "สินค้ายังมีอยู่ไหมคะ",
-            "สั่งไปแล้ว จะได้ของเมื่อไหร่คะ",
-            "ครีมนี้ใช้กับผิวแพ้ง่ายได้ไหมคะ",
-            "ได้รับของแล้ว แต่ขวดแตกค่ะ",
-            "มีโปรซื้อ 2 แถม 1 ไหมคะ",
-            "ขอเปลี่ยนที่อยู่จัดส่งได้ไหมครับ",
-            "ของแท้ไหมครับ มีเลข อย. ไหม",
-        ),
-        "follow_up": ("สวัสดีค่ะ?", "ตอบหน่อยค่ะ", "??", "ขอบคุณค่ะ"),
-        "reply": (
-            "สวัสดีค่ะ สินค้ายังมีค่ะ สั่งได้เลยนะคะ 😊",
-            "จัดส่งภายใน 1-2 วันทำการค่ะ",
-            "ใช้กับผิวแพ้ง่ายได้ค่ะ แนะนำให้ทดสอบที่ท้องแขนก่อนนะคะ",
-            "ขออภัยค่ะ รบกวนส่งรูปให้ร้านดูหน่อยนะคะ ร้านจะส่งของใหม่ให้ค่ะ",
-            "ของแท้ 100% ค่ะ มีเลข อย. ทุกชิ้นค่ะ",
-            "แก้ไขที่อยู่ให้เรียบร้อยแล้วค่ะ",
-        ),
-        "closing": ("ขอบคุณที่อุดหนุนนะคะ", "มีอะไรให้ช่วยอีกไหมคะ"),
-        "auto_reply": ("สวัสดีค่ะ ขอบคุณที่ทักมานะคะ แอดมินจะรีบตอบกลับโดยเร็วที่สุดค่ะ",),
-        "opener": ("สวัสดีค่ะ ร้านแพ็กสินค้าเรียบร้อยแล้ว จะจัดส่งวันนี้ค่ะ",),
-        "violation": (
-            "แอดไลน์ @siamglow รับส่วนลดเพิ่มค่ะ",
-            "รีวิว 5 ดาว รับโค้ดส่วนลด 50 บาทค่ะ",
-        ),
-    },
-    "PH": {
-        "buyer": (
-            "Hi po, available pa po ba ito?",
-            "Kailan po ma-ship yung order ko?",
-            "Pwede po ba COD?",
-            "Dumating na po pero may dent yung kaldero",
-            "May ibang kulay po ba?",
-            "Pwede po bang palitan yung address?",
-            "Legit po ba ito? Non-stick po ba talaga?",
-        ),
-        "follow_up": ("Hello po?", "Paki-reply po", "??", "Salamat po"),
-        "reply": (
-            "Hi po! Available pa po, pwede na po kayong mag-checkout 😊",
-            "Ma-ship po ito within 1-2 days.",
-            "Opo, pwede po ang COD.",
-            "Pasensya na po! Pakisend po ng picture para mapalitan namin.",
-            "Meron po kaming red at black.",
-            "Na-update na po ang address ninyo.",
-        ),
-        "closing": ("Salamat po sa pag-order!", "May iba pa po ba kaming maitutulong?"),
-        "auto_reply": ("Hi po! Salamat sa message. Sasagot po kami agad.",),
-        "opener": ("Hi po! Na-pack na po ang order ninyo at ipapadala ngayong araw.",),
-        "violation": (
-            "Message me on Viber 0917 123 4567 for discount",
-            "please cancel the order and buy again",
-        ),
-    },
-    "ID": {
-        "buyer": (
-            "Kak, barang ini ready stok?",
-            "Pesanan saya kapan dikirim ya kak?",
-            "Ukuran 40 masih ada?",
-            "Sepatunya kekecilan, bisa tukar ukuran?",
-            "Bisa COD kak?",
-            "Kak, ini original?",
-            "Alamat pengiriman bisa diganti?",
-        ),
-        "follow_up": ("Kak?", "Halo kak, mohon dibalas", "??", "Oke makasih kak"),
-        "reply": (
-            "Halo kak, ready stok ya, silakan langsung checkout 😊",
-            "Pesanan kakak dikirim hari ini ya.",
-            "Ukuran 40 masih ada kak.",
-            "Bisa kak, silakan ajukan pengembalian lewat aplikasi ya.",
-            "Original 100% kak, bergaransi.",
-            "Alamat sudah kami ubah ya kak.",
-        ),
-        "closing": ("Terima kasih sudah belanja kak!", "Ada lagi yang bisa kami bantu?"),
-        "auto_reply": (
-            "Halo kak! Terima kasih sudah menghubungi kami. Admin akan segera membalas.",
-        ),
-        "opener": ("Halo kak! Pesanan sudah dikemas dan akan dikirim hari ini.",),
-        "violation": (
-            "Transfer langsung ke rekening BCA 1234567890 dapat diskon 10%",
-            "Chat WA aja kak 0812-3456-7890",
-        ),
-    },
-    "GB": {
-        "buyer": (
-            "Hi, is the denim jacket still available?",
-            "Hello, when will my order be dispatched?",
-            "What are the measurements of the size M?",
-            "The item arrived with a stain on the sleeve, can I return it?",
-            "Do you ship to Northern Ireland?",
-            "Can I change my delivery address please?",
-            "Hi there,\nis this genuine 90s or a reproduction?",
-        ),
-        "follow_up": ("Hello?", "Any update please?", "??", "Cheers, thanks"),
-        "reply": (
-            "Hi! Yes, it's still available.",
-            "Your order will be dispatched tomorrow with Royal Mail.",
-            "Pit to pit 56 cm, length 70 cm.",
-            "So sorry about that! Please send a photo and we'll sort a return.",
-            "Yes, we ship to Northern Ireland.",
-            "Address updated, thanks!",
-        ),
-        "closing": ("Thanks for shopping with us!", "Anything else I can help with?"),
-        "auto_reply": ("Thanks for your message! We reply within a few hours, Mon-Sat 9am-6pm.",),
-        "opener": ("Hi! Your order has been packed and will go out today.",),
-        "violation": (
-            "Pay me via PayPal friends and family and I'll knock £5 off",
-            "Give 5 stars and get a £5 voucher",
-        ),
-    },
-    "US": {
-        "buyer": (
-            "Hi, is this available in the large size?",
-            "When will my order ship?",
-            "Is this safe for puppies?",
-            "My package says delivered but I didn't get it",
-            "Can I change the flavor to chicken?",
-            "Do you have a bigger bag?",
-            'Is this "grain free", or just low grain?',
-        ),
-        "follow_up": ("Hello?", "Any update?", "??", "Thank you!"),
-        "reply": (
-            "Hi! Yes, the large size is in stock.",
-            "Your order ships within 1 business day.",
-            "Yes, it's suitable for puppies over 8 weeks.",
-            "Sorry about that! We opened a claim with the carrier and will send a replacement.",
-            "Done, changed to chicken!",
-            "We have a 30 lb bag too.",
-        ),
-        "closing": ("Thanks for shopping with us!", "Anything else we can help with?"),
-        "auto_reply": ("Hi! Thanks for reaching out. We'll get back to you shortly.",),
-        "opener": ("Hi! Your order is packed and ships today.",),
-        "violation": (
-            "Text me at (415) 555-0134 and I'll give you a better deal",
-            "please cancel the order and buy again",
-        ),
-    },
-}
 SYSTEM_PHRASES = (
     ("Buyer placed an order", ORDER_CARD),
     ("Order shipped", ORDER_CARD),
@@ -735,15 +509,24 @@ def _raw_messages(
     }
 
 
+@cache
+def phrases() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Message texts by market and kind (src/cs_metrics/data/phrases.toml)."""
+    resource = importlib.resources.files("cs_metrics") / "data" / "phrases.toml"
+    data = tomllib.loads(resource.read_text(encoding="utf-8"))
+    return {market: {kind: tuple(data[market][kind]) for kind in PHRASE_KINDS} for market in data}
+
+
 def _phrase_table() -> tuple[list[str], np.ndarray, np.ndarray, int]:
     """All texts in one list, with offset and count per (kind, market), and the system base."""
+    texts_of = phrases()
     texts: list[str] = []
     offsets = np.zeros((len(PHRASE_KINDS), len(MARKETS)), dtype=np.int64)
     counts = np.zeros_like(offsets)
     for k, kind in enumerate(PHRASE_KINDS):  # a few dozen phrases, not messages
         for m, market in enumerate(MARKETS):
-            offsets[k, m], counts[k, m] = len(texts), len(PHRASES[market][kind])
-            texts.extend(PHRASES[market][kind])
+            offsets[k, m], counts[k, m] = len(texts), len(texts_of[market][kind])
+            texts.extend(texts_of[market][kind])
     system_base = len(texts)
     texts.extend(text for text, _ in SYSTEM_PHRASES)
     return texts, offsets, counts, system_base
