@@ -122,13 +122,13 @@ class RowGroups:
 
 
 def row_groups_up_to(path: Path, cutoff: pd.Timestamp) -> RowGroups:
-    """The row groups of a Parquet messages table up to the last one that may hold a message sent
-    at or before `cutoff`, by the files' own sent_at statistics.
+    """Row groups of a Parquet messages table up to the last that may hold a message by `cutoff`.
 
-    Only groups at the end of the read order are left out, and only when their statistics prove
-    every message in them was sent after the cut-off (typed timestamps or dates; a naive one is
-    taken at the earliest instant it can be in any zone). SPEC 4 ignores such messages, so the
-    metrics do not change; only the `input` counts and the shops seen cover fewer rows.
+    Only groups at the end of the read order are left out, and only when the files' own sent_at
+    statistics prove every message in them was sent after the cut-off (typed timestamps or
+    dates; a naive one is taken at the earliest instant it can be in any zone). SPEC 4 ignores
+    such messages, so the metrics do not change; only `input` and the shops seen cover fewer
+    rows.
     """
     groups: list[tuple[Path, int, int, bool]] = []
     for file in parquet_files(path):

@@ -160,8 +160,10 @@ def clean_text(values: pd.Series) -> pd.Series:
 
 
 def _maybe_padded(text: pa.Array) -> bool:
-    """Whether a value may begin or end with white space: its first or last byte is not a
-    visible ASCII character (a quick look at two bytes per value, before any trimming)."""
+    """Whether a value may begin or end with white space (a quick look before trimming).
+
+    True when some value's first or last byte is not a visible ASCII character.
+    """
     starts, stops, data = _value_bytes(text)
     filled = stops > starts  # empty values have no bytes (they become missing)
     edges = np.concatenate([data[starts[filled]], data[stops[filled] - 1]])
@@ -191,8 +193,10 @@ def arrow_chunks(values: pd.Series) -> pa.ChunkedArray:
 
 
 def dictionary_codes(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """One int64 code per value, numbered in order of first appearance (-1 for missing), and
-    the distinct values (hashed chunk by chunk into one dictionary: no combined copy)."""
+    """One int64 code per value in order of first appearance (-1: missing), and the values.
+
+    The chunks are hashed one by one into one dictionary: no combined copy of the column.
+    """
     encoded = pc.dictionary_encode(values)
     if not encoded.num_chunks:
         return np.zeros(0, dtype="int64"), pa.array([], values.type)
