@@ -1,4 +1,4 @@
-"""`compute --engine disk` gives byte for byte what the pandas engine gives (docs/large_files.md).
+"""`compute` and `validate --engine disk` give byte for byte what the pandas engine gives.
 
 The disk engine spills checked message rows to per-shop bucket files and evaluates one bucket at
 a time. The generated datasets are run through the core with small blocks and several buckets,
@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from conftest import MESSAGES_HEADER, WEEK, write_csv, write_jsonl
 from cs_metrics import output
+from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_on_disk, checkup_text
 from cs_metrics.cli import app
 from cs_metrics.errors import InputError, StrictModeError
 from cs_metrics.generate import GeneratorConfig, generate, write_tables
@@ -29,6 +30,7 @@ from cs_metrics.spill import (
     bucket_count,
     bucket_numbers,
     evaluate_on_disk,
+    load_on_disk,
     prefers_disk,
 )
 
@@ -78,10 +80,12 @@ def test_sample_data_output_is_identical(week: tuple[str, str], fmt: str) -> Non
 
 # A generated multi-shop dataset made messy: shops interleaved so every block holds many shops;
 # duplicates next to their first row and far from it (one sent later than any message, which
-# must not become the cut-off, and repeats that differ from their first row); bad rows;
+# must not become the cut-off, one sent earlier than any, which must not start the checkup's
+# time range, and repeats that differ from their first row); bad rows;
 # spreadsheet-mangled ids; shops seen only in bad rows, only in ratings, only in shops.
 
 LATE = "2026-12-31T00:00:00Z"
+SOON = "2026-01-01T00:00:00Z"
 
 
 def messy_messages(messages: pd.DataFrame) -> pd.DataFrame:
@@ -92,6 +96,8 @@ def messy_messages(messages: pd.DataFrame) -> pd.DataFrame:
     m.loc[m.index[::997], "conversation_id"] = m.loc[m.index[::997], "conversation_id"] + ".0"
     late = m.iloc[[1500]].copy()
     late["sent_at"] = LATE
+    soon = m.iloc[[2500]].copy()
+    soon["sent_at"] = SOON
     buyer = m.index[(m["sender_role"] == "buyer").to_numpy()]
     clashing = m.loc[buyer[:300:10]].copy()
     clashing["sent_at"] = (
@@ -114,6 +120,7 @@ def messy_messages(messages: pd.DataFrame) -> pd.DataFrame:
         extra,
         m.iloc[:40],  # duplicates at the far end of the file: across blocks
         late,
+        soon,
         clashing,
     ]
     return pd.concat(parts, ignore_index=True)
@@ -198,9 +205,12 @@ def test_generated_messy_dataset_is_identical(
 def test_the_messy_dataset_spreads_shops_and_duplicates(messy: Path) -> None:
     """The test data does what it is for: duplicates and shops in every bucket, cut-off early."""
     dataset = load(messy, Policy())
-    assert dataset.counts["messages"].rows_duplicate >= 40 + 20 + 1 + 30
+    assert dataset.counts["messages"].rows_duplicate >= 40 + 20 + 1 + 1 + 30
     assert dataset.latest_message is not None
     assert dataset.latest_message < pd.Timestamp(LATE)
+    assert dataset.messages["sent_at"].min() > pd.Timestamp(SOON)
+    assert "shop_9999" in dataset.shop_ids  # seen in a bad row only
+    assert "shop_9999" not in set(dataset.messages["shop_id"])
     shops = pd.Series(dataset.messages["shop_id"].unique(), dtype="string")
     assert set(bucket_numbers(shops, BUCKETS).tolist()) == set(range(BUCKETS))
 
@@ -367,3 +377,122 @@ def test_the_default_cutoff_is_the_latest_message_of_all_buckets(
     assert '"chats_unresponded": 1' in expected["json"]
     dataset, evaluation = evaluate_on_disk(data, *DAYS, Policy(), buckets=2)
     assert rendered(dataset, evaluation, tmp_path / "q-disk") == expected
+
+
+# `validate --engine disk`: the checkup from pass 1 and a summary sweep of the buckets ---------
+
+
+def checkup_outputs(report: dict[str, Any]) -> tuple[str, str, int]:
+    """What `validate` prints (JSON, then text) and its exit status."""
+    return output.to_json(report), checkup_text(report), EXIT_STATUS[report["status"]]
+
+
+def validate_both(data: Path, *extra: str) -> tuple[Result, Result]:
+    """`validate` with the pandas engine, then with the disk engine."""
+    args = ["validate", "--data", str(data), *extra]
+    return (
+        runner.invoke(app, [*args, "--engine", "pandas"]),
+        runner.invoke(app, [*args, "--engine", "disk"]),
+    )
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_validate_sample_data_is_identical(fmt: str) -> None:
+    """On the bundled sample, `validate` prints the same bytes and exits alike on both engines."""
+    assert_same(*validate_both(SAMPLE, "--format", fmt), status=1)
+
+
+def test_checkup_of_the_sample_is_identical_over_several_buckets(tmp_path: Path) -> None:
+    """The sample's checkup, its messages in small pieces over five buckets."""
+    expected = checkup_outputs(checkup(SAMPLE, Policy()))
+    report = checkup_on_disk(SAMPLE, Policy(), buckets=BUCKETS, block_rows=997)
+    assert checkup_outputs(report) == expected
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"reject_mangled_ids": True}], ids=["default", "reject_mangled_ids"]
+)
+def test_checkup_of_the_messy_dataset_is_identical(
+    messy: Path, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    """Counts, reasons, warnings, time range and shops match over many blocks and five buckets.
+
+    The range covers the used messages only: a duplicate sent before (and one after) every
+    message, and bad rows, are not in it; nor are the shops seen only in bad rows.
+    """
+    expected = checkup_outputs(checkup(messy, Policy(), **options))
+    work = workdir(tmp_path)
+    report = checkup_on_disk(
+        messy, Policy(), buckets=BUCKETS, block_rows=BLOCK_ROWS, workdir=work, **options
+    )
+    assert checkup_outputs(report) == expected
+    assert list(work.iterdir()) == []
+    messages = report["tables"]["messages"]
+    assert messages["rows_duplicate"] >= 40 + 20 + 30
+    assert messages["quarantined_by_reason"]
+    assert SOON < messages["time_from"] < messages["time_to"] < LATE
+    assert 30 <= messages["shops_found"] < report["shops_found"]
+
+
+def test_the_disk_checkup_holds_no_message(messy: Path) -> None:
+    """`load_on_disk` keeps no good message in memory: the buckets' summaries stand for them."""
+    dataset, summaries = load_on_disk(messy, Policy(), buckets=BUCKETS, block_rows=BLOCK_ROWS)
+    assert len(dataset.messages) == 0
+    assert len(summaries) == BUCKETS
+    assert dataset.counts == load(messy, Policy(), message_columns=METRICS_ONLY).counts
+
+
+def test_validate_the_messy_dataset_through_the_command_line(messy: Path) -> None:
+    """`validate --engine disk` prints (text and JSON) and exits as `--engine pandas` does."""
+    assert_same(*validate_both(messy), status=1)
+    assert_same(*validate_both(messy, "--format", "json"), status=1)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_validate_empty_messages_file_is_identical(data: Path, fmt: str) -> None:
+    """A header-only CSV or an empty JSON Lines file: no rows, no range, same output."""
+    write_csv(data, "shops", "shop_id,market\nS1,SG\n")
+    if fmt == "csv":
+        write_csv(data, "messages", f"{MESSAGES_HEADER}\n")
+    else:
+        (data / "messages.jsonl").write_text("")
+    pandas_run, disk_run = validate_both(data, "--format", "json")
+    assert_same(pandas_run, disk_run, status=0)
+    assert '"time_from": null' in disk_run.stdout
+    assert_same(*validate_both(data), status=0)
+
+
+def test_validate_all_bad_messages_is_identical(data: Path) -> None:
+    """Every message row bad: nothing used, no range, the shops still found, exit 1."""
+    write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,soon\nS2,c2,m2,robot?,1\n")
+    pandas_run, disk_run = validate_both(data, "--format", "json")
+    assert_same(pandas_run, disk_run, status=1)
+    assert '"rows_quarantined": 2' in disk_run.stdout
+    assert_same(*validate_both(data), status=1)
+
+
+def test_validate_missing_column_fails_alike(data: Path) -> None:
+    """A messages file without sent_at: exit 2 and the same one-line error on both engines."""
+    write_csv(data, "messages", "shop_id,conversation_id,message_id,sender_role\nS1,c1,m1,buyer\n")
+    pandas_run, disk_run = validate_both(data)
+    assert_same(pandas_run, disk_run, status=2)
+    assert "required column missing: sent_at" in disk_run.stderr
+
+
+def test_the_checkup_temporary_folder_is_removed_after_a_failing_run(
+    data: Path, tmp_path: Path
+) -> None:
+    """A JSON Lines file found to lack a column after blocks were spilled: nothing left."""
+    write_jsonl(
+        data,
+        "messages",
+        [
+            {"shop_id": f"S{i}", "conversation_id": "c", "message_id": f"m{i}"}
+            | {"sender_role": "buyer"}
+            for i in range(50)
+        ],
+    )
+    work = workdir(tmp_path)
+    with pytest.raises(InputError, match="required column missing: sent_at"):
+        checkup_on_disk(data, Policy(), buckets=3, block_rows=7, workdir=work)
+    assert list(work.iterdir()) == []
