@@ -87,3 +87,16 @@ def test_scientific_notation_ids_warn_by_default_and_quarantine_on_request(tmp_p
     assert "scientific notation" in default.stderr
     strict_ids = runner.invoke(app, [*args, "--reject-mangled-ids"])
     assert json.loads(strict_ids.stdout)["input"]["messages"]["rows_quarantined"] == 1
+
+
+def test_engine_option_takes_auto_pandas_or_disk(tmp_path: Path) -> None:
+    """`--engine disk` gives the pandas engine's report; dask is not an engine of validate."""
+    data = folder(tmp_path, "S,c,m1,buyer,2026-11-17T10:00:00+08:00\nS,c,m1,buyer,oops\n")
+    args = ["validate", "--data", str(data), "--format", "json"]
+    runs = {e: runner.invoke(app, [*args, "--engine", e]) for e in ("auto", "pandas", "disk")}
+    assert {r.exit_code for r in runs.values()} == {1}
+    assert runs["disk"].stdout == runs["pandas"].stdout == runs["auto"].stdout
+    assert json.loads(runs["disk"].stdout)["tables"]["messages"]["rows_quarantined"] == 1
+    dask = runner.invoke(app, [*args, "--engine", "dask"])
+    assert dask.exit_code == 2
+    assert "dask" in dask.stderr
