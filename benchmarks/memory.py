@@ -5,9 +5,10 @@
 
 Takes the first N rows (all eight columns, content included) of the seeded 10M-message Parquet
 set of benchmarks/run.py, writes them once as messages.csv / messages.jsonl under
-benchmarks/data/, and measures in fresh processes `cs-metrics validate` (every column, content
-included) and `cs-metrics compute --engine E` for each engine asked for (the columns the metrics
-need). Prints a Markdown table: wall time and peak RSS of each run.
+benchmarks/data/, and measures in fresh processes `cs-metrics validate` (default engine: `auto`,
+the disk engine from 256 MB) and `cs-metrics compute --engine E` for each engine asked for. Both
+read only the columns their checks and metrics need. Prints a Markdown table: wall time and peak
+RSS of each run.
 """
 
 from __future__ import annotations
