@@ -276,50 +276,25 @@ def compute(
         raise UsageError("--skip-after-cutoff works with --engine pandas or auto")
     if skip_after_cutoff and not is_parquet(table_paths(data)["messages"]):
         raise UsageError("--skip-after-cutoff needs Parquet messages (a file or dataset folder)")
+    checks: dict[str, Any] = {"date_format": date_format, "reject_mangled_ids": reject_mangled_ids}
     if engine == Engine.dask:
         from cs_metrics.distributed import evaluate_on_dask
 
+        on_dask: dict[str, Any] = {"scheduler": scheduler, "partitions": partitions}
         dataset, evaluation = evaluate_on_dask(
-            data,
-            first,
-            last,
-            policy,
-            cut,
-            shop,
-            strict=strict,
-            date_format=date_format,
-            reject_mangled_ids=reject_mangled_ids,
-            scheduler=scheduler,
-            partitions=partitions,
+            data, first, last, policy, cut, shop, strict=strict, **checks, **on_dask
         )
-        report_warnings(dataset.warnings)
     elif scheduler is not None or partitions is not None:
         raise UsageError("--scheduler and --partitions need --engine dask")
     elif engine == Engine.disk or (engine == Engine.auto and prefers_disk(data)):
         dataset, evaluation = evaluate_on_disk(
-            data,
-            first,
-            last,
-            policy,
-            cut,
-            shop,
-            strict=strict,
-            date_format=date_format,
-            reject_mangled_ids=reject_mangled_ids,
+            data, first, last, policy, cut, shop, strict=strict, **checks
         )
-        report_warnings(dataset.warnings)
     else:
-        dataset = load(
-            data,
-            policy,
-            strict,
-            METRICS_ONLY,
-            date_format=date_format,
-            reject_mangled_ids=reject_mangled_ids,
-            skip_after=cut if skip_after_cutoff else None,
-        )
-        report_warnings(dataset.warnings)
+        skip_after = cut if skip_after_cutoff else None
+        dataset = load(data, policy, strict, METRICS_ONLY, **checks, skip_after=skip_after)
         evaluation = evaluate(dataset, first, last, policy, cut, shop)
+    report_warnings(dataset.warnings)
     doc = output.result_document(dataset, evaluation)
     if quarantine is not None:
         for path in output.write_quarantine(dataset, quarantine):
