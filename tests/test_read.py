@@ -246,10 +246,22 @@ def test_only_a_suffix_of_the_read_order_is_left_out(tmp_path: Path) -> None:
 
 
 def test_naive_times_are_left_out_only_when_no_zone_could_put_them_before(tmp_path: Path) -> None:
-    """Naive 2026-11-18 10:00 is at the earliest 2026-11-17 20:00 UTC (a UTC+14 zone)."""
+    """Naive 2026-11-18 10:00 is taken at 2026-11-17 18:00 UTC: no zone is 16 hours ahead."""
     folder = _days(tmp_path / "messages", [16, 18], kind="naive")
-    assert row_groups_up_to(folder, pd.Timestamp("2026-11-17T20:00Z")).skipped_rows == 0
-    assert row_groups_up_to(folder, pd.Timestamp("2026-11-17T19:59Z")).skipped_rows == 2
+    assert row_groups_up_to(folder, pd.Timestamp("2026-11-17T18:00Z")).skipped_rows == 0
+    assert row_groups_up_to(folder, pd.Timestamp("2026-11-17T17:59Z")).skipped_rows == 2
+
+
+def test_naive_times_allow_for_old_local_mean_time(tmp_path: Path) -> None:
+    """Metlakatla was 15:13:42 ahead of UTC before 1867: 1860-01-01 00:00 there is 1859-12-31
+    08:46:18 UTC, before a cut-off at 09:00, so its row group must be read."""
+    path = tmp_path / "messages.parquet"
+    pq.write_table(
+        pa.table({"sent_at": pa.array([dt.datetime(1860, 1, 1)], pa.timestamp("us"))}), path
+    )
+    local = pd.Timestamp("1860-01-01").tz_localize("America/Metlakatla").tz_convert("UTC")
+    assert local < pd.Timestamp("1859-12-31T09:00Z")
+    assert row_groups_up_to(path, pd.Timestamp("1859-12-31T09:00Z")).skipped_rows == 0
 
 
 def test_text_times_prove_nothing(tmp_path: Path) -> None:

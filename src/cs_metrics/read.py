@@ -107,9 +107,10 @@ def map_blocks(
         return _map_blocks(name, path, _blocks(path, wanted, True, groups), func)
 
 
-EARLIEST_LOCAL = pd.Timedelta(hours=14)
-"""The furthest a time zone is ahead of UTC (UTC+14): a naive local time is an instant no
-earlier than the same wall time read as UTC, minus this."""
+EARLIEST_LOCAL = pd.Timedelta(hours=16)
+"""More than any zone has ever been ahead of UTC (today UTC+14; America/Metlakatla's local mean
+time before 1867, +15:13:42): a naive local time is an instant no earlier than the same wall time
+read as UTC, minus this."""
 
 
 @dataclass(frozen=True)
