@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -672,3 +673,21 @@ def test_clean_text_trims_like_arrow_on_every_value(values, skip):
     series = pd.Series(values, dtype="string").iloc[min(skip, len(values)) :]
     cleaned = validate.clean_text(series).astype(object).where(lambda s: s.notna(), None)
     assert cleaned.tolist() == _trimmed(values[min(skip, len(values)) :])
+
+
+def test_repeated_pairs_by_hand() -> None:
+    """Codes number values in order of first appearance; -1 (missing) is never a repeat."""
+    shop = np.array([0, 0, 1, 0, 0, 0])
+    message = np.array([0, 1, 0, 0, -1, -1])
+    assert validate.repeated_pairs(shop, message).tolist() == [
+        False,
+        False,
+        False,  # same message code, another shop
+        True,
+        False,
+        False,
+    ]
+    assert validate.repeated_pairs(np.zeros(2, "int64"), np.array([-1, -1])).tolist() == [
+        False,
+        False,
+    ]

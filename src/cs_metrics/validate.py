@@ -753,7 +753,7 @@ def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     if not len(second):
         return np.zeros(0, dtype=bool)
     earlier_max = np.maximum.accumulate(np.concatenate([[-1], second[:-1]]))
-    maybe = second <= earlier_max
+    maybe = (second <= earlier_max) & (second >= 0)  # a missing value (-1) repeats nothing
     if not maybe.any():
         return maybe
     involved = np.zeros(int(second.max()) + 1, dtype=bool)
