@@ -59,6 +59,7 @@ def run(
     cutoff: str | None = None,
     shops: list[str] | None = None,
     default_timezone: str | None = None,
+    chat_detail: bool = True,
 ) -> tuple[Dataset, Evaluation]:
     """Load a data folder and evaluate the local days start..end, as `compute` does."""
     import datetime as dt
@@ -67,7 +68,13 @@ def run(
     cut = parse_cutoff(cutoff, policy.default_timezone)
     dataset = load(folder, policy)
     evaluation = evaluate(
-        dataset, dt.date.fromisoformat(start), dt.date.fromisoformat(end), policy, cut, shops
+        dataset,
+        dt.date.fromisoformat(start),
+        dt.date.fromisoformat(end),
+        policy,
+        cut,
+        shops,
+        chat_detail=chat_detail,
     )
     return dataset, evaluation
 

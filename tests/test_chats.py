@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MESSAGES_HEADER, drilldown, statuses, write_csv
+from conftest import MESSAGES_HEADER, drilldown, run, statuses, write_csv
 
 HOLIDAY_HEADER = "shop_id,start,end"
 
@@ -456,3 +456,27 @@ S1,c1,m2,seller,2026-11-17T22:00:00.0000001Z
 """,
     )
     assert statuses(data) == {"m1": "on_time"}
+
+
+def test_chats_without_detail_keep_the_metric_columns_only(data: Path) -> None:
+    messages(
+        data,
+        """
+S1,c1,m1,buyer,2026-11-17T01:00:00Z
+S1,c1,m2,seller,2026-11-17T01:20:00Z
+S1,c2,m3,buyer,2026-11-17T02:00:00Z
+""",
+    )
+    _, full = run(data)
+    _, lean = run(data, chat_detail=False)
+    assert set(full.chats.columns) - set(lean.chats.columns) == {
+        "conversation_id",
+        "first_message_id",
+        "buyer_id",
+        "responder_role",
+        "responder_id",
+        "response_message_id",
+    }
+    assert lean.chats.equals(full.chats[lean.chats.columns])
+    assert list(lean.chats["status"]) == ["on_time", "pending"]
+    assert list(lean.chats["response_minutes"].fillna(-1)) == [20.0, -1]

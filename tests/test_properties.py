@@ -577,6 +577,13 @@ def test_shuffling_message_and_holiday_rows_changes_nothing(data: Data, seed: in
     assert run_pipeline(shuffled, order) == run_pipeline(data)
 
 
+@examples(8)
+@given(data=data_strategy(unique_ids=False))
+def test_chats_without_detail_give_the_same_metrics(data: Data) -> None:
+    """`compute` leaves the drill-down ids out of its chats; the document does not change."""
+    assert run_pipeline(data, chat_detail=False) == run_pipeline(data)
+
+
 STATUS_FIELD = {
     "on_time": "chats_responded_12h",
     "late": "chats_responded_late",

@@ -96,8 +96,29 @@ def _ties_by_message_id(
     return order
 
 
-def chats(messages: pd.DataFrame, ordered: pd.DataFrame) -> pd.DataFrame:
-    """One row per chat: received at its first buyer message, responded at the next reply."""
+OPENING = {
+    "shop_id": "shop_id",
+    "conversation_id": "conversation_id",
+    "message_id": "first_message_id",
+    "sent_at": "received_at",
+    "sender_id": "buyer_id",
+}
+ANSWER = {
+    "sent_at": "responded_at",
+    "sender_role": "responder_role",
+    "sender_id": "responder_id",
+    "message_id": "response_message_id",
+}
+"""Message columns taken at each chat's first buyer message and at its answer, renamed."""
+METRIC_COLUMNS = {"shop_id", "sent_at"}
+"""The only ones the metrics need: the rest are for the drill-down."""
+
+
+def chats(messages: pd.DataFrame, ordered: pd.DataFrame, detail: bool = True) -> pd.DataFrame:
+    """One row per chat: received at its first buyer message, responded at the next reply.
+
+    Without `detail`, only what the metrics need: shop and instants (see METRIC_COLUMNS).
+    """
     is_buyer = ordered["is_buyer"].to_numpy()
     conversation = ordered["conversation_key"].to_numpy()
     position = ordered["position"].to_numpy()
@@ -110,36 +131,22 @@ def chats(messages: pd.DataFrame, ordered: pd.DataFrame) -> pd.DataFrame:
     closes = ~is_buyer & prev_buyer
     chat_no = np.cumsum(opens) - 1
 
-    started = _columns_at(
-        messages,
-        position[opens],
-        {
-            "shop_id": "shop_id",
-            "conversation_id": "conversation_id",
-            "message_id": "first_message_id",
-            "sent_at": "received_at",
-            "sender_id": "buyer_id",
-        },
-    )
+    started = _columns_at(messages, position[opens], _wanted(OPENING, detail))
     started["buyer_messages"] = np.bincount(chat_no[is_buyer], minlength=len(started))[
         : len(started)
     ]
     # The message that answered each chat (-1: none yet).
     response = np.full(len(started), -1, dtype="int64")
     response[chat_no[closes]] = position[closes]
-    answered = _columns_at(
-        messages,
-        response,
-        {
-            "sent_at": "responded_at",
-            "sender_role": "responder_role",
-            "sender_id": "responder_id",
-            "message_id": "response_message_id",
-        },
-    )
+    answered = _columns_at(messages, response, _wanted(ANSWER, detail))
     result = pd.concat([started, answered], axis=1)
-    result["responder_role"] = as_text(result["responder_role"])
+    if detail:
+        result["responder_role"] = as_text(result["responder_role"])
     return result
+
+
+def _wanted(names: dict[str, str], detail: bool) -> dict[str, str]:
+    return names if detail else {k: v for k, v in names.items() if k in METRIC_COLUMNS}
 
 
 def as_text(values: pd.Series) -> pd.Series:
@@ -314,7 +321,8 @@ def build_chats(
     cutoff: pd.Timestamp | None,
     limit: pd.Timedelta,
     auto_reply_counts: bool = True,
+    detail: bool = True,
 ) -> pd.DataFrame:
-    """Every chat in the data up to the cut-off, with its clock and status."""
+    """Every chat in the data up to the cut-off, with its clock and status (see `chats`)."""
     ordered = counted_messages(messages, cutoff, auto_reply_counts)
-    return chat_clock(chats(messages, ordered), holiday_mode, cutoff, limit)
+    return chat_clock(chats(messages, ordered, detail), holiday_mode, cutoff, limit)

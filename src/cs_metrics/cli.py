@@ -293,7 +293,7 @@ def compute(
     else:
         skip_after = cut if skip_after_cutoff else None
         dataset = load(data, policy, strict, METRICS_ONLY, **checks, skip_after=skip_after)
-        evaluation = evaluate(dataset, first, last, policy, cut, shop)
+        evaluation = evaluate(dataset, first, last, policy, cut, shop, chat_detail=False)
     report_warnings(dataset.warnings)
     doc = output.result_document(dataset, evaluation)
     if quarantine is not None:

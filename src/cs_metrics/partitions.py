@@ -116,7 +116,12 @@ def shops_metrics(messages: pd.DataFrame, shop_ids: pd.Index, inputs: MetricInpu
     """SPEC 5 fields of `shop_ids` from all their messages, as `pipeline.evaluate` computes them."""
     holiday_mode = inputs.holiday_mode.loc[inputs.holiday_mode["shop_id"].isin(shop_ids).to_numpy()]
     chats = build_chats(
-        messages, holiday_mode, inputs.cutoff, inputs.response_limit, inputs.auto_reply_counts
+        messages,
+        holiday_mode,
+        inputs.cutoff,
+        inputs.response_limit,
+        inputs.auto_reply_counts,
+        detail=False,
     )
     window_chats = in_window(chats, "received_at", inputs.bounds)
     rated = inputs.rated.loc[inputs.rated["shop_id"].isin(shop_ids).to_numpy()]
