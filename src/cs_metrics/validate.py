@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -692,10 +693,13 @@ def merged_messages(blocks: list[MessageRows]) -> Checked:
         if len(blocks) != 1
         else blocks[0].good.reset_index(drop=True)
     )
-    shop, _ = text_codes(good["shop_id"])
-    conversation, conversations = text_codes(good["conversation_id"])
+    # Arrow and numpy release the GIL while hashing: conversations are coded on a second core.
+    with ThreadPoolExecutor(1) as pool:
+        coded = pool.submit(text_codes, good["conversation_id"])
+        shop, _ = text_codes(good["shop_id"])
+        duplicate = pd.Series(repeated_ids(shop, good["message_id"]), index=good.index)
+        conversation, conversations = coded.result()
     good["conversation_key"] = shop * max(conversations, 1) + conversation
-    duplicate = pd.Series(repeated_ids(shop, good["message_id"]), index=good.index)
     used = good[~duplicate].reset_index(drop=True) if duplicate.any() else good
     warnings = [
         *id_warnings([f for b in blocks for f in b.findings], "messages"),
