@@ -19,6 +19,7 @@ import pandas as pd
 import typer
 
 from cs_metrics import __version__, output, weekly
+from cs_metrics.allocator import reuse_freed_memory
 from cs_metrics.errors import CsMetricsError, UsageError
 from cs_metrics.pipeline import (
     METRICS_ONLY,
@@ -199,6 +200,12 @@ def report_warnings(messages: list[str]) -> None:
         typer.echo(f"warning: {line}", err=True)
 
 
+def load_whole(*args: Any, **kwargs: Any) -> Dataset:
+    """`pipeline.load` for a run that holds every message: freed columns are reused."""
+    reuse_freed_memory()
+    return load(*args, **kwargs)
+
+
 def window(start: str, end: str) -> tuple[dt.date, dt.date]:
     """Validated --start/--end dates."""
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
@@ -292,7 +299,7 @@ def compute(
         )
     else:
         skip_after = cut if skip_after_cutoff else None
-        dataset = load(data, policy, strict, METRICS_ONLY, **checks, skip_after=skip_after)
+        dataset = load_whole(data, policy, strict, METRICS_ONLY, **checks, skip_after=skip_after)
         evaluation = evaluate(dataset, first, last, policy, cut, shop, chat_detail=False)
     report_warnings(dataset.warnings)
     doc = output.result_document(dataset, evaluation)
@@ -334,7 +341,7 @@ def chats(
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
-    dataset = load(
+    dataset = load_whole(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
     report_warnings(dataset.warnings)
@@ -449,7 +456,7 @@ def weekly_command(
     cut = parse_cutoff(cutoff, policy.default_timezone)
     store = history_path(out, history)
     # Input is read before OUT is touched: unusable input writes nothing (SPEC 8).
-    dataset = load(
+    dataset = load_whole(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
     report_warnings(dataset.warnings)
@@ -491,7 +498,7 @@ def backfill(
     cut = parse_cutoff(cutoff, policy.default_timezone)
     store = history_path(out, history)
     weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
-    dataset = load(
+    dataset = load_whole(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
     report_warnings(dataset.warnings)
@@ -590,7 +597,9 @@ def scan(
     first, last = window(start, end) if start is not None and end is not None else (None, None)
     policy = make_policy(config, default_timezone)
     ruleset = scanning.load_rules(rules)
-    dataset = load(data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
+    dataset = load_whole(
+        data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+    )
     report_warnings(dataset.warnings)
     findings = scanning.scan_messages(
         messages_in_window(dataset, first, last, shop), ruleset, include_buyer_abuse=buyer_abuse
@@ -639,6 +648,8 @@ def validate_command(
 
     policy = make_policy(config, default_timezone)
     on_disk = engine == CheckEngine.disk or (engine == CheckEngine.auto and prefers_disk(data))
+    if not on_disk:
+        reuse_freed_memory()
     check = checkup_on_disk if on_disk else checkup
     report = check(data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
     text = output.to_json(report) if fmt == MetricsFormat.json else checkup_text(report)

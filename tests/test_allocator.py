@@ -1,0 +1,70 @@
+"""The allocator setting the command line makes for runs that hold every message (allocator.py)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from cs_metrics import allocator
+
+# Runs in a fresh interpreter: prints how many more blocks glibc holds as separate mappings once
+# a 64 MB array is made (mallinfo2: hblks), and Arrow's pool, after the setting or without it.
+PROBE = """
+import ctypes, sys
+from cs_metrics.allocator import reuse_freed_memory
+import numpy as np
+import pyarrow as pa
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+applied = reuse_freed_memory() if sys.argv[1] == "on" else False
+before = libc.mallinfo2().hblks
+array = np.ones(8 * 2**20)
+print(applied, libc.mallinfo2().hblks - before, pa.default_memory_pool().backend_name)
+"""
+
+# This process imported cs_metrics, which set Arrow's pool in its environment: not the user.
+INHERITED = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+
+glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+
+
+def probe(setting: str, env: dict[str, str] | None = None) -> tuple[str, int, str]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, setting],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**INHERITED, **(env or {})},
+    ).stdout.split()
+    return out[0], int(out[1]), out[2]
+
+
+@glibc_only
+def test_large_arrays_come_from_the_heap_once_set() -> None:
+    assert probe("off") == ("False", 1, "jemalloc")  # defaults: a mapping of its own
+    assert probe("on") == ("True", 0, "system")
+
+
+@glibc_only
+def test_a_user_tuned_allocator_is_left_alone() -> None:
+    assert probe("on", {"MALLOC_TRIM_THRESHOLD_": str(2**20)}) == ("False", 1, "jemalloc")
+
+
+@glibc_only
+def test_a_user_chosen_arrow_pool_is_kept() -> None:
+    assert probe("on", {"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}) == ("True", 0, "mimalloc")
+
+
+def test_not_glibc_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("musl", "1.2"))
+    assert allocator.reuse_freed_memory() is False
