@@ -26,7 +26,7 @@ MANGLED = pd.DataFrame(
 """Spreadsheet-mangled ids, one collapsed into a duplicate, added in several blocks."""
 
 
-@pytest.fixture(scope="module", params=["csv", "jsonl"])
+@pytest.fixture(scope="module", params=["csv", "jsonl", "parquet"])
 def messy(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 12-shop folder with bad rows, plus duplicates and mangled ids spread out."""
     folder = tmp_path_factory.mktemp(f"blocks_{request.param}")
@@ -39,16 +39,20 @@ def messy(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
         [messages.iloc[:900], MANGLED, messages.iloc[900:], repeats, MANGLED], ignore_index=True
     )
     write_tables(tables, folder, "csv")
+    text = pd.read_csv(folder / "messages.csv", dtype=str, keep_default_na=False)
     if request.param == "jsonl":
-        text = pd.read_csv(folder / "messages.csv", dtype=str, keep_default_na=False)
         text.to_json(folder / "messages.jsonl", orient="records", lines=True, force_ascii=False)
+        (folder / "messages.csv").unlink()
+    if request.param == "parquet":
+        text.to_parquet(folder / "messages.parquet", row_group_size=500)
         (folder / "messages.csv").unlink()
     return folder
 
 
 def loaded(folder: Path, block_rows: int, monkeypatch: pytest.MonkeyPatch) -> Dataset:
-    """The folder loaded with blocks of `block_rows` rows."""
+    """The folder loaded with blocks of `block_rows` rows (checked on two threads)."""
     monkeypatch.setattr(read, "CHUNK_ROWS", block_rows)
+    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", block_rows)
     return load(folder, Policy())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import cs_metrics.read as read
 from conftest import MESSAGES_HEADER, write_csv, write_jsonl, write_parquet
 from cs_metrics.errors import InputError
 from cs_metrics.read import (
@@ -280,3 +282,59 @@ def test_a_single_file_keeps_its_leading_row_groups(tmp_path: Path) -> None:
     assert groups.keep == {path: [0]} and groups.skipped_rows == 4
     read = map_blocks("messages", path, lambda block: block, (), groups)[0]
     assert read["message_id"].tolist() == ["m16-0", "m16-1"]
+
+
+def ten_messages(data: Path) -> Path:
+    rows = "\n".join(f"S1,c{i},m{i},buyer,2026-11-17T10:00:0{i}Z" for i in range(10))
+    return write_csv(data, "messages", f"{MESSAGES_HEADER}\n{rows}\n")
+
+
+def test_blocks_checked_on_threads_come_back_in_file_order(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Later blocks finish first here; the results still follow the file, rows numbered 1..10."""
+    monkeypatch.setattr(read, "CHUNK_ROWS", 3)
+    path = ten_messages(data)
+
+    def slow_first(block: pd.DataFrame) -> list[int]:
+        time.sleep(0.05 * (4 - (int(block[ROW].iloc[0]) - 1) // 3))
+        return list(block[ROW])
+
+    blocks = map_blocks("messages", path, slow_first, threads=2)
+    assert blocks == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]]
+
+
+def test_a_failing_block_on_a_thread_fails_the_read(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(read, "CHUNK_ROWS", 3)
+    path = ten_messages(data)
+
+    def fails_on_the_second(block: pd.DataFrame) -> int:
+        if block[ROW].iloc[0] == 4:
+            raise InputError("second block")
+        return len(block)
+
+    with pytest.raises(InputError, match="second block"):
+        map_blocks("messages", path, fails_on_the_second, threads=2)
+
+
+def test_parquet_is_read_in_blocks(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", 4)
+    frame = pd.read_csv(ten_messages(data), dtype=str)
+    (data / "messages.csv").unlink()
+    frame.to_parquet(data / "messages.parquet", row_group_size=5)
+    path = data / "messages.parquet"
+    blocks = map_blocks("messages", path, lambda block: list(block[ROW]), threads=2)
+    assert len(blocks) >= 3
+    assert all(len(rows) <= 4 for rows in blocks)
+    assert [row for rows in blocks for row in rows] == list(range(1, 11))
+    assert list(read_table("messages", path).frame["message_id"]) == [f"m{i}" for i in range(10)]
+
+
+def test_an_empty_parquet_file_is_one_empty_block(data: Path) -> None:
+    frame = pd.DataFrame({c: pd.Series(dtype="string") for c in MESSAGES_HEADER.split(",")})
+    frame.to_parquet(data / "messages.parquet")
+    table = read_table("messages", data / "messages.parquet")
+    assert len(table.frame) == 0
+    assert set(MESSAGES_HEADER.split(",")) <= set(table.frame.columns)

@@ -75,6 +75,11 @@ METRICS_ONLY: tuple[str, ...] = ()
 """Optional message columns the metrics need: none (ids and content feed only drill-downs)."""
 
 
+CHECK_THREADS = 2
+"""Blocks of messages checked at once while the next is read (the checks' Arrow and numpy work
+runs outside the GIL); more would hold more blocks in memory."""
+
+
 def load(
     folder: Path,
     policy: Policy,
@@ -103,7 +108,9 @@ def load(
     )
     # Messages are checked block by block as they are read: the raw text is never all held.
     groups = None if skip_after is None else skipped_groups(paths["messages"], skip_after)
-    blocks = map_blocks("messages", paths["messages"], check_block, message_columns, groups)
+    blocks = map_blocks(
+        "messages", paths["messages"], check_block, message_columns, groups, CHECK_THREADS
+    )
     small = small_tables(
         raw,
         shops_table,

@@ -8,7 +8,9 @@ import itertools
 import json
 import re
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -92,19 +94,22 @@ def map_blocks(
     func: Callable[[pd.DataFrame], T],
     optional: tuple[str, ...] | None = None,
     groups: RowGroups | None = None,
+    threads: int = 0,
 ) -> list[T]:
     """`func` of each block of rows of a table file, in file order, rows numbered from 1.
 
-    CSV and JSON Lines are read in blocks of CHUNK_ROWS rows, so a caller that keeps only what
-    it needs of each block never holds the whole file. A CSV whose rows the fast reader cannot
-    split is read again by the tolerant reader (results of the first attempt are dropped).
-    With `groups`, a Parquet table is read only in the row groups it keeps.
+    CSV and JSON Lines are read in blocks of CHUNK_ROWS rows, Parquet files in blocks of
+    PARQUET_BLOCK_ROWS, so a caller that keeps only what it needs of each block never holds the
+    whole file. A CSV whose rows the fast reader cannot split is read again by the tolerant
+    reader (results of the first attempt are dropped). With `groups`, a Parquet table is read
+    only in the row groups it keeps. With `threads`, `func` runs on that many threads while the
+    next blocks are read (only for a `func` without side effects: calls may overlap).
     """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     try:
-        return _map_blocks(name, path, _blocks(path, wanted, False, groups), func)
+        return _map_blocks(name, path, _blocks(path, wanted, False, groups), func, threads)
     except _MalformedCsv:
-        return _map_blocks(name, path, _blocks(path, wanted, True, groups), func)
+        return _map_blocks(name, path, _blocks(path, wanted, True, groups), func, threads)
 
 
 EARLIEST_LOCAL = pd.Timedelta(hours=16)
@@ -181,12 +186,10 @@ def _blocks(
     """The blocks of a table file (nothing is read before the first one is asked for)."""
     if path.is_dir():
         yield _read_parquet_dataset(path, wanted, groups)
+    elif path.suffix == ".parquet" and groups is None:
+        yield from _parquet_blocks(path, wanted)
     elif path.suffix == ".parquet":
-        yield (
-            _read_parquet(path, wanted)
-            if groups is None
-            else _read_parquet_dataset(path, wanted, groups)
-        )
+        yield _read_parquet_dataset(path, wanted, groups)
     elif path.suffix == ".jsonl":
         yield from _jsonl_blocks(path, wanted)
     else:
@@ -198,27 +201,37 @@ def _map_blocks(
     path: Path,
     blocks: Iterator[pd.DataFrame | _Missing],
     func: Callable[[pd.DataFrame], T],
+    threads: int = 0,
 ) -> list[T]:
     results: list[T] = []
+    running: deque[Future[T]] = deque()
     rows = 0
-    while True:
-        try:
-            block = next(blocks)
-        except StopIteration:
-            break
-        except (InputError, _MalformedCsv):
-            raise
-        except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as exc:
-            raise InputError(f"{path}: unreadable file ({_first_line(exc)})") from exc
-        if isinstance(block, _Missing):
-            _check_columns(name, path, block.present)
-            continue
-        if not results:
-            _check_columns(name, path, block.columns)
-        block = block.reset_index(drop=True)
-        block[ROW] = pd.RangeIndex(rows + 1, rows + len(block) + 1)
-        rows += len(block)
-        results.append(func(block))
+    with ThreadPoolExecutor(max(threads, 1)) as pool:
+        while True:
+            try:
+                block = next(blocks)
+            except StopIteration:
+                break
+            except (InputError, _MalformedCsv):
+                raise
+            except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as exc:
+                raise InputError(f"{path}: unreadable file ({_first_line(exc)})") from exc
+            if isinstance(block, _Missing):
+                _check_columns(name, path, block.present)
+                continue
+            if not rows and not results and not running:
+                _check_columns(name, path, block.columns)
+            block = block.reset_index(drop=True)
+            block[ROW] = pd.RangeIndex(rows + 1, rows + len(block) + 1)
+            rows += len(block)
+            if not threads:
+                results.append(func(block))
+                continue
+            running.append(pool.submit(func, block))
+            # At most `threads` blocks wait, so memory holds a few blocks, not the file.
+            if len(running) > threads:
+                results.append(running.popleft().result())
+        results.extend(future.result() for future in running)
     return results
 
 
@@ -357,12 +370,21 @@ def _csv_blocks_tolerant(path: Path, usecols: list[str], options: dict) -> Itera
         yield _concat_blocks([], [*usecols, PARSE_ERROR])
 
 
-def _read_parquet(path: Path, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """Parquet: timestamp columns stay typed; everything else becomes text."""
+PARQUET_BLOCK_ROWS = 2**20
+"""Rows per block of a Parquet file: a block is checked while the next one is read."""
+
+
+def _parquet_blocks(path: Path, wanted: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+    """Parquet in blocks of rows: timestamp columns stay typed; everything else becomes text."""
     schema = pq.read_schema(path)
     columns = [c for c in schema.names if c in wanted]
-    table = pq.read_table(path, columns=columns, read_dictionary=_few_values(schema, columns))
-    return _arrow_to_frame(table)
+    file = pq.ParquetFile(path, read_dictionary=_few_values(schema, columns))
+    empty = True
+    for batch in file.iter_batches(batch_size=PARQUET_BLOCK_ROWS, columns=columns):
+        empty = False
+        yield _arrow_to_frame(pa.Table.from_batches([batch]))
+    if empty:
+        yield _arrow_to_frame(file.schema_arrow.empty_table().select(columns))
 
 
 FEW_VALUES = ("shop_id", "sender_role", "message_type", "timezone", "market")
