@@ -69,8 +69,8 @@ def test_many_blocks_give_the_one_block_dataset(
     assert any("scientific notation" in w and "in 4 row(s)" in w for w in whole.warnings)
     assert list(blocks.shop_ids) == list(whole.shop_ids)
     pd.testing.assert_frame_equal(
-        blocks.messages.drop(columns="conversation_key"),
-        whole.messages.drop(columns="conversation_key"),
+        blocks.messages.drop(columns=["shop_key", "conversation_key"]),
+        whole.messages.drop(columns=["shop_key", "conversation_key"]),
     )
     pd.testing.assert_frame_equal(blocks.quarantine["messages"], whole.quarantine["messages"])
     week = (dt.date(2026, 11, 16), dt.date(2026, 11, 22))

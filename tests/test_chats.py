@@ -137,12 +137,15 @@ S1,c1,m1,buyer,2026-11-17T10:00:00Z
     assert list(drilldown(data)["response_minutes"]) == [20.0]
 
 
-def test_same_conversation_id_in_two_shops_are_two_conversations(data: Path) -> None:
+@pytest.mark.parametrize("conversation", ["c1", "7437000000000002213"], ids=["text", "number"])
+def test_same_conversation_id_in_two_shops_are_two_conversations(
+    data: Path, conversation: str
+) -> None:
     messages(
         data,
-        """
-S1,c1,m1,buyer,2026-11-17T10:00:00Z
-S2,c1,m2,seller,2026-11-17T10:20:00Z
+        f"""
+S1,{conversation},m1,buyer,2026-11-17T10:00:00Z
+S2,{conversation},m2,seller,2026-11-17T10:20:00Z
 """,
     )
     rows = drilldown(data)

@@ -653,6 +653,22 @@ def test_text_codes_of_numbers_equal_text_codes_of_text():
     assert validate.text_codes(pd.Series(["07", "7"], dtype="string"))[0].tolist() == [0, 1]
 
 
+def test_id_numbers_are_the_ids_themselves_when_all_are_numbers():
+    ids = pd.Series(["7438000000000000398", "5", "7438000000000000398"], dtype="string")
+    assert validate.id_numbers(ids).tolist() == [7438000000000000398, 5, 7438000000000000398]
+    # Otherwise codes in order of first appearance ("07" and "7" stay apart).
+    assert validate.id_numbers(pd.Series(["07", "7", "07"], dtype="string")).tolist() == [0, 1, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["1", "2", "10", "010", "x", "18446744073709551615"]), max_size=12))
+def test_id_numbers_are_equal_exactly_when_the_ids_are(ids):
+    numbers = validate.id_numbers(pd.Series(ids, dtype="string")).tolist()
+    for i, a in enumerate(ids):
+        for j, b in enumerate(ids):
+            assert (numbers[i] == numbers[j]) == (a == b)
+
+
 def _trimmed(values: list[str | None]) -> list[str | None]:
     """Reference: Arrow's Unicode trim on every value, empty values missing."""
     trimmed = pc.utf8_trim_whitespace(pa.array(values, pa.large_string())).to_pylist()

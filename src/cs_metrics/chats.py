@@ -7,7 +7,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.validate import INSTANT, LAST_INSTANT, arrow_strings, pair_codes
+from cs_metrics.validate import (
+    CONVERSATION_KEYS,
+    INSTANT,
+    LAST_INSTANT,
+    arrow_strings,
+    id_numbers,
+    text_codes,
+)
 
 ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED = (
     "on_time",
@@ -41,8 +48,9 @@ def counted_messages(
 ) -> pd.DataFrame:
     """Messages that can open or close a chat, up to the cut-off, in conversation order.
 
-    One row per such message: its `position` in `messages`, its conversation key and whether a
-    buyer sent it (the text columns stay where they are; chats take them only where needed).
+    One row per such message: its `position` in `messages`, whether it is in the same
+    conversation as the row before and whether a buyer sent it (the text columns stay where they
+    are; chats take them only where needed).
     """
     roles = ["buyer", "seller", "auto_reply"] if auto_reply_counts else ["buyer", "seller"]
     keep = messages["sender_role"].isin(roles).to_numpy().copy()
@@ -50,31 +58,49 @@ def counted_messages(
     if cutoff is not None:
         keep = keep & (sent_at <= int(ticks(pd.Series([cutoff]))[0]))
     rows = np.flatnonzero(keep)
-    conversation = (
-        messages["conversation_key"].to_numpy()
+    shop, conversation = (
+        (messages[k].to_numpy()[rows] for k in CONVERSATION_KEYS)
         if "conversation_key" in messages
-        else pair_codes(messages["shop_id"], messages["conversation_id"])
-    )[rows]
+        else (
+            text_codes(messages["shop_id"])[0][rows],
+            id_numbers(messages["conversation_id"])[rows],
+        )
+    )
     not_buyer = (messages["sender_role"] != "buyer").to_numpy()[rows].astype("int8")
     sent_at = sent_at[rows]
-    keys = pa.table({"conversation": conversation, "sent_at": sent_at, "not_buyer": not_buyer})
+    keys = pa.table(
+        {"shop": shop, "conversation": conversation, "sent_at": sent_at, "not_buyer": not_buyer}
+    )
     order = pc.sort_indices(keys, sort_keys=[(c, "ascending") for c in keys.column_names])
     order = order.to_numpy()
-    # Sorted keys; ordering ties by message_id moves rows only within runs of equal keys.
-    columns = [conversation[order], sent_at[order], not_buyer[order]]
-    order = _ties_by_message_id(order, columns, messages["message_id"], rows)
+    shop, conversation = shop[order], conversation[order]
+    same_conversation = np.zeros(len(order), dtype=bool)
+    same_conversation[1:] = (shop[1:] == shop[:-1]) & (conversation[1:] == conversation[:-1])
+    # Ordering ties by message_id moves rows only within runs of equal keys: the flags stay.
+    not_buyer = not_buyer[order]
+    same_keys = same_conversation[1:] & _same_as_previous(sent_at[order])
+    same_keys &= _same_as_previous(not_buyer)
+    order = _ties_by_message_id(order, same_keys, messages["message_id"], rows)
     return pd.DataFrame(
-        {"position": rows[order], "conversation_key": columns[0], "is_buyer": columns[2] == 0}
+        {
+            "position": rows[order],
+            "same_conversation": same_conversation,
+            "is_buyer": not_buyer == 0,
+        }
     )
 
 
+def _same_as_previous(values: np.ndarray) -> np.ndarray:
+    return values[1:] == values[:-1]
+
+
 def _ties_by_message_id(
-    order: np.ndarray, columns: list[np.ndarray], message_id: pd.Series, rows: np.ndarray
+    order: np.ndarray, same_as_previous: np.ndarray, message_id: pd.Series, rows: np.ndarray
 ) -> np.ndarray:
-    """The order with runs of equal keys (same conversation, instant and kind) by message_id."""
-    same_as_previous = np.ones(max(len(order) - 1, 0), dtype=bool)
-    for column in columns:
-        same_as_previous &= column[1:] == column[:-1]
+    """The order with runs of equal keys (same conversation, instant and kind) by message_id.
+
+    `same_as_previous[i]`: whether row i + 1 of the order has the keys of row i.
+    """
     if not same_as_previous.any():
         return order
     tied = np.zeros(len(order), dtype=bool)
@@ -120,13 +146,10 @@ def chats(messages: pd.DataFrame, ordered: pd.DataFrame, detail: bool = True) ->
     Without `detail`, only what the metrics need: shop and instants (see METRIC_COLUMNS).
     """
     is_buyer = ordered["is_buyer"].to_numpy()
-    conversation = ordered["conversation_key"].to_numpy()
     position = ordered["position"].to_numpy()
-    same_conv = np.zeros(len(ordered), dtype=bool)
-    same_conv[1:] = conversation[1:] == conversation[:-1]
     prev_buyer = np.zeros(len(ordered), dtype=bool)
     prev_buyer[1:] = is_buyer[:-1]
-    prev_buyer &= same_conv
+    prev_buyer &= ordered["same_conversation"].to_numpy()
     opens = is_buyer & ~prev_buyer
     closes = ~is_buyer & prev_buyer
     chat_no = np.cumsum(opens) - 1

@@ -36,7 +36,10 @@ def flagged_duplicates(part: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFra
     message, _ = validate.text_codes(part["message_id"])
     if "conversation_id" in part.columns:
         # Keys made per block or chunk do not match across them: make them for the partition.
-        part["conversation_key"] = validate.pair_codes(part["shop_id"], part["conversation_id"])
+        part["shop_key"], part["conversation_key"] = (
+            shop,
+            validate.id_numbers(part["conversation_id"]),
+        )
     part[DUPLICATE] = validate.repeated_pairs(shop, message)
     return part
 

@@ -563,11 +563,20 @@ def collapsed_id_warnings(ids: pd.Series, duplicate: pd.Series, table: str) -> l
     return [InputWarning(line, table=table, code=Warn.ID_COLLAPSED_DUPLICATES.value, rows=rows)]
 
 
-def pair_codes(first: pd.Series, second: pd.Series) -> np.ndarray:
-    """One integer per distinct (first, second) pair of text values."""
-    a, _ = text_codes(first)
-    b, distinct = text_codes(second)
-    return a * max(distinct, 1) + b
+CONVERSATION_KEYS = ("shop_key", "conversation_key")
+"""Integer columns of merged messages: equal in both, same conversation (SPEC 2)."""
+
+
+def id_numbers(values: pd.Series) -> np.ndarray:
+    """One integer per distinct id: the id itself when every one is a whole number, else a code.
+
+    Marketplace ids are numbers: used as they are, they need no hashing.
+    """
+    arrow = arrow_chunks(values)
+    numbers = whole_numbers(arrow)
+    if numbers is not None and not numbers.null_count:
+        return numbers.to_numpy()
+    return dictionary_codes(arrow)[0]
 
 
 def row_zones(shop_id: pd.Series, zones: pd.Series, instants: pd.Series) -> pd.Series:
@@ -693,13 +702,12 @@ def merged_messages(blocks: list[MessageRows]) -> Checked:
         if len(blocks) != 1
         else blocks[0].good.reset_index(drop=True)
     )
-    # Arrow and numpy release the GIL while hashing: conversations are coded on a second core.
+    # Arrow and numpy release the GIL: conversation ids are keyed on a second core meanwhile.
     with ThreadPoolExecutor(1) as pool:
-        coded = pool.submit(text_codes, good["conversation_id"])
+        conversation = pool.submit(id_numbers, good["conversation_id"])
         shop, _ = text_codes(good["shop_id"])
         duplicate = pd.Series(repeated_ids(shop, good["message_id"]), index=good.index)
-        conversation, conversations = coded.result()
-    good["conversation_key"] = shop * max(conversations, 1) + conversation
+        good["shop_key"], good["conversation_key"] = shop, conversation.result()
     used = good[~duplicate].reset_index(drop=True) if duplicate.any() else good
     warnings = [
         *id_warnings([f for b in blocks for f in b.findings], "messages"),
