@@ -479,6 +479,7 @@ S1,c2,m3,buyer,2026-11-17T02:00:00Z
         "responder_role",
         "responder_id",
         "response_message_id",
+        "timezone",
     }
     assert lean.chats.equals(full.chats[lean.chats.columns])
     assert list(lean.chats["status"]) == ["on_time", "pending"]

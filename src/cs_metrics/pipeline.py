@@ -302,8 +302,8 @@ def evaluate(
 ) -> Evaluation:
     """SPEC 5 metrics for the local days start..end of each shop, as known at the cut-off.
 
-    Without `chat_detail` the chats carry only shop, instants and status (no ids): enough for
-    the metrics, and faster.
+    Without `chat_detail` the chats carry only shop, instants and status (no ids or time zone):
+    enough for the metrics, and faster.
     """
     cut = resolve_cutoff(dataset, cutoff)
     shops = shop_zones(dataset, shop_ids)
@@ -319,8 +319,10 @@ def evaluate(
         policy.auto_reply_counts_as_response,
         chat_detail,
     )
-    window_chats = in_window(all_chats, "received_at", bounds).copy()
-    window_chats["timezone"] = window_chats["shop_id"].map(shops.set_index("shop_id")["timezone"])
+    window_chats = in_window(all_chats, "received_at", bounds)
+    if chat_detail:
+        zones = shops.set_index("shop_id")["timezone"]
+        window_chats = window_chats.assign(timezone=window_chats["shop_id"].map(zones))
     rated = counted_ratings(dataset.ratings, dataset.holiday_mode, bounds, cut)
     metrics = shop_metrics(
         window_chats, rated, pd.Index(shops["shop_id"]), policy.satisfied_min_rating
