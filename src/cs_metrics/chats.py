@@ -11,7 +11,9 @@ from cs_metrics.validate import (
     CONVERSATION_KEYS,
     INSTANT,
     LAST_INSTANT,
+    arrow_chunks,
     arrow_strings,
+    dictionary_codes,
     id_numbers,
     text_codes,
 )
@@ -193,6 +195,24 @@ def _columns_at(messages: pd.DataFrame, rows: np.ndarray, names: dict[str, str])
     return out
 
 
+def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Where each value is in `index` (-1: not there); only distinct values are looked up."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, distinct = values.cat.codes.to_numpy(), values.cat.categories
+    elif values.dtype == object:
+        codes, distinct = pd.factorize(values)
+    else:
+        codes, distinct = _arrow_factorize(values)
+    found = np.append(index.get_indexer(distinct), -1)  # code -1 (missing) is not there
+    return found[codes]
+
+
+def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes and distinct values of text, hashed by Arrow."""
+    codes, distinct = dictionary_codes(arrow_chunks(values.astype("string")))
+    return codes, pd.Index(distinct.to_pylist(), dtype="string")
+
+
 def merged_periods(holiday_mode: pd.DataFrame) -> pd.DataFrame:
     """Holiday Mode periods per shop with overlapping or touching ones merged, in int64 µs."""
     columns = ["shop_id", "start", "end", "held_before"]
@@ -225,73 +245,72 @@ def merged_periods(holiday_mode: pd.DataFrame) -> pd.DataFrame:
     return merged.reset_index(drop=True)[columns]
 
 
+def period_shops(shop_id: pd.Series, periods: pd.DataFrame) -> np.ndarray:
+    """Each row's shop among the shops with Holiday Mode periods (-1: a shop without any)."""
+    if periods.empty:
+        return np.full(len(shop_id), -1, dtype="int64")
+    return positions(pd.Index(periods["shop_id"].unique()), shop_id)
+
+
 def _period_at(
-    shop_id: pd.Series, at: np.ndarray, periods: pd.DataFrame, key: str, exact: bool
-) -> pd.DataFrame:
-    """For each (shop, instant), the shop's last period whose `key` is at or before the instant."""
+    shop: np.ndarray, at: np.ndarray, periods: pd.DataFrame, key: str, exact: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """For each (shop, instant): whether the shop has a period whose `key` is at or before the
+    instant, and that last such period's columns (0 where none). `shop` from `period_shops`."""
     columns = [c for c in periods.columns if c != "shop_id"]
-    out = pd.DataFrame({c: pd.Series(pd.NA, index=range(len(at)), dtype="Int64") for c in columns})
+    found = np.zeros(len(at), dtype=bool)
+    values = {c: np.zeros(len(at), dtype="int64") for c in columns}
     # Only rows of shops that have periods need the as-of join (most shops have none).
-    has_periods = shop_id.isin(periods["shop_id"]).to_numpy() if len(periods) else np.zeros(0, bool)
-    if not has_periods.any():
-        return out
-    rows = np.flatnonzero(has_periods)
-    left = pd.DataFrame(
-        {"shop_id": shop_id.take(rows).astype("string").to_numpy(), "at": at[rows], "pos": rows}
-    )
-    left["shop_id"] = left["shop_id"].astype("string")
+    rows = np.flatnonzero(shop >= 0)
+    if not len(rows):
+        return found, values
+    left = pd.DataFrame({"shop": shop[rows], "at": at[rows], "pos": rows})
     left = left.sort_values("at", kind="stable")
     right = periods.drop(columns="shop_id").astype("Int64")
     right["key"] = periods[key].astype("int64")
-    right["shop_id"] = periods["shop_id"].astype("string")
+    right["shop"] = period_shops(periods["shop_id"], periods)
     right = right.sort_values("key", kind="stable")
-    found = pd.merge_asof(
+    hit = pd.merge_asof(
         left,
         right,
         left_on="at",
         right_on="key",
-        by="shop_id",
+        by="shop",
         direction="backward",
         allow_exact_matches=exact,
     )
-    positions = found["pos"].to_numpy()
+    positions_hit = hit["pos"].to_numpy()
+    found[positions_hit] = hit["start"].notna().to_numpy()
     for column in columns:
-        out.loc[positions, column] = found[column].array
-    return out
+        values[column][positions_hit] = hit[column].to_numpy(dtype="int64", na_value=0)
+    return found, values
 
 
 def _no_periods(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return at.copy(), np.zeros(len(at), dtype=bool)
 
 
-def clock(
-    shop_id: pd.Series, at: np.ndarray, periods: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """Active clock (µs) at each instant, Holiday Mode held back; and whether it is in one."""
+def clock(shop: np.ndarray, at: np.ndarray, periods: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Active clock (µs) at each instant, Holiday Mode held back; and whether it is in one.
+
+    `shop`: each instant's shop, from `period_shops`.
+    """
     if periods.empty:
         return _no_periods(at)
-    p = _period_at(shop_id, at, periods, "start", exact=True)
-    found = p["start"].notna().to_numpy()
-    start = p["start"].fillna(0).astype("int64").to_numpy()
-    end = p["end"].fillna(0).astype("int64").to_numpy()
-    held_before = p["held_before"].fillna(0).astype("int64").to_numpy()
-    inside = found & (at < end)
-    held = np.where(found, held_before + np.minimum(at, end) - start, 0)
+    found, p = _period_at(shop, at, periods, "start", exact=True)
+    inside = found & (at < p["end"])
+    held = np.where(found, p["held_before"] + np.minimum(at, p["end"]) - p["start"], 0)
     return at - held, inside
 
 
-def deadlines(shop_id: pd.Series, active_deadline: np.ndarray, periods: pd.DataFrame) -> np.ndarray:
+def deadlines(shop: np.ndarray, active_deadline: np.ndarray, periods: pd.DataFrame) -> np.ndarray:
     """Instants (µs) at which the active clock reaches the given values (_NEVER if never)."""
     if periods.empty:
         return active_deadline.copy()
     shifted = periods.assign(active_start=periods["start"] - periods["held_before"])
-    p = _period_at(shop_id, active_deadline, shifted, "active_start", exact=False)
-    found = p["start"].notna().to_numpy()
-    end = p["end"].fillna(0).astype("int64").to_numpy()
-    start = p["start"].fillna(0).astype("int64").to_numpy()
-    held_before = p["held_before"].fillna(0).astype("int64").to_numpy()
-    open_period = found & (end == _NEVER)
-    held = np.where(found & ~open_period, held_before + (end - start), 0)
+    found, p = _period_at(shop, active_deadline, shifted, "active_start", exact=False)
+    open_period = found & (p["end"] == _NEVER)
+    held = np.where(found & ~open_period, p["held_before"] + (p["end"] - p["start"]), 0)
     return np.where(open_period, _NEVER, active_deadline + held)
 
 
@@ -307,10 +326,11 @@ def chat_clock(
     responded_at = chat_table["responded_at"]
     responded = responded_at.notna().to_numpy()
     answer = np.where(responded, ticks(responded_at.fillna(chat_table["received_at"])), received)
-    active_received, excluded = clock(chat_table["shop_id"], received, periods)
-    active_answer, _ = clock(chat_table["shop_id"], answer, periods)
+    shop = period_shops(chat_table["shop_id"], periods)
+    active_received, excluded = clock(shop, received, periods)
+    active_answer, _ = clock(shop, answer, periods)
     limit_ticks = int(limit / pd.Timedelta(microseconds=1))
-    deadline = deadlines(chat_table["shop_id"], active_received + limit_ticks, periods)
+    deadline = deadlines(shop, active_received + limit_ticks, periods)
     response_ticks = active_answer - active_received
     cutoff_ticks = _NEVER if cutoff is None else int(ticks(pd.Series([cutoff]))[0])
     status = np.select(

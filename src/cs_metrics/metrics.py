@@ -16,9 +16,11 @@ from cs_metrics.chats import (
     UNRESPONDED,
     clock,
     merged_periods,
+    period_shops,
+    positions,
     ticks,
 )
-from cs_metrics.validate import INSTANT, arrow_chunks, dictionary_codes
+from cs_metrics.validate import INSTANT
 
 COUNT_FIELDS = (
     "chats",
@@ -66,24 +68,6 @@ def window_bounds(shops: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataF
     )
 
 
-def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
-    """Where each value is in `index` (-1: not there); only distinct values are looked up."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes, distinct = values.cat.codes.to_numpy(), values.cat.categories
-    elif values.dtype == object:
-        codes, distinct = pd.factorize(values)
-    else:
-        codes, distinct = _arrow_factorize(values)
-    found = np.append(index.get_indexer(distinct), -1)  # code -1 (missing) is not there
-    return found[codes]
-
-
-def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Codes and distinct values of text, hashed by Arrow."""
-    codes, distinct = dictionary_codes(arrow_chunks(values.astype("string")))
-    return codes, pd.Index(distinct.to_pylist(), dtype="string")
-
-
 def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFrame:
     """Rows of `frame` whose `at` instant falls in their shop's window."""
     position = positions(pd.Index(bounds["shop_id"]), frame["shop_id"])
@@ -103,7 +87,8 @@ def counted_ratings(
     """Ratings counted in the window: known at the cut-off, not in Holiday Mode, latest only."""
     r = ratings if cutoff is None else ratings.loc[ratings["rated_at"] <= cutoff]
     r = in_window(r, "rated_at", bounds)
-    _, in_holiday = clock(r["shop_id"], ticks(r["rated_at"]), merged_periods(holiday_mode))
+    periods = merged_periods(holiday_mode)
+    _, in_holiday = clock(period_shops(r["shop_id"], periods), ticks(r["rated_at"]), periods)
     r = r.loc[~in_holiday]
     r = r.sort_values(["rated_at", "row_number"], kind="stable")
     return r.drop_duplicates(["shop_id", "conversation_id"], keep="last")
