@@ -150,24 +150,40 @@ def best(argv: list[str], repeat: int) -> tuple[float, float, str]:
     return min(runs, key=lambda r: r[0])
 
 
+def interleaved(commands: list[list[str]], repeat: int) -> list[tuple[float, float, str]]:
+    """The fastest run of each command, the commands run in turn `repeat` times."""
+    runs: list[list[tuple[float, float, str]]] = [[] for _ in commands]
+    for _ in range(repeat):
+        for argv, done in zip(commands, runs, strict=True):
+            done.append(measure(argv))
+    return [min(done, key=lambda r: r[0]) for done in runs]
+
+
 def bench(messages: int, shops: int, repeat: int) -> dict:
     """All measurements on one dataset."""
     folder = dataset(messages, shops)
     import pyarrow.parquet as pq
 
     rows = pq.ParquetFile(folder / "messages.parquet").metadata.num_rows
-    compute = best(
+    compute_argv = [
+        str(BIN / "cs-metrics"),
+        "compute",
+        "--data",
+        str(folder),
+        "--start",
+        START,
+        "--end",
+        END,
+        "--format",
+        "json",
+    ]
+    # The three compared measurements take turns, so each round meets the machine alike (the
+    # kernel's page state after a large run slows the next run that takes fresh memory).
+    floor, duck, compute = interleaved(
         [
-            str(BIN / "cs-metrics"),
-            "compute",
-            "--data",
-            str(folder),
-            "--start",
-            START,
-            "--end",
-            END,
-            "--format",
-            "json",
+            [sys.executable, "-c", READ_FLOOR, str(folder)],
+            [sys.executable, "-c", DUCKDB_QUERY, str(folder), START, END],
+            compute_argv,
         ],
         repeat,
     )
@@ -189,8 +205,6 @@ def bench(messages: int, shops: int, repeat: int) -> dict:
         )
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    floor = best([sys.executable, "-c", READ_FLOOR, str(folder)], repeat)
-    duck = best([sys.executable, "-c", DUCKDB_QUERY, str(folder), START, END], repeat)
     ours = {s["shop_id"]: s["response_rate_12h"] for s in json.loads(compute[2])["shops"]}
     theirs = json.loads(duck[2])
     differing = [
