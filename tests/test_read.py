@@ -338,3 +338,88 @@ def test_an_empty_parquet_file_is_one_empty_block(data: Path) -> None:
     table = read_table("messages", data / "messages.parquet")
     assert len(table.frame) == 0
     assert set(MESSAGES_HEADER.split(",")) <= set(table.frame.columns)
+
+
+M = '"shop_id":"s","conversation_id":"c1","sender_role":"buyer","sent_at":"2026-11-17T10:00:00Z"'
+JSONL_CASES = {
+    "clean": f'{{{M},"message_id":"m1"}}\n{{{M},"message_id":"m2","content":"hi"}}\n',
+    "no newline at the end": f'{{{M},"message_id":"m1"}}',
+    "blank and white space lines": f'\n  \n{{{M},"message_id":"m1"}}\n\t\n',
+    "white space around an object": f'  {{{M},"message_id":"m1"}} \n',
+    "crlf": f'{{{M},"message_id":"m1"}}\r\n{{{M},"message_id":"m2"}}\r\n',
+    "bare cr": f'{{{M},"message_id":"m1"}}\r{{{M},"message_id":"m2"}}\r',
+    "bare cr after the first block": f'{{{M},"message_id":"m0"}}\n' * 3
+    + f'{{{M},"message_id":"m1"}}\r{{{M},"message_id":"m2"}}\n',
+    "byte order mark": f'\ufeff{{{M},"message_id":"m1"}}\n',
+    "two objects on one line": f'{{{M},"message_id":"m1"}}{{{M},"message_id":"m2"}}\n',
+    "one object over two lines": f'{{{M},\n"message_id":"m1"}}\n',
+    "a number": f'{{{M},"message_id":1794877200}}\n',
+    "a float and a bool": f'{{{M},"message_id":1e5,"content":true}}\n',
+    "nested values": f'{{{M},"message_id":"m1","content":{{"x":[1,2]}}}}\n',
+    "null and empty text": f'{{{M},"message_id":null,"content":""}}\n',
+    "NaN in an ignored key": f'{{{M},"message_id":"m1","extra":NaN}}\n',
+    "Infinity in a value": f'{{{M},"message_id":"m1","content":-Infinity}}\n',
+    "the text NaN": f'{{{M},"message_id":"NaN"}}\n',
+    "a repeated key": f'{{{M},"message_id":"m1","message_id":"m2"}}\n',
+    "escapes": f'{{{M},"message_id":"m\\u00e9\\n\\"q\\"","content":"a\\/b \\ud83d\\ude00"}}\n',
+    "a lone surrogate": f'{{{M},"message_id":"m1","content":"\\ud800"}}\n',
+    "not an object": f'[1,2]\n"x"\n{{{M},"message_id":"m1"}}\n',
+    "not JSON": f'{{{M},"message_id":"m1",}}\n{{oops\n',
+    "a required key never written": '{"conversation_id":"c1","message_id":"m1"}\n',
+    "a required key always null": f'{{{M},"message_id":null}}\n',
+    "an escaped key": f'{{{M},"\\u006dessage_id":"m1"}}\n',
+    "form feed lines": f'\x0c\n{{{M},"message_id":"m1"}}\x0c\n',
+    "other fields of any kind": f'{{{M},"message_id":"m1","n":1E5,"o":{{}},"l":[],"z":-0}}\n',
+}
+
+
+def jsonl_table(path: Path) -> tuple[pd.DataFrame | None, str | None]:
+    """The table read from a JSON Lines file, or the one-line error."""
+    try:
+        return read_table("messages", path).frame, None
+    except InputError as exc:
+        return None, str(exc)
+
+
+@pytest.mark.parametrize("case", JSONL_CASES)
+def test_json_lines_blocks_arrow_reads_match_the_line_reader(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrow parses a block only where it gives exactly what the line-by-line reader gives."""
+    path = tmp_path / "messages.jsonl"
+    path.write_bytes(JSONL_CASES[case].encode("utf-8", "surrogatepass"))
+    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 64)  # several blocks for the longer cases
+    fast = jsonl_table(path)
+    monkeypatch.setattr(read, "_arrow_objects", lambda block, wanted: None)
+    slow = jsonl_table(path)
+    assert fast[1] == slow[1]
+    if slow[0] is not None:
+        pd.testing.assert_frame_equal(fast[0], slow[0])
+
+
+def test_json_lines_of_text_objects_are_parsed_by_arrow(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = data / "messages.jsonl"
+    path.write_text(JSONL_CASES["clean"] * 3)
+    taken: list[int] = []
+    parse = read._arrow_objects
+
+    def counted(block: read.ByteLines, wanted: tuple[str, ...]) -> pa.Table | None:
+        table = parse(block, wanted)
+        taken.append(0 if table is None else table.num_rows)
+        return table
+
+    monkeypatch.setattr(read, "_arrow_objects", counted)
+    frame = read_table("messages", path).frame
+    assert taken == [6]
+    assert list(frame["message_id"]) == ["m1", "m2"] * 3
+    assert list(frame["content"].fillna("-")) == ["-", "hi"] * 3
+    assert list(frame[ROW]) == list(range(1, 7))
+
+
+def test_invalid_utf8_in_json_lines_is_an_input_error(data: Path) -> None:
+    path = data / "messages.jsonl"
+    path.write_bytes(f'{{{M},"message_id":"m\xff"}}\n'.encode("latin-1"))
+    with pytest.raises(InputError, match="unreadable file"):
+        read_table("messages", path)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import io
 import itertools
 import json
 import re
@@ -15,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from cs_metrics.errors import InputError
@@ -35,6 +39,9 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "holiday_mode": (),
     "shops": ("name", "market", "timezone"),
 }
+REQUIRED_SOMEWHERE = frozenset(c for columns in TABLES.values() for c in columns)
+"""Columns some table requires (a JSON Lines block with one of them all null is read line by
+line, which tells a key never written from a key written as null)."""
 TIMESTAMP_COLUMNS = frozenset({"sent_at", "rated_at", "start", "end"})
 FORMATS = ("csv", "parquet", "jsonl")
 ROW = "row_number"
@@ -478,42 +485,147 @@ def _jsonl_blocks(path: Path, wanted: tuple[str, ...]) -> Iterator[pd.DataFrame 
 
     A table's columns are the wanted keys of any object in the file, so every block carries all
     wanted columns (missing where absent) and a last `_Missing` item says which keys were seen.
+    A block is parsed by Arrow when that provably gives what the line-by-line reader gives
+    (`_arrow_objects`), else line by line.
     """
     present: set[str] = set()
     any_object = False
     empty = True
-    # Universal newlines, as before: `\n`, `\r\n` and a bare `\r` all end a line.
-    with path.open(encoding="utf-8-sig", newline=None) as file:
-        for lines in _line_blocks(file):
-            records = [_json_object(line) for line in lines]
-            objects = [r for r in records if isinstance(r, dict)]
-            any_object = any_object or bool(objects)
-            keys = set().union(*(r.keys() for r in objects)) & set(wanted)
-            present |= keys
-            # Column by column as Python objects: a frame built from the records would infer
-            # float for a column of ints with a gap, and `1794877200` would become `...200.0`.
-            block = pd.DataFrame(
-                {
-                    c: _json_values_as_text(
-                        pd.Series(
-                            [r.get(c) if isinstance(r, dict) else None for r in records],
-                            dtype=object,
-                        )
-                    )
-                    if c in keys
-                    else pd.Series(pd.NA, index=pd.RangeIndex(len(records)), dtype="string")
-                    for c in wanted
-                },
-                index=pd.RangeIndex(len(records)),
-            )
-            errors = [None if isinstance(r, dict) else r for r in records]
-            block[PARSE_ERROR] = pd.Series(errors, dtype="string")
-            empty = False
-            yield block
+    for block in _jsonl_line_blocks(path):
+        table = _arrow_objects(block, wanted) if isinstance(block, ByteLines) else None
+        if table is not None:
+            frame = _arrow_to_frame(table)
+            keys = {c for c in wanted if table.column(c).null_count < table.num_rows}
+        else:
+            lines = block.text() if isinstance(block, ByteLines) else block
+            if not lines:
+                continue
+            frame, keys = _json_frame(lines, wanted)
+        any_object = any_object or frame[PARSE_ERROR].isna().any()
+        present |= keys
+        empty = False
+        yield frame
     if empty:
         yield _concat_blocks([], [*wanted, PARSE_ERROR])
     # With no object at all there are no keys to judge columns by: every line is a bad row.
     yield _Missing(sorted(present) if any_object else list(wanted))
+
+
+@dataclass(frozen=True)
+class ByteLines:
+    """A block of a JSON Lines file as read: whole lines (the last may lack its `\\n`)."""
+
+    data: bytes
+
+    def text(self) -> list[str]:
+        """The non-blank lines as the text reader gives them (universal newlines)."""
+        text = self.data.decode("utf-8")
+        return [line for line in io.StringIO(text, newline=None) if line.strip()]
+
+
+BARE_CR = re.compile(rb"\r(?!\n)")
+JSONL_BLOCK_BYTES = 2**25
+"""Bytes per block of a JSON Lines file (then up to the end of the line)."""
+
+
+def _jsonl_line_blocks(path: Path) -> Iterator[ByteLines | list[str]]:
+    """Blocks of whole lines, as bytes; text lines for a file ending lines in a bare `\\r`.
+
+    A file whose lines end in a bare `\\r` (old Mac) has no `\\n` to cut blocks at, so it is
+    read as text, CHUNK_ROWS lines at a time.
+    """
+    with path.open("rb") as file:
+        head = file.read(2**16)
+    if BARE_CR.search(head):
+        with path.open(encoding="utf-8-sig", newline=None) as text:
+            yield from _line_blocks(text)
+        return
+    with path.open("rb") as file:
+        rest = file.read(JSONL_BLOCK_BYTES).removeprefix(codecs.BOM_UTF8)
+        while rest:
+            more = file.read(JSONL_BLOCK_BYTES)
+            data = rest + more
+            cut = data.rfind(b"\n") + 1 if more else len(data)
+            if cut:
+                yield ByteLines(data[:cut])
+            rest = data[cut:]
+
+
+JSON_WHITESPACE = b" \t\r\n"
+
+
+def _arrow_objects(block: ByteLines, wanted: tuple[str, ...]) -> pa.Table | None:
+    """The block's objects parsed by Arrow (many times faster), or None where Arrow could differ.
+
+    Taken only when every non-blank line is one JSON object (Arrow would also take two objects on
+    one line, or one over two lines: the row count and each line's first and last byte rule that
+    out), every wanted value is a string or null (Arrow fails on a number, kept as written by
+    the line reader), the text is UTF-8 (Arrow does not check), no `NaN` or `Infinity` is
+    anywhere and no required column is all null (whether its key was there at all is then left
+    to the line reader). tests/test_read.py compares both readers on the cases that differ.
+    """
+    objects = _object_lines(block.data)
+    # Arrow reads NaN and Infinity as numbers, even where the key is ignored; they are not JSON.
+    if not objects or b"NaN" in block.data or b"Infinity" in block.data:
+        return None
+    columns = list(wanted)
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    try:
+        block.data.decode("utf-8")
+        table = pa_json.read_json(io.BytesIO(block.data), parse_options=options)
+    except (ValueError, pa.ArrowInvalid):
+        return None
+    required = [c for c in columns if c in REQUIRED_SOMEWHERE]
+    if table.num_rows != objects or any(
+        table.column(c).null_count == table.num_rows for c in required
+    ):
+        return None
+    return table
+
+
+def _object_lines(data: bytes) -> int | None:
+    """How many non-blank lines, if each begins with `{` and ends with `}` (else None)."""
+    edges = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(edges == ord("\n"))
+    if len(edges) and edges[-1] == ord("\n"):  # usual case: each line `{...}\n` or `{...}\r\n`
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        last = ends - 1 - (edges[np.maximum(ends - 1, 0)] == ord("\r"))
+        whole = (ends > starts).all() and (last >= starts).all()
+        if whole and (edges[starts] == ord("{")).all() and (edges[last] == ord("}")).all():
+            return len(ends)
+    # White space around objects, blank lines or no newline at the end: line by line.
+    objects = [line.strip(JSON_WHITESPACE) for line in data.split(b"\n")]
+    objects = [line for line in objects if line]
+    if not all(line[:1] == b"{" and line[-1:] == b"}" for line in objects):
+        return None
+    return len(objects)
+
+
+def _json_frame(lines: list[str], wanted: tuple[str, ...]) -> tuple[pd.DataFrame, set[str]]:
+    """Non-blank text lines parsed one by one: the block, and the wanted keys its objects have."""
+    records = [_json_object(line) for line in lines]
+    objects = [r for r in records if isinstance(r, dict)]
+    keys = set().union(*(r.keys() for r in objects)) & set(wanted)
+    # Column by column as Python objects: a frame built from the records would infer
+    # float for a column of ints with a gap, and `1794877200` would become `...200.0`.
+    block = pd.DataFrame(
+        {
+            c: _json_values_as_text(
+                pd.Series(
+                    [r.get(c) if isinstance(r, dict) else None for r in records],
+                    dtype=object,
+                )
+            )
+            if c in keys
+            else pd.Series(pd.NA, index=pd.RangeIndex(len(records)), dtype="string")
+            for c in wanted
+        },
+        index=pd.RangeIndex(len(records)),
+    )
+    errors = [None if isinstance(r, dict) else r for r in records]
+    block[PARSE_ERROR] = pd.Series(errors, dtype="string")
+    return block, keys
 
 
 def _line_blocks(file: TextIO) -> Iterator[list[str]]:
