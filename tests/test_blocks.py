@@ -53,6 +53,9 @@ def loaded(folder: Path, block_rows: int, monkeypatch: pytest.MonkeyPatch) -> Da
     """The folder loaded with blocks of `block_rows` rows (checked on two threads)."""
     monkeypatch.setattr(read, "CHUNK_ROWS", block_rows)
     monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", block_rows)
+    # CSV and JSON Lines blocks are cut by size: about `block_rows` rows of this data.
+    monkeypatch.setattr(read, "CSV_BLOCK_BYTES", min(block_rows * 60, 2**25))
+    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", min(block_rows * 150, 2**25))
     return load(folder, Policy())
 
 
@@ -86,6 +89,7 @@ def test_a_required_column_missing_from_every_object_is_found_after_the_last_blo
     from cs_metrics.errors import InputError
 
     monkeypatch.setattr(read, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 1)
     (tmp_path / "messages.jsonl").write_text(
         '{"shop_id":"S1","conversation_id":"c1","message_id":"m1","sender_role":"buyer"}\n' * 3
     )

@@ -289,12 +289,19 @@ def ten_messages(data: Path) -> Path:
     return write_csv(data, "messages", f"{MESSAGES_HEADER}\n{rows}\n")
 
 
+def ten_parquet_messages(data: Path) -> Path:
+    frame = pd.read_csv(ten_messages(data), dtype=str)
+    (data / "messages.csv").unlink()
+    frame.to_parquet(data / "messages.parquet")
+    return data / "messages.parquet"
+
+
 def test_blocks_checked_on_threads_come_back_in_file_order(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Later blocks finish first here; the results still follow the file, rows numbered 1..10."""
-    monkeypatch.setattr(read, "CHUNK_ROWS", 3)
-    path = ten_messages(data)
+    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", 3)
+    path = ten_parquet_messages(data)
 
     def slow_first(block: pd.DataFrame) -> list[int]:
         time.sleep(0.05 * (4 - (int(block[ROW].iloc[0]) - 1) // 3))
@@ -307,8 +314,8 @@ def test_blocks_checked_on_threads_come_back_in_file_order(
 def test_a_failing_block_on_a_thread_fails_the_read(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(read, "CHUNK_ROWS", 3)
-    path = ten_messages(data)
+    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", 3)
+    path = ten_parquet_messages(data)
 
     def fails_on_the_second(block: pd.DataFrame) -> int:
         if block[ROW].iloc[0] == 4:
@@ -423,3 +430,17 @@ def test_invalid_utf8_in_json_lines_is_an_input_error(data: Path) -> None:
     path.write_bytes(f'{{{M},"message_id":"m\xff"}}\n'.encode("latin-1"))
     with pytest.raises(InputError, match="unreadable file"):
         read_table("messages", path)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 59, 60, 61, 119, 120, 121])
+def test_json_lines_blocks_lose_no_line_wherever_a_block_ends(
+    block: int, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: a block ending right after a newline ended the file there."""
+    line = f'{{{M},"message_id":"m"}}'.ljust(59) + "\n"  # 60 bytes
+    path = data / "messages.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (line * 4).encode() + b'{"x":"last, no newline"}')
+    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", block)
+    frame = read_table("messages", path).frame
+    assert list(frame[ROW]) == [1, 2, 3, 4, 5]
+    assert list(frame["shop_id"].fillna("-")) == ["s"] * 4 + ["-"]

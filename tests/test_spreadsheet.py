@@ -302,6 +302,8 @@ def test_row_numbers_run_on_across_streamed_blocks(data: Path, monkeypatch: Any)
     import cs_metrics.read as read
 
     monkeypatch.setattr(read, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(read, "CSV_BLOCK_BYTES", 64)
+    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 64)
     rows = [f"S1,c1,m{i},buyer,{1794877200 + i}" for i in range(5)]
     rows[3] = "S1,c1,m3,nobody,1794877203"
     csv_bytes(lines(HEADER, *rows[:2], "", *rows[2:]))(data)
@@ -326,6 +328,8 @@ def test_jsonl_columns_only_in_a_later_block_are_kept(data: Path, monkeypatch: A
     import cs_metrics.read as read
 
     monkeypatch.setattr(read, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(read, "CSV_BLOCK_BYTES", 1)
+    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 1)
     jsonl_bytes(
         lines(
             '{"shop_id":"S1","conversation_id":"c1","message_id":"m1","sent_at":1794877200}',
@@ -343,6 +347,8 @@ def test_csv_malformed_row_in_a_later_block_is_quarantined(data: Path, monkeypat
     import cs_metrics.read as read
 
     monkeypatch.setattr(read, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(read, "CSV_BLOCK_BYTES", 1)
+    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 1)
     csv_bytes(lines(HEADER, ROW, ROW.replace("m1", "m2") + ",x,y"))(data)
     dataset = load(data, Policy())
     assert list(dataset.quarantine["messages"]["row_number"]) == [2]

@@ -707,3 +707,24 @@ def test_repeated_pairs_by_hand() -> None:
         False,
         False,
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet="0123456789-:T .,+Zz\n٣", max_size=32),
+            st.from_regex(validate._ISO, fullmatch=True),
+        ),
+        max_size=8,
+    )
+)
+def test_iso_parts_by_arrow_match_python_regex(values):
+    """Arrow's RE2 finds the parts of a timestamp exactly where Python's `re` does."""
+    text = pd.Series(values, dtype="string")
+    got = validate._iso_parts(text)
+    want = text.str.extract(validate._ISO)
+    assert got.astype(object).where(got.notna(), None).to_numpy().tolist() == (
+        want.astype(object).where(want.notna(), None).to_numpy().tolist()
+    )

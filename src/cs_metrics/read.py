@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -107,16 +108,20 @@ def map_blocks(
 
     CSV and JSON Lines are read in blocks of CHUNK_ROWS rows, Parquet files in blocks of
     PARQUET_BLOCK_ROWS, so a caller that keeps only what it needs of each block never holds the
-    whole file. A CSV whose rows the fast reader cannot split is read again by the tolerant
-    reader (results of the first attempt are dropped). With `groups`, a Parquet table is read
-    only in the row groups it keeps. With `threads`, `func` runs on that many threads while the
-    next blocks are read (only for a `func` without side effects: calls may overlap).
+    whole file. A CSV is read by Arrow's reader; one it refuses is read again by pandas' (the
+    reference: same values where both read a file), and one whose rows that cannot split by
+    the tolerant reader (results of an earlier attempt are dropped; a `func` with side effects
+    sees rows numbered from 1 again). With `groups`, a Parquet table is read only in the row
+    groups it keeps. With `threads`, `func` runs on that many threads while the next blocks are
+    read (only for a `func` without side effects: calls may overlap).
     """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
-    try:
-        return _map_blocks(name, path, _blocks(path, wanted, False, groups), func, threads)
-    except _MalformedCsv:
-        return _map_blocks(name, path, _blocks(path, wanted, True, groups), func, threads)
+    for reader in CSV_READERS:
+        try:
+            return _map_blocks(name, path, _blocks(path, wanted, reader, groups), func, threads)
+        except _NextReader:
+            continue
+    raise AssertionError("the tolerant CSV reader refuses no file")
 
 
 EARLIEST_LOCAL = pd.Timedelta(hours=16)
@@ -183,12 +188,24 @@ def _earliest_instant(column: pq.ColumnChunkMetaData) -> pd.Timestamp | None:
     return None
 
 
-class _MalformedCsv(Exception):
-    """The fast CSV reader met a row it cannot split: read the file with the tolerant one."""
+CSV_READERS = ("arrow", "pandas", "tolerant")
+"""The CSV readers, fastest first: each gives way to the next on a file it cannot read alike."""
+
+
+class _NextReader(Exception):
+    """This CSV reader cannot read the file as the next one would: try the next one."""
+
+
+class _MalformedCsv(_NextReader):
+    """pandas' CSV reader met a row it cannot split: read the file with the tolerant one."""
+
+
+class _ArrowRefused(_NextReader):
+    """Arrow's CSV reader refused the file (a short or long row, bad text...): use pandas'."""
 
 
 def _blocks(
-    path: Path, wanted: tuple[str, ...], tolerant: bool, groups: RowGroups | None = None
+    path: Path, wanted: tuple[str, ...], reader: str, groups: RowGroups | None = None
 ) -> Iterator[pd.DataFrame | _Missing]:
     """The blocks of a table file (nothing is read before the first one is asked for)."""
     if path.is_dir():
@@ -200,7 +217,7 @@ def _blocks(
     elif path.suffix == ".jsonl":
         yield from _jsonl_blocks(path, wanted)
     else:
-        yield from _csv_blocks(path, wanted, tolerant)
+        yield from _csv_blocks(path, wanted, reader)
 
 
 def _map_blocks(
@@ -219,7 +236,7 @@ def _map_blocks(
                 block = next(blocks)
             except StopIteration:
                 break
-            except (InputError, _MalformedCsv):
+            except (InputError, _NextReader):
                 raise
             except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as exc:
                 raise InputError(f"{path}: unreadable file ({_first_line(exc)})") from exc
@@ -287,7 +304,7 @@ def csv_separator(path: Path) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def _csv_blocks(path: Path, wanted: tuple[str, ...], tolerant: bool) -> Iterator[pd.DataFrame]:
+def _csv_blocks(path: Path, wanted: tuple[str, ...], reader: str) -> Iterator[pd.DataFrame]:
     """CSV as text in blocks; rows with too many fields are kept, flagged PARSE_ERROR."""
     options = {
         "sep": csv_separator(path),
@@ -302,8 +319,11 @@ def _csv_blocks(path: Path, wanted: tuple[str, ...], tolerant: bool) -> Iterator
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: file is empty (no header row)") from exc
     usecols = [c for c in header if c in wanted]
-    if tolerant:
+    if reader == "tolerant":
         yield from _csv_blocks_tolerant(path, usecols, options)
+        return
+    if reader == "arrow":
+        yield from _arrow_csv_blocks(path, list(header), usecols, options["sep"])
         return
     try:
         # All columns are parsed (with usecols the parser would not notice rows with extra
@@ -328,6 +348,47 @@ def _csv_blocks(path: Path, wanted: tuple[str, ...], tolerant: bool) -> Iterator
                 f"{path}: unreadable file (a quoted field is never closed: {_first_line(exc)})"
             ) from exc
         raise _MalformedCsv from exc
+
+
+CSV_BLOCK_BYTES = 2**25
+"""Bytes per block of a CSV file read by Arrow."""
+
+
+def _arrow_csv_blocks(
+    path: Path, header: list[str], usecols: list[str], separator: str
+) -> Iterator[pd.DataFrame]:
+    """CSV read by Arrow, every value as written (text, empty as empty): pandas' values.
+
+    Arrow refuses what pandas reads otherwise (a row with fewer or more fields than the header,
+    text that is not UTF-8, a quote never closed): the file then goes to pandas' reader, which
+    also takes a header with repeated or empty names (it renames those).
+    """
+    if len(set(header)) != len(header) or any(
+        name == "" or name.startswith("Unnamed: ") for name in header
+    ):
+        raise _ArrowRefused
+    options = {
+        "read_options": pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        "parse_options": pa_csv.ParseOptions(delimiter=separator, newlines_in_values=True),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            include_columns=usecols,
+        ),
+    }
+    empty = True
+    try:
+        with pa_csv.open_csv(path, **options) as batches:
+            if batches.schema.names != usecols:
+                raise _ArrowRefused
+            for batch in batches:
+                empty = False
+                yield _arrow_to_frame(pa.Table.from_batches([batch]))
+    except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
+        raise _ArrowRefused from exc
+    if empty:
+        yield _with_parse_error(_concat_blocks([], usecols))
 
 
 def _with_parse_error(block: pd.DataFrame) -> pd.DataFrame:
@@ -541,14 +602,16 @@ def _jsonl_line_blocks(path: Path) -> Iterator[ByteLines | list[str]]:
             yield from _line_blocks(text)
         return
     with path.open("rb") as file:
-        rest = file.read(JSONL_BLOCK_BYTES).removeprefix(codecs.BOM_UTF8)
-        while rest:
-            more = file.read(JSONL_BLOCK_BYTES)
+        rest = file.read(max(JSONL_BLOCK_BYTES, len(codecs.BOM_UTF8)))
+        rest = rest.removeprefix(codecs.BOM_UTF8)
+        while more := file.read(JSONL_BLOCK_BYTES):
             data = rest + more
-            cut = data.rfind(b"\n") + 1 if more else len(data)
+            cut = data.rfind(b"\n") + 1
             if cut:
                 yield ByteLines(data[:cut])
             rest = data[cut:]
+        if rest:
+            yield ByteLines(rest)
 
 
 JSON_WHITESPACE = b" \t\r\n"

@@ -279,7 +279,7 @@ def _parse_instants(
         result.loc[epoch.index] = epoch
         reasons.loc[epoch.index[epoch.notna()]] = pd.NA
 
-    iso = text.str.extract(_ISO)
+    iso = _iso_parts(text)
     is_iso = iso["date"].notna() & ~whole
     if is_iso.any():
         iso = iso[is_iso]
@@ -311,6 +311,23 @@ def _parse_instants(
             result.loc[formatted.index] = formatted
             reasons.loc[formatted.index] = formatted_reasons
     return result, reasons
+
+
+_ISO_RE2 = _ISO.removesuffix("$") + r"\n?$"
+"""_ISO for Arrow's RE2, whose `$` is only the end: Python's also matches before a last `\n`."""
+ISO_PARTS = ("date", "hm", "sec", "frac", "zone")
+
+
+def _iso_parts(text: pd.Series) -> pd.DataFrame:
+    """The named parts of _ISO timestamps, by Arrow (missing: no such part, or no timestamp)."""
+    parts = pc.extract_regex(arrow_chunks(text), _ISO_RE2)
+    columns = {}
+    for name in ISO_PARTS:
+        part = pc.struct_field(parts, name)
+        # RE2 gives an empty text for a part that took no part in the match.
+        part = pc.if_else(pc.equal(part, ""), pa.scalar(None, part.type), part)
+        columns[name] = pd.Series(pd.arrays.ArrowStringArray(part), index=text.index)
+    return pd.DataFrame(columns, index=text.index)
 
 
 def checked_date_format(date_format: str) -> str:
