@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import time
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cs_metrics.read as read
 from conftest import MESSAGES_HEADER, write_csv, write_jsonl, write_parquet
@@ -444,3 +447,71 @@ def test_json_lines_blocks_lose_no_line_wherever_a_block_ends(
     frame = read_table("messages", path).frame
     assert list(frame[ROW]) == [1, 2, 3, 4, 5]
     assert list(frame["shop_id"].fillna("-")) == ["s"] * 4 + ["-"]
+
+
+CSV_HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at"
+CSV_CASES = {
+    "plain": "s,c1,m1,buyer,2026-11-17T10:00:00Z\n",
+    "byte order mark": "\ufeffshop_id,conversation_id,message_id,sender_role,sent_at\ns,c,m,b,t\n",
+    "crlf": "s,c,m,b,t\r\ns,c,m2,b,t\r\n",
+    "bare cr": "s,c,m,b,t\rs,c,m2,b,t\r",
+    "quotes": 's,"c,1","m""1",b,t\n',
+    "a quote inside a value": 's,ab"c,m,b,t\n',
+    "text after a closing quote": 's,"ab"c,m,b,t\n',
+    "a newline in quotes": 's,"c\n1",m,b,t\n',
+    "blank lines": "\ns,c,m,b,t\n\n\ns,c,m2,b,t\n",
+    "a line of spaces": "   \ns,c,m,b,t\n",
+    "a short row": "s,c,m\n",
+    "a long row": "s,c,m,b,t,x\n",
+    "a long first row": "s,c,m,b,t,x\ns,c,m2,b,t\n",
+    "empty values": ",,,,\n",
+    "spaces around values": " s , c ,m,b,t\n",
+    "numbers and NA words": "007,1e5,NA,null,NaN\n",
+    "no newline at the end": "s,c,m,b,t",
+    "a quote never closed": 's,"c,m,b,t\n',
+    "unicode": "é,ü,m,b,t\n",
+    "only the header": "",
+}
+
+
+def same_text(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
+    """The same values (pandas' reader gives text with NaN for missing, Arrow's with NA)."""
+    text = [c for c in slow.columns if c != ROW]
+    pd.testing.assert_frame_equal(
+        fast.astype(dict.fromkeys(text, "string")), slow.astype(dict.fromkeys(text, "string"))
+    )
+
+
+@pytest.mark.parametrize("case", CSV_CASES)
+def test_csv_arrow_reads_match_pandas_reads(
+    case: str, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrow's CSV reader gives pandas' values, or gives the file to pandas."""
+    text = CSV_CASES[case]
+    body = text if text.startswith("\ufeff") else f"{CSV_HEADER}\n{text}"
+    path = data / "messages.csv"
+    path.write_bytes(body.encode())
+    fast = jsonl_table(path)
+    monkeypatch.setattr(read, "CSV_READERS", ("pandas", "tolerant"))
+    slow = jsonl_table(path)
+    assert fast[1] == slow[1]
+    if slow[0] is not None:
+        same_text(fast[0], slow[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='ab,";\n\r é\t', max_size=60))
+def test_csv_arrow_reads_match_pandas_reads_on_any_text(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "messages.csv"
+        path.write_bytes(f"{CSV_HEADER}\n{text}".encode())
+        fast = jsonl_table(path)
+        readers = read.CSV_READERS
+        read.CSV_READERS = ("pandas", "tolerant")
+        try:
+            slow = jsonl_table(path)
+        finally:
+            read.CSV_READERS = readers
+    assert fast[1] == slow[1]
+    if slow[0] is not None:
+        same_text(fast[0], slow[0])
