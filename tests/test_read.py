@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -515,3 +517,38 @@ def test_csv_arrow_reads_match_pandas_reads_on_any_text(text: str) -> None:
     assert fast[1] == slow[1]
     if slow[0] is not None:
         same_text(fast[0], slow[0])
+
+
+def test_parquet_integer_ids_are_their_exact_digits_in_every_block(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: a gap in an integer column rounded 19-digit ids (through float), and
+    only in the blocks that had a gap, so one conversation became two."""
+    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", 2)
+    ids = [7437000000000006208, 7437000000000006208, 7437000000000006209, None]
+    table = pa.table(
+        {
+            "shop_id": ["s"] * 4,
+            "conversation_id": pa.array(ids, pa.int64()),
+            "message_id": pa.array([1, 2, 3, 2**64 - 1], pa.uint64()),
+            "sender_role": ["buyer", "seller", "buyer", "buyer"],
+            "sent_at": ["2026-11-17T10:00:00Z"] * 4,
+        }
+    )
+    write_parquet(data, "messages", table)
+    frame = read_table("messages", data / "messages.parquet").frame
+    assert list(frame["conversation_id"].fillna("-")) == [
+        "7437000000000006208",
+        "7437000000000006208",
+        "7437000000000006209",
+        "-",
+    ]
+    assert list(frame["message_id"]) == ["1", "2", "3", "18446744073709551615"]
+
+
+def test_a_csv_for_pandas_reader_is_checked_on_the_reading_thread(data: Path) -> None:
+    """pandas' reader sets process-wide warning filters while it reads: no other thread runs."""
+    path = write_csv(data, "messages", f"{CSV_HEADER}\ns,c,m\ns,c,m2,buyer,t\n")  # a short row
+    threads = map_blocks("messages", path, lambda block: threading.current_thread().name, threads=2)
+    assert threads == [threading.main_thread().name]
+    assert not [f for f in warnings.filters if f[0] == "error"]

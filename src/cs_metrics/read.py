@@ -117,8 +117,11 @@ def map_blocks(
     """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     for reader in CSV_READERS:
+        # pandas' reader turns its warnings into errors while it reads: with `func` on other
+        # threads, their own warning filters could undo that or leave it on (found in review).
+        workers = threads if reader == CSV_READERS[0] else 0
         try:
-            return _map_blocks(name, path, _blocks(path, wanted, reader, groups), func, threads)
+            return _map_blocks(name, path, _blocks(path, wanted, reader, groups), func, workers)
         except _NextReader:
             continue
     raise AssertionError("the tolerant CSV reader refuses no file")
@@ -513,7 +516,9 @@ def _arrow_column(name: str, column: pa.ChunkedArray) -> pd.Series:
             return column.to_pandas()
         return _arrow_text(column.cast(pa.string()))
     if pa.types.is_integer(kind):
-        return column.to_pandas().astype("Int64").astype("string")
+        # Digits straight from the integers: through pandas, a column with a gap goes through
+        # float and 19-digit ids lose their last digits (found in review).
+        return _arrow_text(column.cast(pa.string()))
     if pa.types.is_floating(kind):
         # NaN is how a spreadsheet or pandas writes a missing number: a missing value. Other
         # floats read as Python writes them (`5.0`, `1794877200000.0`): whole values keep their
