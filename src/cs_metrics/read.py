@@ -103,6 +103,7 @@ def map_blocks(
     optional: tuple[str, ...] | None = None,
     groups: RowGroups | None = None,
     threads: int = 0,
+    csv_block_bytes: int | None = None,
 ) -> list[T]:
     """`func` of each block of rows of a table file, in file order, rows numbered from 1.
 
@@ -113,7 +114,8 @@ def map_blocks(
     the tolerant reader (results of an earlier attempt are dropped; a `func` with side effects
     sees rows numbered from 1 again). With `groups`, a Parquet table is read only in the row
     groups it keeps. With `threads`, `func` runs on that many threads while the next blocks are
-    read (only for a `func` without side effects: calls may overlap).
+    read (only for a `func` without side effects: calls may overlap). `csv_block_bytes`: the
+    size of the blocks Arrow reads a CSV in (default CSV_BLOCK_BYTES).
     """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     for reader in CSV_READERS:
@@ -121,7 +123,8 @@ def map_blocks(
         # threads, their own warning filters could undo that or leave it on (found in review).
         workers = threads if reader == CSV_READERS[0] else 0
         try:
-            return _map_blocks(name, path, _blocks(path, wanted, reader, groups), func, workers)
+            blocks = _blocks(path, wanted, reader, groups, csv_block_bytes)
+            return _map_blocks(name, path, blocks, func, workers)
         except _NextReader:
             continue
     raise AssertionError("the tolerant CSV reader refuses no file")
@@ -208,7 +211,11 @@ class _ArrowRefused(_NextReader):
 
 
 def _blocks(
-    path: Path, wanted: tuple[str, ...], reader: str, groups: RowGroups | None = None
+    path: Path,
+    wanted: tuple[str, ...],
+    reader: str,
+    groups: RowGroups | None = None,
+    csv_block_bytes: int | None = None,
 ) -> Iterator[pd.DataFrame | _Missing]:
     """The blocks of a table file (nothing is read before the first one is asked for)."""
     if path.is_dir():
@@ -220,7 +227,7 @@ def _blocks(
     elif path.suffix == ".jsonl":
         yield from _jsonl_blocks(path, wanted)
     else:
-        yield from _csv_blocks(path, wanted, reader)
+        yield from _csv_blocks(path, wanted, reader, csv_block_bytes)
 
 
 def _map_blocks(
@@ -307,7 +314,9 @@ def csv_separator(path: Path) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def _csv_blocks(path: Path, wanted: tuple[str, ...], reader: str) -> Iterator[pd.DataFrame]:
+def _csv_blocks(
+    path: Path, wanted: tuple[str, ...], reader: str, block_bytes: int | None = None
+) -> Iterator[pd.DataFrame]:
     """CSV as text in blocks; rows with too many fields are kept, flagged PARSE_ERROR."""
     options = {
         "sep": csv_separator(path),
@@ -326,7 +335,8 @@ def _csv_blocks(path: Path, wanted: tuple[str, ...], reader: str) -> Iterator[pd
         yield from _csv_blocks_tolerant(path, usecols, options)
         return
     if reader == "arrow":
-        yield from _arrow_csv_blocks(path, list(header), usecols, options["sep"])
+        size = block_bytes or CSV_BLOCK_BYTES
+        yield from _arrow_csv_blocks(path, list(header), usecols, options["sep"], size)
         return
     try:
         # All columns are parsed (with usecols the parser would not notice rows with extra
@@ -358,7 +368,7 @@ CSV_BLOCK_BYTES = 2**25
 
 
 def _arrow_csv_blocks(
-    path: Path, header: list[str], usecols: list[str], separator: str
+    path: Path, header: list[str], usecols: list[str], separator: str, block_bytes: int
 ) -> Iterator[pd.DataFrame]:
     """CSV read by Arrow, every value as written (text, empty as empty): pandas' values.
 
@@ -371,7 +381,7 @@ def _arrow_csv_blocks(
     ):
         raise _ArrowRefused
     options = {
-        "read_options": pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        "read_options": pa_csv.ReadOptions(block_size=block_bytes),
         "parse_options": pa_csv.ParseOptions(delimiter=separator, newlines_in_values=True),
         "convert_options": pa_csv.ConvertOptions(
             column_types={name: pa.string() for name in header},
