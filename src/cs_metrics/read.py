@@ -107,15 +107,15 @@ def map_blocks(
 ) -> list[T]:
     """`func` of each block of rows of a table file, in file order, rows numbered from 1.
 
-    CSV and JSON Lines are read in blocks of CHUNK_ROWS rows, Parquet files in blocks of
-    PARQUET_BLOCK_ROWS, so a caller that keeps only what it needs of each block never holds the
-    whole file. A CSV is read by Arrow's reader; one it refuses is read again by pandas' (the
-    reference: same values where both read a file), and one whose rows that cannot split by
-    the tolerant reader (results of an earlier attempt are dropped; a `func` with side effects
-    sees rows numbered from 1 again). With `groups`, a Parquet table is read only in the row
-    groups it keeps. With `threads`, `func` runs on that many threads while the next blocks are
-    read (only for a `func` without side effects: calls may overlap). `csv_block_bytes`: the
-    size of the blocks Arrow reads a CSV in (default CSV_BLOCK_BYTES).
+    Files are read in blocks (CSV_BLOCK_BYTES or `csv_block_bytes` of CSV, JSONL_BLOCK_BYTES of
+    JSON Lines, PARQUET_BLOCK_ROWS of Parquet, CHUNK_ROWS rows for the fallback readers), so a
+    caller that keeps only what it needs of each block never holds the whole file. A CSV is
+    read by Arrow's reader; one it refuses is read again by pandas' (the reference: the same
+    values where both read a file), and one whose rows that cannot split, by the tolerant reader
+    (results of an earlier attempt are dropped; a `func` with side effects sees rows numbered
+    from 1 again). With `groups`, a Parquet table is read only in the row groups it keeps. With
+    `threads`, `func` runs on that many threads while the next blocks are read (only for a
+    `func` without side effects: calls may overlap).
     """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     for reader in CSV_READERS:
@@ -240,6 +240,7 @@ def _map_blocks(
     results: list[T] = []
     running: deque[Future[T]] = deque()
     rows = 0
+    first = True
     with ThreadPoolExecutor(max(threads, 1)) as pool:
         while True:
             try:
@@ -253,8 +254,9 @@ def _map_blocks(
             if isinstance(block, _Missing):
                 _check_columns(name, path, block.present)
                 continue
-            if not rows and not results and not running:
+            if first:
                 _check_columns(name, path, block.columns)
+                first = False
             block = block.reset_index(drop=True)
             block[ROW] = pd.RangeIndex(rows + 1, rows + len(block) + 1)
             rows += len(block)
@@ -298,7 +300,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 CHUNK_ROWS = 200_000
-"""Rows per block when streaming CSV and JSON Lines files (memory stays flat with file size)."""
+"""Rows per block of the fallback readers: pandas' CSV readers, and JSON Lines as text."""
 SEPARATORS = (",", ";", "\t")
 """Field separators a CSV may use; its header line decides (many regions' spreadsheets use `;`)."""
 
