@@ -386,8 +386,9 @@ def _offset_minutes(zone: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Signed UTC offsets in minutes from `Z`, `+hh:mm` or `+hhmm`, and which ones are valid."""
     text = zone.fillna("Z").str.replace(":", "", regex=False)
     is_z = text == "Z"
-    hours = pd.to_numeric(text.str.slice(1, 3).where(~is_z, "0"), errors="coerce")
-    minutes = pd.to_numeric(text.str.slice(3, 5).where(~is_z, "0"), errors="coerce")
+    # _ISO lets a zone be only `Z` or a sign and four digits: the slices are digits.
+    hours = text.str.slice(1, 3).where(~is_z, "0").astype("int64")
+    minutes = text.str.slice(3, 5).where(~is_z, "0").astype("int64")
     sign = np.where(text.str.slice(0, 1) == "-", -1, 1)
     ok = (hours <= 23) & (minutes <= 59)
     return (sign * (hours * 60 + minutes)).fillna(0).astype("int64"), ok.fillna(False)
