@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import BIN, DATA, END, START, dataset, machine, measure
+from run import BIN, DATA, compute_argv, dataset, machine, measure
 
 
 def export(rows: int, fmt: str) -> Path:
@@ -40,24 +40,6 @@ def export(rows: int, fmt: str) -> Path:
             frame.to_json(partial, orient="records", lines=True, force_ascii=False)
         partial.rename(target)
     return folder
-
-
-def compute_argv(folder: Path, engine: str) -> list[str]:
-    """`cs-metrics compute` of the benchmark week with one engine, as JSON."""
-    return [
-        str(BIN / "cs-metrics"),
-        "compute",
-        "--data",
-        str(folder),
-        "--start",
-        START,
-        "--end",
-        END,
-        "--format",
-        "json",
-        "--engine",
-        engine,
-    ]
 
 
 def main() -> int:

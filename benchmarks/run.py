@@ -150,6 +150,13 @@ def best(argv: list[str], repeat: int) -> tuple[float, float, str]:
     return min(runs, key=lambda r: r[0])
 
 
+def compute_argv(folder: Path, engine: str | None = None) -> list[str]:
+    """`cs-metrics compute` of the benchmark week as JSON (default engine unless one is named)."""
+    argv = [str(BIN / "cs-metrics"), "compute", "--data", str(folder)]
+    argv += ["--start", START, "--end", END, "--format", "json"]
+    return argv + (["--engine", engine] if engine else [])
+
+
 def interleaved(commands: list[list[str]], repeat: int) -> list[tuple[float, float, str]]:
     """The fastest run of each command, the commands run in turn `repeat` times."""
     runs: list[list[tuple[float, float, str]]] = [[] for _ in commands]
@@ -165,25 +172,13 @@ def bench(messages: int, shops: int, repeat: int) -> dict:
     import pyarrow.parquet as pq
 
     rows = pq.ParquetFile(folder / "messages.parquet").metadata.num_rows
-    compute_argv = [
-        str(BIN / "cs-metrics"),
-        "compute",
-        "--data",
-        str(folder),
-        "--start",
-        START,
-        "--end",
-        END,
-        "--format",
-        "json",
-    ]
     # The three compared measurements take turns, so each round meets the machine alike (the
     # kernel's page state after a large run slows the next run that takes fresh memory).
     floor, duck, compute = interleaved(
         [
             [sys.executable, "-c", READ_FLOOR, str(folder)],
             [sys.executable, "-c", DUCKDB_QUERY, str(folder), START, END],
-            compute_argv,
+            compute_argv(folder),
         ],
         repeat,
     )
