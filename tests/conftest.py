@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import settings
 
 from cs_metrics import output
 from cs_metrics.cli import parse_cutoff
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, load
 from cs_metrics.policy import Policy, load_policy
+
+# Property tests draw the same examples on every run (`make test`, CI), so a result does not
+# depend on luck; `make explore` draws new ones (a failure prints how to reproduce it).
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 MESSAGES_HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at"
 WEEK = ("2026-11-16", "2026-11-22")

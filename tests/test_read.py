@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import cs_metrics.read as read
@@ -473,6 +473,8 @@ CSV_CASES = {
     "a quote never closed": 's,"c,m,b,t\n',
     "unicode": "é,ü,m,b,t\n",
     "only the header": "",
+    "a blank line of a bare cr before an empty value": "\r,,,,;\n",
+    "the same, with a short row (read by pandas)": "s,c,m,b,t\n\r,c,m,b,t\ns,c\n",
 }
 
 
@@ -503,6 +505,7 @@ def test_csv_arrow_reads_match_pandas_reads(
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet='ab,";\n\r é\t', max_size=60))
+@example("\r,,,,;")  # found in CI: pandas' C reader dropped the first, empty value
 def test_csv_arrow_reads_match_pandas_reads_on_any_text(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "messages.csv"
@@ -517,6 +520,22 @@ def test_csv_arrow_reads_match_pandas_reads_on_any_text(text: str) -> None:
     assert fast[1] == slow[1]
     if slow[0] is not None:
         same_text(fast[0], slow[0])
+
+
+@pytest.mark.parametrize("short_row", ["", "s,c\n"])
+@pytest.mark.parametrize("ending", ["\n", "\r", "\r\n"])
+def test_csv_blank_bare_cr_line_keeps_the_next_rows_empty_first_value(
+    short_row: str, ending: str, data: Path
+) -> None:
+    """Found in CI: after a blank line ended by a bare CR, pandas' C reader dropped the empty
+    first value of the next row, shifting its values one column left."""
+    path = data / "messages.csv"
+    path.write_bytes(f"{CSV_HEADER}{ending}\r,c2,m2,buyer,t\n{short_row}".encode())
+    frame = read_table("messages", path).frame
+    assert frame.loc[0, "shop_id"] == ""
+    assert frame.loc[0, "conversation_id"] == "c2"
+    assert frame.loc[0, "sent_at"] == "t"
+    assert len(frame) == (2 if short_row else 1)
 
 
 def test_parquet_integer_ids_are_their_exact_digits_in_every_block(
