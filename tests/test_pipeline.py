@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -9,7 +10,7 @@ import pytest
 
 from conftest import MESSAGES_HEADER, compute, run, shop, write_csv
 from cs_metrics.errors import StrictModeError
-from cs_metrics.pipeline import load
+from cs_metrics.pipeline import load, messages_in_window
 from cs_metrics.policy import Policy
 
 
@@ -243,3 +244,36 @@ def test_cutoff_takes_the_timestamp_forms(
     write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,2026-11-17T10:00:00Z\n")
     got = compute(data, cutoff=cutoff, default_timezone=zone)["cutoff"]
     assert got in (f"{expected}+00:00", f"{expected}Z")
+
+
+def test_messages_in_window_keeps_the_asked_roles_columns_shops_and_days(data: Path) -> None:
+    """SGT (UTC+8) days 2026-11-17..18: 16:00Z on the 16th is already the 17th there."""
+    write_csv(
+        data,
+        "messages",
+        f"""
+        {MESSAGES_HEADER},content
+        S1,c1,m1,buyer,2026-11-17T10:00:00Z,hi
+        S1,c1,m2,seller,2026-11-16T16:00:00Z,first local day
+        S1,c1,m3,seller,2026-11-16T15:59:59Z,day before
+        S1,c1,m4,auto_reply,2026-11-18T15:59:59Z,last local second
+        S1,c1,m5,seller,2026-11-18T16:00:00Z,day after
+        S2,c9,m1,seller,2026-11-17T10:00:00Z,other shop
+        """,
+    )
+    write_csv(data, "shops", "shop_id,market\nS1,SG\nS2,SG\n")
+    dataset = load(data, Policy())
+    first, last = dt.date(2026, 11, 17), dt.date(2026, 11, 18)
+    kept = messages_in_window(
+        dataset,
+        first,
+        last,
+        ["S1"],
+        columns=["message_id", "content", "shop_id", "no_such_column"],
+        roles=["seller", "auto_reply"],
+    )
+    assert list(kept.columns) == ["message_id", "content", "shop_id"]
+    assert list(kept["message_id"]) == ["m2", "m4"]
+    everything = messages_in_window(dataset, first, last)
+    assert list(everything["message_id"]) == ["m1", "m2", "m4", "m1"]
+    assert len(messages_in_window(dataset, None, None, roles=["buyer"])) == 1

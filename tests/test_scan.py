@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cs_metrics.errors import InputError
 from cs_metrics.scan import (
+    _FOLD_CLASSES,
     CATEGORIES,
     FINDING_COLUMNS,
+    _broadcast,
+    _display_array,
+    _fold_array,
+    _neutralised,
     load_rules,
     mask_excerpt,
     normalised_text,
@@ -555,3 +564,89 @@ def test_eval_command_without_labelled_set(tmp_path, capsys):
 
     assert main([str(tmp_path / "missing.csv")]) == 2
     assert "no labelled set" in capsys.readouterr().err
+
+
+# The scan rewrites only the texts a pattern matches (neutralisers, folding, white space);
+# these property tests hold it to rewriting every text, as it did before.
+PIECES = [
+    "we never ask for your bank account",
+    "tiktok.com/shop",
+    "order 5761234567890123",
+    "Hủy ĐƠN",
+    "ÀÉÎÕÜ ñ ç",
+    "whatsapp me",
+    "  ",
+    "\t",
+    "\r\n",
+    "ช่วยยกเลิก",
+    "thanks for your feedback",
+    "please cancel",
+    "",
+]
+SPACED = ["big sale", "big  sale", "big\tsale", " big sale ", "big\r\nsale", "Big Sále", "", "  "]
+"""One promotion written with different white space, so each run has texts of one key."""
+TEXTS = st.lists(st.lists(st.sampled_from(PIECES), max_size=4).map(" ".join), max_size=12)
+
+
+def every_text_rewritten(text: pa.ChunkedArray, neutralisers) -> pa.ChunkedArray:
+    for n in neutralisers:
+        text = pc.replace_substring_regex(text, n.pattern, " ")
+    return text
+
+
+def every_text_folded(display: pa.ChunkedArray) -> pa.ChunkedArray:
+    text = pc.utf8_lower(display)
+    for base, chars in _FOLD_CLASSES.items():
+        text = pc.replace_substring_regex(text, f"[{chars}]", base)
+    return text
+
+
+def every_broadcast(frame: pd.DataFrame, folded: pa.ChunkedArray, least: int) -> np.ndarray:
+    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(folded, r"[ \t\r\n]+", " "))
+    keyed = pd.DataFrame(
+        {
+            "shop_id": frame["shop_id"].to_numpy(),
+            "key": key.to_numpy(zero_copy_only=False),
+            "conversation_id": frame["conversation_id"].to_numpy(),
+        }
+    )
+    reach = keyed.groupby(["shop_id", "key"], sort=False)["conversation_id"].transform("nunique")
+    return ((reach >= least) & (keyed["key"] != "")).to_numpy()
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXTS, st.integers(0, 3))
+def test_rewriting_only_matching_texts_changes_nothing(rules, texts, chunks) -> None:
+    cut = sorted({0, len(texts), *(min(len(texts), 3 * i) for i in range(chunks))})
+    display = _display_array(pd.Series(texts, dtype="string"))
+    display = pa.chunked_array(
+        [display.combine_chunks()[a:b] for a, b in itertools.pairwise(cut)], type=display.type
+    )
+    folded = _fold_array(display)
+    assert folded.to_pylist() == every_text_folded(display).to_pylist()
+    for category in CATEGORIES:
+        own = rules.neutralisers_for(category)
+        expected = every_text_rewritten(folded, own).to_pylist()
+        assert _neutralised(folded, own).to_pylist() == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["s1", "s2"]), st.sampled_from(["c1", "c2", "c3", "c4"])),
+        min_size=1,
+        max_size=12,
+    ),
+    st.data(),
+    st.integers(1, 3),
+)
+def test_broadcast_reach_by_codes_matches_a_groupby(rows, data, least) -> None:
+    texts = data.draw(st.lists(st.sampled_from(SPACED), min_size=len(rows), max_size=len(rows)))
+    frame = pd.DataFrame(
+        {
+            "shop_id": pd.array([r[0] for r in rows], dtype="string"),
+            "conversation_id": pd.array([r[1] for r in rows], dtype="string"),
+        }
+    )
+    folded = _fold_array(_display_array(pd.Series(texts, dtype="string")))
+    assert list(_broadcast(frame, folded, least)) == list(every_broadcast(frame, folded, least))

@@ -601,9 +601,15 @@ def scan(
         data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
     report_warnings(dataset.warnings)
-    findings = scanning.scan_messages(
-        messages_in_window(dataset, first, last, shop), ruleset, include_buyer_abuse=buyer_abuse
+    messages = messages_in_window(
+        dataset,
+        first,
+        last,
+        shop,
+        columns=scanning.SCAN_COLUMNS,
+        roles=scanning.scanned_roles(ruleset, include_buyer_abuse=buyer_abuse),
     )
+    findings = scanning.scan_messages(messages, ruleset, include_buyer_abuse=buyer_abuse)
     typer.echo(output.findings_text(findings, scanning.summarise(findings), fmt.value), nl=False)
 
 

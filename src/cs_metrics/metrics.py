@@ -70,12 +70,17 @@ def window_bounds(shops: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataF
 
 def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFrame:
     """Rows of `frame` whose `at` instant falls in their shop's window."""
+    return frame.loc[window_mask(frame, at, bounds)]
+
+
+def window_mask(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> np.ndarray:
+    """Whether each row's `at` instant falls in its shop's window."""
     position = positions(pd.Index(bounds["shop_id"]), frame["shop_id"])
     known = position >= 0
     start = ticks(bounds["window_start"])[position]
     end = ticks(bounds["window_end"])[position]
     instants = ticks(frame[at])
-    return frame.loc[known & (instants >= start) & (instants < end)]
+    return known & (instants >= start) & (instants < end)
 
 
 def counted_ratings(

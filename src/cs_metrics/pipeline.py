@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cs_metrics import validate
 from cs_metrics.chats import build_chats
 from cs_metrics.errors import StrictModeError
-from cs_metrics.metrics import counted_ratings, in_window, shop_metrics, window_bounds
+from cs_metrics.metrics import (
+    counted_ratings,
+    in_window,
+    shop_metrics,
+    window_bounds,
+    window_mask,
+)
 from cs_metrics.policy import Policy
 from cs_metrics.read import (
     RawTable,
@@ -343,12 +351,22 @@ def messages_in_window(
     start: dt.date | None,
     end: dt.date | None,
     shop_ids: list[str] | None = None,
+    columns: Iterable[str] | None = None,
+    roles: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """Good messages of the named shops (or all) sent in their local days start..end (or ever)."""
+    """Good messages of the named shops (or all) sent in their local days start..end (or ever).
+
+    Only the `columns` asked for that the table has, and the messages of the `roles` asked for.
+    """
     messages = dataset.messages
+    keep = np.ones(len(messages), dtype=bool)
     if shop_ids:
-        messages = messages.loc[messages["shop_id"].isin(shop_ids)]
-    if start is None or end is None:
-        return messages
-    bounds = window_bounds(shop_zones(dataset, shop_ids), start, end)
-    return in_window(messages, "sent_at", bounds)
+        keep &= messages["shop_id"].isin(shop_ids).to_numpy(dtype=bool, na_value=False)
+    if roles is not None:
+        keep &= messages["sender_role"].isin(list(roles)).to_numpy(dtype=bool, na_value=False)
+    if start is not None and end is not None:
+        bounds = window_bounds(shop_zones(dataset, shop_ids), start, end)
+        keep &= window_mask(messages, "sent_at", bounds)
+    if columns is not None:
+        messages = messages[[c for c in columns if c in messages.columns]]
+    return messages if keep.all() else messages.loc[keep]

@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,10 +146,27 @@ def _display_array(content: pd.Series) -> pa.ChunkedArray:
 
 def _fold_array(display: pa.ChunkedArray) -> pa.ChunkedArray:
     """Lower case and diacritics folded, position for position."""
-    arr = pc.utf8_lower(display)
-    for base, chars in _FOLD_CLASSES.items():
-        arr = pc.replace_substring_regex(arr, f"[{chars}]", base)
-    return arr
+
+    def fold(text: pa.ChunkedArray) -> pa.ChunkedArray:
+        for base, chars in _FOLD_CLASSES.items():
+            text = pc.replace_substring_regex(text, f"[{chars}]", base)
+        return text
+
+    return _rewrite_matching(pc.utf8_lower(display), f"[{''.join(_FOLD_CLASSES.values())}]", fold)
+
+
+def _rewrite_matching(
+    text: pa.ChunkedArray,
+    pattern: str,
+    rewrite: Callable[[pa.ChunkedArray], pa.ChunkedArray],
+) -> pa.ChunkedArray:
+    """`rewrite` applied to the texts `pattern` matches, for a `rewrite` that leaves the others
+    as they are: most messages need no rewriting, and finding them is cheaper than rewriting."""
+    touched = pc.fill_null(pc.match_substring_regex(text, pattern), False).combine_chunks()
+    if not pc.any(touched).as_py():
+        return text
+    changed = rewrite(text.filter(touched))
+    return pc.replace_with_mask(text, touched, changed.combine_chunks())
 
 
 def normalised_text(content: pd.Series) -> pd.Series:
@@ -369,9 +386,16 @@ def mask_excerpt(text: pd.Series) -> pd.Series:
 
 def _neutralised(text: pa.ChunkedArray, neutralisers: tuple[Neutraliser, ...]) -> pa.ChunkedArray:
     """The text with the neutralisers' matches blanked out."""
-    for n in neutralisers:
-        text = pc.replace_substring_regex(text, n.pattern, " ")
-    return text
+    if not neutralisers:
+        return text
+
+    def blank(text: pa.ChunkedArray) -> pa.ChunkedArray:
+        for n in neutralisers:
+            text = pc.replace_substring_regex(text, n.pattern, " ")
+        return text
+
+    # A text that no neutraliser matches is left as it is by each in turn.
+    return _rewrite_matching(text, "|".join(f"(?:{n.pattern})" for n in neutralisers), blank)
 
 
 def _matches(text: pa.ChunkedArray | pa.Array, rule: Rule) -> np.ndarray:
@@ -382,18 +406,27 @@ def _matches(text: pa.ChunkedArray | pa.Array, rule: Rule) -> np.ndarray:
     return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _at(text: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
+    """The texts at `rows` (ascending positions), without a copy when that is all of them."""
+    return text if len(rows) == len(text) else text.take(pa.array(rows))
+
+
 def _broadcast(frame: pd.DataFrame, folded: pa.ChunkedArray, min_conversations: int) -> np.ndarray:
     """Whether each message's normalised text reaches >= min_conversations of its shop's chats."""
-    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(folded, r"[ \t\r\n]+", " "))
-    keyed = pd.DataFrame(
-        {
-            "shop_id": frame["shop_id"].to_numpy(),
-            "key": key.to_numpy(zero_copy_only=False),
-            "conversation_id": frame["conversation_id"].to_numpy(),
-        }
+    spaced = _rewrite_matching(
+        folded, r"[\t\r\n]|  ", lambda t: pc.replace_substring_regex(t, r"[ \t\r\n]+", " ")
     )
-    reach = keyed.groupby(["shop_id", "key"], sort=False)["conversation_id"].transform("nunique")
-    return ((reach >= min_conversations) & (keyed["key"] != "")).to_numpy()
+    key = pc.utf8_trim_whitespace(spaced)
+    keys = pc.dictionary_encode(key).combine_chunks()
+    key_code = keys.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    shop_code = pd.factorize(frame["shop_id"])[0].astype(np.int64)
+    chat_code = pd.factorize(frame["conversation_id"])[0].astype(np.int64)
+    # (shop, text) groups, then the distinct (group, conversation) pairs counted per group.
+    group, _ = pd.factorize(shop_code * len(keys.dictionary) + key_code)
+    pairs = pd.unique(group.astype(np.int64) * (int(chat_code.max(initial=0)) + 1) + chat_code)
+    chats = np.bincount(pairs // (int(chat_code.max(initial=0)) + 1), minlength=group.max() + 1)
+    empty = pc.equal(keys.dictionary, "").to_numpy(zero_copy_only=False)
+    return (chats[group] >= min_conversations) & ~empty[key_code]
 
 
 def _excerpt(display: str, located: str, compiled: re.Pattern[str], width: int) -> str:
@@ -431,14 +464,24 @@ def _empty_findings(messages: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+SCAN_COLUMNS = (*FINDING_COLUMNS[:6], "content")
+"""The message columns a scan reads."""
+
+
+def scanned_roles(rules: RuleSet, *, include_buyer_abuse: bool = False) -> set[str]:
+    """The sender roles whose messages some active rule checks."""
+    active = [r for r in rules.rules if include_buyer_abuse or r.category != "buyer_abuse"]
+    return set().union(*(r.roles for r in active))
+
+
 def scan_messages(
     messages: pd.DataFrame, rules: RuleSet, *, include_buyer_abuse: bool = False
 ) -> pd.DataFrame:
     """One row per (message, category) that breaks a rule; columns FINDING_COLUMNS."""
     active = tuple(r for r in rules.rules if include_buyer_abuse or r.category != "buyer_abuse")
-    roles = set().union(*(r.roles for r in active)) if active else set()
-    role_col = messages["sender_role"].astype("string")
-    candidates = messages[role_col.isin(roles).fillna(False).to_numpy()]
+    roles = scanned_roles(rules, include_buyer_abuse=include_buyer_abuse)
+    scanned = messages["sender_role"].isin(roles).to_numpy(dtype=bool, na_value=False)
+    candidates = messages if scanned.all() else messages[scanned]
     if candidates.empty or not active:
         return _empty_findings(messages)
 
@@ -446,7 +489,12 @@ def scan_messages(
     folded = _fold_array(display)
     # Neutralisers for every category run once; the others once per category.
     shared = _neutralised(folded, tuple(n for n in rules.neutralisers if "all" in n.categories))
-    cand_roles = candidates["sender_role"].astype("string").to_numpy()
+    role_codes, role_names = pd.factorize(candidates["sender_role"])
+
+    def has_role(codes: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
+        """Whether each of `codes` is one of the `wanted` roles."""
+        return np.isin(codes, np.flatnonzero(np.isin(np.asarray(role_names), list(wanted))))
+
     reach = (
         _broadcast(candidates, folded, rules.broadcast_min_conversations)
         if any(r.kind == "broadcast" for r in active)
@@ -458,20 +506,20 @@ def scan_messages(
         cat_rules = [r for r in active if r.category == category]
         # Only the rows whose sender role one of the category's rules checks.
         wanted = list(set().union(*(r.roles for r in cat_rules))) if cat_rules else []
-        rows = np.flatnonzero(np.isin(cand_roles, wanted))
+        rows = np.flatnonzero(has_role(role_codes, wanted))
         if not len(rows):
             return []
         own = tuple(n for n in rules.neutralisers_for(category) if "all" not in n.categories)
-        text = _neutralised(shared.take(pa.array(rows)), own)
+        text = _neutralised(_at(shared, rows), own)
         taken = np.zeros(len(rows), dtype=bool)
         found: list[tuple[np.ndarray, Rule]] = []
         for rule in cat_rules:
-            todo = np.flatnonzero(np.isin(cand_roles[rows], list(rule.roles)) & ~taken)
+            todo = np.flatnonzero(has_role(role_codes[rows], rule.roles) & ~taken)
             if rule.kind == "broadcast" and reach is not None:
                 todo = todo[reach[rows[todo]]]
             if not len(todo):
                 continue
-            hit = todo[_matches(text.take(pa.array(todo)), rule)]
+            hit = todo[_matches(_at(text, todo), rule)]
             if len(hit):
                 found.append((rows[hit], rule))
                 taken[hit] = True

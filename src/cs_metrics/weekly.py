@@ -19,7 +19,7 @@ from cs_metrics import history, output
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
 from cs_metrics.policy import Policy, actions, statuses
-from cs_metrics.scan import load_rules, scan_messages
+from cs_metrics.scan import SCAN_COLUMNS, load_rules, scan_messages, scanned_roles
 
 log = logging.getLogger("cs_metrics")
 LOCK_NAME = ".cs-metrics.lock"
@@ -190,10 +190,13 @@ def week_findings(
     dataset: Dataset, first: dt.date, last: dt.date, cutoff: pd.Timestamp | None
 ) -> pd.DataFrame:
     """Compliance-scan findings of the messages sent in the week, up to the cut-off."""
-    messages = messages_in_window(dataset, first, last)
+    rules = load_rules()
+    messages = messages_in_window(
+        dataset, first, last, columns=SCAN_COLUMNS, roles=scanned_roles(rules)
+    )
     if cutoff is not None:
         messages = messages.loc[messages["sent_at"] <= cutoff]
-    return scan_messages(messages, load_rules())
+    return scan_messages(messages, rules)
 
 
 def week_folder(out: Path, as_of: dt.date) -> Path:
