@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -134,7 +135,7 @@ def test_drilldown_has_one_row_per_window_chat_with_local_times(data: Path) -> N
     assert list(rows["status"]) == ["on_time", "on_time", "late"]
     assert list(rows["received_at_local"]) == ["2026-11-17T10:00:00+08:00"] * 3
     assert list(rows["response_minutes"]) == [10.0, 20.0, 1440.0]
-    text = output.chats_csv(rows)
+    text = output.chats_csv(rows).decode("utf-8")
     header = next(csv.reader(io.StringIO(text)))
     assert header == list(output.CHAT_COLUMNS)
     assert "2026-11-17T02:00:00+00:00" in text
@@ -194,3 +195,71 @@ def test_iso_text_is_isoformat(instants, zone) -> None:
     series = pd.Series(instants, dtype="datetime64[us, UTC]").dt.tz_convert(zone)
     expected = [pd.NA if pd.isna(t) else t.isoformat() for t in series]
     assert output.iso_text(series).tolist() == expected
+
+
+# CSV files are written by Arrow where it can: the same bytes as pandas' to_csv.
+
+
+def pandas_csv(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8")
+
+
+TEXT = st.none() | st.text(alphabet=st.sampled_from(list('ab ,"\r\n\té😀')), max_size=6)
+FLOAT = (
+    st.none()
+    | st.floats(allow_nan=True, allow_infinity=False)
+    | st.sampled_from([0.0, -0.0, 12.0, 1e-05, 1e16, 1e15, 0.1 + 0.2, 1 / 60])
+)
+COLUMNS = {
+    "string": (TEXT, lambda v: pd.array(v, dtype="string")),
+    "object": (TEXT, lambda v: pd.array(v, dtype=object)),
+    "category": (TEXT, lambda v: pd.Categorical(v)),
+    "float": (FLOAT, lambda v: np.array([np.nan if x is None else x for x in v], dtype=float)),
+    "int": (st.integers(-(2**63), 2**63 - 1), lambda v: np.array(v, dtype=np.int64)),
+    "bool": (st.booleans(), lambda v: np.array(v, dtype=bool)),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(sorted(COLUMNS)), min_size=1, max_size=4),
+    st.integers(0, 6),
+    st.data(),
+)
+def test_csv_bytes_are_pandas_to_csv(kinds: list[str], rows: int, data) -> None:
+    """The same bytes, except that a value with a bare CR is quoted: pandas leaves it bare (its
+    line end is LF), and a reader then ends the row there (a fix)."""
+    drawn = []
+    for i, kind in enumerate(kinds):
+        name = data.draw(st.sampled_from([f"c{i}", f'c,"{i}', f"c {i}", f"c\r{i}"]))
+        drawn.append(
+            (name, kind, data.draw(st.lists(COLUMNS[kind][0], min_size=rows, max_size=rows)))
+        )
+
+    def frame(cr: str) -> pd.DataFrame:
+        def text(v: object) -> object:
+            return v.replace("\r", cr) if isinstance(v, str) else v
+
+        return pd.DataFrame(
+            {text(n): COLUMNS[k][1]([text(v) for v in values]) for n, k, values in drawn}
+        )
+
+    assert output.csv_bytes(frame("§")) == pandas_csv(frame("§"))
+    written = list(csv.reader(io.StringIO(output.csv_bytes(frame("\r")).decode(), newline="")))
+    expected = csv.reader(io.StringIO(pandas_csv(frame("§")).decode(), newline=""))
+    assert written == [[cell.replace("§", "\r") for cell in row] for row in expected]
+
+
+def test_csv_bytes_by_arrow_in_blocks(monkeypatch) -> None:
+    frame = pd.DataFrame({"a": ["x", "y,z", None, "w"], "b": [1.5, np.nan, -0.0, 2.0]})
+    monkeypatch.setattr(output, "CSV_BLOCK_ROWS", 3)
+    assert output._arrow_csv(frame) == pandas_csv(frame)
+    assert output._arrow_csv(frame) == b'a,b\nx,1.5\n"y,z",\n,-0.0\nw,2.0\n'
+
+
+def test_csv_bytes_leave_other_columns_to_pandas() -> None:
+    frame = pd.DataFrame({"a": ["x", 1], "b": pd.array([1, None], dtype="Int64")})
+    assert output._arrow_csv(frame) is None
+    assert output.csv_bytes(frame) == b"a,b\nx,1\n1,\n"
