@@ -128,6 +128,17 @@ def test_quarantine_writes_one_csv_per_table_with_reason_and_original_values(
     assert (ratings.loc[0, "reason"], ratings.loc[0, "rating"]) == ("bad_rating", " 4.5 ")
 
 
+def test_quarantined_value_with_a_bare_cr_reads_back_whole(data: Path, tmp_path: Path) -> None:
+    """pandas' writer left a CR inside a value bare, and readers ended the row there."""
+    path = data / "messages.csv"
+    path.write_bytes(f'{MESSAGES_HEADER}\nS1,c1,m1,"sel\rler",2026-11-17T10:00:00Z\n'.encode())
+    dataset, _ = run(data)
+    output.write_quarantine(dataset, tmp_path)
+    back = pd.read_csv(tmp_path / "messages.csv", dtype=str, keep_default_na=False)
+    assert list(back["sender_role"]) == ["sel\rler"]
+    assert list(back["reason"]) == ["unknown_role"]
+
+
 def test_drilldown_has_one_row_per_window_chat_with_local_times(data: Path) -> None:
     _, evaluation = run(three_chats(data))
     rows = output.chat_rows(evaluation.chats)
