@@ -21,6 +21,7 @@ from cs_metrics.scan import (
     _broadcast,
     _display_array,
     _fold_array,
+    _matches_any,
     _neutralised,
     load_rules,
     mask_excerpt,
@@ -650,3 +651,12 @@ def test_broadcast_reach_by_codes_matches_a_groupby(rows, data, least) -> None:
     )
     folded = _fold_array(_display_array(pd.Series(texts, dtype="string")))
     assert list(_broadcast(frame, folded, least)) == list(every_broadcast(frame, folded, least))
+
+
+def test_rows_no_pattern_of_a_category_matches_are_skipped_unless_re2_cannot_join_them() -> None:
+    text = pa.chunked_array([pa.array(["abc", "xyz", ""])])
+    assert list(_matches_any(text, ["b", "^x"])) == [True, True, False]
+    assert list(_matches_any(text, ["q"])) == [False, False, False]
+    # Each compiles alone; joined, they are over RE2's size limit: every row is checked.
+    huge = ["(?:.{0,1000}q.{0,1000})"] * 100
+    assert list(_matches_any(text, huge)) == [True, True, True]

@@ -406,6 +406,15 @@ def _matches(text: pa.ChunkedArray | pa.Array, rule: Rule) -> np.ndarray:
     return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _matches_any(text: pa.ChunkedArray, patterns: list[str]) -> np.ndarray:
+    """Whether each text may match one of `patterns` (all true when RE2 cannot join them)."""
+    try:
+        hit = pc.match_substring_regex(text, "|".join(f"(?:{p})" for p in patterns))
+    except pa.ArrowInvalid:  # the joined pattern is over RE2's size limit
+        return np.ones(len(text), dtype=bool)
+    return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _at(text: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
     """The texts at `rows` (ascending positions), without a copy when that is all of them."""
     return text if len(rows) == len(text) else text.take(pa.array(rows))
@@ -511,7 +520,9 @@ def scan_messages(
             return []
         own = tuple(n for n in rules.neutralisers_for(category) if "all" not in n.categories)
         text = _neutralised(_at(shared, rows), own)
-        taken = np.zeros(len(rows), dtype=bool)
+        # A rule fires only where its pattern matches, so one pass of all the category's
+        # patterns leaves the few rows worth checking rule by rule ("taken" by no rule).
+        taken = ~_matches_any(text, [r.pattern for r in cat_rules])
         found: list[tuple[np.ndarray, Rule]] = []
         for rule in cat_rules:
             todo = np.flatnonzero(has_role(role_codes[rows], rule.roles) & ~taken)
