@@ -35,9 +35,10 @@ ROLES = pd.CategoricalDtype(["buyer", "seller", "auto_reply", "system"])
 UTC = "UTC"
 _ISO = (
     r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[T ](?P<hm>[0-9]{2}:[0-9]{2})(?::(?P<sec>[0-9]{2})(?:\.(?P<frac>[0-9]+))?)?)?"
+    r"(?:[T ](?P<hm>[0-9]{2}:[0-9]{2})(?::(?P<sec>[0-5][0-9])(?:\.(?P<frac>[0-9]+))?)?)?"
     r"(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?$"
 )
+"""Seconds stop at 59 (pandas' `%S` would take 60 and 61 and roll over into the next minute)."""
 _WHOLE = r"^[0-9]+$"
 MILLISECONDS_FROM = 100_000_000_000
 INSTANT = "datetime64[us, UTC]"
