@@ -63,6 +63,16 @@ def test_missing_messages_table_is_an_error(data: Path) -> None:
         table_paths(data)
 
 
+def test_files_named_without_an_extension_are_no_tables(data: Path) -> None:
+    """Found in audit: a file named `messages` was read as a CSV table."""
+    (data / "messages").write_text(f"{MESSAGES_HEADER}\ns,c,m,buyer,2026-11-17T10:00:00Z\n")
+    with pytest.raises(InputError, match="messages table not found"):
+        table_paths(data)
+    write_csv(data, "messages", ONE_MESSAGE)
+    (data / "ratings").write_text("notes about the ratings export\n")
+    assert table_paths(data) == {"messages": data / "messages.csv"}
+
+
 def test_missing_data_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         table_paths(tmp_path / "nope")

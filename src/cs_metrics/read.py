@@ -66,8 +66,11 @@ def table_paths(folder: Path) -> dict[str, Path]:
         raise InputError(f"{folder}: data folder not found")
     found: dict[str, Path] = {}
     for name in TABLES:
-        candidates = [folder / f"{name}.{ext}" for ext in FORMATS] + [folder / name]
-        present = [p for p in candidates if p.is_file() or is_parquet_dataset(p)]
+        files = [folder / f"{name}.{ext}" for ext in FORMATS]
+        # A file named just `messages` is no table (found in audit: it was read as CSV).
+        present = [p for p in files if p.is_file()]
+        if is_parquet_dataset(folder / name):
+            present.append(folder / name)
         if len(present) > 1:
             names = ", ".join(p.name for p in present)
             raise InputError(f"{folder}: table {name} is given in two formats ({names}); keep one")
