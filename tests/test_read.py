@@ -513,6 +513,52 @@ def test_csv_arrow_reads_match_pandas_reads(
         same_text(fast[0], slow[0])
 
 
+@pytest.mark.parametrize("case", CSV_CASES)
+def test_csv_tolerant_reads_match_pandas_reads(
+    case: str, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tolerant reader (Python's csv) gives pandas' values wherever pandas' reader reads."""
+    text = CSV_CASES[case]
+    path = data / "messages.csv"
+    path.write_bytes((text if text.startswith("\ufeff") else f"{CSV_HEADER}\n{text}").encode())
+    try:
+        list(read._csv_blocks(path, read.TABLES["messages"], "pandas"))
+    except (read._NextReader, InputError, ValueError):
+        return  # pandas' reader refuses the file: nothing to compare with
+    monkeypatch.setattr(read, "CSV_READERS", ("pandas",))
+    reference = jsonl_table(path)
+    monkeypatch.setattr(read, "CSV_READERS", ("tolerant",))
+    tolerant = jsonl_table(path)
+    assert tolerant[1] == reference[1]
+    if reference[0] is not None:
+        same_text(tolerant[0], reference[0])
+
+
+@pytest.mark.parametrize("lines", ["A\n   \n\nB\n", "A\r   \rB", "A\n\t\nB\nC,x\n"])
+def test_csv_of_one_column_skips_lines_of_white_space(lines: str, data: Path) -> None:
+    """Found in audit: Arrow read a line of spaces in a one-column file as a row."""
+    path = data / "shops.csv"
+    path.write_text(f"shop_id\n{lines}")
+    frame = read_table("shops", path).frame
+    assert list(frame["shop_id"]) == ["A", "B", "C"][: 2 + lines.endswith("C,x\n")]
+
+
+@pytest.mark.parametrize(
+    "row",
+    ['s,"c1" ,m1,buyer,t', 's,"c1"x,m1,buyer,t', f"s,c1,m1,buyer,t,{'x' * 131_073}"],
+    ids=["space_after_closing_quote", "text_after_closing_quote", "field_over_128_kB"],
+)
+def test_csv_tolerant_reader_loses_no_row(row: str, data: Path) -> None:
+    """Found in audit: with a long row sending the file to the tolerant reader, pandas' Python
+    reader dropped a row with text after a closing quote, and stopped at a 128 kB field."""
+    path = data / "messages.csv"
+    path.write_text(f"{CSV_HEADER},content\ns,c0,m0,buyer,t,x\n{row}\ns,c2,m2,seller,t,x,extra\n")
+    frame = read_table("messages", path).frame
+    assert list(frame["message_id"]) == ["m0", "m1", "m2"]
+    assert frame["conversation_id"].iloc[1] in {"c1 ", "c1x", "c1"}
+    assert list(frame[read.PARSE_ERROR].notna()) == [False, row.count(",") > 5, True]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet='ab,";\n\r é\t', max_size=60))
 @example("\r,,,,;")  # found in CI: pandas' C reader dropped the first, empty value

@@ -404,6 +404,8 @@ def _arrow_csv_blocks(
         name == "" or name.startswith("Unnamed: ") for name in header
     ):
         raise _ArrowRefused
+    if len(header) == 1:  # Arrow reads a line of spaces as a value; pandas as a blank line
+        raise _ArrowRefused
     options = {
         "read_options": pa_csv.ReadOptions(block_size=block_bytes),
         "parse_options": pa_csv.ParseOptions(delimiter=separator, newlines_in_values=True),
@@ -447,27 +449,30 @@ def _concat_blocks(blocks: list[pd.DataFrame], columns: list[str]) -> pd.DataFra
 
 
 def _csv_blocks_tolerant(path: Path, usecols: list[str], options: dict) -> Iterator[pd.DataFrame]:
-    """Slow path for a CSV with malformed rows: keep them as rows flagged malformed."""
+    """Slow path for a CSV with malformed rows: keep them as rows flagged malformed.
+
+    Python's `csv` reads every record (pandas' Python reader silently dropped a row with text
+    after a closing quote, and stopped at a field over 128 kB: found in audit). Short rows get
+    missing values; a row with more fields than the header is flagged, except for one empty
+    extra field (a trailing separator, which pandas' reader also takes).
+    """
     header = list(pd.read_csv(path, nrows=0, **options).columns)
-
-    def on_bad(fields: list[str]) -> list[str]:
-        return [*fields[: len(header)], options["sep"].join(fields[len(header) :])]
-
+    csv.field_size_limit(2**31 - 1)
     empty = True
-    with pd.read_csv(
-        path,
-        engine="python",
-        on_bad_lines=on_bad,
-        names=[*header, "_extra"],
-        header=None,
-        skiprows=1,
-        chunksize=CHUNK_ROWS,
-        **options,
-    ) as reader:
-        for block in reader:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        # Blank lines are no rows, nor is a line of white space only (as in pandas' readers).
+        rows = csv.reader(file, delimiter=options["sep"])
+        records = (r for r in rows if len(r) > 1 or (r and r[0].strip()))
+        next(records, None)  # the header
+        while chunk := list(itertools.islice(records, CHUNK_ROWS)):
             empty = False
-            flagged = block["_extra"].fillna("").astype(str) != ""
-            block = block[usecols].copy()
+            fields = list(itertools.zip_longest(*chunk))  # columns; short rows padded with None
+            fields += [(None,) * len(chunk)] * (len(header) - len(fields))
+            block = pd.DataFrame(dict(enumerate(fields)), dtype=object)
+            extra = block.iloc[:, len(header) :]
+            flagged = extra.notna().sum(axis=1).gt(1) | extra.fillna("").ne("").any(axis=1)
+            block = block.iloc[:, : len(header)].set_axis(header, axis=1)[usecols]
+            block = block.fillna("").astype("string")  # missing fields are empty, as in pandas
             block[PARSE_ERROR] = pd.Series(pd.NA, index=block.index, dtype="string")
             block.loc[flagged, PARSE_ERROR] = "row has more fields than the header"
             yield block
