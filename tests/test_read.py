@@ -20,6 +20,7 @@ import cs_metrics.read as read
 from conftest import MESSAGES_HEADER, write_csv, write_jsonl, write_parquet
 from cs_metrics.errors import InputError
 from cs_metrics.read import (
+    PARSE_ERROR,
     ROW,
     map_blocks,
     read_folder,
@@ -161,6 +162,33 @@ def test_jsonl_numbers_stay_whole_text(data: Path) -> None:
     )
     row = read_table("messages", path).frame.iloc[0]
     assert (row["shop_id"], row["message_id"], row["sent_at"]) == ("12", "3", "1794877200000")
+
+
+def test_jsonl_numbers_keep_the_text_they_were_written_as(data: Path) -> None:
+    """Found in audit: numbers went through Python's float and int, so `5e0` and
+    `4.9999999999999999999` became the whole number 5.0, `-0` became 0, and a 5,000-digit
+    number made a valid line "not valid JSON"."""
+    path = data / "ratings.jsonl"
+    texts = ["5e0", "4.9999999999999999999", "5.0", "-0", "1" + "0" * 5000, "5"]
+    lines = [
+        f'{{"shop_id":"S","conversation_id":"c","rating":{t},"rated_at":"x","n":[1,2.50]}}'
+        for t in texts
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    frame = read_table("ratings", path).frame
+    assert list(frame["rating"]) == texts
+    assert frame[PARSE_ERROR].isna().all()
+
+
+def test_jsonl_line_nested_too_deeply_is_a_bad_row_not_a_crash(data: Path) -> None:
+    """Found in audit: Python's parser raised RecursionError (exit 1, internal error)."""
+    path = data / "messages.jsonl"
+    good = '{"shop_id":"S","conversation_id":"c","message_id":"m","sender_role":"buyer"'
+    deep = "[" * 1000 + "]" * 1000
+    path.write_text(f'{good},"sent_at":"t"}}\n{deep}\n{good},"sent_at":"t","x":{deep}}}\n')
+    frame = read_table("messages", path).frame
+    assert list(frame[PARSE_ERROR].notna()) == [False, True, True]
+    assert "nested too deeply" in frame[PARSE_ERROR].iloc[1]
 
 
 def test_parquet_timestamp_columns_stay_typed(data: Path) -> None:
@@ -556,7 +584,7 @@ def test_csv_tolerant_reader_loses_no_row(row: str, data: Path) -> None:
     frame = read_table("messages", path).frame
     assert list(frame["message_id"]) == ["m0", "m1", "m2"]
     assert frame["conversation_id"].iloc[1] in {"c1 ", "c1x", "c1"}
-    assert list(frame[read.PARSE_ERROR].notna()) == [False, row.count(",") > 5, True]
+    assert list(frame[PARSE_ERROR].notna()) == [False, row.count(",") > 5, True]
 
 
 @settings(max_examples=300, deadline=None)

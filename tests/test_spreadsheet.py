@@ -173,6 +173,28 @@ CATALOGUE: dict[str, Case] = {
         csv_bytes(lines("shop_id,conversation_id,message_id,sender_role,Gesendet", ROW)),
         error="messages.csv: required column missing: sent_at",
     ),
+    "jsonl_line_nested_too_deeply": Case(
+        jsonl_bytes(b"[" * 1000 + b"]" * 1000 + b"\n"),
+        used=0,
+        reason="malformed_row",
+        message="line is JSON nested too deeply to read (about 1,000 levels)",
+    ),
+    "jsonl_number_keeps_its_text": Case(
+        jsonl_bytes(
+            b'{"shop_id":"S1","conversation_id":"c1","message_id":"m1",'
+            b'"sender_role":"buyer","sent_at":1794877200e0}\n'
+        ),
+        used=0,
+        reason="bad_timestamp",
+        message="sent_at is not an accepted timestamp (ISO-8601 or Unix seconds/milliseconds)",
+    ),
+    "leap_second": Case(
+        csv_bytes(lines(HEADER, "S1,c1,m1,buyer,2026-11-17T10:29:60Z")),
+        used=0,
+        reason="bad_timestamp",
+        message="sent_at is not an accepted timestamp (ISO-8601 or Unix seconds/milliseconds)",
+    ),
+    "trailing_separator": Case(csv_bytes(lines(HEADER, ROW + ",")), used=1),
     "more_fields_than_header": Case(
         csv_bytes(lines(HEADER, ROW + ",extra")),
         used=0,

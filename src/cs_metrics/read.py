@@ -748,12 +748,51 @@ def _not_json(constant: str) -> float:
     raise ValueError(f"{constant} is not a JSON value")
 
 
-def _json_object(line: str) -> dict | str:
-    """A parsed JSON object, or the reason the line is not one."""
+class _JsonFloat(float):
+    """A JSON number with a fraction or exponent, and the text it was written as."""
+
+    text: str
+
+
+class _JsonInt(int):
+    """A whole JSON number, and the text it was written as."""
+
+    text: str
+
+
+class _JsonDigits(str):
+    """A whole JSON number too long for Python's int (over 4,300 digits): its text."""
+
+    @property
+    def text(self) -> str:
+        return str(self)
+
+
+def _json_float(text: str) -> _JsonFloat:
+    number = _JsonFloat(text)
+    number.text = text
+    return number
+
+
+def _json_int(text: str) -> _JsonInt | _JsonDigits:
     try:
-        value = json.loads(line, parse_constant=_not_json)
+        number = _JsonInt(text)
+    except ValueError:
+        return _JsonDigits(text)
+    number.text = text
+    return number
+
+
+def _json_object(line: str) -> dict | str:
+    """A parsed JSON object (numbers keep their text), or the reason the line is not one."""
+    try:
+        value = json.loads(
+            line, parse_constant=_not_json, parse_float=_json_float, parse_int=_json_int
+        )
     except ValueError:
         return "line is not valid JSON"
+    except RecursionError:
+        return "line is JSON nested too deeply to read (about 1,000 levels)"
     return value if isinstance(value, dict) else "line is JSON but not an object"
 
 
@@ -768,6 +807,8 @@ def _json_values_as_text(values: pd.Series) -> pd.Series:
             return pd.NA
         if isinstance(value, bool):
             return "true" if value else "false"
+        if isinstance(value, (_JsonFloat, _JsonInt, _JsonDigits)):
+            return value.text  # as written: `5e0` and `4.9999999999999999999` are not `5.0`
         if isinstance(value, (dict, list)):
             return json.dumps(value, ensure_ascii=False)
         return str(value)
