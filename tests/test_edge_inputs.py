@@ -174,6 +174,31 @@ def test_hive_partitioned_parquet_dataset_is_read_like_one_file(tmp_path: Path) 
     assert from_dataset == from_file
 
 
+def test_hive_partition_values_are_text_like_ids(tmp_path: Path) -> None:
+    """Found in audit: `shop_id=007` was read as the number 7, colliding with shop `7`."""
+    data = tmp_path / "d"
+    for shop in ("007", "7"):
+        part = data / "messages" / f"shop_id={shop}"
+        part.mkdir(parents=True)
+        pq.write_table(
+            pa.table(
+                {
+                    "conversation_id": ["c1", "c1"],
+                    "message_id": ["m1", "m2"],
+                    "sender_role": ["buyer", "seller"],
+                    "sent_at": ["2026-11-17T10:00:00Z", "2026-11-17T10:10:00Z"],
+                }
+            ),
+            part / "p.parquet",
+        )
+    doc = json.loads(compute(data).stdout)
+    assert [(s["shop_id"], s["chats_responded_12h"]) for s in doc["shops"]] == [
+        ("007", 1),
+        ("7", 1),
+    ]
+    assert doc["input"]["messages"]["rows_duplicate"] == 0
+
+
 def test_a_messages_folder_and_a_messages_file_are_two_formats(tmp_path: Path) -> None:
     data = write(tmp_path / "d", "messages.csv", f"{HEADER}\n")
     (data / "messages" / "date=2026-11-16").mkdir(parents=True)

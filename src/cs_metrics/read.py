@@ -520,7 +520,8 @@ def _read_parquet_dataset(
     Every row group is read unless `groups` leaves some out (see `row_groups_up_to`).
     """
     files = parquet_files(path)
-    hive = {"partitioning": "hive", "partition_base_dir": str(path)} if path.is_dir() else {}
+    hive = {"partitioning": _hive_text(path, files), "partition_base_dir": str(path)}
+    hive = hive if path.is_dir() else {}
     schema = ds.dataset(files, format="parquet", **hive).schema
     columns = [c for c in schema.names if c in wanted]
     options = ds.ParquetReadOptions(dictionary_columns=set(_few_values(schema, columns)))
@@ -533,6 +534,18 @@ def _read_parquet_dataset(
         ]
         dataset = ds.FileSystemDataset(fragments, dataset.schema, dataset.format)
     return _arrow_to_frame(dataset.to_table(columns=columns))
+
+
+def _hive_text(folder: Path, files: list[Path]) -> ds.Partitioning:
+    """Hive partitions of a dataset folder, every value as text (`shop_id=007` is not shop 7,
+    which Arrow's own inference would make it: found in audit)."""
+    keys = {
+        part.split("=", 1)[0]: None
+        for file in files
+        for part in file.relative_to(folder).parts[:-1]
+        if "=" in part
+    }
+    return ds.partitioning(pa.schema([(key, pa.string()) for key in keys]), flavor="hive")
 
 
 def _arrow_to_frame(table: pa.Table) -> pd.DataFrame:
