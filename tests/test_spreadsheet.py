@@ -281,6 +281,14 @@ def test_separator_is_sniffed_from_the_header_line_only(
     assert csv_separator(path) == separator
 
 
+@pytest.mark.parametrize("before", ["\n", "\r\n\r\n", "   \n"])
+def test_blank_lines_before_a_semicolon_header_do_not_hide_it(data: Path, before: str) -> None:
+    """Found in audit: the blank first line was taken for the header (so `,`; exit 2)."""
+    csv_bytes(f"{before}{HEADER.replace(',', ';')}\n{ROW.replace(',', ';')}\n".encode())(data)
+    dataset = load(data, Policy())
+    assert list(dataset.messages["message_id"]) == ["m1"]
+
+
 def test_semicolon_in_values_of_a_comma_file_is_kept(data: Path) -> None:
     """A comma header decides: a `;` inside a value is text."""
     csv_bytes(lines(f"{HEADER},content", f"{ROW},a;b;c;d;e;f"))(data)

@@ -312,7 +312,9 @@ def csv_separator(path: Path) -> str:
     """The separator of a CSV: whichever of `,` `;` tab occurs most in its header (`,` on ties)."""
     with path.open("rb") as file:
         head = file.read(1 << 16)
-    line = head.removeprefix(b"\xef\xbb\xbf").replace(b"\r", b"\n").split(b"\n", 1)[0]
+    lines = head.removeprefix(b"\xef\xbb\xbf").replace(b"\r", b"\n").split(b"\n")
+    # The header is the first line that is not blank (pandas skips blank lines before it).
+    line = next((x for x in lines if x.strip()), b"")
     line = re.sub(rb'"[^"]*"', b"", line)  # separators inside quoted names do not count
     counts = {sep: line.count(sep.encode()) for sep in SEPARATORS}
     best = max(SEPARATORS, key=lambda sep: counts[sep])
