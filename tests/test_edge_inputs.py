@@ -135,6 +135,14 @@ def test_shop_option_is_trimmed_like_the_data(tmp_path: Path) -> None:
     assert doc["shops"][0]["chats"] == 1
 
 
+def test_an_empty_shop_option_is_a_usage_error(tmp_path: Path) -> None:
+    """Found in audit: `--shop ""` reported a shop with an empty id (no shop has one)."""
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\nS3,c1,m1,buyer,2026-11-16T10:00:00Z\n")
+    result = compute(data, "--shop", "S3", "--shop", "  ")
+    assert result.exit_code == 2
+    assert "shop id cannot be empty" in result.stderr
+
+
 def test_hive_partitioned_parquet_dataset_is_read_like_one_file(tmp_path: Path) -> None:
     """messages/date=.../part-0.parquet: every partition, in path order; same metrics as a file."""
     rows = {

@@ -124,7 +124,11 @@ CutoffOpt = Annotated[
 
 def _stripped(values: list[str] | None) -> list[str] | None:
     """Shop ids as given, without surrounding white space (as in the data, SPEC 1)."""
-    return [v.strip() for v in values] if values else values
+    stripped = [v.strip() for v in values] if values else values
+    if stripped and not all(stripped):
+        # An empty value is a missing one (SPEC 1): no shop has an empty id.
+        raise typer.BadParameter("a shop id cannot be empty")
+    return stripped
 
 
 ShopOpt = Annotated[

@@ -236,8 +236,9 @@ def whole_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
 def canonical_roles(roles: pd.Series) -> pd.Series:
     """Sender roles mapped to buyer/seller/auto_reply/system; unknown roles become missing."""
     codes, distinct = dictionary_codes(arrow_chunks(roles))
-    uniques = pd.Series(distinct.to_pylist(), dtype="string")
-    canonical = uniques.str.lower().map(ROLE_ALIASES).astype(ROLES)
+    # Python's lower case of each distinct role (Arrow's maps `İ` to `i`, not to `i̇`).
+    lower = pd.Series([role.lower() for role in distinct.to_pylist()], dtype=object)
+    canonical = lower.map(ROLE_ALIASES).astype(ROLES)
     lookup = np.append(canonical.cat.codes.to_numpy(), -1)  # code -1 (missing) stays missing
     return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=ROLES), index=roles.index)
 
@@ -642,7 +643,7 @@ def check_shops(
     good = clean[ok]
     duplicate = good["shop_id"].duplicated(keep="first")
     good = good[~duplicate].copy()
-    good["market"] = good["market"].str.upper()
+    good["market"] = good["market"].map(str.upper, na_action="ignore")  # Python's upper case
     by_market = good["market"].map(dict(market_zones))
     good["timezone"] = good["timezone"].fillna(by_market)
     warnings = [
