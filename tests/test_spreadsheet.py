@@ -179,6 +179,15 @@ CATALOGUE: dict[str, Case] = {
         reason="malformed_row",
         message="line is JSON nested too deeply to read (about 1,000 levels)",
     ),
+    "jsonl_unpaired_surrogate_escape": Case(
+        jsonl_bytes(
+            b'{"shop_id":"S1","conversation_id":"c1","message_id":"m1",'
+            b'"sender_role":"buyer","sent_at":1794877200,"content":"\\ud800"}\n'
+        ),
+        used=0,
+        reason="malformed_row",
+        message="line is JSON with text that is not Unicode (an unpaired \\ud800-\\udfff escape)",
+    ),
     "jsonl_number_keeps_its_text": Case(
         jsonl_bytes(
             b'{"shop_id":"S1","conversation_id":"c1","message_id":"m1",'

@@ -808,7 +808,21 @@ def _json_object(line: str) -> dict | str:
         return "line is not valid JSON"
     except RecursionError:
         return "line is JSON nested too deeply to read (about 1,000 levels)"
+    if _SURROGATE_ESCAPE.search(line) and not _is_unicode(value):
+        return "line is JSON with text that is not Unicode (an unpaired \\ud800-\\udfff escape)"
     return value if isinstance(value, dict) else "line is JSON but not an object"
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode(value: object) -> bool:
+    """Whether parsed JSON holds only valid Unicode text (an escape may be half a pair)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_values_as_text(values: pd.Series) -> pd.Series:
