@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -196,3 +197,23 @@ def test_a_week_without_chats_still_gets_its_report(tmp_path: Path, rows: str) -
     assert report.exists()
     rerender = invoke("report", "--out", out, "--as-of", "2026-03-09")
     assert rerender.exit_code == 0, rerender.stderr
+
+
+def test_a_stored_week_with_a_cr_inside_ids_reads_back_whole(tmp_path: Path) -> None:
+    """Found in review: ratings.csv left a CR inside a value bare, so the week read back for
+    `cs-metrics report` split that row in two."""
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "messages.csv").write_bytes(
+        b"shop_id,conversation_id,message_id,sender_role,sent_at\n"
+        b'S1,"c\r1",m1,buyer,2026-11-17T10:00:00Z\nS1,"c\r1",m2,seller,2026-11-17T10:05:00Z\n'
+    )
+    (data / "ratings.csv").write_bytes(
+        b'shop_id,conversation_id,rating,rated_at\nS1,"c\r1",5,2026-11-17T10:04:00Z\n'
+    )
+    out = tmp_path / "out"
+    result = invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23")
+    assert result.exit_code == 0, result.stderr
+    week = weekly.load_week(out, dt.date(2026, 11, 23), out / "history.sqlite")
+    assert list(week.ratings["conversation_id"]) == ["c\r1"]
+    assert list(week.chats["conversation_id"]) == ["c\r1"]

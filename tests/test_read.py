@@ -191,6 +191,22 @@ def test_jsonl_line_nested_too_deeply_is_a_bad_row_not_a_crash(data: Path) -> No
     assert "nested too deeply" in frame[PARSE_ERROR].iloc[1]
 
 
+@pytest.mark.parametrize("depth", range(940, 1010, 3))
+def test_jsonl_nested_values_near_the_limit_are_text_or_a_bad_row(depth: int, data: Path) -> None:
+    """Found in review: a value json could read but not write back as text crashed the run."""
+    path = data / "messages.jsonl"
+    head = '{"shop_id":"S","conversation_id":"c","sender_role":"buyer","sent_at":"t"'
+    nested = "[" * depth + "1" + "]" * depth
+    path.write_text(f'{head},"message_id":{nested}}}\n{head},"message_id":"m","x":"\\ud800"}}\n')
+    frame = read_table("messages", path).frame
+    first = frame.iloc[0]
+    assert pd.isna(first[PARSE_ERROR]) or "nested too deeply" in first[PARSE_ERROR]
+    assert pd.isna(first[PARSE_ERROR]) == (
+        first["message_id"] is not pd.NA and first["message_id"] == nested
+    )
+    assert "not Unicode" in frame[PARSE_ERROR].iloc[1]
+
+
 def test_parquet_timestamp_columns_stay_typed(data: Path) -> None:
     aware = pa.array([dt.datetime(2026, 11, 17, 10, tzinfo=dt.UTC)], pa.timestamp("us", "UTC"))
     naive = pa.array([dt.datetime(2026, 11, 17, 10)], pa.timestamp("ms"))
@@ -577,8 +593,18 @@ def test_csv_of_one_column_skips_lines_of_white_space(lines: str, data: Path) ->
 
 @pytest.mark.parametrize(
     "row",
-    ['s,"c1" ,m1,buyer,t', 's,"c1"x,m1,buyer,t', f"s,c1,m1,buyer,t,{'x' * 131_073}"],
-    ids=["space_after_closing_quote", "text_after_closing_quote", "field_over_128_kB"],
+    [
+        's,"c1" ,m1,buyer,t',
+        's,"c1"x,m1,buyer,t',
+        f"s,c1,m1,buyer,t,{'x' * 131_073}",
+        "s,c1,m1,buyer,t,x" + "," * 20_000,
+    ],
+    ids=[
+        "space_after_closing_quote",
+        "text_after_closing_quote",
+        "field_over_128_kB",
+        "thousands_of_stray_separators",  # in review: a column per field, for every row
+    ],
 )
 def test_csv_tolerant_reader_loses_no_row(row: str, data: Path) -> None:
     """Found in audit: with a long row sending the file to the tolerant reader, pandas' Python
@@ -610,15 +636,24 @@ def test_csv_arrow_reads_match_pandas_reads_on_any_text(text: str) -> None:
         same_text(fast[0], slow[0])
 
 
+@pytest.mark.parametrize("scan_bytes", [1, 2, 3, 1 << 20])
+@pytest.mark.parametrize("spaces", ["", " ", " \t  "])
 @pytest.mark.parametrize("short_row", ["", "s,c\n"])
 @pytest.mark.parametrize("ending", ["\n", "\r", "\r\n"])
 def test_csv_blank_bare_cr_line_keeps_the_next_rows_empty_first_value(
-    short_row: str, ending: str, data: Path
+    short_row: str,
+    ending: str,
+    spaces: str,
+    scan_bytes: int,
+    data: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Found in CI: after a blank line ended by a bare CR, pandas' C reader dropped the empty
-    first value of the next row, shifting its values one column left."""
+    first value of the next row, shifting its values one column left (in review: also when
+    the blank line holds spaces or tabs)."""
+    monkeypatch.setattr(read, "SCAN_BYTES", scan_bytes)
     path = data / "messages.csv"
-    path.write_bytes(f"{CSV_HEADER}{ending}\r,c2,m2,buyer,t\n{short_row}".encode())
+    path.write_bytes(f"{CSV_HEADER}{ending}{spaces}\r,c2,m2,buyer,t\n{short_row}".encode())
     frame = read_table("messages", path).frame
     assert frame.loc[0, "shop_id"] == ""
     assert frame.loc[0, "conversation_id"] == "c2"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -660,3 +661,18 @@ def test_rows_no_pattern_of_a_category_matches_are_skipped_unless_re2_cannot_joi
     # Each compiles alone; joined, they are over RE2's size limit: every row is checked.
     huge = ["(?:.{0,1000}q.{0,1000})"] * 100
     assert list(_matches_any(text, huge)) == [True, True, True]
+
+
+def test_neutralisers_too_large_to_join_are_applied_one_by_one() -> None:
+    """Found in review: neutralisers that compile alone but not joined crashed every scan."""
+    from cs_metrics.scan import Neutraliser
+
+    many = tuple(
+        Neutraliser(
+            f"n{i}", frozenset({"all"}), f"x{i}.{{0,1000}}q", re.compile(f"x{i}.{{0,1000}}q")
+        )
+        for i in range(100)
+    )
+    text = pa.chunked_array([pa.array(["x7 abc q tail", "nothing", ""])])
+    assert _neutralised(text, many).to_pylist() == ["  tail", "nothing", ""]
+    assert _neutralised(text, many).to_pylist() == every_text_rewritten(text, many).to_pylist()

@@ -92,6 +92,27 @@ def test_accepted_timestamp_forms(text: str, zone: str, expected: pd.Timestamp) 
 
 
 @pytest.mark.parametrize(
+    ("text", "date_format", "expected"),
+    [
+        ("17/11/2026 10:29:60", "%d/%m/%Y %H:%M:%S", None),
+        ("17/11/2026 10:29:61", "%d/%m/%Y %H:%M:%S", None),
+        ("17/11/2026 10:29:59", "%d/%m/%Y %H:%M:%S", utc(2026, 11, 17, 10, 29, 59)),
+        ("16/06/2061 06:16:16", "%d/%m/%Y %H:%M:%S", utc(2061, 6, 16, 6, 16, 16)),
+        ("2026-11-17 10:00:60 +0000", "%Y-%m-%d %H:%M:%S %z", None),
+    ],
+)
+def test_date_format_seconds_stop_at_59(
+    text: str, date_format: str, expected: pd.Timestamp | None
+) -> None:
+    """Found in review: with --date-format, pandas' %S took 60 and 61 and rolled over."""
+    instants, reasons = parse_instants(
+        pd.Series([text], dtype="string"), pd.Series(["UTC"]), date_format
+    )
+    assert (None if pd.isna(instants.iloc[0]) else instants.iloc[0]) == expected
+    assert pd.isna(reasons.iloc[0]) == (expected is not None)
+
+
+@pytest.mark.parametrize(
     ("text", "zone", "reason"),
     [
         ("junk", "UTC", Reason.BAD_TIMESTAMP),

@@ -82,7 +82,10 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
 
 def _arrow_csv(frame: pd.DataFrame) -> bytes | None:
     """`csv_bytes` by Arrow, block by block (None: a column of a dtype left to pandas)."""
-    header = ",".join(_csv_quoted(pa.array([str(c) for c in frame.columns])).to_pylist())
+    names = list(frame.columns)
+    if len(set(names)) < len(names) or not all(isinstance(n, str) and n for n in names):
+        return None  # repeated, empty or non-text column names: pandas' header
+    header = ",".join(_csv_quoted(pa.array(names)).to_pylist())
     blocks = [(header + "\n").encode("utf-8")]
     for start in range(0, len(frame), CSV_BLOCK_ROWS):
         block = frame.iloc[start : start + CSV_BLOCK_ROWS]
@@ -105,27 +108,31 @@ def _arrow_csv(frame: pd.DataFrame) -> bytes | None:
 def _csv_fields(column: pd.Series) -> pa.Array | None:
     """A column's CSV fields as to_csv writes them (None: a dtype left to pandas)."""
     dtype = column.dtype
-    values: pa.Array
-    if pd.api.types.is_float_dtype(dtype) and isinstance(dtype, np.dtype):
+    if dtype == np.float64:
         numbers = column.to_numpy()
         # repr of each distinct value (by its bits, so -0.0 stays -0.0), as to_csv writes floats.
         bits, codes = np.unique(numbers.view(np.int64), return_inverse=True)
         texts = [repr(float(x)) for x in bits.view(np.float64)]
         values = pa.array(texts, pa.string()).take(pa.array(codes.ravel()))
         return pc.if_else(pa.array(np.isnan(numbers)), "", values)
-    if pd.api.types.is_bool_dtype(dtype) and isinstance(dtype, np.dtype):
-        return pc.if_else(pa.array(column.to_numpy()), "True", "False")
-    if pd.api.types.is_integer_dtype(dtype) and isinstance(dtype, np.dtype):
-        return pa.array(column.to_numpy()).cast(pa.string())
-    try:
-        if isinstance(dtype, pd.CategoricalDtype):
-            values = pa.array(column).cast(pa.string())
-        elif pd.api.types.is_string_dtype(dtype):
-            values = pa.array(column, type=pa.large_string(), from_pandas=True)
+    if dtype == np.bool_ or isinstance(dtype, pd.BooleanDtype):
+        truth = pa.array(column, type=pa.bool_(), from_pandas=True)
+        return pc.fill_null(pc.if_else(truth, "True", "False"), "")
+    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        return pc.fill_null(pa.array(column, from_pandas=True).cast(pa.string()), "")
+    if isinstance(dtype, pd.CategoricalDtype):
+        if not len(dtype.categories):
+            values = pa.nulls(len(column), pa.string())  # every value missing
+        elif pd.api.types.infer_dtype(dtype.categories) != "string":
+            return None  # pandas writes numbers, dates, booleans its own way
         else:
-            return None
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None  # an object column that holds more than text
+            values = pa.array(column).cast(pa.string())
+    elif isinstance(dtype, pd.StringDtype) or (
+        dtype == np.object_ and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
+    ):
+        values = pa.array(column, type=pa.large_string(), from_pandas=True)
+    else:
+        return None
     return _csv_quoted(pc.fill_null(values, ""))
 
 

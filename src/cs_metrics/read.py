@@ -372,20 +372,28 @@ def _csv_blocks(
         raise _MalformedCsv from exc
 
 
+SCAN_BYTES = 1 << 20
+"""Bytes read at a time when a CSV is searched for what pandas' reader misreads."""
+
+
 def _blank_cr_line_before_separator(path: Path, separator: str) -> bool:
-    """Whether a blank line ended by a bare CR is followed by `separator` (anywhere).
+    """Whether a blank line (or spaces and tabs) ended by a bare CR is followed by `separator`.
 
     pandas' C reader drops the empty first value of such a line (`\\r,x,y` gives `x,y,`; found by
     hypothesis in CI), where Arrow's, Python's `csv` and the tolerant reader give `,x,y`.
     """
-    pattern = re.compile(b"[\r\n]\r" + re.escape(separator.encode()))
+    pattern = re.compile(b"[\r\n][ \t]*\r" + re.escape(separator.encode()))
     with path.open("rb") as file:
         tail = b"\n"  # the file's start counts as a line's end
-        chunk = file.read(1 << 20).removeprefix(b"\xef\xbb\xbf")
+        chunk = file.read(SCAN_BYTES).removeprefix(b"\xef\xbb\xbf")
         while chunk:
-            if pattern.search(tail + chunk):
+            buffer = tail + chunk
+            if pattern.search(buffer):
                 return True
-            tail, chunk = chunk[-2:], file.read(1 << 20)
+            # What may begin a match that ends in the next chunk.
+            start = re.search(b"[\r\n][ \t]*\r?\\Z", buffer)
+            tail = start.group() if start else b""
+            chunk = file.read(SCAN_BYTES)
     return False
 
 
@@ -455,26 +463,30 @@ def _csv_blocks_tolerant(path: Path, usecols: list[str], options: dict) -> Itera
 
     Python's `csv` reads every record (pandas' Python reader silently dropped a row with text
     after a closing quote, and stopped at a field over 128 kB: found in audit). Short rows get
-    missing values; a row with more fields than the header is flagged, except for one empty
+    empty values; a row with more fields than the header is flagged, except for one empty
     extra field (a trailing separator, which pandas' reader also takes).
     """
     header = list(pd.read_csv(path, nrows=0, **options).columns)
+    width, sep = len(header), options["sep"]
     csv.field_size_limit(2**31 - 1)
     empty = True
     with path.open(encoding="utf-8-sig", newline="") as file:
-        # Blank lines are no rows, nor is a line of white space only (as in pandas' readers).
-        rows = csv.reader(file, delimiter=options["sep"])
-        records = (r for r in rows if len(r) > 1 or (r and r[0].strip()))
+        # Blank lines are no rows, nor is a line of spaces and tabs (as in pandas' readers);
+        # the fields after the header's are joined into one (a row of thousands of stray
+        # separators stays one extra field: found in review).
+        records = (
+            r if len(r) <= width else [*r[:width], sep.join(r[width:])]
+            for r in csv.reader(file, delimiter=sep)
+            if len(r) > 1 or (r and (r[0] == "" or r[0].strip(" \t")))
+        )
         next(records, None)  # the header
         while chunk := list(itertools.islice(records, CHUNK_ROWS)):
             empty = False
-            fields = list(itertools.zip_longest(*chunk))  # columns; short rows padded with None
-            fields += [(None,) * len(chunk)] * (len(header) - len(fields))
-            block = pd.DataFrame(dict(enumerate(fields)), dtype=object)
-            extra = block.iloc[:, len(header) :]
-            flagged = extra.notna().sum(axis=1).gt(1) | extra.fillna("").ne("").any(axis=1)
-            block = block.iloc[:, : len(header)].set_axis(header, axis=1)[usecols]
-            block = block.fillna("").astype("string")  # missing fields are empty, as in pandas
+            fields = list(itertools.zip_longest(*chunk, fillvalue=""))  # short rows: empty
+            fields += [("",) * len(chunk)] * (width + 1 - len(fields))
+            block = pd.DataFrame(dict(zip([*header, "_extra"], fields, strict=True)), dtype=object)
+            flagged = (block["_extra"] != "").to_numpy()
+            block = block[usecols].astype("string")
             block[PARSE_ERROR] = pd.Series(pd.NA, index=block.index, dtype="string")
             block.loc[flagged, PARSE_ERROR] = "row has more fields than the header"
             yield block
@@ -745,8 +757,12 @@ def _json_frame(lines: list[str], wanted: tuple[str, ...]) -> tuple[pd.DataFrame
         },
         index=pd.RangeIndex(len(records)),
     )
-    errors = [None if isinstance(r, dict) else r for r in records]
-    block[PARSE_ERROR] = pd.Series(errors, dtype="string")
+    errors = pd.Series([None if isinstance(r, dict) else r for r in records], dtype="string")
+    # A nested value that json can read but not write back as text (found in review).
+    too_deep = block.eq(_TOO_DEEP).any(axis=1).to_numpy()
+    block.loc[too_deep] = pd.NA
+    errors[too_deep] = _NESTED_TOO_DEEPLY
+    block[PARSE_ERROR] = errors
     return block, keys
 
 
@@ -807,22 +823,23 @@ def _json_object(line: str) -> dict | str:
     except ValueError:
         return "line is not valid JSON"
     except RecursionError:
-        return "line is JSON nested too deeply to read (about 1,000 levels)"
-    if _SURROGATE_ESCAPE.search(line) and not _is_unicode(value):
-        return "line is JSON with text that is not Unicode (an unpaired \\ud800-\\udfff escape)"
+        return _NESTED_TOO_DEEPLY
+    if _SURROGATE_ESCAPE.search(line):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except RecursionError:
+            return _NESTED_TOO_DEEPLY
+        except UnicodeEncodeError:
+            return "line is JSON with text that is not Unicode (an unpaired \\ud800-\\udfff escape)"
     return value if isinstance(value, dict) else "line is JSON but not an object"
 
 
+_NESTED_TOO_DEEPLY = "line is JSON nested too deeply to read (about 1,000 levels)"
+_TOO_DEEP = "\x00nested too deeply\x00"
+"""Marks a value json could not write back as text (no JSON text holds a raw NUL)."""
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _is_unicode(value: object) -> bool:
-    """Whether parsed JSON holds only valid Unicode text (an escape may be half a pair)."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _json_values_as_text(values: pd.Series) -> pd.Series:
@@ -839,7 +856,10 @@ def _json_values_as_text(values: pd.Series) -> pd.Series:
         if isinstance(value, (_JsonFloat, _JsonInt, _JsonDigits)):
             return value.text  # as written: `5e0` and `4.9999999999999999999` are not `5.0`
         if isinstance(value, (dict, list)):
-            return json.dumps(value, ensure_ascii=False)
+            try:
+                return json.dumps(value, ensure_ascii=False)
+            except RecursionError:
+                return _TOO_DEEP
         return str(value)
 
     return values.astype(object).map(as_text).astype("string")

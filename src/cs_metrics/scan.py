@@ -162,7 +162,10 @@ def _rewrite_matching(
 ) -> pa.ChunkedArray:
     """`rewrite` applied to the texts `pattern` matches, for a `rewrite` that leaves the others
     as they are: most messages need no rewriting, and finding them is cheaper than rewriting."""
-    touched = pc.fill_null(pc.match_substring_regex(text, pattern), False).combine_chunks()
+    try:
+        touched = pc.fill_null(pc.match_substring_regex(text, pattern), False).combine_chunks()
+    except pa.ArrowInvalid:  # patterns joined into one are over RE2's size limit: rewrite all
+        return rewrite(text)
     if not pc.any(touched).as_py():
         return text
     changed = rewrite(text.filter(touched))

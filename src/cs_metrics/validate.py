@@ -350,6 +350,12 @@ def _formatted_instants(
     """UTC instants from values in the user's `date_format` (without a zone: shop-local time)."""
     aware = "%z" in date_format or "%Z" in date_format
     parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=aware)
+    if "%S" in date_format:
+        # pandas' %S takes 60 and 61 and rolls over; Python's strptime refuses them. Only
+        # values with such digits are parsed again (found in review).
+        suspect = parsed.notna() & text.str.contains("6[01]", regex=True).fillna(False)
+        refused = [not _strptime_ok(v, date_format) for v in text[suspect]]
+        parsed[suspect[suspect].index[refused]] = pd.NaT
     if aware:
         instants = parsed.astype(INSTANT)
         reasons = _no_reasons(text.index).mask(instants.isna(), Reason.BAD_TIMESTAMP.value)
@@ -357,6 +363,15 @@ def _formatted_instants(
     wall = parsed.astype("datetime64[us]")
     instants, reasons = _localize(wall, zones)
     return instants, reasons.mask(wall.isna(), Reason.BAD_TIMESTAMP.value)
+
+
+def _strptime_ok(value: str, date_format: str) -> bool:
+    """Whether Python's strptime reads `value` in `date_format` (seconds 00-59 only)."""
+    try:
+        dt.datetime.strptime(value, date_format)
+    except ValueError:
+        return False
+    return True
 
 
 def _no_reasons(index: pd.Index) -> pd.Series:
