@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import subprocess
@@ -217,3 +218,61 @@ def test_a_stored_week_with_a_cr_inside_ids_reads_back_whole(tmp_path: Path) -> 
     week = weekly.load_week(out, dt.date(2026, 11, 23), out / "history.sqlite")
     assert list(week.ratings["conversation_id"]) == ["c\r1"]
     assert list(week.chats["conversation_id"]) == ["c\r1"]
+
+
+# Found in audit: these paths gave exit 1 "internal error", or started an empty store.
+
+
+def test_an_unusable_history_store_is_exit_2_before_anything_is_written(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_text("not a database")
+    for store in (corrupt, tmp_path):  # a damaged file, and a directory
+        out = tmp_path / f"out-{store.name}"
+        result = invoke(
+            "weekly", "--data", SAMPLE, "--out", out, "--as-of", "2026-11-23", "--history", store
+        )
+        assert result.exit_code == 2
+        assert f"{store}: not a usable history store" in result.stderr
+        assert not out.exists()
+    result = invoke("history", "--out", tmp_path, "--history", corrupt)
+    assert result.exit_code == 2
+
+
+def test_report_with_a_history_store_that_does_not_exist_is_exit_2(two_weeks: Path) -> None:
+    typo = two_weeks / "histroy.sqlite"
+    result = invoke("report", "--out", two_weeks, "--as-of", "2026-11-23", "--history", typo)
+    assert result.exit_code == 2
+    assert "no history store" in result.stderr
+    assert not typo.exists()
+
+
+def test_backfill_names_the_option_that_is_not_a_monday(tmp_path: Path) -> None:
+    for option in ("--from", "--to"):
+        days = {"--from": "2026-11-16", "--to": "2026-11-23", option: "2026-11-17"}
+        result = invoke(
+            "backfill", "--data", SAMPLE, "--out", tmp_path / "o", *itertools.chain(*days.items())
+        )
+        assert result.exit_code == 2
+        assert f"{option} 2026-11-17 is a Tuesday" in result.stderr
+
+
+def test_output_paths_of_the_wrong_kind_are_exit_2_naming_them(tmp_path: Path) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    result = invoke("weekly", "--data", SAMPLE, "--out", a_file, "--as-of", "2026-11-23")
+    assert (result.exit_code, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert str(a_file) in result.stderr
+    result = invoke(
+        "chats",
+        "--data",
+        SAMPLE,
+        "--start",
+        "2026-11-16",
+        "--end",
+        "2026-11-22",
+        "--output",
+        tmp_path,
+    )
+    assert result.exit_code == 2
+    assert f"{tmp_path}: Is a directory" in result.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import logging
 import os
@@ -21,6 +22,7 @@ import typer
 from cs_metrics import __version__, output, weekly
 from cs_metrics.allocator import reuse_freed_memory
 from cs_metrics.errors import CsMetricsError, UsageError
+from cs_metrics.history import check_store
 from cs_metrics.pipeline import (
     METRICS_ONLY,
     Dataset,
@@ -77,10 +79,22 @@ def command(
             except CsMetricsError as exc:
                 typer.echo(f"cs-metrics: error: {exc}", err=True)
                 raise typer.Exit(exc.exit_code) from None
+            except OSError as exc:
+                # A path the user gave that cannot be written or opened: a bad invocation.
+                if exc.errno not in PATH_ERRNOS or exc.filename is None:
+                    raise
+                typer.echo(f"cs-metrics: error: {exc.filename}: {exc.strerror}", err=True)
+                raise typer.Exit(2) from None
 
         return (target or app).command(**options)(run)
 
     return register
+
+
+PATH_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EROFS}
+)
+"""OS errors that mean a given path is of the wrong kind or not writable (exit 2)."""
 
 
 class MetricsFormat(StrEnum):
@@ -408,7 +422,7 @@ def monday(text: str | None, option: str, default_tz: str) -> dt.date:
     if text is None:
         today = pd.Timestamp.now(tz=default_tz).date()
         return weekly.latest_monday(today)
-    return weekly.check_monday(parse_day(text, option))
+    return weekly.check_monday(parse_day(text, option), option)
 
 
 def run_one_week(
@@ -464,6 +478,7 @@ def weekly_command(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
     report_warnings(dataset.warnings)
+    check_store(store)
     with weekly.run_lock(out):
         log.info("weekly evaluation for %s from %s", day, data)
         folder = run_one_week(dataset, day, policy, out, store, cut, with_report)
@@ -506,6 +521,7 @@ def backfill(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
     report_warnings(dataset.warnings)
+    check_store(store)
     with (
         weekly.run_lock(out),
         typer.progressbar(
@@ -563,7 +579,10 @@ def report_command(
     from cs_metrics.report import report_for
 
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
-    typer.echo(f"Report: {report_for(out, day, history_path(out, history))}")
+    store = history_path(out, history)
+    if not store.exists():  # a mistyped --history would start an empty store (found in audit)
+        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    typer.echo(f"Report: {report_for(out, day, store)}")
 
 
 @command(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cs_metrics.errors import InputError
 from cs_metrics.policy import FAIL, VIOLATION_POINT
 
 SCHEMA_VERSION = 1
@@ -53,15 +54,24 @@ COLUMNS = (
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating or migrating) the history store."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path, timeout=30)
-    version = con.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        con.close()
-        raise RuntimeError(f"{path}: history schema {version} is newer than this cs-metrics")
-    with con:
-        con.executescript(_SCHEMA)
-        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    try:
+        con = sqlite3.connect(path, timeout=30)
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            con.close()
+            raise InputError(f"{path}: history schema {version} is newer than this cs-metrics")
+        with con:
+            con.executescript(_SCHEMA)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.DatabaseError as exc:  # a directory, another file, a damaged store
+        raise InputError(f"{path}: not a usable history store ({exc})") from exc
     return con
+
+
+def check_store(path: Path) -> None:
+    """Fail early (before any output is written) when an existing store cannot be used."""
+    if path.exists():
+        connect(path).close()
 
 
 def pseudonym_key(path: Path) -> bytes:

@@ -44,12 +44,12 @@ class WeekResults:
     """Stored evaluations of these shops up to and including this week (history.COLUMNS)."""
 
 
-def check_monday(day: dt.date) -> dt.date:
+def check_monday(day: dt.date, option: str = "--as-of") -> dt.date:
     """`day` itself when it is a Monday; otherwise a usage error naming the nearest Mondays."""
     if day.weekday() != 0:
         before = day - dt.timedelta(days=day.weekday())
         raise UsageError(
-            f"--as-of {day} is a {day:%A}; weekly evaluations run on Mondays "
+            f"{option} {day} is a {day:%A}; weekly evaluations run on Mondays "
             f"(e.g. {before} or {before + dt.timedelta(weeks=1)})"
         )
     return day
