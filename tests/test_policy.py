@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +45,37 @@ def test_unknown_key_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text("[policy]\nresponse_rate_taget = 0.9\n")
     with pytest.raises(UsageError, match="response_rate_taget"):
+        load_policy(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('[policy]\nauto_reply_counts_as_response = "no"', "must be true or false"),
+        ("[policy]\nresponse_rate_target = 85", "must be from 0 to 1"),
+        ('[policy]\nresponse_rate_target = "high"', "must be a number"),
+        ("[policy]\nresponse_limit_hours = -1", "must be over 0"),
+        ("[policy]\nresponse_limit_hours = 1e20", "at most 8784"),
+        ("[policy]\nresponse_limit_hours = nan", "must be over 0"),
+        ("[policy]\nfirst_response_target_minutes = true", "must be a number"),
+        ("[policy]\nwindow_days = 7.5", "whole number from 1 to 366"),
+        ("[policy]\nwindow_days = 0", "whole number from 1 to 366"),
+        ("[policy]\nsatisfied_min_rating = 9", "whole number from 1 to 5"),
+        ('[policy]\nwarning_lookback_weeks = "twelve"', "whole number from 0 to 520"),
+        ('[policy]\ndefault_timezone = "Mars/Base"', "IANA time zone"),
+        ('[policy]\nmarket_timezones = "SG"', "table of market = time zone"),
+        ('[policy.market_timezones]\nSG = "Mars/Base"', "unknown time zones: SG"),
+        ("[polcy]\nwindow_days = 7", "one [policy] table"),
+        ("policy = 5", "one [policy] table"),
+    ],
+)
+def test_policy_values_of_the_wrong_type_or_range_are_usage_errors(
+    tmp_path: Path, body: str, problem: str
+) -> None:
+    """Found in audit: these were taken silently (wrong results) or crashed later (exit 1)."""
+    path = tmp_path / "p.toml"
+    path.write_text(body + "\n")
+    with pytest.raises(UsageError, match=re.escape(problem)):
         load_policy(path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -72,14 +73,22 @@ def load_policy(path: Path | None = None, **overrides: Any) -> Policy:
     values: dict[str, Any] = {}
     if path is not None:
         try:
-            values = tomllib.loads(path.read_text(encoding="utf-8")).get("policy", {})
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise UsageError(f"{path}: cannot read policy file ({exc})") from exc
+        # A misspelled section would silently leave every default in force (found in audit).
+        if set(document) - {"policy"} or not isinstance(document.get("policy", {}), dict):
+            raise UsageError(f"{path}: a policy file holds one [policy] table (see docs/policy.md)")
+        values = dict(document.get("policy", {}))
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(Policy)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise UsageError(f"{path}: unknown policy keys: {', '.join(unknown)}")
+    for key, value in values.items():
+        problem = _value_problem(key, value)
+        if problem:
+            raise UsageError(f"{path}: policy {key} = {value!r}: {problem}")
     if "market_timezones" in values:
         merged = {
             **MARKET_TIMEZONES,
@@ -90,6 +99,55 @@ def load_policy(path: Path | None = None, **overrides: Any) -> Policy:
         return Policy(**values)
     except TypeError as exc:
         raise UsageError(f"{path}: bad policy value ({exc})") from exc
+
+
+_NUMBER_RANGES: dict[str, tuple[float, float, bool]] = {
+    "response_limit_hours": (0, 24 * 366, False),
+    "first_response_target_minutes": (0, 60 * 24 * 366, False),
+    "response_rate_target": (0, 1, True),
+    "satisfaction_target": (0, 1, True),
+}
+"""Number keys: (low, high, low included); high is always included."""
+_WHOLE_RANGES = {
+    "satisfied_min_rating": (1, 5),
+    "window_days": (1, 366),
+    "warning_lookback_weeks": (0, 520),
+    "violation_point_validity_days": (1, 3660),
+}
+
+
+def _value_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one policy value (None: nothing)."""
+    if key in _NUMBER_RANGES:
+        low, high, closed = _NUMBER_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+        if closed and not low <= value <= high:
+            return f"must be from {low} to {high}"
+        if not closed and not low < value <= high:
+            return f"must be over {low} and at most {high}"
+    elif key in _WHOLE_RANGES:
+        low, high = _WHOLE_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"must be a whole number from {low} to {high}"
+    elif key == "auto_reply_counts_as_response" and not isinstance(value, bool):
+        return "must be true or false"
+    elif key == "default_timezone" and value not in _zones():
+        return "must be an IANA time zone name such as Asia/Singapore"
+    elif key == "market_timezones":
+        if not isinstance(value, dict):
+            return "must be a table of market = time zone"
+        bad = [
+            f"{k} = {v!r}" for k, v in value.items() if not isinstance(v, str) or v not in _zones()
+        ]
+        if bad:
+            return f"unknown time zones: {', '.join(bad)}"
+    return None
+
+
+def _zones() -> frozenset[str]:
+    """IANA zone names this machine knows."""
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
 
 
 def metric_status(values: pd.Series, passes: pd.Series) -> pd.Series:
