@@ -366,6 +366,28 @@ def test_buyer_ids_and_the_key_never_appear(html: str) -> None:
     assert re.search(r"buyer-[0-9a-f]{10}", html)
 
 
+def test_a_buyer_id_in_a_finding_excerpt_is_shown_as_its_pseudonym(tmp_path: Path) -> None:
+    """Found in audit: a seller greeting the buyer by id put the raw id in the report."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_csv(
+        folder,
+        "messages",
+        """
+        shop_id,conversation_id,message_id,sender_role,sent_at,sender_id,content
+        S1,c1,m1,buyer,2026-11-17T10:00:00Z,JaneBuyerX,hello
+        S1,c1,m2,seller,2026-11-17T10:05:00Z,agent1,"Hi JaneBuyerX, add me on WhatsApp please"
+        S1,c2,m3,buyer,2026-11-17T11:00:00Z,Bob.B,hi
+        """,
+    )
+    dataset = pipeline.load(folder, Policy(), message_columns=("sender_id", "content"))
+    week = weekly.run_week(dataset, dt.date(2026, 11, 23), Policy(), tmp_path / "h.sqlite")
+    assert "JaneBuyerX" in week.findings["excerpt"].iloc[0]  # the data file keeps the text
+    text = report.render_report(week, KEY)
+    assert "JaneBuyerX" not in text
+    assert report_tables.pseudonym(KEY, "S1", "JaneBuyerX") in text
+
+
 def test_advice_is_specific(html: str) -> None:
     """Hours of the misses, upcoming holidays, action meaning, pending chats."""
     tree = parse(html)

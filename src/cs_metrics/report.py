@@ -61,6 +61,7 @@ from cs_metrics.report_tables import (
     first_rows,
     heat_counts,
     heat_grids,
+    hide_buyer_ids,
     histogram_counts,
     local_text,
     market_holidays,
@@ -295,7 +296,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
             ),
         )
     period_rows = rows_by_shop(periods)
-    findings = results.findings
+    findings = hide_buyer_ids(results.findings, results.chats, pseudonym_key)
     findings_by_shop = (
         dict(tuple(findings.groupby("shop_id"))) if len(findings) and "shop_id" in findings else {}
     )

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import math
+import re
 from functools import cache
 from typing import Any
 
@@ -27,6 +28,37 @@ def pseudonym(key: bytes, shop_id: str, buyer_id: Any) -> str:
         return "–"
     message = f"{shop_id}\x1f{buyer_id}".encode()
     return "buyer-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:10]
+
+
+_TOKEN = re.compile(r"\w[\w.+-]*\w|\w")
+"""A word as buyer ids are written (letters, digits, `_`, and `.` `+` `-` inside)."""
+
+
+def hide_buyer_ids(findings: pd.DataFrame, chats: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """Findings whose excerpts name a buyer of their shop by the buyer's pseudonym instead
+    (a seller's message may greet the buyer by the id: found in audit)."""
+    if not len(findings) or not {"excerpt", "shop_id"} <= set(findings) or "buyer_id" not in chats:
+        return findings
+    shops = findings["shop_id"].astype(str)
+    words = findings["excerpt"].fillna("").astype(str).str.findall(_TOKEN).explode().dropna()
+    said = pd.DataFrame(
+        {"shop_id": shops.loc[words.index].to_numpy(), "buyer_id": words.to_numpy()}
+    )
+    buyers = chats[["shop_id", "buyer_id"]].dropna().astype(str).drop_duplicates()
+    named = said.drop_duplicates().merge(buyers, on=["shop_id", "buyer_id"])
+    if named.empty:
+        return findings
+    names = {(s, b): pseudonym(key, s, b) for s, b in named.itertuples(index=False)}
+    rows = findings.index[shops.isin(named["shop_id"]).to_numpy()]
+    hidden = [
+        _TOKEN.sub(lambda m, shop=shop: names.get((shop, m.group()), m.group()), text)
+        for shop, text in zip(
+            shops.loc[rows], findings.loc[rows, "excerpt"].astype(str), strict=True
+        )
+    ]
+    out = findings.copy()
+    out.loc[rows, "excerpt"] = hidden
+    return out
 
 
 def anchor(shop_id: str) -> str:
