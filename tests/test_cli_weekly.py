@@ -276,3 +276,17 @@ def test_output_paths_of_the_wrong_kind_are_exit_2_naming_them(tmp_path: Path) -
     assert result.exit_code == 2
     assert f"{tmp_path}: Is a directory" in result.stderr
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_metrics_csv_of_a_week_with_no_shop_has_the_usual_header(
+    tmp_path: Path, two_weeks: Path
+) -> None:
+    """Found in audit: an empty week's metrics.csv lacked the action, status and shop columns."""
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "messages.csv").write_text("shop_id,conversation_id,message_id,sender_role,sent_at\n")
+    out = tmp_path / "out"
+    assert invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23").exit_code == 0
+    empty = (out / "2026-11-23" / "metrics.csv").read_text().splitlines()
+    usual = (two_weeks / "2026-11-23" / "metrics.csv").read_text().splitlines()
+    assert empty == usual[:1]

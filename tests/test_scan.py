@@ -525,6 +525,25 @@ def test_bad_rule_files_are_rejected_with_a_clear_message(tmp_path, case, body, 
         load_rules(path)
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("", "defines no \\[\\[rule\\]\\]"),
+        (
+            "[[rules]]\nid = 'x'\ncategory = 'abusive_language'\npatterns = ['x']",
+            "unknown table rules",
+        ),
+    ],
+    ids=["empty_file", "misspelled_table"],
+)
+def test_a_rules_file_with_no_rule_is_rejected(tmp_path, body, message):
+    """Found in audit: it scanned with no rules and reported "0 finding(s)", like a clean week."""
+    path = tmp_path / "rules.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        load_rules(path)
+
+
 def test_missing_rule_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         load_rules(tmp_path / "nope.toml")

@@ -97,6 +97,13 @@ PATH_ERRNOS = frozenset(
 """OS errors that mean a given path is of the wrong kind or not writable (exit 2)."""
 
 
+class TextFormat(StrEnum):
+    """Output formats of `history` and `validate` (no CSV: their results are not tables)."""
+
+    table = "table"
+    json = "json"
+
+
 class MetricsFormat(StrEnum):
     """Output formats of `compute`."""
 
@@ -550,8 +557,8 @@ def history_command(
     shop: ShopOpt = None,
     weeks: Annotated[int, typer.Option("--weeks", min=1, help="Most recent weeks to show.")] = 12,
     fmt: Annotated[
-        MetricsFormat, typer.Option("--format", help="table or json.")
-    ] = MetricsFormat.table,
+        TextFormat, typer.Option("--format", help="table or json.")
+    ] = TextFormat.table,
     config: ConfigOpt = None,
 ) -> None:
     policy = make_policy(config, None)
@@ -559,7 +566,7 @@ def history_command(
     if not store.exists():
         raise UsageError(f"{store}: no history store yet; run `cs-metrics weekly` first")
     summary = weekly.history_summary(store, shop, weeks, policy)
-    text = output.to_json(summary) if fmt == MetricsFormat.json else weekly.history_table(summary)
+    text = output.to_json(summary) if fmt == TextFormat.json else weekly.history_table(summary)
     typer.echo(text, nl=False)
 
 
@@ -658,8 +665,8 @@ def validate_command(
     data: DataOpt,
     default_timezone: TzOpt = None,
     fmt: Annotated[
-        MetricsFormat, typer.Option("--format", help="table or json.")
-    ] = MetricsFormat.table,
+        TextFormat, typer.Option("--format", help="table or json.")
+    ] = TextFormat.table,
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
     config: ConfigOpt = None,
@@ -681,7 +688,7 @@ def validate_command(
         reuse_freed_memory()
     check = checkup_on_disk if on_disk else checkup
     report = check(data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
-    text = output.to_json(report) if fmt == MetricsFormat.json else checkup_text(report)
+    text = output.to_json(report) if fmt == TextFormat.json else checkup_text(report)
     typer.echo(text, nl=False)
     raise typer.Exit(EXIT_STATUS[report["status"]])
 

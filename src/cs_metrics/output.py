@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from cs_metrics.metrics import METRIC_FIELDS
 from cs_metrics.pipeline import Dataset, Evaluation
 
+STATUS_METRICS = ("response_rate_12h", "first_response_minutes_mean", "satisfaction_rate")
 SHOP_FIELDS = ("shop_id", "timezone", "window_start", "window_end", *METRIC_FIELDS)
 CHAT_COLUMNS = (
     "shop_id",
@@ -258,8 +259,20 @@ def to_json(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def to_csv(records: list[dict[str, Any]]) -> str:
-    """One CSV row per shop: the SPEC 7 field names, nested `status` as `status_<metric>`."""
+WEEKLY_CSV_FIELDS = (
+    *SHOP_FIELDS,
+    "action",
+    "violation_points_active",
+    "name",
+    "market",
+    *(f"status_{m}" for m in STATUS_METRICS),
+)
+"""The columns of the weekly metrics.csv (also when the week has no shop)."""
+
+
+def to_csv(records: list[dict[str, Any]], empty_fields: tuple[str, ...] = SHOP_FIELDS) -> str:
+    """One CSV row per shop: the SPEC 7 field names, nested `status` as `status_<metric>`
+    (`empty_fields` is the header of a list of no shops)."""
     flat = [
         {
             **{k: v for k, v in r.items() if not isinstance(v, dict)},
@@ -267,7 +280,7 @@ def to_csv(records: list[dict[str, Any]]) -> str:
         }
         for r in records
     ]
-    frame = pd.DataFrame.from_records(flat, columns=list(flat[0]) if flat else list(SHOP_FIELDS))
+    frame = pd.DataFrame.from_records(flat, columns=list(flat[0]) if flat else list(empty_fields))
     return csv_text(frame)
 
 

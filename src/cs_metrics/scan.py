@@ -262,7 +262,14 @@ def _read_toml(path: Path | None) -> dict[str, Any]:
 
 def load_rules(path: Path | None = None) -> RuleSet:
     """Load and compile a rules file (default: the packaged `scan_rules.toml`)."""
-    data = _merged_config(_read_toml(path))
+    raw = _read_toml(path)
+    unknown = sorted(set(raw) - {"version", "extends", "settings", "macros", "neutralise", "rule"})
+    if unknown:  # e.g. [[rules]] for [[rule]]: the file would scan with no rules (found in audit)
+        raise InputError(
+            f"scan rules: unknown table {', '.join(unknown)} "
+            "(a rules file holds [settings], [macros], [[neutralise]] and [[rule]])"
+        )
+    data = _merged_config(raw)
     settings = data.get("settings", {})
     domains = _string_list(settings.get("allowed_domains", []), "allowed_domains", required=False)
     macros = {str(k): str(v) for k, v in data.get("macros", {}).items()}
@@ -337,6 +344,8 @@ def load_rules(path: Path | None = None) -> RuleSet:
                 compiled=_compile(pattern, rid),
             )
         )
+    if not rules:
+        raise InputError("scan rules: the file defines no [[rule]], so nothing would be found")
     return RuleSet(
         rules=tuple(rules),
         neutralisers=tuple(neutralisers),

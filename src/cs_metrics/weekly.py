@@ -209,7 +209,7 @@ def write_week(results: WeekResults, dataset: Dataset, out: Path) -> list[Path]:
     folder = week_folder(out, results.as_of)
     files = {
         "metrics.json": output.to_json(results.doc),
-        "metrics.csv": output.to_csv(results.doc["shops"]),
+        "metrics.csv": output.to_csv(results.doc["shops"], output.WEEKLY_CSV_FIELDS),
         "chats.csv": output.chats_csv(results.chats),
         "ratings.csv": output.csv_text(_iso_columns(results.ratings, ("rated_at",))),
         "holiday_mode.csv": output.csv_text(
