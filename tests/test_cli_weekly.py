@@ -290,3 +290,23 @@ def test_metrics_csv_of_a_week_with_no_shop_has_the_usual_header(
     empty = (out / "2026-11-23" / "metrics.csv").read_text().splitlines()
     usual = (two_weeks / "2026-11-23" / "metrics.csv").read_text().splitlines()
     assert empty == usual[:1]
+
+
+def test_rerunning_a_week_leaves_no_stale_quarantine_file_or_report(tmp_path: Path) -> None:
+    """Found in audit: a fixed export kept last run's quarantine file, and a --no-report
+    re-run kept a report that no longer matched metrics.json."""
+    data = tmp_path / "d"
+    data.mkdir()
+    header = "shop_id,conversation_id,message_id,sender_role,sent_at\n"
+    good = "S1,c1,m1,buyer,2026-11-17T10:00:00Z\nS1,c1,m2,seller,2026-11-17T10:05:00Z\n"
+    (data / "messages.csv").write_text(header + good + "S1,c2,m3,buyer,yesterday\n")
+    out = tmp_path / "out"
+    week = out / "2026-11-23"
+    assert invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23").exit_code == 0
+    assert (week / "quarantine" / "messages.csv").exists()
+    assert (week / "report.html").exists()
+    (data / "messages.csv").write_text(header + good)
+    result = invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23", "--no-report")
+    assert result.exit_code == 0
+    assert not (week / "quarantine" / "messages.csv").exists()
+    assert not (week / "report.html").exists()

@@ -447,6 +447,8 @@ def run_one_week(
     results = weekly.record_week(results, store)
     if with_report:
         weekly.write_report(results, out, store)
+    else:  # a report of an earlier run of this week would no longer match its files
+        (weekly.week_folder(out, as_of) / "report.html").unlink(missing_ok=True)
     return weekly.week_folder(out, as_of)
 
 

@@ -221,8 +221,12 @@ def write_week(results: WeekResults, dataset: Dataset, out: Path) -> list[Path]:
     for name, text in files.items():
         output.write_atomic(folder / name, text)
         written.append(folder / name)
-    written += output.write_quarantine(dataset, folder / "quarantine")
-    return written
+    quarantine = output.write_quarantine(dataset, folder / "quarantine")
+    # A table with no bad rows this time: its file from an earlier run would be stale.
+    for old in (folder / "quarantine").glob("*.csv"):
+        if old not in quarantine:
+            old.unlink()
+    return written + quarantine
 
 
 def _iso_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
