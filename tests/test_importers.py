@@ -503,3 +503,18 @@ def test_real_ibm_twitter_data_imports_and_evaluates(tmp_path: Path) -> None:
     assert len(apple) == 1
     assert apple["response_minutes"].item() == pytest.approx(9 * 60 + 58 + 50.83 / 60)
     assert apple["buyer_messages"].item() == 4
+
+
+def test_imports_with_nothing_usable_are_input_errors(tmp_path: Path) -> None:
+    """Found in audit: they wrote empty tables and exited 0, which reads like a quiet week."""
+    listing = tmp_path / "arr.json"
+    listing.write_text("[1, 2, 3]")
+    with pytest.raises(InputError, match="no conversations"):
+        import_ibm_twitter(listing, tmp_path / "tw")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "page.jsonl").write_text('"not a page"\n')
+    with pytest.raises(InputError, match="no usable dump pages"):
+        import_tiktok_api(raw, tmp_path / "tt")
+    assert not (tmp_path / "tw").exists()
+    assert not (tmp_path / "tt").exists()

@@ -558,9 +558,7 @@ def history_command(
     history: HistoryOpt = None,
     shop: ShopOpt = None,
     weeks: Annotated[int, typer.Option("--weeks", min=1, help="Most recent weeks to show.")] = 12,
-    fmt: Annotated[
-        TextFormat, typer.Option("--format", help="table or json.")
-    ] = TextFormat.table,
+    fmt: Annotated[TextFormat, typer.Option("--format", help="table or json.")] = TextFormat.table,
     config: ConfigOpt = None,
 ) -> None:
     policy = make_policy(config, None)
@@ -666,9 +664,7 @@ class CheckEngine(StrEnum):
 def validate_command(
     data: DataOpt,
     default_timezone: TzOpt = None,
-    fmt: Annotated[
-        TextFormat, typer.Option("--format", help="table or json.")
-    ] = TextFormat.table,
+    fmt: Annotated[TextFormat, typer.Option("--format", help="table or json.")] = TextFormat.table,
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
     config: ConfigOpt = None,

@@ -155,6 +155,8 @@ def import_tiktok_api(raw: Path, data: Path) -> ImportSummary:
     files = _dump_files(raw)
     summary = ImportSummary(source=str(raw))
     pages = list(_dump_pages(files, raw, summary))
+    if not pages:
+        raise InputError(f"{raw}: no usable dump pages (see docs/import.md for their form)")
     messages = api_messages(pages, summary)
     _refuse_other_formats(data, "messages", "parquet")
     shops = _dump_shops(raw)
@@ -487,9 +489,13 @@ def import_ibm_twitter(path: Path, data: Path, key: str | None = None) -> Import
         for n, i in enumerate(items, start=1)
         if not _twitter_usable(i)
     )
+    if not usable:  # nothing to write: a data folder of empty tables would look like a quiet week
+        raise InputError(f"{path}: no conversations (objects with dialogHeader and dialogContent)")
     secret = key if key else secrets.token_hex(32)
     if not key:
-        summary.notes.append("pseudonyms use a random key (pass a key to keep them stable)")
+        summary.notes.append(
+            "pseudonyms use a random key (set CS_METRICS_PSEUDONYM_KEY to keep them stable)"
+        )
     messages = twitter_messages(usable, secret.encode("utf-8"), summary)
     _refuse_other_formats(data, "messages", "parquet")
     _refuse_other_formats(data, "shops", "csv")
