@@ -207,7 +207,8 @@ def parse_cutoff(text: str | None, default_tz: str) -> pd.Timestamp | None:
     instants, _reasons = parse_instants(values, pd.Series([default_tz]))
     if pd.isna(instants.iloc[0]):
         raise UsageError(
-            f"--cutoff {text!r} is not an accepted timestamp (ISO-8601 or Unix seconds)"
+            f"--cutoff {text!r} is not an accepted timestamp "
+            "(ISO-8601, or Unix seconds or milliseconds; a local time must exist in the zone)"
         )
     return pd.Timestamp(instants.iloc[0])
 

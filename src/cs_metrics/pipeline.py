@@ -275,7 +275,9 @@ def _zone_warnings(seen: pd.Index, known: pd.Series, default_tz: str) -> list[st
     listed = ", ".join(missing[:10]) + (
         f" and {len(missing) - 10} more" if len(missing) > 10 else ""
     )
-    return [f"no timezone for shop(s) {listed} (not in shops table); using {default_tz}"]
+    return [
+        f"no timezone for shop(s) {listed} (no good row in the shops table); using {default_tz}"
+    ]
 
 
 def _strict_message(dataset: Dataset, paths: dict[str, Path]) -> str:
