@@ -337,3 +337,34 @@ def test_skip_after_cutoff_needs_parquet(tmp_path: Path) -> None:
     data = write(tmp_path / "d", "messages.csv", f"{HEADER}\n")
     result = compute(data, "--skip-after-cutoff", "--cutoff", "2026-11-18T00:00:00Z")
     assert result.exit_code == 2 and "needs Parquet messages" in result.stderr
+
+
+def test_quarantined_typed_instants_read_the_same_whatever_the_other_bad_rows(
+    tmp_path: Path,
+) -> None:
+    """Found in audit: pandas' text of a typed column padded every value to the finest
+    fraction among the bad rows converted with it, so engines (and blocks) wrote 10:00:00.000
+    or 10:00:00 for the same value."""
+    from cs_metrics.pipeline import load
+    from cs_metrics.policy import Policy
+
+    data = tmp_path / "d"
+    data.mkdir()
+    at = [
+        dt.datetime(2026, 11, 16, 10, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 16, 10, 0, 0, 500000, tzinfo=dt.UTC),
+    ]
+    pq.write_table(
+        pa.table(
+            {
+                "shop_id": pa.array([None, None], pa.string()),
+                "conversation_id": ["c1", "c1"],
+                "message_id": ["m1", "m2"],
+                "sender_role": ["buyer", "buyer"],
+                "sent_at": pa.array(at, pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        data / "messages.parquet",
+    )
+    bad = load(data, Policy()).quarantine["messages"]
+    assert list(bad["sent_at"]) == ["2026-11-16T10:00:00+00:00", "2026-11-16T10:00:00.500000+00:00"]
