@@ -534,8 +534,11 @@ def _read_parquet_dataset(
     Every row group is read unless `groups` leaves some out (see `row_groups_up_to`).
     """
     files = parquet_files(path)
-    hive = {"partitioning": _hive_text(path, files), "partition_base_dir": str(path)}
-    hive = hive if path.is_dir() else {}
+    hive = (
+        {"partitioning": _hive_text(path, files), "partition_base_dir": str(path)}
+        if path.is_dir()
+        else {}
+    )
     schema = ds.dataset(files, format="parquet", **hive).schema
     columns = [c for c in schema.names if c in wanted]
     options = ds.ParquetReadOptions(dictionary_columns=set(_few_values(schema, columns)))
@@ -743,14 +746,15 @@ def _json_frame(lines: list[str], wanted: tuple[str, ...]) -> tuple[pd.DataFrame
     keys = set().union(*(r.keys() for r in objects)) & set(wanted)
     # Column by column as Python objects: a frame built from the records would infer
     # float for a column of ints with a gap, and `1794877200` would become `...200.0`.
+    texts = {
+        c: _json_values_as_text(
+            pd.Series([r.get(c) if isinstance(r, dict) else None for r in records], dtype=object)
+        )
+        for c in keys
+    }
     block = pd.DataFrame(
         {
-            c: _json_values_as_text(
-                pd.Series(
-                    [r.get(c) if isinstance(r, dict) else None for r in records],
-                    dtype=object,
-                )
-            )
+            c: texts[c][0]
             if c in keys
             else pd.Series(pd.NA, index=pd.RangeIndex(len(records)), dtype="string")
             for c in wanted
@@ -759,7 +763,9 @@ def _json_frame(lines: list[str], wanted: tuple[str, ...]) -> tuple[pd.DataFrame
     )
     errors = pd.Series([None if isinstance(r, dict) else r for r in records], dtype="string")
     # A nested value that json can read but not write back as text (found in review).
-    too_deep = block.eq(_TOO_DEEP).any(axis=1).to_numpy()
+    too_deep = np.zeros(len(records), dtype=bool)
+    for _, deep in texts.values():
+        too_deep |= deep
     block.loc[too_deep] = pd.NA
     errors[too_deep] = _NESTED_TOO_DEEPLY
     block[PARSE_ERROR] = errors
@@ -835,18 +841,19 @@ def _json_object(line: str) -> dict | str:
 
 
 _NESTED_TOO_DEEPLY = "line is JSON nested too deeply to read (about 1,000 levels)"
-_TOO_DEEP = "\x00nested too deeply\x00"
-"""Marks a value json could not write back as text (no JSON text holds a raw NUL)."""
+_TOO_DEEP = object()
+"""Marks a value json could not write back as text."""
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _json_values_as_text(values: pd.Series) -> pd.Series:
-    """JSON scalars as text the way they were written (numbers stay whole, null is missing)."""
+def _json_values_as_text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """JSON scalars as text the way they were written (numbers stay whole, null is missing),
+    and whether each is a nested value json could not write back as text (too deep)."""
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         # Only text and nulls (the usual case): no per-value conversion needed.
-        return values.astype("string")
+        return values.astype("string"), np.zeros(len(values), dtype=bool)
 
     def as_text(value: object) -> object:
         if value is None or (isinstance(value, float) and value != value):
@@ -862,4 +869,6 @@ def _json_values_as_text(values: pd.Series) -> pd.Series:
                 return _TOO_DEEP
         return str(value)
 
-    return values.astype(object).map(as_text).astype("string")
+    text = values.astype(object).map(as_text)
+    deep = text.map(lambda value: value is _TOO_DEEP).to_numpy(dtype=bool)
+    return text.mask(deep, pd.NA).astype("string"), deep
