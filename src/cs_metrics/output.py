@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 
 from cs_metrics.metrics import METRIC_FIELDS
 from cs_metrics.pipeline import Dataset, Evaluation
+from cs_metrics.policy import STATUS_METRICS
 
-STATUS_METRICS = ("response_rate_12h", "first_response_minutes_mean", "satisfaction_rate")
 SHOP_FIELDS = ("shop_id", "timezone", "window_start", "window_end", *METRIC_FIELDS)
 CHAT_COLUMNS = (
     "shop_id",
