@@ -407,7 +407,7 @@ def _neutralised(text: pa.ChunkedArray, neutralisers: tuple[Neutraliser, ...]) -
         return text
 
     # A text that no neutraliser matches is left as it is by each in turn.
-    return _rewrite_matching(text, "|".join(f"(?:{n.pattern})" for n in neutralisers), blank)
+    return _rewrite_matching(text, _either(n.pattern for n in neutralisers), blank)
 
 
 def _matches(text: pa.ChunkedArray | pa.Array, rule: Rule) -> np.ndarray:
@@ -418,10 +418,15 @@ def _matches(text: pa.ChunkedArray | pa.Array, rule: Rule) -> np.ndarray:
     return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _either(patterns: Iterable[str]) -> str:
+    """One pattern that matches where any of `patterns` does."""
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
 def _matches_any(text: pa.ChunkedArray, patterns: list[str]) -> np.ndarray:
     """Whether each text may match one of `patterns` (all true when RE2 cannot join them)."""
     try:
-        hit = pc.match_substring_regex(text, "|".join(f"(?:{p})" for p in patterns))
+        hit = pc.match_substring_regex(text, _either(patterns))
     except pa.ArrowInvalid:  # the joined pattern is over RE2's size limit
         return np.ones(len(text), dtype=bool)
     return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
@@ -444,8 +449,9 @@ def _broadcast(frame: pd.DataFrame, folded: pa.ChunkedArray, min_conversations: 
     chat_code = pd.factorize(frame["conversation_id"])[0].astype(np.int64)
     # (shop, text) groups, then the distinct (group, conversation) pairs counted per group.
     group, _ = pd.factorize(shop_code * len(keys.dictionary) + key_code)
-    pairs = pd.unique(group.astype(np.int64) * (int(chat_code.max(initial=0)) + 1) + chat_code)
-    chats = np.bincount(pairs // (int(chat_code.max(initial=0)) + 1), minlength=group.max() + 1)
+    width = int(chat_code.max(initial=0)) + 1
+    pairs = pd.unique(group.astype(np.int64) * width + chat_code)
+    chats = np.bincount(pairs // width, minlength=group.max() + 1)
     empty = pc.equal(keys.dictionary, "").to_numpy(zero_copy_only=False)
     return (chats[group] >= min_conversations) & ~empty[key_code]
 
