@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cs_metrics.errors import UsageError
+from cs_metrics.validate import known_timezones
 
 MARKET_TIMEZONES: dict[str, str] = {
     "SG": "Asia/Singapore",
@@ -132,22 +132,19 @@ def _value_problem(key: str, value: Any) -> str | None:
             return f"must be a whole number from {low} to {high}"
     elif key == "auto_reply_counts_as_response" and not isinstance(value, bool):
         return "must be true or false"
-    elif key == "default_timezone" and value not in _zones():
+    elif key == "default_timezone" and value not in known_timezones():
         return "must be an IANA time zone name such as Asia/Singapore"
     elif key == "market_timezones":
         if not isinstance(value, dict):
             return "must be a table of market = time zone"
         bad = [
-            f"{k} = {v!r}" for k, v in value.items() if not isinstance(v, str) or v not in _zones()
+            f"{k} = {v!r}"
+            for k, v in value.items()
+            if not isinstance(v, str) or v not in known_timezones()
         ]
         if bad:
             return f"unknown time zones: {', '.join(bad)}"
     return None
-
-
-def _zones() -> frozenset[str]:
-    """IANA zone names this machine knows."""
-    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
 
 
 def metric_status(values: pd.Series, passes: pd.Series) -> pd.Series:
