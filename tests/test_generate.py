@@ -282,3 +282,16 @@ def test_invariants_hold_for_any_seed_and_calendar(
     known = set(zip(messages["shop_id"], messages["conversation_id"], strict=True))
     assert set(zip(ratings["shop_id"], ratings["conversation_id"], strict=True)) <= known
     assert len(tables["shops"]) == shops
+
+
+def test_generate_refuses_days_that_run_past_the_year_9999(tmp_path: Path) -> None:
+    """Found in audit: `--start 9999-12-10 --days 30` wrote year-10000 timestamps."""
+    from typer.testing import CliRunner
+
+    from cs_metrics.cli import app
+
+    args = ["generate", "--out", str(tmp_path / "g"), "--start", "9999-12-10", "--days", "30"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "runs past the year 9999" in result.stderr
+    assert not (tmp_path / "g").exists()

@@ -386,14 +386,14 @@ def chats(
 )
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the tables to.")],
-    shops: Annotated[int, typer.Option("--shops", min=1)] = 8,
+    shops: Annotated[int, typer.Option("--shops", min=1, help="Number of shops.")] = 8,
     messages: Annotated[
         int | None, typer.Option("--messages", min=1, help="Approximate number of messages.")
     ] = None,
-    start: Annotated[str, typer.Option("--start", help="First day.")] = "2026-11-09",
-    days: Annotated[int, typer.Option("--days", min=1)] = 15,
-    seed: Annotated[int, typer.Option("--seed")] = 7,
-    fmt: Annotated[ChatsFormat, typer.Option("--format")] = ChatsFormat.csv,
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")] = "2026-11-09",
+    days: Annotated[int, typer.Option("--days", min=1, help="Number of days.")] = 15,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 7,
+    fmt: Annotated[ChatsFormat, typer.Option("--format", help="csv or parquet.")] = ChatsFormat.csv,
     bad_rows: Annotated[
         bool,
         typer.Option("--bad-rows/--no-bad-rows", help="Inject a few bad rows (as in the sample)."),
@@ -402,9 +402,13 @@ def generate(
     from cs_metrics.generate import GeneratorConfig, write_tables
     from cs_metrics.generate import generate as make
 
+    first = parse_day(start, "--start")
+    # Chats answered after the last day run on a little: all of it must stay before year 10000.
+    if days > (dt.date(9999, 12, 31) - first).days - 2:
+        raise UsageError(f"--start {first} with --days {days} runs past the year 9999")
     config = GeneratorConfig(
         shops=shops,
-        start=parse_day(start, "--start"),
+        start=first,
         days=days,
         messages=messages,
         seed=seed,
