@@ -26,6 +26,7 @@ SCI_MESSAGE = (
     "message_id is in scientific notation: a spreadsheet turned a long id into scientific "
     "notation and lost its last digits; re-export with the column formatted as text"
 )
+TIMESTAMP_MESSAGE = "sent_at is not an accepted timestamp (ISO-8601 or Unix seconds/milliseconds)"
 FLOAT_MESSAGE = (
     "conversation_id ends in .0: a spreadsheet turned an id into a decimal number; "
     "re-export with the column formatted as text"
@@ -142,7 +143,7 @@ CATALOGUE: dict[str, Case] = {
         csv_bytes(lines(HEADER, "S1,c1,m1,buyer,17/11/2026 10:00")),
         used=0,
         reason="bad_timestamp",
-        message="sent_at is not an accepted timestamp (ISO-8601 or Unix seconds/milliseconds)",
+        message=TIMESTAMP_MESSAGE,
     ),
     "day_first_date_with_date_format": Case(
         csv_bytes(lines(HEADER, "S1,c1,m1,buyer,17/11/2026 10:00")),
@@ -195,13 +196,13 @@ CATALOGUE: dict[str, Case] = {
         ),
         used=0,
         reason="bad_timestamp",
-        message="sent_at is not an accepted timestamp (ISO-8601 or Unix seconds/milliseconds)",
+        message=TIMESTAMP_MESSAGE,
     ),
     "leap_second": Case(
         csv_bytes(lines(HEADER, "S1,c1,m1,buyer,2026-11-17T10:29:60Z")),
         used=0,
         reason="bad_timestamp",
-        message="sent_at is not an accepted timestamp (ISO-8601 or Unix seconds/milliseconds)",
+        message=TIMESTAMP_MESSAGE,
     ),
     "trailing_separator": Case(csv_bytes(lines(HEADER, ROW + ",")), used=1),
     "more_fields_than_header": Case(
