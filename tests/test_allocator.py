@@ -9,13 +9,14 @@ import sys
 
 import pytest
 
-from cs_metrics import allocator
+from cs_metrics.cli import allocator
 
 # Runs in a fresh interpreter: prints how many more blocks glibc holds as separate mappings once
 # a 64 MB array is made (mallinfo2: hblks), and Arrow's pool, after the setting or without it.
 PROBE = """
 import ctypes, sys
-from cs_metrics.allocator import reuse_freed_memory
+from cs_metrics.cli.allocator import reuse_freed_memory, tune_environment
+tune_environment()  # as the entry point does, before numpy and pyarrow load
 import numpy as np
 import pyarrow as pa
 
@@ -32,7 +33,7 @@ array = np.ones(8 * 2**20)
 print(applied, libc.mallinfo2().hblks - before, pa.default_memory_pool().backend_name)
 """
 
-# This process imported cs_metrics, which set Arrow's pool in its environment: not the user.
+# The probe runs as a fresh command-line process would, without this process's pool setting.
 INHERITED = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
@@ -68,3 +69,18 @@ def test_a_user_chosen_arrow_pool_is_kept() -> None:
 def test_not_glibc_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("musl", "1.2"))
     assert allocator.reuse_freed_memory() is False
+
+
+def test_importing_the_package_changes_no_process_setting() -> None:
+    """Only the command line's entry point tunes the process; a library user gets no surprise."""
+    code = (
+        "import os; before = dict(os.environ); import cs_metrics.pipeline, cs_metrics.report.build"
+        "\nimport pyarrow as pa\n"
+        "print(dict(os.environ) == before, pa.default_memory_pool().backend_name)"
+    )
+    env = {k: v for k, v in INHERITED.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
+    assert out[0] == "True"
+    assert out[1] != "jemalloc" or "ARROW_DEFAULT_MEMORY_POOL" in env

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import MESSAGES_HEADER, WEEK, write_csv
-from cs_metrics.cli import app
+from cs_metrics.cli.app import app
 
 runner = CliRunner()
 

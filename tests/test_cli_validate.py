@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cs_metrics.cli import app
+from cs_metrics.cli.app import app
 
 runner = CliRunner()
 HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at\n"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cs_metrics import weekly
-from cs_metrics.cli import app
+from cs_metrics import week_files, weekly
+from cs_metrics.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -215,7 +215,7 @@ def test_a_stored_week_with_a_cr_inside_ids_reads_back_whole(tmp_path: Path) -> 
     out = tmp_path / "out"
     result = invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23")
     assert result.exit_code == 0, result.stderr
-    week = weekly.load_week(out, dt.date(2026, 11, 23), out / "history.sqlite")
+    week = week_files.load_week(out, dt.date(2026, 11, 23), out / "history.sqlite")
     assert list(week.ratings["conversation_id"]) == ["c\r1"]
     assert list(week.chats["conversation_id"]) == ["c\r1"]
 

@@ -19,7 +19,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from conftest import MESSAGES_HEADER, WEEK, write_csv
-from cs_metrics.cli import app
+from cs_metrics.cli.app import app
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
@@ -266,7 +266,7 @@ BLOCK_DASK = """
 import sys
 sys.modules["dask"] = None  # `import dask` now raises ImportError, as when it is not installed
 sys.modules["distributed"] = None
-from cs_metrics.cli import main
+from cs_metrics.cli.main import main
 sys.argv = ["cs-metrics", *sys.argv[1:]]
 main()
 """

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cs_metrics.cli import app
+from cs_metrics.cli.app import app
 from cs_metrics.read import TABLES
 
 FUZZ = settings(

@@ -288,7 +288,7 @@ def test_generate_refuses_days_that_run_past_the_year_9999(tmp_path: Path) -> No
     """Found in audit: `--start 9999-12-10 --days 30` wrote year-10000 timestamps."""
     from typer.testing import CliRunner
 
-    from cs_metrics.cli import app
+    from cs_metrics.cli.app import app
 
     args = ["generate", "--out", str(tmp_path / "g"), "--start", "9999-12-10", "--days", "30"]
     result = CliRunner().invoke(app, args)

@@ -15,17 +15,16 @@ from hypothesis import strategies as st
 
 from cs_metrics.errors import InputError, UsageError
 from cs_metrics.generate import GeneratorConfig, generate, write_tables
-from cs_metrics.importers import (
+from cs_metrics.importers.ibm_twitter import import_ibm_twitter, snowflake_instants
+from cs_metrics.importers.tiktok_api import (
     content_text,
-    import_ibm_twitter,
     import_tiktok_api,
     message_roles,
-    snowflake_instants,
-    tiktok_dump_from_tables,
     visible_flags,
 )
 from cs_metrics.pipeline import evaluate, load
 from cs_metrics.policy import Policy
+from tiktok_dump import tiktok_dump_from_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "tiktok_api"

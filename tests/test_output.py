@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import MESSAGES_HEADER, run, write_csv
-from cs_metrics import output
+from cs_metrics import files, output
 
 SPEC5_FIELDS = [
     "chats",
@@ -179,14 +179,14 @@ def test_iso_text_by_hand() -> None:
             format="ISO8601",
         ).as_unit("us")
     )
-    assert output.iso_text(instants.dt.tz_convert("Europe/London")).tolist() == [
+    assert files.iso_text(instants.dt.tz_convert("Europe/London")).tolist() == [
         "2026-11-16T01:02:03.000450+00:00",
         pd.NA,
         "2026-03-29T02:30:00+01:00",
         "1970-01-01T00:59:59.500000+01:00",
         "1890-01-01T00:00:00+00:00",
     ]
-    amsterdam = output.iso_text(instants.dt.tz_convert("Europe/Amsterdam"))
+    amsterdam = files.iso_text(instants.dt.tz_convert("Europe/Amsterdam"))
     assert amsterdam.iloc[4] == "1890-01-01T00:19:32+00:19:32"
 
 
@@ -206,7 +206,7 @@ def test_iso_text_by_hand() -> None:
 def test_iso_text_is_isoformat(instants, zone) -> None:
     series = pd.Series(instants, dtype="datetime64[us, UTC]").dt.tz_convert(zone)
     expected = [pd.NA if pd.isna(t) else t.isoformat() for t in series]
-    assert output.iso_text(series).tolist() == expected
+    assert files.iso_text(series).tolist() == expected
 
 
 # CSV files are written by Arrow where it can: the same bytes as pandas' to_csv.
@@ -270,19 +270,19 @@ def test_csv_bytes_are_pandas_to_csv(kinds: list[str], rows: int, data) -> None:
             {text(n): KINDS[k][1]([text(v) for v in values]) for n, k, values in drawn}
         )
 
-    assert output.csv_bytes(frame("§")) == pandas_csv(frame("§"))
+    assert files.csv_bytes(frame("§")) == pandas_csv(frame("§"))
     if any(k in LEFT_TO_PANDAS for k in kinds):
         return
-    written = list(csv.reader(io.StringIO(output.csv_bytes(frame("\r")).decode(), newline="")))
+    written = list(csv.reader(io.StringIO(files.csv_bytes(frame("\r")).decode(), newline="")))
     expected = csv.reader(io.StringIO(pandas_csv(frame("§")).decode(), newline=""))
     assert written == [[cell.replace("§", "\r") for cell in row] for row in expected]
 
 
 def test_csv_bytes_by_arrow_in_blocks(monkeypatch) -> None:
     frame = pd.DataFrame({"a": ["x", "y,z", None, "w"], "b": [1.5, np.nan, -0.0, 2.0]})
-    monkeypatch.setattr(output, "CSV_BLOCK_ROWS", 3)
-    assert output._arrow_csv(frame) == pandas_csv(frame)
-    assert output._arrow_csv(frame) == b'a,b\nx,1.5\n"y,z",\n,-0.0\nw,2.0\n'
+    monkeypatch.setattr(files, "CSV_BLOCK_ROWS", 3)
+    assert files._arrow_csv(frame) == pandas_csv(frame)
+    assert files._arrow_csv(frame) == b'a,b\nx,1.5\n"y,z",\n,-0.0\nw,2.0\n'
 
 
 @pytest.mark.parametrize(
@@ -298,10 +298,10 @@ def test_csv_bytes_by_arrow_in_blocks(monkeypatch) -> None:
 )
 def test_csv_bytes_of_odd_frames_are_pandas_to_csv(frame: pd.DataFrame) -> None:
     """Found in review: these took Arrow's path and were written otherwise, or failed."""
-    assert output.csv_bytes(frame) == pandas_csv(frame)
+    assert files.csv_bytes(frame) == pandas_csv(frame)
 
 
 def test_csv_bytes_leave_other_columns_to_pandas() -> None:
     frame = pd.DataFrame({"a": ["x", 1], "b": pd.array([1, None], dtype="Int64")})
-    assert output._arrow_csv(frame) is None
-    assert output.csv_bytes(frame) == b"a,b\nx,1\n1,\n"
+    assert files._arrow_csv(frame) is None
+    assert files.csv_bytes(frame) == b"a,b\nx,1\n1,\n"

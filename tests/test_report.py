@@ -25,9 +25,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import write_csv
-from cs_metrics import advice, charts, pipeline, report, report_format, report_tables, weekly
+from cs_metrics import pipeline, week_files, weekly
 from cs_metrics.policy import Policy
-from cs_metrics.weekly import WeekResults
+from cs_metrics.report import advice, charts
+from cs_metrics.report import build as report
+from cs_metrics.report import format as report_format
+from cs_metrics.report import tables as report_tables
+from cs_metrics.week_files import WeekResults
 
 XSS = "<script>alert(1)</script>"
 KEY = bytes(range(32))
@@ -573,8 +577,8 @@ def test_report_for_rerenders_the_stored_week(tmp_path: Path) -> None:
     out, store = tmp_path / "out", tmp_path / "out" / "history.sqlite"
     results = week(folder, store)
     dataset = pipeline.load(folder, Policy())
-    weekly.write_week(results, dataset, out)
-    first = weekly.write_report(results, out, store).read_text(encoding="utf-8")
+    week_files.write_week(results, dataset, out)
+    first = report.write_report(results, out, store).read_text(encoding="utf-8")
     path = report.report_for(out, dt.date(2026, 11, 23), store)
     assert path == out / "2026-11-23" / "report.html"
     again = path.read_text(encoding="utf-8")

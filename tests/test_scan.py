@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cs_metrics.errors import InputError
-from cs_metrics.scan import (
+from cs_metrics.scan.evaluation import evaluate, read_labelled
+from cs_metrics.scan.scanner import (
     _FOLD_CLASSES,
     CATEGORIES,
     FINDING_COLUMNS,
@@ -30,7 +31,6 @@ from cs_metrics.scan import (
     scan_messages,
     summarise,
 )
-from cs_metrics.scan_eval import evaluate, read_labelled
 
 LABELLED = Path(__file__).parent / "scan_eval" / "labelled.csv"
 T0 = pd.Timestamp("2026-03-02 09:00", tz="UTC")
@@ -570,8 +570,8 @@ def test_eval_meets_precision_and_recall_targets(rules):
 
 
 def test_eval_command_prints_the_table(capsys):
-    """`python -m cs_metrics.scan_eval PATH` prints one table row per category."""
-    from cs_metrics.scan_eval import main
+    """`python -m cs_metrics.scan.evaluation PATH` prints one table row per category."""
+    from cs_metrics.scan.evaluation import main
 
     assert main([str(LABELLED)]) == 0
     out = capsys.readouterr().out
@@ -581,7 +581,7 @@ def test_eval_command_prints_the_table(capsys):
 
 
 def test_eval_command_without_labelled_set(tmp_path, capsys):
-    from cs_metrics.scan_eval import main
+    from cs_metrics.scan.evaluation import main
 
     assert main([str(tmp_path / "missing.csv")]) == 2
     assert "no labelled set" in capsys.readouterr().err
@@ -684,7 +684,7 @@ def test_rows_no_pattern_of_a_category_matches_are_skipped_unless_re2_cannot_joi
 
 def test_neutralisers_too_large_to_join_are_applied_one_by_one() -> None:
     """Found in review: neutralisers that compile alone but not joined crashed every scan."""
-    from cs_metrics.scan import Neutraliser
+    from cs_metrics.scan.scanner import Neutraliser
 
     many = tuple(
         Neutraliser(

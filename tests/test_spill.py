@@ -20,12 +20,8 @@ from typer.testing import CliRunner
 from conftest import MESSAGES_HEADER, WEEK, write_csv, write_jsonl
 from cs_metrics import output
 from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_on_disk, checkup_text
-from cs_metrics.cli import app
-from cs_metrics.errors import InputError, StrictModeError
-from cs_metrics.generate import GeneratorConfig, generate, write_tables
-from cs_metrics.pipeline import METRICS_ONLY, Dataset, Evaluation, evaluate, load
-from cs_metrics.policy import Policy
-from cs_metrics.spill import (
+from cs_metrics.cli.app import app
+from cs_metrics.engines.disk import (
     DISK_FROM_BYTES,
     bucket_count,
     bucket_numbers,
@@ -33,6 +29,10 @@ from cs_metrics.spill import (
     load_on_disk,
     prefers_disk,
 )
+from cs_metrics.errors import InputError, StrictModeError
+from cs_metrics.generate import GeneratorConfig, generate, write_tables
+from cs_metrics.pipeline import METRICS_ONLY, Dataset, Evaluation, evaluate, load
+from cs_metrics.policy import Policy
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_WEEKS = [("2026-11-09", "2026-11-15"), ("2026-11-16", "2026-11-22")]

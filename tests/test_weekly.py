@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cs_metrics import history, weekly
+from cs_metrics import history, week_files, weekly
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import load
 from cs_metrics.policy import Policy
@@ -161,7 +161,7 @@ def test_written_week_is_complete_and_rerun_is_identical_apart_from_generated_at
     texts = []
     for stamp in (FIXED_TIME, FIXED_TIME + dt.timedelta(hours=1)):
         results = weekly.run_week(dataset, monday(0), policy, store, generated_at=stamp)
-        weekly.write_week(results, dataset, tmp_path / "out")
+        week_files.write_week(results, dataset, tmp_path / "out")
         weekly.record_week(results, store)
         texts.append((tmp_path / "out" / monday(0).isoformat() / "metrics.json").read_text())
     first, second = (json.loads(t) for t in texts)
@@ -183,7 +183,7 @@ def test_failed_write_leaves_previous_outputs_intact(
     out = tmp_path / "out"
     store = out / "history.sqlite"
     results = weekly.run_week(dataset, monday(0), policy, store, generated_at=FIXED_TIME)
-    weekly.write_week(results, dataset, out)
+    week_files.write_week(results, dataset, out)
     folder = out / monday(0).isoformat()
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
@@ -195,7 +195,7 @@ def test_failed_write_leaves_previous_outputs_intact(
         dataset, monday(0), policy, store, generated_at=FIXED_TIME + dt.timedelta(days=1)
     )
     with pytest.raises(OSError, match="simulated"):
-        weekly.write_week(changed, dataset, out)
+        week_files.write_week(changed, dataset, out)
     after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     assert after == before
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]

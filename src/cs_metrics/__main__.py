@@ -1,5 +1,5 @@
 """Allow `python -m cs_metrics`."""
 
-from cs_metrics.cli import main
+from cs_metrics.cli.main import main
 
 main()

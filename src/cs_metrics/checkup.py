@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from cs_metrics.partitions import earliest_of, latest_of
+from cs_metrics.engines.disk import BucketSummary, load_on_disk
+from cs_metrics.engines.partitions import earliest_of, latest_of
 from cs_metrics.pipeline import METRICS_ONLY, Dataset, load
 from cs_metrics.policy import Policy
 from cs_metrics.read import TABLES, table_paths
-from cs_metrics.spill import BucketSummary, load_on_disk
 from cs_metrics.validate import Warn
 
 CLEAN, PROBLEMS, UNUSABLE = "clean", "problems", "unusable"

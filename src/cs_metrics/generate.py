@@ -36,8 +36,6 @@ writes either form.
 from __future__ import annotations
 
 import importlib.resources
-import os
-import tempfile
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cs_metrics import files
 from cs_metrics.errors import UsageError
 from cs_metrics.policy import MARKET_TIMEZONES
 from cs_metrics.read import OPTIONAL_COLUMNS, TABLES
@@ -61,7 +60,6 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 FORMATS = ("csv", "parquet")
 CSV_CHUNK_ROWS = 500_000  # rows formatted and written at a time, to bound memory
-FILE_MODE = 0o644
 
 # Only the markets generated here; the metric code owns the full default table.
 MARKET_ZONES = {m: MARKET_TIMEZONES[m] for m in ("SG", "MY", "VN", "TH", "PH", "ID", "GB", "US")}
@@ -767,20 +765,15 @@ def write_tables(tables: dict[str, pd.DataFrame], folder: Path, fmt: str = "csv"
     written = []
     for name, df in tables.items():  # four tables
         path = folder / f"{name}.{fmt}"
-        handle, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-        temp = Path(temp_name)
-        try:
-            os.close(handle)
-            with temp.open("wb") as stream:
-                if fmt == "csv":
-                    _write_csv(df, zones, stream)
-                else:
-                    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), stream)
-            temp.chmod(FILE_MODE)  # mkstemp creates files readable by the owner only
-            temp.replace(path)  # os.replace: readers never see a half-written file
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        table = df
+
+        def write(stream: BinaryIO, table: pd.DataFrame = table) -> None:
+            if fmt == "csv":
+                _write_csv(table, zones, stream)
+            else:
+                pq.write_table(pa.Table.from_pandas(table, preserve_index=False), stream)
+
+        files.write_atomic(path, write)
         for other in ("csv", "parquet", "jsonl"):  # a table in two formats is an error (SPEC 1)
             if other != fmt:
                 (folder / f"{name}.{other}").unlink(missing_ok=True)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import json
 import logging
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,29 +18,11 @@ from cs_metrics import history, output
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
 from cs_metrics.policy import Policy, actions, statuses
-from cs_metrics.scan import SCAN_COLUMNS, load_rules, scan_messages, scanned_roles
+from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_messages, scanned_roles
+from cs_metrics.week_files import WeekResults
 
 log = logging.getLogger("cs_metrics")
 LOCK_NAME = ".cs-metrics.lock"
-
-
-@dataclass
-class WeekResults:
-    """Everything the Monday report needs about one evaluated week, as stored in OUT/<as-of>/."""
-
-    as_of: dt.date
-    doc: dict
-    """metrics.json: SPEC 7 plus status, action, points, name and market per shop."""
-    chats: pd.DataFrame
-    """The week's chats, one row each (output.CHAT_COLUMNS)."""
-    ratings: pd.DataFrame
-    """The ratings counted in the week: shop_id, conversation_id, rating, rated_at."""
-    holiday_periods: pd.DataFrame
-    """Holiday Mode periods that touch the week: shop_id, start, end (NaT = still on)."""
-    findings: pd.DataFrame
-    """Compliance-scan findings of the week (may be empty)."""
-    history: pd.DataFrame
-    """Stored evaluations of these shops up to and including this week (history.COLUMNS)."""
 
 
 def check_monday(day: dt.date, option: str = "--as-of") -> dt.date:
@@ -197,99 +178,6 @@ def week_findings(
     if cutoff is not None:
         messages = messages.loc[messages["sent_at"] <= cutoff]
     return scan_messages(messages, rules)
-
-
-def week_folder(out: Path, as_of: dt.date) -> Path:
-    """OUT/<as-of>/."""
-    return out / as_of.isoformat()
-
-
-def write_week(results: WeekResults, dataset: Dataset, out: Path) -> list[Path]:
-    """Write metrics.json, metrics.csv, chats.csv, ratings.csv, holiday_mode.csv, quarantine/."""
-    folder = week_folder(out, results.as_of)
-    files = {
-        "metrics.json": output.to_json(results.doc),
-        "metrics.csv": output.to_csv(results.doc["shops"], output.WEEKLY_CSV_FIELDS),
-        "chats.csv": output.chats_csv(results.chats),
-        "ratings.csv": output.csv_text(_iso_columns(results.ratings, ("rated_at",))),
-        "holiday_mode.csv": output.csv_text(
-            _iso_columns(results.holiday_periods, ("start", "end"))
-        ),
-        "findings.csv": output.csv_text(_iso_columns(results.findings, ("sent_at",))),
-    }
-    written = []
-    for name, text in files.items():
-        output.write_atomic(folder / name, text)
-        written.append(folder / name)
-    quarantine = output.write_quarantine(dataset, folder / "quarantine")
-    # A table with no bad rows this time: its file from an earlier run would be stale.
-    for old in (folder / "quarantine").glob("*.csv"):
-        if old not in quarantine:
-            old.unlink()
-    return written + quarantine
-
-
-def _iso_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    out = frame.copy()
-    for column in columns:
-        if column in out and len(out):
-            out[column] = output.iso_text(out[column].dt.tz_convert("UTC"))
-    return out
-
-
-def load_week(out: Path, as_of: dt.date, history_path: Path) -> WeekResults:
-    """Read a stored week back from OUT/<as-of>/ and the history store (for re-rendering)."""
-    folder = week_folder(out, as_of)
-    metrics = folder / "metrics.json"
-    if not metrics.exists():
-        raise UsageError(f"{metrics}: no stored results for {as_of}; run `cs-metrics weekly` first")
-    doc = json.loads(metrics.read_text(encoding="utf-8"))
-    chats = _read_csv(
-        folder / "chats.csv", ("received_at_utc", "responded_at_utc", "deadline_at_utc")
-    )
-    shop_ids = [s["shop_id"] for s in doc["shops"]]
-    hist = history.records(history_path, shop_ids)
-    return WeekResults(
-        as_of=as_of,
-        doc=doc,
-        chats=chats,
-        ratings=_read_csv(folder / "ratings.csv", ("rated_at",)),
-        holiday_periods=_read_csv(folder / "holiday_mode.csv", ("start", "end")),
-        findings=_read_csv(folder / "findings.csv", ("sent_at",)),
-        history=hist.loc[hist["as_of"] <= as_of.isoformat()].reset_index(drop=True),
-    )
-
-
-def _read_csv(path: Path, instants: tuple[str, ...]) -> pd.DataFrame:
-    if not path.exists() or path.stat().st_size <= 1:
-        return pd.DataFrame()
-    text_columns = dict.fromkeys(
-        (
-            "shop_id",
-            "conversation_id",
-            "first_message_id",
-            "buyer_id",
-            "responder_id",
-            "response_message_id",
-            "message_id",
-            "sender_id",
-        ),
-        "string",
-    )
-    frame = pd.read_csv(path, dtype=text_columns, keep_default_na=True)
-    for column in instants:
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
-    return frame
-
-
-def write_report(results: WeekResults, out: Path, history_path: Path) -> Path:
-    """Render OUT/<as-of>/report.html from the week's results."""
-    from cs_metrics.report import render_report
-
-    path = week_folder(out, results.as_of) / "report.html"
-    output.write_atomic(path, render_report(results, history.pseudonym_key(history_path)))
-    return path
 
 
 def history_summary(

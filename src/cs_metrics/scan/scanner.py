@@ -1,6 +1,6 @@
 """Guideline compliance scan: flag seller and auto-reply messages that break section 4.2.
 
-The rules are data (`cs_metrics/data/scan_rules.toml`, format in docs/scan.md). Each
+The rules are data (`cs_metrics/scan/rules.toml`, format in docs/scan.md). Each
 rule's patterns are joined into one alternation and run once over the whole content
 column with pyarrow's RE2 kernels (the engine behind `Series.str.contains` for
 Arrow-backed strings; called directly so that no pattern silently falls back to a
@@ -251,17 +251,17 @@ def _merged_config(data: dict[str, Any]) -> dict[str, Any]:
 def _read_toml(path: Path | None) -> dict[str, Any]:
     try:
         if path is None:
-            resource = importlib.resources.files("cs_metrics") / "data" / "scan_rules.toml"
+            resource = importlib.resources.files("cs_metrics.scan") / "rules.toml"
             return tomllib.loads(resource.read_text(encoding="utf-8"))
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"scan rules: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"scan rules: {path or 'scan_rules.toml'}: {exc}") from None
+        raise InputError(f"scan rules: {path or 'rules.toml'}: {exc}") from None
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
-    """Load and compile a rules file (default: the packaged `scan_rules.toml`)."""
+    """Load and compile a rules file (default: the packaged `rules.toml`)."""
     raw = _read_toml(path)
     unknown = sorted(set(raw) - {"version", "extends", "settings", "macros", "neutralise", "rule"})
     if unknown:  # e.g. [[rules]] for [[rule]]: the file would scan with no rules (found in audit)
@@ -352,7 +352,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
         allowed_domains=domains,
         broadcast_min_conversations=int(settings.get("broadcast_min_conversations", 20)),
         excerpt_chars=int(settings.get("excerpt_chars", 120)),
-        source=str(path) if path else "scan_rules.toml (packaged)",
+        source=str(path) if path else "rules.toml (packaged)",
     )
 
 

@@ -28,9 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cs_metrics.errors import StrictModeError
-from cs_metrics.metrics import window_bounds
-from cs_metrics.partitions import (
+from cs_metrics.engines.partitions import (
     DUPLICATE,
     checked_messages,
     detached,
@@ -45,6 +43,8 @@ from cs_metrics.partitions import (
     partition_shop_ids,
     without_rows,
 )
+from cs_metrics.errors import StrictModeError
+from cs_metrics.metrics import window_bounds
 from cs_metrics.pipeline import (
     METRICS_ONLY,
     Dataset,

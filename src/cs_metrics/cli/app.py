@@ -19,8 +19,9 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from cs_metrics import __version__, output, weekly
-from cs_metrics.allocator import reuse_freed_memory
+from cs_metrics import __version__, files, output, week_files, weekly
+from cs_metrics.cli.allocator import reuse_freed_memory
+from cs_metrics.engines.disk import DISK_FROM_BYTES, evaluate_on_disk, prefers_disk
 from cs_metrics.errors import CsMetricsError, UsageError
 from cs_metrics.history import check_store
 from cs_metrics.pipeline import (
@@ -33,7 +34,7 @@ from cs_metrics.pipeline import (
 )
 from cs_metrics.policy import Policy, load_policy
 from cs_metrics.read import table_paths
-from cs_metrics.spill import DISK_FROM_BYTES, evaluate_on_disk, prefers_disk
+from cs_metrics.report import build
 from cs_metrics.validate import known_timezones, parse_instants
 
 app = typer.Typer(
@@ -311,7 +312,7 @@ def compute(
         raise UsageError("--skip-after-cutoff needs Parquet messages (a file or dataset folder)")
     checks: dict[str, Any] = {"date_format": date_format, "reject_mangled_ids": reject_mangled_ids}
     if engine == Engine.dask:
-        from cs_metrics.distributed import evaluate_on_dask
+        from cs_metrics.engines.dask import evaluate_on_dask
 
         on_dask: dict[str, Any] = {"scheduler": scheduler, "partitions": partitions}
         dataset, evaluation = evaluate_on_dask(
@@ -373,7 +374,7 @@ def chats(
     report_warnings(dataset.warnings)
     rows = output.chat_rows(evaluate(dataset, first, last, policy, cut, shop).chats)
     body = output.chats_parquet(rows) if fmt == ChatsFormat.parquet else output.chats_csv(rows)
-    output.write_atomic(output_file, body)
+    files.write_atomic(output_file, body)
     typer.echo(f"{len(rows)} chats written to {output_file}", err=True)
 
 
@@ -448,13 +449,13 @@ def run_one_week(
 ) -> Path:
     """Evaluate, write and record one week (and its report); returns its folder."""
     results = weekly.run_week(dataset, as_of, policy, store, cut)
-    weekly.write_week(results, dataset, out)
+    week_files.write_week(results, dataset, out)
     results = weekly.record_week(results, store)
     if with_report:
-        weekly.write_report(results, out, store)
+        build.write_report(results, out, store)
     else:  # a report of an earlier run of this week would no longer match its files
-        (weekly.week_folder(out, as_of) / "report.html").unlink(missing_ok=True)
-    return weekly.week_folder(out, as_of)
+        (week_files.week_folder(out, as_of) / "report.html").unlink(missing_ok=True)
+    return week_files.week_folder(out, as_of)
 
 
 @command(
@@ -588,7 +589,7 @@ def report_command(
     as_of: Annotated[str, typer.Option("--as-of", help="The Monday of the stored evaluation.")],
     history: HistoryOpt = None,
 ) -> None:
-    from cs_metrics.report import report_for
+    from cs_metrics.report.build import report_for
 
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
     store = history_path(out, history)
@@ -625,7 +626,7 @@ def scan(
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
 ) -> None:
-    from cs_metrics import scan as scanning
+    from cs_metrics.scan import scanner as scanning
 
     if (start is None) != (end is None):
         raise UsageError("give both --start and --end, or neither")
@@ -716,7 +717,7 @@ def import_tiktok_api(
     raw: Annotated[Path, typer.Option("--raw", help="Folder of *.jsonl page dumps.")],
     data: Annotated[Path, typer.Option("--data", help="Data folder to write.")],
 ) -> None:
-    from cs_metrics.importers import import_tiktok_api as convert
+    from cs_metrics.importers.tiktok_api import import_tiktok_api as convert
 
     for line in convert(raw, data).lines():
         typer.echo(line)
@@ -736,14 +737,14 @@ def import_ibm_twitter(
     path: Annotated[Path, typer.Option("--path", help="The dataset's JSON file.")],
     data: Annotated[Path, typer.Option("--data", help="Data folder to write.")],
 ) -> None:
-    from cs_metrics.importers import import_ibm_twitter as convert
+    from cs_metrics.importers.ibm_twitter import import_ibm_twitter as convert
 
     for line in convert(path, data, os.environ.get("CS_METRICS_PSEUDONYM_KEY")).lines():
         typer.echo(line)
 
 
-def main() -> None:
-    """Entry point: run the app and turn domain errors into one line and an exit status."""
+def run() -> None:
+    """Run the app and turn domain errors into one line and an exit status."""
     logging.basicConfig(
         level=os.environ.get("CS_METRICS_LOG", "INFO"),
         format="%(asctime)s %(levelname)s %(message)s",

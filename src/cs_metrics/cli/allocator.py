@@ -1,14 +1,11 @@
-"""How a cs-metrics run takes memory: a process setting chosen by the command line per engine."""
+"""How a cs-metrics run takes memory: process settings the command line makes, never an import."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import platform
-
-import pyarrow as pa
-
-from cs_metrics import USER_ARROW_POOL
+from dataclasses import dataclass
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
@@ -18,6 +15,30 @@ KEEP_BELOW = 2**30
 """Freed memory at the top of the heap is handed back to the kernel only beyond this much."""
 
 USER_TUNED = ("GLIBC_TUNABLES", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_")
+ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+@dataclass
+class ProcessSettings:
+    """What the user chose before the run: their choices are never overridden."""
+
+    user_arrow_pool: bool
+
+
+SETTINGS = ProcessSettings(user_arrow_pool=ARROW_POOL in os.environ)
+
+
+def tune_environment() -> None:
+    """Memory settings read when numpy and pyarrow load: call before either is imported.
+
+    Every stage allocates fresh arrays of millions of rows; on transparent huge pages the kernel
+    spends more time clearing them than they save (docs/performance.md). Arrow's jemalloc pool
+    hands freed memory back, where its default (mimalloc) keeps it: with it the disk engine's peak
+    stays flat with file size (docs/large_files.md). Values the user set are kept.
+    """
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+    SETTINGS.user_arrow_pool = ARROW_POOL in os.environ
+    os.environ.setdefault(ARROW_POOL, "jemalloc")
 
 
 def reuse_freed_memory() -> bool:
@@ -27,7 +48,7 @@ def reuse_freed_memory() -> bool:
     column of ten million rows costs a page fault per 4 kB: at 10M messages that was a third of
     `compute` (docs/performance.md). Taken from the heap instead (Arrow's columns too), freed
     columns are reused. The peak grows by the heap's free gaps, so the disk engine, whose peak
-    must stay flat with file size, keeps the defaults (Arrow's jemalloc pool, set in __init__).
+    must stay flat with file size, keeps the defaults (Arrow's jemalloc pool, `tune_environment`).
     Skipped if the user tuned glibc's allocator through the environment or chose Arrow's pool
     (ARROW_DEFAULT_MEMORY_POOL), or the C library is not glibc.
     """
@@ -39,6 +60,8 @@ def reuse_freed_memory() -> bool:
         return False
     if not (libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, KEEP_BELOW)):
         return False
-    if not USER_ARROW_POOL:
+    if not SETTINGS.user_arrow_pool:
+        import pyarrow as pa
+
         pa.set_memory_pool(pa.system_memory_pool())
     return True

@@ -1,6 +1,6 @@
 """Precision and recall of the scan rules on a labelled set of messages.
 
-Run `python -m cs_metrics.scan_eval [LABELLED.csv] [--rules RULES.toml]`; the default
+Run `python -m cs_metrics.scan.evaluation [LABELLED.csv] [--rules RULES.toml]`; the default
 set is tests/scan_eval/labelled.csv (columns: text, sender_role, language, expected
 categories separated by ';' or empty for a clean message, note).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from cs_metrics.errors import InputError
-from cs_metrics.scan import CATEGORIES, RuleSet, load_rules, scan_messages
+from cs_metrics.scan.scanner import CATEGORIES, RuleSet, load_rules, scan_messages
 
 DEFAULT_LABELLED = Path("tests/scan_eval/labelled.csv")
 
@@ -109,7 +109,7 @@ def render_table(table: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the per-category precision/recall table (and, with --errors, the misses)."""
-    parser = argparse.ArgumentParser(prog="python -m cs_metrics.scan_eval")
+    parser = argparse.ArgumentParser(prog="python -m cs_metrics.scan.evaluation")
     parser.add_argument("labelled", nargs="?", type=Path, default=DEFAULT_LABELLED)
     parser.add_argument("--rules", type=Path, default=None)
     parser.add_argument("--errors", action="store_true", help="list misclassified messages")

@@ -22,9 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cs_metrics import validate
-from cs_metrics.errors import StrictModeError, UsageError
-from cs_metrics.metrics import window_bounds
-from cs_metrics.partitions import (
+from cs_metrics.engines.partitions import (
     DUPLICATE,
     checked_messages,
     evaluation_of,
@@ -35,6 +33,8 @@ from cs_metrics.partitions import (
     shops_metrics,
     without_rows,
 )
+from cs_metrics.errors import StrictModeError, UsageError
+from cs_metrics.metrics import window_bounds
 from cs_metrics.pipeline import (
     METRICS_ONLY,
     Dataset,

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cs_metrics.charts import pct
 from cs_metrics.policy import FAIL, NOT_ASSESSED, VIOLATION_POINT, WARNING
-from cs_metrics.report_context import Advice, ChatRow, Findings
-from cs_metrics.report_format import NOT_ASSESSED_ACTION, as_number, day_label, minutes_text
-from cs_metrics.report_tables import local_text
+from cs_metrics.report.charts import pct
+from cs_metrics.report.context import Advice, ChatRow, Findings
+from cs_metrics.report.format import NOT_ASSESSED_ACTION, as_number, day_label, minutes_text
+from cs_metrics.report.tables import local_text
 
 MISSED_ROWS = 15
 """Missed and late chats listed per shop (unanswered newest first, then late longest first)."""

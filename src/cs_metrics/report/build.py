@@ -12,21 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 import numpy as np
 import pandas as pd
 
-from cs_metrics import metrics, output
-from cs_metrics.charts import bar, heatmap, pct, sparkline, split_bar
+from cs_metrics import files, history, metrics, output, week_files
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
 from cs_metrics.policy import FAIL, PASS, VIOLATION_POINT, WARNING
-
-if TYPE_CHECKING:
-    from cs_metrics.weekly import WeekResults
-
-from cs_metrics.advice import (
+from cs_metrics.report.advice import (
     MISSED_ROWS,
     advice_for,
     earlier_failures,
@@ -34,7 +29,8 @@ from cs_metrics.advice import (
     reason,
     shown_action,
 )
-from cs_metrics.report_context import (
+from cs_metrics.report.charts import bar, heatmap, pct, sparkline, split_bar
+from cs_metrics.report.context import (
     AgentRow,
     ChatRow,
     DayRow,
@@ -47,13 +43,13 @@ from cs_metrics.report_context import (
     ReportContext,
     ShopSection,
 )
-from cs_metrics.report_format import (
+from cs_metrics.report.format import (
     FILTERS,
     NOT_ASSESSED_ACTION,
     as_number,
     day_label,
 )
-from cs_metrics.report_tables import (
+from cs_metrics.report.tables import (
     TREND_WEEKS,
     agent_table,
     anchor,
@@ -70,6 +66,7 @@ from cs_metrics.report_tables import (
     rows_by_shop,
     trend_table,
 )
+from cs_metrics.week_files import WeekResults
 
 LOW_RATING_ROWS = 10
 UPCOMING_HOLIDAY_DAYS = 14
@@ -91,7 +88,7 @@ ACTION_RANK = {VIOLATION_POINT: 0, WARNING: 1, "none": 2, NOT_ASSESSED_ACTION: 3
 def environment() -> jinja2.Environment:
     """The one Jinja environment: package templates, autoescape, strict undefined, filters."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("cs_metrics", "templates"),
+        loader=jinja2.PackageLoader("cs_metrics.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -109,12 +106,7 @@ def render_report(results: WeekResults, pseudonym_key: bytes) -> str:
 
 def report_for(out: Path, as_of: dt.date, history_path: Path) -> Path:
     """Re-render OUT/<as-of>/report.html from the stored week and history; returns its path."""
-    from cs_metrics import history, weekly
-
-    results = weekly.load_week(out, as_of, history_path)
-    path = weekly.week_folder(out, as_of) / "report.html"
-    output.write_atomic(path, render_report(results, history.pseudonym_key(history_path)))
-    return path
+    return write_report(week_files.load_week(out, as_of, history_path), out, history_path)
 
 
 # ----------------------------------------------------------------------------- derived tables
@@ -491,3 +483,10 @@ def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
         responded=chat["responded"],
         deadline=chat["deadline"],
     )
+
+
+def write_report(results: WeekResults, out: Path, history_path: Path) -> Path:
+    """Render OUT/<as-of>/report.html from the week's results."""
+    path = week_files.week_folder(out, results.as_of) / "report.html"
+    files.write_atomic(path, render_report(results, history.pseudonym_key(history_path)))
+    return path

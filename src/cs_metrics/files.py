@@ -1,0 +1,189 @@
+"""Writing files: one atomic writer, CSV bytes, and ISO-8601 text of instants."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Writer = Callable[[BinaryIO], object]
+"""Something that writes a file's bytes to an open binary stream."""
+
+
+def write_atomic(path: Path, data: str | bytes | Writer) -> None:
+    """Write a file so that readers see either the old or the complete new content.
+
+    `data` is the text (UTF-8), the bytes, or a function that writes them to a stream (for files
+    too large to hold). The temporary file is synced before it takes the name, so a crash leaves
+    the old file or the whole new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            Path(tmp).replace(path)
+        except OSError as exc:  # name the file the user asked for, not the temporary one
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """A frame as CSV text: header, no index, `\n` line ends."""
+    return csv_bytes(frame).decode("utf-8")
+
+
+CSV_BLOCK_ROWS = 2**20
+"""Rows per block when Arrow writes a CSV (memory holds a block's text, not the file's twice)."""
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame as UTF-8 CSV: pandas' `to_csv` text (header, no index, `\n` line ends, quotes only
+    where needed), built by Arrow for text and number columns; pandas writes any other frame.
+
+    Arrow also quotes a value holding a bare CR, which pandas leaves bare (readers end a row there).
+    """
+    fast = _arrow_csv(frame) if frame.shape[1] else None
+    if fast is not None:
+        return fast
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8")
+
+
+def _arrow_csv(frame: pd.DataFrame) -> bytes | None:
+    """`csv_bytes` by Arrow, block by block (None: a column of a dtype left to pandas)."""
+    names = list(frame.columns)
+    if len(set(names)) < len(names) or not all(isinstance(n, str) and n for n in names):
+        return None  # repeated, empty or non-text column names: pandas' header
+    header = ",".join(_csv_quoted(pa.array(names)).to_pylist())
+    blocks = [(header + "\n").encode("utf-8")]
+    for start in range(0, len(frame), CSV_BLOCK_ROWS):
+        block = frame.iloc[start : start + CSV_BLOCK_ROWS]
+        columns = [_csv_fields(block[c]) for c in block.columns]
+        if any(c is None for c in columns):
+            return None
+        text = [c.cast(pa.large_string()) for c in columns]
+        comma, newline = pa.scalar(",", pa.large_string()), pa.scalar("\n", pa.large_string())
+        lines = pc.binary_join_element_wise(*text, comma)
+        if len(text) == 1:  # an empty line would be no row: a lone empty value is written ""
+            lines = pc.if_else(pc.equal(lines, ""), pa.scalar('""', pa.large_string()), lines)
+        blocks.append(
+            _text_bytes(
+                pc.binary_join_element_wise(lines, pa.scalar("", pa.large_string()), newline)
+            )
+        )
+    return b"".join(blocks)
+
+
+def _csv_fields(column: pd.Series) -> pa.Array | None:
+    """A column's CSV fields as to_csv writes them (None: a dtype left to pandas)."""
+    dtype = column.dtype
+    if dtype == np.float64:
+        numbers = column.to_numpy()
+        # repr of each distinct value (by its bits, so -0.0 stays -0.0), as to_csv writes floats.
+        bits, codes = np.unique(numbers.view(np.int64), return_inverse=True)
+        texts = [repr(float(x)) for x in bits.view(np.float64)]
+        values = pa.array(texts, pa.string()).take(pa.array(codes.ravel()))
+        return pc.if_else(pa.array(np.isnan(numbers)), "", values)
+    if dtype == np.bool_ or isinstance(dtype, pd.BooleanDtype):
+        truth = pa.array(column, type=pa.bool_(), from_pandas=True)
+        return pc.fill_null(pc.if_else(truth, "True", "False"), "")
+    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        return pc.fill_null(pa.array(column, from_pandas=True).cast(pa.string()), "")
+    if isinstance(dtype, pd.CategoricalDtype):
+        if not len(dtype.categories):
+            values = pa.nulls(len(column), pa.string())  # every value missing
+        elif pd.api.types.infer_dtype(dtype.categories) != "string":
+            return None  # pandas writes numbers, dates, booleans its own way
+        else:
+            values = pa.array(column).cast(pa.string())
+    elif isinstance(dtype, pd.StringDtype) or (
+        dtype == np.object_ and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
+    ):
+        values = pa.array(column, type=pa.large_string(), from_pandas=True)
+    else:
+        return None
+    return _csv_quoted(pc.fill_null(values, ""))
+
+
+def _csv_quoted(text: pa.Array) -> pa.Array:
+    """Texts in double quotes (inner quotes doubled) where they hold `,` `"` CR or LF."""
+    mark, empty = pa.scalar('"', text.type), pa.scalar("", text.type)
+    quoted = pc.binary_join_element_wise(mark, pc.replace_substring(text, '"', '""'), mark, empty)
+    return pc.if_else(pc.match_substring_regex(text, '[,"\r\n]'), quoted, text)
+
+
+def _text_bytes(text: pa.Array) -> bytes:
+    """The concatenated bytes of a text array with no nulls."""
+    text = text.cast(pa.large_string())
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    _, offsets, data = text.buffers()
+    first, last = np.frombuffer(offsets, np.int64)[[text.offset, text.offset + len(text)]]
+    return b"" if data is None else data.slice(int(first), int(last - first)).to_pybytes()
+
+
+def _umask() -> int:
+    """The process's file-creation mask (mkstemp's files are private; outputs should not be)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def iso_utc(instant: pd.Timestamp | None) -> str | None:
+    """An instant as ISO-8601 in UTC, or None."""
+    if instant is None or pd.isna(instant):
+        return None
+    return pd.Timestamp(instant).tz_convert("UTC").isoformat()
+
+
+def iso_local(instants: pd.Series, zones: pd.Series) -> pd.Series:
+    """Instants as ISO-8601 text with each row's local offset (missing stays missing)."""
+    out = pd.Series(pd.NA, index=instants.index, dtype="string")
+    for zone, idx in zones.groupby(zones, sort=False).groups.items():
+        out.loc[idx] = iso_text(instants.loc[idx].dt.tz_convert(str(zone)))
+    return out
+
+
+def iso_text(instants: pd.Series) -> pd.Series:
+    """Aware instants as `YYYY-MM-DDThh:mm:ss[.ffffff]+hh:mm` text, vectorised."""
+    missing = instants.isna().to_numpy()
+    wall = instants.dt.tz_localize(None).to_numpy("datetime64[us]")
+    utc = instants.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    seconds = wall.astype("datetime64[s]")
+    micros = np.where(missing, 0, (wall - seconds).astype("int64"))
+    # Arrow's cast writes `YYYY-MM-DD hh:mm:ss` ten times as fast as its strftime.
+    whole = pc.utf8_replace_slice(pa.array(seconds, mask=missing).cast(pa.string()), 10, 11, "T")
+    digits = pc.utf8_lpad(pa.array(micros).cast(pa.string()), width=6, padding="0")
+    fraction = pc.if_else(pa.array(micros > 0), pc.binary_join_element_wise(".", digits, ""), "")
+    offset = np.where(missing, 0, (wall - utc).astype("timedelta64[s]").astype("int64"))
+    distinct, codes = np.unique(offset, return_inverse=True)
+    zones = pa.array([offset_text(int(o)) for o in distinct], pa.string())
+    zone = zones.take(pa.array(codes.ravel(), pa.int64()))
+    text = pc.binary_join_element_wise(whole, fraction, zone, "")
+    return pd.Series(pd.arrays.ArrowStringArray(text.cast(pa.large_string())), index=instants.index)
+
+
+def offset_text(seconds: int) -> str:
+    """A UTC offset as `+hh:mm` (`+hh:mm:ss` for an old local mean time), as isoformat writes it."""
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
