@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cs_metrics.enforcement import actions, statuses
 from cs_metrics.errors import UsageError
-from cs_metrics.policy import Policy, actions, load_policy, statuses
+from cs_metrics.policy import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -80,7 +80,7 @@ S2,2026-11-18,2026-11-19
 """
 
 
-def week(folder: Path, history_path: Path) -> WeekResults:
+def week(folder: Path, history_path: Path, policy: Policy | None = None) -> WeekResults:
     """Evaluate and record the weeks of 16 and 23 November; return the second."""
     for name, text in (
         ("shops", SHOPS),
@@ -89,7 +89,7 @@ def week(folder: Path, history_path: Path) -> WeekResults:
         ("holiday_mode", HOLIDAY_MODE),
     ):
         write_csv(folder, name, text)
-    policy = Policy()
+    policy = policy or Policy()
     dataset = pipeline.load(folder, policy)
     results = None
     for as_of in (dt.date(2026, 11, 16), dt.date(2026, 11, 23)):
@@ -545,7 +545,11 @@ def test_pseudonyms_are_keyed_and_stable(shop_id: str, buyer_id: str) -> None:
 
 def test_sparkline_is_built_from_numbers_only() -> None:
     """Gaps break the line; the last point's colour says pass or fail."""
-    svg = str(charts.sparkline([None, 0.9, 0.8, None, 0.5], 0.85, ["a", "b", "c", "d", "e"]))
+    svg = str(
+        charts.sparkline(
+            [None, 0.9, 0.8, None, 0.5], 0.85, ["a", "b", "c", "d", "e"], "12-hour rate"
+        )
+    )
     assert re.search(r'<path d="M[\d.]+ [\d.]+ L[\d.]+ [\d.]+ M[\d.]+ [\d.]+"/>', svg)
     assert 'class="bad"' in svg
     assert "b 90.0%, c 80.0%, e 50.0%" in svg
@@ -611,3 +615,40 @@ def test_two_hundred_shops_render_fast_and_small(tmp_path: Path) -> None:
     assert len([r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]) == 200
     assert len(tree.find_all("details", class_="shop")) == 200
     assert not [d for d in tree.find_all("details") if "open" in d.attrs]
+
+
+def test_a_24_hour_90_percent_policy_shapes_every_limit_the_report_states(tmp_path: Path) -> None:
+    """Wording, histogram bins and miss styling come from the policy, never from a literal 12."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    policy = Policy(response_limit_hours=24, response_rate_target=0.9)
+    html = report.render_report(week(folder, tmp_path / "h.sqlite", policy), KEY)
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert not re.search(r"12[- ]?h(our)?\b", text, flags=re.IGNORECASE)
+    assert "24-Hour Response Rate" in text
+    assert "90.0%" in text
+    rows = re.findall(
+        r"<tr><td>([^<]+)</td><td class=\"n\">\d+</td><td class=\"n\">[^<]*</td>"
+        r"<td><svg class=\"([^\"]+)\"",
+        html,
+    )
+    labels = [label for label, _ in rows]
+    assert "4-24 h" in labels and "over 24 h" in labels
+    misses = {label for label, css in rows if css == "bar miss"}
+    assert misses == {"over 24 h", "no reply"}
+
+
+@pytest.mark.parametrize(
+    ("hours", "labels"),
+    [
+        (12, ("up to 5 min", "5-30 min", "30 min-1 h", "1-4 h", "4-12 h", "over 12 h")),
+        (24, ("up to 5 min", "5-30 min", "30 min-1 h", "1-4 h", "4-24 h", "over 24 h")),
+        (2, ("up to 5 min", "5-30 min", "30 min-1 h", "1-2 h", "over 2 h")),
+        (0.25, ("up to 5 min", "5-15 min", "over 15 min")),
+    ],
+    ids=["guideline", "a_day", "two_hours", "quarter_hour"],
+)
+def test_histogram_bins_end_at_the_response_limit(hours: float, labels: tuple[str, ...]) -> None:
+    edges, found = report_tables.histogram_bins(hours)
+    assert found == labels
+    assert edges[-2] == hours * 60

@@ -40,10 +40,14 @@ def write_weeks(folder: Path, outcomes: dict[str, list[str]]) -> None:
 
 
 def run(folder: Path, store: Path, as_of: dt.date) -> dict:
-    """One weekly evaluation through the real pipeline, recorded in the store; its document."""
+    """One weekly evaluation through the real pipeline, recorded in the store; its document.
+
+    The data is complete up to the Monday's local midnight (SPEC 6a: the week is covered).
+    """
     policy = Policy()
     dataset = load(folder, policy)
-    results = weekly.run_week(dataset, as_of, policy, store, cutoff=None, generated_at=FIXED_TIME)
+    cutoff = pd.Timestamp(f"{as_of}T00:00:00+08:00")
+    results = weekly.run_week(dataset, as_of, policy, store, cutoff, generated_at=FIXED_TIME)
     weekly.record_week(results, store)
     return {s["shop_id"]: s for s in results.doc["shops"]}
 
@@ -160,7 +164,8 @@ def test_written_week_is_complete_and_rerun_is_identical_apart_from_generated_at
     store = tmp_path / "out" / "history.sqlite"
     texts = []
     for stamp in (FIXED_TIME, FIXED_TIME + dt.timedelta(hours=1)):
-        results = weekly.run_week(dataset, monday(0), policy, store, generated_at=stamp)
+        cutoff = pd.Timestamp(f"{monday(0)}T00:00:00+08:00")
+        results = weekly.run_week(dataset, monday(0), policy, store, cutoff, generated_at=stamp)
         week_files.write_week(results, dataset, tmp_path / "out")
         weekly.record_week(results, store)
         texts.append((tmp_path / "out" / monday(0).isoformat() / "metrics.json").read_text())

@@ -8,13 +8,13 @@ import secrets
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from cs_metrics.errors import InputError
-from cs_metrics.policy import FAIL, VIOLATION_POINT
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
     shop_id TEXT NOT NULL,
@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS evaluations (
     status_satisfaction_rate TEXT NOT NULL,
     action TEXT NOT NULL,
     record TEXT NOT NULL,
+    coverage TEXT,
+    policy TEXT,
+    policy_fingerprint TEXT,
     PRIMARY KEY (shop_id, as_of)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,7 +51,22 @@ COLUMNS = (
     "status_satisfaction_rate",
     "action",
     "record",
+    "coverage",
+    "policy",
+    "policy_fingerprint",
 )
+MIGRATIONS = {
+    1: (
+        "ALTER TABLE evaluations ADD COLUMN coverage TEXT",
+        "ALTER TABLE evaluations ADD COLUMN policy TEXT",
+        "ALTER TABLE evaluations ADD COLUMN policy_fingerprint TEXT",
+    ),
+}
+"""Statements that bring a store of each older schema version to the next one.
+
+Version 2 records each week's data coverage (SPEC 6a) and the policy it was evaluated under;
+weeks stored before have neither, and count as complete.
+"""
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -61,6 +79,10 @@ def connect(path: Path) -> sqlite3.Connection:
             con.close()
             raise InputError(f"{path}: history schema {version} is newer than this cs-metrics")
         with con:
+            if 0 < version < SCHEMA_VERSION:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[step]:
+                        con.execute(statement)
             con.executescript(_SCHEMA)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.DatabaseError as exc:  # a directory, another file, a damaged store
@@ -105,27 +127,16 @@ def records(
         return pd.read_sql_query(query + " ORDER BY as_of, shop_id", con, params=params)
 
 
-def failed_recently(history: pd.DataFrame, as_of: dt.date, lookback_weeks: int) -> pd.Series:
-    """Per shop: did any evaluation in the lookback weeks before `as_of` fail the 12-hour rate."""
-    earliest = (as_of - dt.timedelta(weeks=lookback_weeks)).isoformat()
-    window = history.loc[(history["as_of"] >= earliest) & (history["as_of"] < as_of.isoformat())]
-    failed = window["status_response_rate_12h"] == FAIL
-    return failed.groupby(window["shop_id"]).any()
-
-
-def active_points(history: pd.DataFrame, on: dt.date, validity_days: int) -> pd.Series:
-    """Per shop: violation points issued within the validity period up to and including `on`."""
-    earliest = (on - dt.timedelta(days=validity_days)).isoformat()
-    issued = history.loc[
-        (history["action"] == VIOLATION_POINT)
-        & (history["as_of"] > earliest)
-        & (history["as_of"] <= on.isoformat())
-    ]
-    return issued.groupby("shop_id").size()
-
-
-def save_week(path: Path, as_of: dt.date, cutoff: str | None, shops: list[dict]) -> None:
+def save_week(
+    path: Path,
+    as_of: dt.date,
+    cutoff: str | None,
+    shops: list[dict],
+    policy: dict[str, Any] | None = None,
+    fingerprint: str | None = None,
+) -> None:
     """Store one week's evaluation of each shop, replacing that week's earlier records."""
+    policy_text = None if policy is None else json.dumps(policy, sort_keys=True)
     rows = [
         (
             s["shop_id"],
@@ -141,6 +152,9 @@ def save_week(path: Path, as_of: dt.date, cutoff: str | None, shops: list[dict])
             s["status"]["satisfaction_rate"],
             s["action"],
             json.dumps(s, sort_keys=True),
+            s.get("coverage"),
+            policy_text,
+            fingerprint,
         )
         for s in shops
     ]

@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from cs_metrics.enforcement import STATUS_METRICS
 from cs_metrics.files import csv_bytes, csv_text, iso_local, iso_text, iso_utc, write_atomic
 from cs_metrics.metrics import METRIC_FIELDS
 from cs_metrics.pipeline import Dataset, Evaluation
-from cs_metrics.policy import STATUS_METRICS
 
 SHOP_FIELDS = ("shop_id", "timezone", "window_start", "window_end", *METRIC_FIELDS)
 CHAT_COLUMNS = (
@@ -93,6 +93,8 @@ def to_json(doc: Mapping[str, Any]) -> str:
 
 WEEKLY_CSV_FIELDS = (
     *SHOP_FIELDS,
+    "coverage",
+    "bad_row_share",
     "action",
     "violation_points_active",
     "name",

@@ -54,6 +54,8 @@ class Dataset:
     """Every non-empty shop_id in any row of any table, sorted."""
     default_timezone: str = "UTC"
     warnings: list[str] = field(default_factory=list)
+    duplicates_by_shop: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
+    """Message rows counted as duplicates, per shop_id."""
 
     @property
     def latest_message(self) -> pd.Timestamp | None:
@@ -213,6 +215,7 @@ def dataset_of(messages: Checked, small: SmallTables, policy: Policy) -> Dataset
         counts={k: checked[k].counts for k in order if k in checked},
         shop_ids=small.shop_ids,
         default_timezone=policy.default_timezone,
+        duplicates_by_shop=messages.duplicates_by_shop,
         warnings=[
             *(w for k in order if k in checked for w in checked[k].warnings),
             *small.zone_warnings,

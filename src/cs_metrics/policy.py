@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import tomllib
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from cs_metrics.config import (
+    Number,
+    Problem,
+    Whole,
+    boolean,
+    first_problem,
+    read_toml,
+    unknown_names,
+)
 from cs_metrics.errors import UsageError
 from cs_metrics.validate import known_timezones
 
@@ -33,10 +43,6 @@ MARKET_TIMEZONES: dict[str, str] = {
     "IT": "Europe/Rome",
 }
 
-PASS, FAIL, NOT_ASSESSED = "pass", "fail", "not_assessed"
-WARNING, VIOLATION_POINT, NO_ACTION = "warning", "violation_point", "none"
-STATUS_METRICS = ("response_rate_12h", "first_response_minutes_mean", "satisfaction_rate")
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -51,6 +57,8 @@ class Policy:
     auto_reply_counts_as_response: bool = True
     warning_lookback_weeks: int = 12
     violation_point_validity_days: int = 90
+    max_bad_row_share: float = 0.02
+    """SPEC 6a: above this share of a shop's message rows quarantined, its week is not covered."""
     default_timezone: str = "UTC"
     market_timezones: MappingProxyType[str, str] = field(
         default_factory=lambda: MappingProxyType(dict(MARKET_TIMEZONES))
@@ -61,118 +69,84 @@ class Policy:
         """The response deadline as a duration on the Holiday-Mode-adjusted clock."""
         return pd.Timedelta(hours=self.response_limit_hours)
 
+    @property
+    def limit_label(self) -> str:
+        """The response limit as people write it: `12-hour`, `24-hour`, `1.5-hour`."""
+        return f"{self.response_limit_hours:g}-hour"
+
     def as_dict(self) -> dict[str, Any]:
-        """The effective policy, for metrics.json and the report footer."""
+        """The effective policy as plain values, for metrics.json and the history store."""
         return {f.name: getattr(self, f.name) for f in fields(self)} | {
             "market_timezones": dict(self.market_timezones)
         }
+
+    def fingerprint(self) -> str:
+        """A short digest of the values: two evaluations under one policy share it."""
+        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "policy") -> Policy:
+        """The policy from plain values (a policy file's table or a stored `policy`), checked."""
+        values = dict(values)
+        unknown = unknown_names(values, (f.name for f in fields(cls)))
+        if unknown:
+            raise UsageError(f"{source}: unknown policy keys: {', '.join(unknown)}")
+        problem = first_problem(values, CHECKS)
+        if problem:
+            key, text = problem
+            raise UsageError(f"{source}: policy {key} = {values[key]!r}: {text}")
+        if "market_timezones" in values:
+            merged = {
+                **MARKET_TIMEZONES,
+                **{k.upper(): v for k, v in values["market_timezones"].items()},
+            }
+            values["market_timezones"] = MappingProxyType(merged)
+        return cls(**values)
 
 
 def load_policy(path: Path | None = None, **overrides: Any) -> Policy:
     """The policy from a TOML file (keys as in `Policy`), with keyword overrides on top."""
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            document = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read policy file ({exc})") from exc
-        # A misspelled section would silently leave every default in force (found in audit).
-        if set(document) - {"policy"} or not isinstance(document.get("policy", {}), dict):
+        document = read_toml(path, UsageError, "policy file")
+        # A misspelled section would silently leave every default in force.
+        if unknown_names(document, ["policy"]) or not isinstance(document.get("policy", {}), dict):
             raise UsageError(f"{path}: a policy file holds one [policy] table (see docs/policy.md)")
         values = dict(document.get("policy", {}))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(Policy)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UsageError(f"{path}: unknown policy keys: {', '.join(unknown)}")
-    for key, value in values.items():
-        problem = _value_problem(key, value)
-        if problem:
-            raise UsageError(f"{path}: policy {key} = {value!r}: {problem}")
-    if "market_timezones" in values:
-        merged = {
-            **MARKET_TIMEZONES,
-            **{k.upper(): v for k, v in values["market_timezones"].items()},
-        }
-        values["market_timezones"] = MappingProxyType(merged)
-    try:
-        return Policy(**values)
-    except TypeError as exc:
-        raise UsageError(f"{path}: bad policy value ({exc})") from exc
+    return Policy.from_dict(values, str(path))
 
 
-_NUMBER_RANGES: dict[str, tuple[float, float, bool]] = {
-    "response_limit_hours": (0, 24 * 366, False),
-    "first_response_target_minutes": (0, 60 * 24 * 366, False),
-    "response_rate_target": (0, 1, True),
-    "satisfaction_target": (0, 1, True),
-}
-"""Number keys: (low, high, low included); high is always included."""
-_WHOLE_RANGES = {
-    "satisfied_min_rating": (1, 5),
-    "window_days": (1, 366),
-    "warning_lookback_weeks": (0, 520),
-    "violation_point_validity_days": (1, 3660),
-}
-
-
-def _value_problem(key: str, value: Any) -> str | None:
-    """What is wrong with one policy value (None: nothing)."""
-    if key in _NUMBER_RANGES:
-        low, high, closed = _NUMBER_RANGES[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "must be a number"
-        if closed and not low <= value <= high:
-            return f"must be from {low} to {high}"
-        if not closed and not low < value <= high:
-            return f"must be over {low} and at most {high}"
-    elif key in _WHOLE_RANGES:
-        low, high = _WHOLE_RANGES[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            return f"must be a whole number from {low} to {high}"
-    elif key == "auto_reply_counts_as_response" and not isinstance(value, bool):
-        return "must be true or false"
-    elif key == "default_timezone" and value not in known_timezones():
+def _time_zone(value: Any) -> str | None:
+    if value not in known_timezones():
         return "must be an IANA time zone name such as Asia/Singapore"
-    elif key == "market_timezones":
-        if not isinstance(value, dict):
-            return "must be a table of market = time zone"
-        bad = [
-            f"{k} = {v!r}"
-            for k, v in value.items()
-            if not isinstance(v, str) or v not in known_timezones()
-        ]
-        if bad:
-            return f"unknown time zones: {', '.join(bad)}"
     return None
 
 
-def metric_status(values: pd.Series, passes: pd.Series) -> pd.Series:
-    """`pass`/`fail` per value, `not_assessed` where the value is null."""
-    status = np.where(passes.fillna(False).astype(bool), PASS, FAIL)
-    return pd.Series(status, index=values.index).where(values.notna(), NOT_ASSESSED)
+def _market_zones(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "must be a table of market = time zone"
+    bad = [
+        f"{k} = {v!r}"
+        for k, v in value.items()
+        if not isinstance(v, str) or v not in known_timezones()
+    ]
+    return f"unknown time zones: {', '.join(bad)}" if bad else None
 
 
-def statuses(metrics: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """The section 6 status of each metric, one row per shop."""
-    rate = metrics["response_rate_12h"].astype("Float64")
-    frt = metrics["first_response_minutes_mean"].astype("Float64")
-    csat = metrics["satisfaction_rate"].astype("Float64")
-    return pd.DataFrame(
-        {
-            "response_rate_12h": metric_status(rate, rate >= policy.response_rate_target),
-            "first_response_minutes_mean": metric_status(
-                frt, frt < policy.first_response_target_minutes
-            ),
-            "satisfaction_rate": metric_status(csat, csat >= policy.satisfaction_target),
-        },
-        index=metrics.index,
-    )
-
-
-def actions(rate_status: pd.Series, failed_recently: pd.Series) -> pd.Series:
-    """`warning` for a first 12-hour-rate failure in the lookback, else `violation_point`."""
-    failing = rate_status == FAIL
-    repeat = failed_recently.reindex(rate_status.index).fillna(False).astype(bool)
-    action = np.where(failing & repeat, VIOLATION_POINT, np.where(failing, WARNING, NO_ACTION))
-    return pd.Series(action, index=rate_status.index)
+CHECKS: dict[str, Problem] = {
+    "response_limit_hours": Number(0, 24 * 366, low_included=False),
+    "first_response_target_minutes": Number(0, 60 * 24 * 366, low_included=False),
+    "response_rate_target": Number(0, 1),
+    "satisfaction_target": Number(0, 1),
+    "max_bad_row_share": Number(0, 1),
+    "satisfied_min_rating": Whole(1, 5),
+    "window_days": Whole(1, 366),
+    "warning_lookback_weeks": Whole(0, 520),
+    "violation_point_validity_days": Whole(1, 3660),
+    "auto_reply_counts_as_response": boolean,
+    "default_timezone": _time_zone,
+    "market_timezones": _market_zones,
+}
+"""What each policy key must be (docs/policy.md lists the same)."""

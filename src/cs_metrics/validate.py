@@ -143,6 +143,8 @@ class Checked:
     quarantine: pd.DataFrame
     counts: InputCounts
     warnings: list[str] = field(default_factory=list)
+    duplicates_by_shop: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
+    """Rows counted as duplicates, per shop_id (messages only)."""
 
 
 def clean_text(values: pd.Series) -> pd.Series:
@@ -763,6 +765,7 @@ def merged_messages(blocks: list[MessageRows]) -> Checked:
         quarantine=pd.concat(quarantine, ignore_index=True) if quarantine else blocks[0].quarantine,
         counts=_counts(sum(b.rows_read for b in blocks), len(used), int(duplicate.sum())),
         warnings=warnings,
+        duplicates_by_shop=good.loc[duplicate.to_numpy(), "shop_id"].value_counts(),
     )
 
 

@@ -27,9 +27,7 @@ def write_week(results: WeekResults, dataset: Dataset, out: Path) -> list[Path]:
         "metrics.csv": output.to_csv(results.doc["shops"], output.WEEKLY_CSV_FIELDS),
         "chats.csv": output.chats_csv(results.chats),
         "ratings.csv": files.csv_text(_iso_columns(results.ratings, ("rated_at",))),
-        "holiday_mode.csv": files.csv_text(
-            _iso_columns(results.holiday_periods, ("start", "end"))
-        ),
+        "holiday_mode.csv": files.csv_text(_iso_columns(results.holiday_periods, ("start", "end"))),
         "findings.csv": files.csv_text(_iso_columns(results.findings, ("sent_at",))),
     }
     written = []

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from cs_metrics import history, output
+from cs_metrics import enforcement, history, output
+from cs_metrics.enforcement import actions, statuses
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
-from cs_metrics.policy import Policy, actions, statuses
+from cs_metrics.policy import Policy
 from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_messages, scanned_roles
 from cs_metrics.week_files import WeekResults
 
@@ -69,20 +70,57 @@ def run_lock(out: Path) -> Iterator[None]:
         handle.close()
 
 
+def message_rows_by_shop(dataset: Dataset) -> pd.DataFrame:
+    """Per shop: message rows read and quarantined (SPEC 6a's bad-row share is over these).
+
+    Rows read are the shop's used, duplicate and quarantined rows; a quarantined row counts for
+    the shop its (trimmed) shop_id names, and a row with no shop_id for none.
+    """
+    used = dataset.messages["shop_id"].value_counts()
+    bad = dataset.quarantine.get("messages")
+    if bad is None or "shop_id" not in bad or not len(bad):
+        quarantined = pd.Series(dtype="int64")
+    else:
+        ids = bad["shop_id"].astype("string").str.strip()
+        quarantined = ids.loc[ids.notna() & (ids != "")].value_counts()
+    duplicates = dataset.duplicates_by_shop
+    shops = used.index.union(quarantined.index).union(duplicates.index)
+    read = (
+        used.reindex(shops, fill_value=0)
+        + quarantined.reindex(shops, fill_value=0)
+        + duplicates.reindex(shops, fill_value=0)
+    )
+    return pd.DataFrame({"read": read, "quarantined": quarantined.reindex(shops, fill_value=0)})
+
+
 def evaluation_table(
-    evaluation: Evaluation, earlier: pd.DataFrame, as_of: dt.date, policy: Policy
+    evaluation: Evaluation,
+    earlier: pd.DataFrame,
+    as_of: dt.date,
+    policy: Policy,
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per shop: metric statuses, the action (SPEC 6) and active violation points."""
+    """Per shop: metric statuses, data coverage, the action (SPEC 6, 6a), active points.
+
+    `rows` (message rows read and quarantined per shop) gives the bad-row share; none: 0.
+    """
     metrics = evaluation.metrics.set_index("shop_id")
     status = statuses(metrics, policy)
+    rows = rows if rows is not None else pd.DataFrame({"read": [], "quarantined": []})
+    share = enforcement.bad_row_shares(
+        rows["read"].reindex(metrics.index, fill_value=0),
+        rows["quarantined"].reindex(metrics.index, fill_value=0),
+    )
+    cover = enforcement.coverage(metrics["window_end"], evaluation.cutoff, share, policy)
     action = actions(
         status["response_rate_12h"],
-        history.failed_recently(earlier, as_of, policy.warning_lookback_weeks),
+        enforcement.failed_recently(earlier, as_of, policy.warning_lookback_weeks),
+        cover,
     )
     this_week = pd.DataFrame(
         {"shop_id": metrics.index, "as_of": as_of.isoformat(), "action": action.to_numpy()}
     )
-    points = history.active_points(
+    points = enforcement.active_points(
         pd.concat([earlier[["shop_id", "as_of", "action"]], this_week]),
         as_of,
         policy.violation_point_validity_days,
@@ -91,6 +129,8 @@ def evaluation_table(
         {
             "shop_id": metrics.index,
             "status": status[list(status.columns)].to_dict(orient="records"),
+            "coverage": cover.to_numpy(),
+            "bad_row_share": share.to_numpy(),
             "action": action.to_numpy(),
             "violation_points_active": points.reindex(metrics.index)
             .fillna(0)
@@ -98,6 +138,29 @@ def evaluation_table(
             .to_numpy(),
         }
     )
+
+
+def stale_weeks(stored: pd.DataFrame, as_of: dt.date, table: pd.DataFrame) -> list[str]:
+    """Later stored weeks whose actions rest on this week's earlier result (SPEC 6a).
+
+    A shop's later weeks go stale when this week's statuses or coverage differ from the record
+    stored for it before: their lookback read the old result.
+    """
+    day = as_of.isoformat()
+    before = stored.loc[stored["as_of"] == day].set_index("shop_id")
+    later = stored.loc[stored["as_of"] > day]
+    if before.empty or later.empty:
+        return []
+    now = table.set_index("shop_id")
+    changed = pd.Series(False, index=now.index)
+    for metric in enforcement.STATUS_METRICS:
+        new = now["status"].map(lambda s, m=metric: s[m])
+        changed |= new != before[f"status_{metric}"].reindex(now.index)
+    changed |= now["coverage"] != before["coverage"].reindex(now.index).fillna(enforcement.COMPLETE)
+    # A shop stored before but not evaluated now has no result to rest on either.
+    gone = before.index.difference(now.index)
+    shops = set(changed.index[changed & now.index.isin(before.index)]) | set(gone)
+    return sorted(later.loc[later["shop_id"].isin(shops), "as_of"].unique().tolist())
 
 
 def shop_details(dataset: Dataset) -> pd.DataFrame:
@@ -134,8 +197,10 @@ def run_week(
     """Evaluate the week before `as_of` for every shop (nothing is stored yet)."""
     first, last = week_days(as_of, policy)
     evaluation = evaluate(dataset, first, last, policy, cutoff)
-    earlier = history.records(history_path, before=as_of)
-    table = evaluation_table(evaluation, earlier, as_of, policy)
+    stored = history.records(history_path)
+    earlier = stored.loc[stored["as_of"] < as_of.isoformat()].reset_index(drop=True)
+    table = evaluation_table(evaluation, earlier, as_of, policy, message_rows_by_shop(dataset))
+    stale = stale_weeks(stored, as_of, table)
     extra = table.merge(shop_details(dataset), on="shop_id", how="left")
     extra = extra.astype(object).where(extra.notna(), None)
     stamp = (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
@@ -146,6 +211,8 @@ def run_week(
         as_of=as_of.isoformat(),
         generated_at=stamp,
         policy=policy.as_dict(),
+        policy_fingerprint=policy.fingerprint(),
+        stale_weeks=stale,
     )
     return WeekResults(
         as_of=as_of,
@@ -161,7 +228,14 @@ def run_week(
 def record_week(results: WeekResults, history_path: Path) -> WeekResults:
     """Store the week in the history store; the results then carry the shops' history with it."""
     doc = results.doc
-    history.save_week(history_path, results.as_of, doc["cutoff"], doc["shops"])
+    history.save_week(
+        history_path,
+        results.as_of,
+        doc["cutoff"],
+        doc["shops"],
+        doc.get("policy"),
+        doc.get("policy_fingerprint"),
+    )
     stored = history.records(history_path, [s["shop_id"] for s in doc["shops"]])
     stored = stored.loc[stored["as_of"] <= results.as_of.isoformat()].reset_index(drop=True)
     return replace(results, history=stored)
@@ -188,7 +262,7 @@ def history_summary(
     shops = []
     for shop_id, rows in stored.groupby("shop_id", sort=True):
         latest = dt.date.fromisoformat(rows["as_of"].max())
-        points = history.active_points(rows, latest, policy.violation_point_validity_days)
+        points = enforcement.active_points(rows, latest, policy.violation_point_validity_days)
         recent = rows.sort_values("as_of").tail(weeks)
         shops.append(
             {

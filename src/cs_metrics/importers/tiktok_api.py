@@ -275,5 +275,3 @@ def _dump_shops(raw: Path) -> pd.DataFrame | None:
         raise InputError(f"{path}: expected a JSON list of shop objects")
     shops = pd.DataFrame(items).reindex(columns=list(SHOP_COLUMNS))
     return shops.astype("string")
-
-

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cs_metrics.policy import FAIL, NOT_ASSESSED, VIOLATION_POINT, WARNING
+from cs_metrics.enforcement import FAIL, NOT_ASSESSED, VIOLATION_POINT, WARNING, latest_failures
+from cs_metrics.policy import Policy
 from cs_metrics.report.charts import pct
 from cs_metrics.report.context import Advice, ChatRow, Findings
 from cs_metrics.report.format import NOT_ASSESSED_ACTION, as_number, day_label, minutes_text
@@ -32,31 +33,28 @@ def shown_action(shop: dict[str, Any]) -> str:
 
 
 def earlier_failures(history: pd.DataFrame, as_of: dt.date, weeks: int) -> pd.Series:
-    """Per shop: the latest 12-hour-rate failure in the lookback before `as_of` (ISO date)."""
+    """Per shop: the latest 12-hour-rate failure counted in the lookback before `as_of` (ISO)."""
     if history.empty:
         return pd.Series(dtype=object)
-    earliest = (as_of - dt.timedelta(weeks=weeks)).isoformat()
-    rows = history.loc[
-        (history["as_of"] >= earliest)
-        & (history["as_of"] < as_of.isoformat())
-        & (history["status_response_rate_12h"] == FAIL)
-    ]
-    return rows.groupby("shop_id")["as_of"].max()
+    return latest_failures(history, as_of, weeks)
 
 
-def reason(shop: dict[str, Any], policy: dict[str, Any], last_failure: str | None) -> str:
+def reason(shop: dict[str, Any], policy: Policy, last_failure: str | None) -> str:
     """The one-line reason behind the shop's action."""
     status = shop["status"]
     action = shown_action(shop)
-    rate, target = pct(as_number(shop["response_rate_12h"])), pct(policy["response_rate_target"])
-    weeks = policy["warning_lookback_weeks"]
+    rate, target = pct(as_number(shop["response_rate_12h"])), pct(policy.response_rate_target)
+    weeks = policy.warning_lookback_weeks
     if action == VIOLATION_POINT:
         return (
-            f"12-hour rate {rate}, below the {target} target again: "
+            f"{policy.limit_label} rate {rate}, below the {target} target again: "
             f"it also failed on {last_failure} (within {weeks} weeks)"
         )
     if action == WARNING:
-        return f"12-hour rate {rate}, below the {target} target; first failure in {weeks} weeks"
+        return (
+            f"{policy.limit_label} rate {rate}, below the {target} target; "
+            f"first failure in {weeks} weeks"
+        )
     if action == NOT_ASSESSED_ACTION:
         if shop["chats_excluded_holiday_mode"] and not shop["chats_assessed"]:
             return (
@@ -70,16 +68,20 @@ def reason(shop: dict[str, Any], policy: dict[str, Any], last_failure: str | Non
     if status["first_response_minutes_mean"] == FAIL:
         misses.append(
             f"mean first response {minutes_text(as_number(shop['first_response_minutes_mean']))} "
-            f"(target under {policy['first_response_target_minutes']:g} min)"
+            f"(target under {policy.first_response_target_minutes:g} min)"
         )
     if status["satisfaction_rate"] == FAIL:
         misses.append(
             f"satisfaction {pct(as_number(shop['satisfaction_rate']))} "
-            f"(target {pct(policy['satisfaction_target'])})"
+            f"(target {pct(policy.satisfaction_target)})"
         )
     if misses:
-        return f"12-hour rate met ({rate}); missed: " + "; ".join(misses) + " (no enforcement)"
-    return f"All targets met (12-hour rate {rate})"
+        return (
+            f"{policy.limit_label} rate met ({rate}); missed: "
+            + "; ".join(misses)
+            + " (no enforcement)"
+        )
+    return f"All targets met ({policy.limit_label} rate {rate})"
 
 
 def hour_ranges(hours: list[int]) -> str:
@@ -109,7 +111,7 @@ def hot_hours(missed_by_hour: np.ndarray) -> list[int] | None:
 
 def advice_for(
     shop: dict[str, Any],
-    policy: dict[str, Any],
+    policy: Policy,
     as_of: dt.date,
     missed_by_hour: np.ndarray,
     upcoming: list[tuple[dt.date, str]],
@@ -119,8 +121,8 @@ def advice_for(
 ) -> list[Advice]:
     """Specific recommendations drawn from the shop's week."""
     out: list[Advice] = []
-    weeks = policy["warning_lookback_weeks"]
-    validity = policy["violation_point_validity_days"]
+    weeks = policy.warning_lookback_weeks
+    validity = policy.violation_point_validity_days
     action = shown_action(shop)
     horizon = as_of + dt.timedelta(weeks=weeks)
     rate = pct(as_number(shop["response_rate_12h"]))
@@ -128,8 +130,8 @@ def advice_for(
         out.append(
             Advice(
                 "What the warning means",
-                f"The 12-Hour Response Rate was {rate}, under the "
-                f"{pct(policy['response_rate_target'])} target. A warning carries no point, but a "
+                f"The {policy.limit_label.title()} Response Rate was {rate}, under the "
+                f"{pct(policy.response_rate_target)} target. A warning carries no point, but a "
                 f"second failure within {weeks} weeks (any evaluation up to {horizon}) brings "
                 "1 violation point.",
             )
@@ -138,7 +140,7 @@ def advice_for(
         out.append(
             Advice(
                 "What the violation point means",
-                f"The 12-Hour Response Rate failed again ({rate}; "
+                f"The {policy.limit_label.title()} Response Rate failed again ({rate}; "
                 f"earlier failure on {last_failure}), so the shop receives 1 violation point, "
                 f"active for {validity} days (until {as_of + dt.timedelta(days=validity)}). "
                 f"It now holds {shop.get('violation_points_active') or 0} active point(s). "
@@ -196,8 +198,9 @@ def advice_for(
         out.append(
             Advice(
                 "Chats that can still be answered in time",
-                f"{len(pending)} chat(s) had no reply at the cut-off but their 12-hour deadline "
-                "had not passed. Answer them before the deadline (local time):",
+                f"{len(pending)} chat(s) had no reply at the cut-off but their "
+                f"{policy.limit_label} deadline had not passed. "
+                "Answer them before the deadline (local time):",
                 [
                     f"conversation {c.conversation_id}: reply by {c.deadline}"
                     for c in pending[:MISSED_ROWS]
@@ -209,7 +212,7 @@ def advice_for(
             Advice(
                 "Low satisfaction",
                 f"{shop['ratings'] - shop['ratings_satisfied']} of {shop['ratings']} ratings were "
-                f"below {policy['satisfied_min_rating']}. Read those conversations (listed below) "
+                f"below {policy.satisfied_min_rating}. Read those conversations (listed below) "
                 "for common causes.",
             )
         )

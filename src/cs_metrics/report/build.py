@@ -20,7 +20,8 @@ import pandas as pd
 
 from cs_metrics import files, history, metrics, output, week_files
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
-from cs_metrics.policy import FAIL, PASS, VIOLATION_POINT, WARNING
+from cs_metrics.enforcement import FAIL, PASS, VIOLATION_POINT, WARNING
+from cs_metrics.policy import Policy
 from cs_metrics.report.advice import (
     MISSED_ROWS,
     advice_for,
@@ -151,7 +152,7 @@ def group_of(row: OverviewRow) -> tuple[int, str, str]:
 
 def overview_row(
     shop: dict[str, Any],
-    policy: dict[str, Any],
+    policy: Policy,
     trend: np.ndarray | None,
     previous: float | None,
     last_failure: str | None,
@@ -181,7 +182,9 @@ def overview_row(
         reason=reason(shop, policy, last_failure),
         change=change,
         change_css="" if change is None else ("up" if change > 0 else "down" if change < 0 else ""),
-        trend=sparkline(rates, policy["response_rate_target"], trend_labels),
+        trend=sparkline(
+            rates, policy.response_rate_target, trend_labels, f"{policy.limit_label} rate"
+        ),
         points=int(shop.get("violation_points_active") or 0),
         chats_assessed=int(shop["chats_assessed"]),
     )
@@ -195,40 +198,41 @@ def tz_label(zone: str, at: pd.Timestamp | None) -> str:
     return f"{zone}, UTC{offset[:3]}:{offset[3:]}"
 
 
-def policy_lines(policy: dict[str, Any]) -> list[tuple[str, str]]:
+def policy_lines(policy: Policy) -> list[tuple[str, str]]:
     """The effective policy for the foot of the report."""
     return [
         (
-            "12-Hour Response Rate",
-            f"at least {pct(policy['response_rate_target'])} of chats answered within "
-            f"{policy['response_limit_hours']:g} hours",
+            f"{policy.limit_label.title()} Response Rate",
+            f"at least {pct(policy.response_rate_target)} of chats answered within "
+            f"{policy.response_limit_hours:g} hours",
         ),
-        ("First response time", f"mean under {policy['first_response_target_minutes']:g} min"),
+        ("First response time", f"mean under {policy.first_response_target_minutes:g} min"),
         (
             "Customer satisfaction",
-            f"at least {pct(policy['satisfaction_target'])} of ratings "
-            f"{policy['satisfied_min_rating']} or above",
+            f"at least {pct(policy.satisfaction_target)} of ratings "
+            f"{policy.satisfied_min_rating} or above",
         ),
-        ("Window", f"{policy['window_days']} calendar days, weekends and public holidays included"),
+        ("Window", f"{policy.window_days} calendar days, weekends and public holidays included"),
         (
             "Auto-reply",
             "counts as a response"
-            if policy["auto_reply_counts_as_response"]
+            if policy.auto_reply_counts_as_response
             else "does not count as a response",
         ),
         (
             "Enforcement",
-            f"first 12-hour-rate failure in {policy['warning_lookback_weeks']} weeks: warning; "
-            f"a repeat: 1 violation point, active {policy['violation_point_validity_days']} days",
+            f"first {policy.limit_label}-rate failure in {policy.warning_lookback_weeks} weeks: "
+            "warning; "
+            f"a repeat: 1 violation point, active {policy.violation_point_validity_days} days",
         ),
-        ("Default timezone", str(policy["default_timezone"])),
+        ("Default timezone", str(policy.default_timezone)),
     ]
 
 
 def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
     """The report's context from one week's results (all computation happens here)."""
     doc = results.doc
-    policy = doc["policy"]
+    policy = Policy.from_dict(doc["policy"], "metrics.json")
     as_of = results.as_of
     first = dt.date.fromisoformat(doc["window_first_day"])
     last = dt.date.fromisoformat(doc["window_last_day"])
@@ -241,7 +245,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
     chats = prepared_chats(results.chats, cutoff)
     per_day = rows_by_shop(day_table(chats, shop_ids, days).reset_index())
     received, missed = heat_grids(heat_counts(chats), shop_ids, days)
-    hist = histogram_counts(chats, shop_ids)
+    hist = histogram_counts(chats, shop_ids, policy.response_limit_hours)
     agents = agent_table(chats)
     agent_rows = rows_by_shop(
         first_rows(agents, ["auto", "answered", "agent"], [True, False, True], None)
@@ -267,7 +271,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
 
     ratings = results.ratings
     low = (
-        ratings.loc[ratings["rating"].astype(float) < policy["satisfied_min_rating"]]
+        ratings.loc[ratings["rating"].astype(float) < policy.satisfied_min_rating]
         if len(ratings)
         else ratings
     )
@@ -301,7 +305,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
         trends.iloc[:, -2].reindex(shop_ids) if len(trends.columns) > 1 else pd.Series(dtype=float)
     )
     has_history = pd.Index(trends.index)
-    failures = earlier_failures(history, as_of, policy["warning_lookback_weeks"])
+    failures = earlier_failures(history, as_of, policy.warning_lookback_weeks)
     horizon = [as_of + dt.timedelta(days=i) for i in range(UPCOMING_HOLIDAY_DAYS)]
     years = tuple(sorted({d.year for d in days + horizon}))
 
@@ -337,7 +341,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                 rate=as_number(r["rate"]),
                 rate_css=""
                 if as_number(r["rate"]) is None
-                else ("pass" if r["rate"] >= policy["response_rate_target"] else "fail"),
+                else ("pass" if r["rate"] >= policy.response_rate_target else "fail"),
             )
             for d, r in zip(days, per_day.get(sid, []), strict=True)
         ]
@@ -350,7 +354,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                 share=n / hist_total if hist_total else 0.0,
                 bar=bar(
                     n / hist_total if hist_total else 0.0,
-                    "bar miss" if label in ("over 12 h", "never") else "bar",
+                    "bar miss" if label in (hist.columns[-2], "never") else "bar",
                 ),
             )
             for label, n in hist_row.items()
@@ -442,9 +446,10 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
         shops=sections,
         policy=policy_lines(policy),
         input_line=output.input_line(doc.get("input", {})),
-        rate_target=policy["response_rate_target"],
-        frt_target=policy["first_response_target_minutes"],
-        csat_target=policy["satisfaction_target"],
+        limit_label=policy.limit_label,
+        rate_target=policy.response_rate_target,
+        frt_target=policy.first_response_target_minutes,
+        csat_target=policy.satisfaction_target,
     )
 
 

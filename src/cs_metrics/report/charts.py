@@ -28,8 +28,10 @@ def _f(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def sparkline(rates: Iterable[float | None], target: float, labels: Iterable[str]) -> Markup:
-    """An 8-week line of the 12-hour rate (domain 40-100%), the target dashed, last point dot."""
+def sparkline(
+    rates: Iterable[float | None], target: float, labels: Iterable[str], title: str
+) -> Markup:
+    """An 8-week line of the response rate `title` (domain 40-100%), the target dashed, last dot."""
     values = [None if v is None or is_nan(v) else float(v) for v in rates]
     width, height, pad, low = 84.0, 22.0, 2.0, 0.4
     step = (width - 2 * pad) / max(len(values) - 1, 1)
@@ -50,7 +52,7 @@ def sparkline(rates: Iterable[float | None], target: float, labels: Iterable[str
     )
     parts = [
         f'<svg class="spark" viewBox="0 0 {_f(width)} {_f(height)}" width="{_f(width)}" '
-        f'height="{_f(height)}" role="img" aria-label="12-hour rate by week: '
+        f'height="{_f(height)}" role="img" aria-label="{escape(title)} by week: '
         f'{escape(described or "no history")}">',
         f'<line class="tgt" x1="0" x2="{_f(width)}" y1="{_f(y(target))}" y2="{_f(y(target))}"/>',
     ]

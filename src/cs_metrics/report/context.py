@@ -184,6 +184,8 @@ class ReportContext:
     shops: list[ShopSection]
     policy: list[tuple[str, str]]
     input_line: str
+    limit_label: str
+    """The response limit as the report names it: `12-hour` under the guidelines."""
     rate_target: float
     frt_target: float
     csat_target: float

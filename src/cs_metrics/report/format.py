@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
-from cs_metrics.policy import FAIL, NOT_ASSESSED, PASS, VIOLATION_POINT, WARNING
+from cs_metrics.enforcement import FAIL, NOT_ASSESSED, PASS, VIOLATION_POINT, WARNING
 from cs_metrics.report.charts import WEEKDAYS, is_nan, pct
 
 NOT_ASSESSED_ACTION = "not_assessed"

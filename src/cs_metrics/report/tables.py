@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import math
 import re
 from functools import cache
@@ -18,8 +19,31 @@ from cs_metrics import output
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
 
 TREND_WEEKS = 8
-HIST_BINS = (-math.inf, 5.0, 30.0, 60.0, 240.0, 720.0, math.inf)
-HIST_LABELS = ("up to 5 min", "5-30 min", "30 min-1 h", "1-4 h", "4-12 h", "over 12 h")
+HIST_EDGES = (5.0, 30.0, 60.0, 240.0)
+"""First-response-time bin edges (minutes) below the response limit, always the last edge."""
+
+
+def duration_label(minutes: float) -> str:
+    """Minutes as a bin edge is written: `5 min`, `1 h`, `12 h`, `1.5 h`."""
+    return f"{minutes:g} min" if minutes < 60 else f"{minutes / 60:g} h"
+
+
+def _range_start(low: float, high: float) -> str:
+    """A range's start without its unit when the end has the same one (`1-4 h`, `30 min-1 h`)."""
+    if (low < 60) != (high < 60):
+        return duration_label(low)
+    return f"{low:g}" if low < 60 else f"{low / 60:g}"
+
+
+def histogram_bins(limit_hours: float) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """The histogram's edges and labels for a response limit: the last bin is the late one."""
+    limit = limit_hours * 60
+    edges = (*(e for e in HIST_EDGES if e < limit), limit)
+    labels = [f"up to {duration_label(edges[0])}"]
+    for low, high in itertools.pairwise(edges):
+        labels.append(f"{_range_start(low, high)}-{duration_label(high)}")
+    labels.append(f"over {duration_label(limit)}")
+    return (-math.inf, *edges, math.inf), tuple(labels)
 
 
 def pseudonym(key: bytes, shop_id: str, buyer_id: Any) -> str:
@@ -171,17 +195,18 @@ def heat_grids(
     return received, missed
 
 
-def histogram_counts(chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
+def histogram_counts(chats: pd.DataFrame, shop_ids: pd.Index, limit_hours: float) -> pd.DataFrame:
     """Responded chats per shop and first-response-time bin, plus `never` (unanswered)."""
-    columns = [*HIST_LABELS, "never"]
+    edges, labels = histogram_bins(limit_hours)
+    columns = [*labels, "never"]
     if chats.empty:
         return pd.DataFrame(0, index=shop_ids, columns=columns)
     responded = chats.loc[chats["status"].isin([ON_TIME, LATE])]
     bins = pd.cut(
-        responded["response_minutes"].astype(float), bins=HIST_BINS, labels=list(HIST_LABELS)
+        responded["response_minutes"].astype(float), bins=list(edges), labels=list(labels)
     )
     table = pd.crosstab(responded["shop_id"], bins)
-    table = table.reindex(index=shop_ids, columns=list(HIST_LABELS)).fillna(0).astype("int64")
+    table = table.reindex(index=shop_ids, columns=list(labels)).fillna(0).astype("int64")
     never = chats.loc[chats["status"] == UNRESPONDED].groupby("shop_id").size()
     table["never"] = never.reindex(shop_ids).fillna(0).astype("int64")
     return table

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.resources
 import os
 import re
-import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cs_metrics.config import read_toml, unknown_names
 from cs_metrics.errors import InputError
 
 CATEGORIES: tuple[str, ...] = (
@@ -249,22 +249,15 @@ def _merged_config(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_toml(path: Path | None) -> dict[str, Any]:
-    try:
-        if path is None:
-            resource = importlib.resources.files("cs_metrics.scan") / "rules.toml"
-            return tomllib.loads(resource.read_text(encoding="utf-8"))
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"scan rules: cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"scan rules: {path or 'rules.toml'}: {exc}") from None
+    source = importlib.resources.files("cs_metrics.scan") / "rules.toml" if path is None else path
+    return read_toml(source, InputError, "scan rules")
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
     """Load and compile a rules file (default: the packaged `rules.toml`)."""
     raw = _read_toml(path)
-    unknown = sorted(set(raw) - {"version", "extends", "settings", "macros", "neutralise", "rule"})
-    if unknown:  # e.g. [[rules]] for [[rule]]: the file would scan with no rules (found in audit)
+    unknown = unknown_names(raw, ("version", "extends", "settings", "macros", "neutralise", "rule"))
+    if unknown:  # e.g. [[rules]] for [[rule]]: the file would scan with no rules
         raise InputError(
             f"scan rules: unknown table {', '.join(unknown)} "
             "(a rules file holds [settings], [macros], [[neutralise]] and [[rule]])"
