@@ -59,8 +59,11 @@ def test_day_first_dates_need_the_date_format_option(tmp_path: Path) -> None:
         "--format",
         "json",
     ]
-    without = json.loads(runner.invoke(app, args).stdout)
-    assert without["input"]["messages"]["rows_quarantined"] == 2
+    without = runner.invoke(app, args)
+    assert without.exit_code == 2
+    assert without.stderr.endswith(
+        "the sent_at values read as day-first dates with --date-format '%d/%m/%Y %H:%M'\n"
+    )
     with_format = json.loads(runner.invoke(app, [*args, "--date-format", "%d/%m/%Y %H:%M"]).stdout)
     (shop,) = with_format["shops"]
     assert shop["chats_responded_12h"] == 1

@@ -220,7 +220,7 @@ def test_a_stored_week_with_a_cr_inside_ids_reads_back_whole(tmp_path: Path) -> 
     assert list(week.chats["conversation_id"]) == ["c\r1"]
 
 
-# Found in audit: these paths gave exit 1 "internal error", or started an empty store.
+# Paths of the wrong kind are a bad invocation (exit 2), never an internal error or a new store.
 
 
 def test_an_unusable_history_store_is_exit_2_before_anything_is_written(tmp_path: Path) -> None:
@@ -281,7 +281,7 @@ def test_output_paths_of_the_wrong_kind_are_exit_2_naming_them(tmp_path: Path) -
 def test_metrics_csv_of_a_week_with_no_shop_has_the_usual_header(
     tmp_path: Path, two_weeks: Path
 ) -> None:
-    """Found in audit: an empty week's metrics.csv lacked the action, status and shop columns."""
+    """An empty week's metrics.csv has the action, status and shop columns all the same."""
     data = tmp_path / "d"
     data.mkdir()
     (data / "messages.csv").write_text("shop_id,conversation_id,message_id,sender_role,sent_at\n")
@@ -293,8 +293,8 @@ def test_metrics_csv_of_a_week_with_no_shop_has_the_usual_header(
 
 
 def test_rerunning_a_week_leaves_no_stale_quarantine_file_or_report(tmp_path: Path) -> None:
-    """Found in audit: a fixed export kept last run's quarantine file, and a --no-report
-    re-run kept a report that no longer matched metrics.json."""
+    """A fixed export leaves no quarantine file of the last run, and a --no-report
+    re-run leaves no report that no longer matches metrics.json."""
     data = tmp_path / "d"
     data.mkdir()
     header = "shop_id,conversation_id,message_id,sender_role,sent_at\n"
@@ -310,3 +310,82 @@ def test_rerunning_a_week_leaves_no_stale_quarantine_file_or_report(tmp_path: Pa
     assert result.exit_code == 0
     assert not (week / "quarantine" / "messages.csv").exists()
     assert not (week / "report.html").exists()
+
+
+def test_a_week_the_data_does_not_cover_withholds_the_action_and_exits_4(tmp_path: Path) -> None:
+    """SPEC 6a: the sample ends on Tue 24 Nov, day 2 of the week the Monday 30 Nov evaluates."""
+    out = tmp_path / "out"
+    result = invoke("weekly", "--data", SAMPLE, "--out", out, "--as-of", "2026-11-30")
+    assert result.exit_code == 4, result.stderr
+    doc = json.loads((out / "2026-11-30" / "metrics.json").read_text())
+    assert {s["coverage"] for s in doc["shops"]} == {"partial"}
+    failing = [s for s in doc["shops"] if s["status"]["response_rate_12h"] == "fail"]
+    assert failing
+    assert {s["action"] for s in failing} == {"withheld"}
+    assert {s["action"] for s in doc["shops"]} <= {"withheld", "none"}
+    for shop in failing:
+        assert (
+            f"warning: {shop['shop_id']}: response-rate action withheld (data ends Tue 24 Nov"
+            in (result.stderr)
+        )
+    assert "withheld" in result.stdout.splitlines()[-1]
+    html = (out / "2026-11-30" / "report.html").read_text()
+    banner = html.index('<section class="banner"')
+    assert banner < html.index('id="overview"')
+    assert "the data does not cover the week" in html[banner:]
+
+
+def test_a_rerun_that_changes_a_week_names_the_stale_later_weeks_and_exits_4(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    for day in ("2026-11-16", "2026-11-23"):
+        assert invoke("weekly", "--data", SAMPLE, "--out", out, "--as-of", day).exit_code == 0
+    lax = tmp_path / "lax.toml"
+    lax.write_text("[policy]\nresponse_rate_target = 0.5\n")
+    result = invoke(
+        "weekly", "--data", SAMPLE, "--out", out, "--as-of", "2026-11-16", "--config", lax
+    )
+    assert result.exit_code == 4, result.stderr
+    command = f"cs-metrics backfill --data {SAMPLE} --out {out} --from 2026-11-23 --to 2026-11-23"
+    assert command in result.stderr
+    doc = json.loads((out / "2026-11-16" / "metrics.json").read_text())
+    assert doc["stale_weeks"] == ["2026-11-23"]
+    assert (
+        "Later weeks rest on an earlier result" in (out / "2026-11-16" / "report.html").read_text()
+    )
+    # Running the same week again under the same policy changes nothing: nothing goes stale.
+    again = invoke(
+        "weekly", "--data", SAMPLE, "--out", out, "--as-of", "2026-11-16", "--config", lax
+    )
+    assert again.exit_code == 0, again.stderr
+    refreshed = invoke(
+        "backfill",
+        "--data",
+        SAMPLE,
+        "--out",
+        out,
+        "--from",
+        "2026-11-23",
+        "--to",
+        "2026-11-23",
+        "--config",
+        lax,
+    )
+    assert refreshed.exit_code == 0, refreshed.stderr
+
+
+def test_day_first_dates_are_unusable_input_with_the_format_that_reads_them(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "messages.csv").write_text(
+        "shop_id,conversation_id,message_id,sender_role,sent_at\n"
+        "S,c,m1,buyer,17/11/2026 10:00\nS,c,m2,seller,17/11/2026 10:30\n"
+    )
+    result = invoke("weekly", "--data", data, "--out", tmp_path / "out", "--as-of", "2026-11-23")
+    assert result.exit_code == 2
+    assert "no usable row among 2 message rows" in result.stderr
+    assert "--date-format '%d/%m/%Y %H:%M'" in result.stderr
+    assert not (tmp_path / "out" / "2026-11-23").exists()

@@ -239,10 +239,13 @@ def test_shop_and_cutoff_options_are_identical(scheduler: str) -> None:
     assert_same(*both_engines(args, scheduler, partitions=3))
 
 
-def test_no_good_messages_is_identical(data: Path, scheduler: str) -> None:
-    """A messages table of bad rows only: no cut-off, every shop still listed."""
+def test_no_good_messages_is_unusable_alike(data: Path, scheduler: str) -> None:
+    """A messages table of bad rows only is unusable (SPEC 6a): exit 2, one line, alike."""
     write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,soon\nS2,c2,m2,robot?,1\n")
-    assert_same(*both_engines(compute_args(data, *WEEK, "--format", "json"), scheduler))
+    first, second = both_engines(compute_args(data, *WEEK, "--format", "json"), scheduler)
+    assert (first.exit_code, second.exit_code) == (2, 2)
+    assert first.stderr == second.stderr
+    assert "no usable row among 2 message rows" in first.stderr
 
 
 def test_strict_mode_fails_alike(data: Path, scheduler: str) -> None:

@@ -23,6 +23,10 @@ def compute(data: Path, *extra: str):
     return runner.invoke(app, ["compute", "--data", str(data), *WEEK, "--format", "json", *extra])
 
 
+USABLE = "S,c9,m9,buyer,2026-11-16T10:00:00Z\n"
+"""A good row: SPEC 6a makes a messages table with no usable row an error, not a quarantine."""
+
+
 def write(data: Path, name: str, text: str) -> Path:
     data.mkdir(exist_ok=True)
     (data / name).write_text(text, encoding="utf-8")
@@ -61,7 +65,7 @@ def test_weekly_with_unusable_input_writes_nothing(tmp_path: Path) -> None:
     ids=["fullwidth-year", "fullwidth-hour", "arabic-indic-fraction"],
 )
 def test_non_ascii_digits_are_not_a_timestamp(tmp_path: Path, sent_at: str) -> None:
-    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\ns,c1,m1,buyer,{sent_at}\n")
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\ns,c1,m1,buyer,{sent_at}\n{USABLE}")
     doc = json.loads(compute(data).stdout)
     assert doc["input"]["messages"]["rows_quarantined"] == 1
 
@@ -72,7 +76,8 @@ def test_json_lines_with_nan_or_infinity_are_not_json(tmp_path: Path, constant: 
         '{"shop_id":"s","conversation_id":"c1","message_id":"m1","sender_role":"buyer",'
         f'"sent_at":"2026-11-16T10:00:00Z","content":{constant}}}'
     )
-    data = write(tmp_path / "d", "messages.jsonl", line + "\n")
+    usable = line.replace(f"{constant}", '"ok"').replace('"m1"', '"m2"')
+    data = write(tmp_path / "d", "messages.jsonl", line + "\n" + usable + "\n")
     doc = json.loads(compute(data).stdout)
     assert doc["input"]["messages"]["rows_quarantined"] == 1
 
@@ -101,8 +106,12 @@ def test_float_parquet_timestamps_are_treated_alike_whatever_their_size(tmp_path
         }
     )
     pq.write_table(table, data / "messages.parquet")
-    doc = json.loads(compute(data).stdout)
-    assert doc["input"]["messages"]["rows_quarantined"] == 2
+    result = compute(data)
+    # Every row bad, so the table is unusable (SPEC 6a), and the reason is the timestamp.
+    assert result.exit_code == 2
+    assert "no usable row among 2 message rows; most common reason (2 rows): sent_at" in (
+        result.stderr
+    )
 
 
 def test_semicolons_inside_a_quoted_extra_column_name_do_not_change_the_separator(
@@ -248,7 +257,7 @@ def test_holiday_mode_until_further_notice_in_year_9999_keeps_the_chat_pending(
 def test_instants_past_year_9999_are_bad_timestamps(
     tmp_path: Path, sent_at: str, shops: str | None
 ) -> None:
-    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\nS,c,m1,buyer,{sent_at}\n")
+    data = write(tmp_path / "d", "messages.csv", f"{HEADER}\nS,c,m1,buyer,{sent_at}\n{USABLE}")
     if shops:
         write(data, "shops.csv", shops)
     result = compute(data)

@@ -317,9 +317,9 @@ def test_real_subprocess_on_random_bytes_is_one_line_or_counted(tmp_path: Path, 
 def test_real_subprocess_on_a_huge_field_counts_the_row(tmp_path: Path) -> None:
     """A 1 MB cell in a real run: the row is read, counted and quarantined (no such role)."""
     folder = fresh(tmp_path)
-    write_table(
-        folder, "messages", "csv", [{**GOOD_ROWS["messages"][0], "sender_role": "x" * 2**20}]
-    )
+    huge = {**GOOD_ROWS["messages"][0], "sender_role": "x" * 2**20}
+    usable = {**GOOD_ROWS["messages"][0], "message_id": "usable"}  # SPEC 6a: one usable row
+    write_table(folder, "messages", "csv", [huge, usable])
     result = subprocess.run(
         [
             sys.executable,
@@ -341,4 +341,4 @@ def test_real_subprocess_on_a_huge_field_counts_the_row(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     counts = json.loads(result.stdout)["input"]["messages"]
-    assert counts == {"rows_read": 1, "rows_used": 0, "rows_quarantined": 1, "rows_duplicate": 0}
+    assert counts == {"rows_read": 2, "rows_used": 1, "rows_quarantined": 1, "rows_duplicate": 0}

@@ -285,7 +285,7 @@ def test_invariants_hold_for_any_seed_and_calendar(
 
 
 def test_generate_refuses_days_that_run_past_the_year_9999(tmp_path: Path) -> None:
-    """Found in audit: `--start 9999-12-10 --days 30` wrote year-10000 timestamps."""
+    """`--start 9999-12-10 --days 30` would write year-10000 timestamps."""
     from typer.testing import CliRunner
 
     from cs_metrics.cli.app import app

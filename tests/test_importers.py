@@ -505,7 +505,7 @@ def test_real_ibm_twitter_data_imports_and_evaluates(tmp_path: Path) -> None:
 
 
 def test_imports_with_nothing_usable_are_input_errors(tmp_path: Path) -> None:
-    """Found in audit: they wrote empty tables and exited 0, which reads like a quiet week."""
+    """Empty tables and exit 0 would read like a quiet week."""
     listing = tmp_path / "arr.json"
     listing.write_text("[1, 2, 3]")
     with pytest.raises(InputError, match="no conversations"):

@@ -73,7 +73,7 @@ def test_unknown_key_is_a_usage_error(tmp_path: Path) -> None:
 def test_policy_values_of_the_wrong_type_or_range_are_usage_errors(
     tmp_path: Path, body: str, problem: str
 ) -> None:
-    """Found in audit: these were taken silently (wrong results) or crashed later (exit 1)."""
+    """Taken silently, these would give wrong results or crash later (exit 1)."""
     path = tmp_path / "p.toml"
     path.write_text(body + "\n")
     with pytest.raises(UsageError, match=re.escape(problem)):

@@ -371,7 +371,7 @@ def test_buyer_ids_and_the_key_never_appear(html: str) -> None:
 
 
 def test_a_buyer_id_in_a_finding_excerpt_is_shown_as_its_pseudonym(tmp_path: Path) -> None:
-    """Found in audit: a seller greeting the buyer by id put the raw id in the report."""
+    """A seller greeting the buyer by id must not put the raw id in the report."""
     folder = tmp_path / "data"
     folder.mkdir()
     write_csv(

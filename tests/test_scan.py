@@ -537,7 +537,7 @@ def test_bad_rule_files_are_rejected_with_a_clear_message(tmp_path, case, body, 
     ids=["empty_file", "misspelled_table"],
 )
 def test_a_rules_file_with_no_rule_is_rejected(tmp_path, body, message):
-    """Found in audit: it scanned with no rules and reported "0 finding(s)", like a clean week."""
+    """Otherwise it would scan with no rules and report "0 finding(s)", like a clean week."""
     path = tmp_path / "rules.toml"
     path.write_text(body, encoding="utf-8")
     with pytest.raises(InputError, match=message):

@@ -231,10 +231,13 @@ def test_generated_messy_dataset_through_the_command_line(messy: Path, tmp_path:
     assert all((disk_q / n).read_bytes() == (pandas_q / n).read_bytes() for n in names)
 
 
-def test_no_good_messages_is_identical(data: Path) -> None:
-    """A messages table of bad rows only: no cut-off, every shop still listed."""
+def test_no_good_messages_is_unusable_alike(data: Path) -> None:
+    """A messages table of bad rows only is unusable (SPEC 6a): exit 2, one line, alike."""
     write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,soon\nS2,c2,m2,robot?,1\n")
-    assert_same(*both_engines(compute_args(data, *WEEK, "--format", "json")))
+    first, second = both_engines(compute_args(data, *WEEK, "--format", "json"))
+    assert (first.exit_code, second.exit_code) == (2, 2)
+    assert first.stderr == second.stderr
+    assert "no usable row among 2 message rows" in first.stderr
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -462,13 +465,13 @@ def test_validate_empty_messages_file_is_identical(data: Path, fmt: str) -> None
     assert_same(*validate_both(data), status=0)
 
 
-def test_validate_all_bad_messages_is_identical(data: Path) -> None:
-    """Every message row bad: nothing used, no range, the shops still found, exit 1."""
+def test_validate_all_bad_messages_is_unusable_alike(data: Path) -> None:
+    """Every message row bad: the folder is unusable (SPEC 6a), exit 2 alike naming why."""
     write_csv(data, "messages", f"{MESSAGES_HEADER}\nS1,c1,m1,buyer,soon\nS2,c2,m2,robot?,1\n")
     pandas_run, disk_run = validate_both(data, "--format", "json")
-    assert_same(pandas_run, disk_run, status=1)
-    assert '"rows_quarantined": 2' in disk_run.stdout
-    assert_same(*validate_both(data), status=1)
+    assert_same(pandas_run, disk_run, status=2)
+    assert "no usable row among 2 message rows" in disk_run.stderr
+    assert_same(*validate_both(data), status=2)
 
 
 def test_validate_missing_column_fails_alike(data: Path) -> None:

@@ -13,6 +13,7 @@ from cs_metrics.engines.partitions import earliest_of, latest_of
 from cs_metrics.pipeline import METRICS_ONLY, Dataset, load
 from cs_metrics.policy import Policy
 from cs_metrics.read import TABLES, table_paths
+from cs_metrics.unusable import check_usable
 from cs_metrics.validate import Warn
 
 CLEAN, PROBLEMS, UNUSABLE = "clean", "problems", "unusable"
@@ -96,6 +97,11 @@ def checkup_on_disk(
 
 def checkup_of(folder: Path, dataset: Dataset, used: dict[str, UsedRows]) -> dict[str, Any]:
     """The checkup of a loaded folder, given each table's used rows in brief."""
+    check_usable(
+        table_paths(folder)["messages"],
+        dataset.counts["messages"],
+        dataset.quarantine.get("messages"),
+    )
     paths = table_paths(folder)
     tables = {name: table_entry(dataset, name, paths[name], used[name]) for name in dataset.counts}
     warnings = [warning_entry(line) for line in dataset.warnings]

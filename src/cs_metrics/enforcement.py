@@ -11,6 +11,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from cs_metrics import enforcement
 from cs_metrics.policy import Policy
 
 PASS = "pass"
@@ -127,3 +128,17 @@ def active_points(history: pd.DataFrame, on: dt.date, validity_days: int) -> pd.
         & (history["as_of"] <= on.isoformat())
     ]
     return issued.groupby("shop_id").size()
+
+
+def withheld_reason(shop: dict, cutoff: str | None, policy: Policy) -> str:
+    """Why a shop's week is not covered (SPEC 6a), in the shop's local time."""
+    if shop.get("coverage") == enforcement.BAD_ROWS:
+        share = float(shop.get("bad_row_share") or 0.0)
+        return (
+            f"{share:.1%} of its message rows were quarantined "
+            f"(more than {policy.max_bad_row_share:.1%})"
+        )
+    if cutoff is None:
+        return "no usable message at all"
+    local = pd.Timestamp(cutoff).tz_convert(shop["timezone"])
+    return f"data ends {local:%a %d %b %H:%M}"

@@ -77,8 +77,9 @@ def _arrow_csv(frame: pd.DataFrame) -> bytes | None:
     blocks = [(header + "\n").encode("utf-8")]
     for start in range(0, len(frame), CSV_BLOCK_ROWS):
         block = frame.iloc[start : start + CSV_BLOCK_ROWS]
-        columns = [_csv_fields(block[c]) for c in block.columns]
-        if any(c is None for c in columns):
+        fields = [_csv_fields(block[c]) for c in block.columns]
+        columns = [c for c in fields if c is not None]
+        if len(columns) < len(fields):
             return None
         text = [c.cast(pa.large_string()) for c in columns]
         comma, newline = pa.scalar(",", pa.large_string()), pa.scalar("\n", pa.large_string())

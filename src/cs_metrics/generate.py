@@ -595,12 +595,12 @@ def _messages_frame(
 
     n_conv = len(convs["shop"])
     hex_pairs = pa.array([f"{i:02x}" for i in range(256)])
-    code = convs["buyer"]
+    buyer = convs["buyer"]
     buyer_ids = pc.binary_join_element_wise(
         "buyer_",
-        hex_pairs.take(pa.array(code >> 16)),
-        hex_pairs.take(pa.array((code >> 8) & 255)),
-        hex_pairs.take(pa.array(code & 255)),
+        hex_pairs.take(pa.array(buyer >> 16)),
+        hex_pairs.take(pa.array((buyer >> 8) & 255)),
+        hex_pairs.take(pa.array(buyer & 255)),
         "",
     )
     senders = pa.concat_arrays(

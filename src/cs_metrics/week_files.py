@@ -22,7 +22,7 @@ def week_folder(out: Path, as_of: dt.date) -> Path:
 def write_week(results: WeekResults, dataset: Dataset, out: Path) -> list[Path]:
     """Write metrics.json, metrics.csv, chats.csv, ratings.csv, holiday_mode.csv, quarantine/."""
     folder = week_folder(out, results.as_of)
-    texts = {
+    texts: dict[str, str | bytes] = {
         "metrics.json": output.to_json(results.doc),
         "metrics.csv": output.to_csv(results.doc["shops"], output.WEEKLY_CSV_FIELDS),
         "chats.csv": output.chats_csv(results.chats),

@@ -9,13 +9,13 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from cs_metrics import enforcement, history, output
-from cs_metrics.enforcement import actions, statuses
+from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
 from cs_metrics.policy import Policy
@@ -201,6 +201,7 @@ def run_week(
     earlier = stored.loc[stored["as_of"] < as_of.isoformat()].reset_index(drop=True)
     table = evaluation_table(evaluation, earlier, as_of, policy, message_rows_by_shop(dataset))
     stale = stale_weeks(stored, as_of, table)
+    replaced = stored.loc[stored["as_of"] == as_of.isoformat(), "policy_fingerprint"].dropna()
     extra = table.merge(shop_details(dataset), on="shop_id", how="left")
     extra = extra.astype(object).where(extra.notna(), None)
     stamp = (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
@@ -212,6 +213,7 @@ def run_week(
         generated_at=stamp,
         policy=policy.as_dict(),
         policy_fingerprint=policy.fingerprint(),
+        previous_policy_fingerprints=sorted(set(replaced) - {policy.fingerprint()}),
         stale_weeks=stale,
     )
     return WeekResults(
@@ -281,7 +283,11 @@ def history_summary(
                         if pd.isna(r.satisfaction_rate)
                         else r.satisfaction_rate,
                         "status_response_rate_12h": r.status_response_rate_12h,
+                        "coverage": r.coverage if isinstance(r.coverage, str) else "complete",
                         "action": r.action,
+                        "policy_fingerprint": r.policy_fingerprint
+                        if isinstance(r.policy_fingerprint, str)
+                        else None,
                     }
                     for r in recent.itertuples()
                 ],
@@ -297,7 +303,8 @@ def history_table(summary: dict) -> str:
         points = shop["violation_points_active"]
         lines.append(f"{shop['shop_id']}: {points} active violation point(s)")
         lines.append(
-            f"  {'as of':<10}  {'12h rate':>8}  {'FRT mean':>8}  {'CSAT':>6}  status        action"
+            f"  {'as of':<10}  {'12h rate':>8}  {'FRT mean':>8}  {'CSAT':>6}  status        "
+            f"{'coverage':<9} {'action':<16} policy"
         )
         for e in shop["evaluations"]:
             rate = output.percent(e["response_rate_12h"])
@@ -305,6 +312,69 @@ def history_table(summary: dict) -> str:
             csat = output.percent(e["satisfaction_rate"])
             status = e["status_response_rate_12h"]
             lines.append(
-                f"  {e['as_of']:<10}  {rate:>8}  {frt:>8}  {csat:>6}  {status:<12}  {e['action']}"
+                f"  {e['as_of']:<10}  {rate:>8}  {frt:>8}  {csat:>6}  {status:<12}  "
+                f"{e['coverage']:<9} {e['action']:<16} {e['policy_fingerprint'] or '-'}"
             )
     return "\n".join(lines) + "\n" if lines else "(no evaluations stored)\n"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a weekly run recommends, in a few words for the job log and the manager."""
+
+    shops: int
+    by_action: dict[str, list[str]]
+    """Shop ids per action (violation_point, warning, withheld, none)."""
+    withheld: dict[str, str]
+    """Per withheld shop: why its data does not cover the week."""
+    stale_weeks: list[str]
+    """Later stored weeks whose actions rest on an earlier result of this week."""
+    previous_policies: list[str] = field(default_factory=list)
+    """Fingerprints of other policies this week was evaluated under before this run."""
+
+    @property
+    def needs_look(self) -> bool:
+        """SPEC 6a exit status 4: an action was withheld or later weeks went stale."""
+        return bool(self.withheld or self.stale_weeks)
+
+    def summary(self) -> str:
+        """One line, e.g. `12 shops: 2 violation points (VN-001, TH-004), 1 warning (MY-001),
+        1 withheld (ID-002: data ends Tue 17 Nov 09:12), 8 fine`."""
+        parts = []
+        for action, word in (
+            (enforcement.VIOLATION_POINT, "violation point"),
+            (enforcement.WARNING, "warning"),
+        ):
+            ids = self.by_action.get(action, [])
+            if ids:
+                parts.append(f"{len(ids)} {word}{'s' if len(ids) > 1 else ''} ({_listed(ids)})")
+        if self.withheld:
+            reasons = [f"{shop}: {why}" for shop, why in self.withheld.items()]
+            parts.append(f"{len(self.withheld)} withheld ({_listed(reasons, separator='; ')})")
+        fine = len(self.by_action.get(enforcement.NO_ACTION, []))
+        parts.append(f"{fine} fine")
+        return f"{self.shops} shop{'s' if self.shops != 1 else ''}: " + ", ".join(parts)
+
+
+def _listed(items: list[str], most: int = 10, separator: str = ", ") -> str:
+    shown = separator.join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def outcome(doc: dict, policy: Policy) -> Outcome:
+    """The run's outcome from its metrics.json document."""
+    by_action: dict[str, list[str]] = {}
+    for shop in doc["shops"]:
+        by_action.setdefault(shop["action"], []).append(shop["shop_id"])
+    withheld = {
+        shop["shop_id"]: withheld_reason(shop, doc.get("cutoff"), policy)
+        for shop in doc["shops"]
+        if shop["action"] == enforcement.WITHHELD
+    }
+    return Outcome(
+        len(doc["shops"]),
+        by_action,
+        withheld,
+        list(doc.get("stale_weeks", [])),
+        list(doc.get("previous_policy_fingerprints", [])),
+    )

@@ -35,7 +35,9 @@ from cs_metrics.pipeline import (
 from cs_metrics.policy import Policy, load_policy
 from cs_metrics.read import table_paths
 from cs_metrics.report import build
+from cs_metrics.unusable import check_usable
 from cs_metrics.validate import known_timezones, parse_instants
+from cs_metrics.week_files import WeekResults
 
 app = typer.Typer(
     add_completion=False,
@@ -221,6 +223,16 @@ def make_policy(config: Path | None, default_tz: str | None) -> Policy:
     return load_policy(config, default_timezone=default_tz)
 
 
+def accept(dataset: Dataset, data: Path) -> None:
+    """A loaded folder the run can use (SPEC 6a: some usable message), its warnings printed."""
+    check_usable(
+        table_paths(data)["messages"],
+        dataset.counts["messages"],
+        dataset.quarantine.get("messages"),
+    )
+    report_warnings(dataset.warnings)
+
+
 def report_warnings(messages: list[str]) -> None:
     """Print the run's warnings on stderr."""
     for line in messages:
@@ -328,7 +340,7 @@ def compute(
         skip_after = cut if skip_after_cutoff else None
         dataset = load_whole(data, policy, strict, METRICS_ONLY, **checks, skip_after=skip_after)
         evaluation = evaluate(dataset, first, last, policy, cut, shop, chat_detail=False)
-    report_warnings(dataset.warnings)
+    accept(dataset, data)
     doc = output.result_document(dataset, evaluation)
     if quarantine is not None:
         for path in output.write_quarantine(dataset, quarantine):
@@ -371,7 +383,7 @@ def chats(
     dataset = load_whole(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
-    report_warnings(dataset.warnings)
+    accept(dataset, data)
     rows = output.chat_rows(evaluate(dataset, first, last, policy, cut, shop).chats)
     body = output.chats_parquet(rows) if fmt == ChatsFormat.parquet else output.chats_csv(rows)
     files.write_atomic(output_file, body)
@@ -446,8 +458,8 @@ def run_one_week(
     store: Path,
     cut: pd.Timestamp | None,
     with_report: bool = True,
-) -> Path:
-    """Evaluate, write and record one week (and its report); returns its folder."""
+) -> WeekResults:
+    """Evaluate, write and record one week (and its report)."""
     results = weekly.run_week(dataset, as_of, policy, store, cut)
     week_files.write_week(results, dataset, out)
     results = weekly.record_week(results, store)
@@ -455,7 +467,44 @@ def run_one_week(
         build.write_report(results, out, store)
     else:  # a report of an earlier run of this week would no longer match its files
         (week_files.week_folder(out, as_of) / "report.html").unlink(missing_ok=True)
-    return week_files.week_folder(out, as_of)
+    return results
+
+
+def backfill_command(data: Path, out: Path, history: Path | None, weeks: list[str]) -> str:
+    """The command that re-evaluates stored weeks in order (SPEC 6a: stale weeks)."""
+    store = f" --history {history}" if history is not None else ""
+    return (
+        f"cs-metrics backfill --data {data} --out {out}{store} --from {weeks[0]} --to {weeks[-1]}"
+    )
+
+
+def report_outcome(found: weekly.Outcome, data: Path, out: Path, history: Path | None) -> None:
+    """The outcome on stdout and in the log; what needs a look on stderr; exit 4 if anything."""
+    if found.shops:
+        line = found.summary()
+        log.info("outcome: %s", line)
+        typer.echo(f"Outcome: {line}")
+    for shop, why in found.withheld.items():
+        typer.echo(
+            f"warning: {shop}: response-rate action withheld ({why}); re-run once the data "
+            "covers the whole week",
+            err=True,
+        )
+    if found.previous_policies:
+        typer.echo(
+            f"warning: this week was evaluated before under another policy "
+            f"({', '.join(found.previous_policies)}); its stored results now follow this one",
+            err=True,
+        )
+    if found.stale_weeks:
+        typer.echo(
+            f"warning: this week's results changed; the stored later week(s) "
+            f"{', '.join(found.stale_weeks)} rest on the old ones. Refresh them with: "
+            f"{backfill_command(data, out, history, found.stale_weeks)}",
+            err=True,
+        )
+    if found.needs_look:
+        raise typer.Exit(4)
 
 
 @command(
@@ -492,17 +541,19 @@ def weekly_command(
     dataset = load_whole(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
-    report_warnings(dataset.warnings)
+    accept(dataset, data)
     check_store(store)
     with weekly.run_lock(out):
         log.info("weekly evaluation for %s from %s", day, data)
-        folder = run_one_week(dataset, day, policy, out, store, cut, with_report)
+        results = run_one_week(dataset, day, policy, out, store, cut, with_report)
+    folder = week_files.week_folder(out, day)
     log.info("done: %s (history %s)", folder, store)
     if with_report:
         typer.echo(f"Report:  {folder / 'report.html'}")
     typer.echo(f"Metrics: {folder / 'metrics.json'}, {folder / 'metrics.csv'}")
     typer.echo(f"Chats:   {folder / 'chats.csv'}")
     typer.echo(f"History: {store}")
+    report_outcome(weekly.outcome(results.doc, policy), data, out, history)
 
 
 @command(
@@ -532,10 +583,12 @@ def backfill(
     cut = parse_cutoff(cutoff, policy.default_timezone)
     store = history_path(out, history)
     weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
+    withheld: dict[str, str] = {}
+    stale: set[str] = set()
     dataset = load_whole(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
-    report_warnings(dataset.warnings)
+    accept(dataset, data)
     check_store(store)
     with (
         weekly.run_lock(out),
@@ -544,9 +597,15 @@ def backfill(
         ) as bar,
     ):
         for day in bar:
-            folder = run_one_week(dataset, day, policy, out, store, cut)
-            log.info("week %s written to %s", day, folder)
+            results = run_one_week(dataset, day, policy, out, store, cut)
+            log.info("week %s written to %s", day, week_files.week_folder(out, day))
+            found = weekly.outcome(results.doc, policy)
+            withheld.update({f"{s} ({day})": why for s, why in found.withheld.items()})
+            stale.update(found.stale_weeks)
     typer.echo(f"{len(weeks)} weeks evaluated; history in {store}")
+    # Weeks re-evaluated later in this run are fresh again: only those after it can be stale.
+    later = sorted(w for w in stale if w > end.isoformat())
+    report_outcome(weekly.Outcome(0, {}, withheld, later), data, out, history)
 
 
 @command(
@@ -593,7 +652,7 @@ def report_command(
 
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
     store = history_path(out, history)
-    if not store.exists():  # a mistyped --history would start an empty store (found in audit)
+    if not store.exists():  # a mistyped --history would otherwise start an empty store
         raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
     typer.echo(f"Report: {report_for(out, day, store)}")
 
@@ -636,7 +695,7 @@ def scan(
     dataset = load_whole(
         data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
-    report_warnings(dataset.warnings)
+    accept(dataset, data)
     messages = messages_in_window(
         dataset,
         first,

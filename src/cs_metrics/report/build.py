@@ -20,7 +20,7 @@ import pandas as pd
 
 from cs_metrics import files, history, metrics, output, week_files
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
-from cs_metrics.enforcement import FAIL, PASS, VIOLATION_POINT, WARNING
+from cs_metrics.enforcement import FAIL, PASS, VIOLATION_POINT, WARNING, WITHHELD, withheld_reason
 from cs_metrics.policy import Policy
 from cs_metrics.report.advice import (
     MISSED_ROWS,
@@ -33,6 +33,7 @@ from cs_metrics.report.advice import (
 from cs_metrics.report.charts import bar, heatmap, pct, sparkline, split_bar
 from cs_metrics.report.context import (
     AgentRow,
+    Banner,
     ChatRow,
     DayRow,
     HistBin,
@@ -73,7 +74,7 @@ LOW_RATING_ROWS = 10
 UPCOMING_HOLIDAY_DAYS = 14
 OPEN_SECTIONS_UP_TO = 12
 """With this many shops or fewer, every shop's details start open."""
-ACTION_RANK = {VIOLATION_POINT: 0, WARNING: 1, "none": 2, NOT_ASSESSED_ACTION: 3}
+ACTION_RANK = {VIOLATION_POINT: 0, WARNING: 1, WITHHELD: 2, "none": 3, NOT_ASSESSED_ACTION: 4}
 
 
 # ----------------------------------------------------------------------------- context types
@@ -129,7 +130,7 @@ def sort_key(shop: dict[str, Any]) -> tuple[Any, ...]:
     fails = sum(1 for s in shop["status"].values() if s == FAIL)
     rate = as_number(shop["response_rate_12h"])
     return (
-        ACTION_RANK.get(shown_action(shop), 2),
+        ACTION_RANK.get(shown_action(shop), 3),
         -fails,
         rate is None,
         rate if rate is not None else 0.0,
@@ -143,11 +144,13 @@ def group_of(row: OverviewRow) -> tuple[int, str, str]:
         return 0, "Violation point this week", "vp"
     if row.action == WARNING:
         return 1, "Warning this week", "warn"
+    if row.action == WITHHELD:
+        return 2, "Action withheld: the data does not cover the week", "warn"
     if row.action == NOT_ASSESSED_ACTION:
-        return 4, "Not assessed (no chats counted)", "na"
+        return 5, "Not assessed (no chats counted)", "na"
     if FAIL in (row.frt.status, row.csat.status):
-        return 2, "12-hour rate met, other targets missed", "other"
-    return 3, "All targets met", "ok"
+        return 3, "Response rate met, other targets missed", "other"
+    return 4, "All targets met", "ok"
 
 
 def overview_row(
@@ -176,9 +179,12 @@ def overview_row(
         ),
         csat=metric(shop["satisfaction_rate"], shop["status"]["satisfaction_rate"]),
         action=action,
-        action_css={VIOLATION_POINT: "vp", WARNING: "warn", NOT_ASSESSED_ACTION: "na"}.get(
-            action, "ok"
-        ),
+        action_css={
+            VIOLATION_POINT: "vp",
+            WARNING: "warn",
+            WITHHELD: "warn",
+            NOT_ASSESSED_ACTION: "na",
+        }.get(action, "ok"),
         reason=reason(shop, policy, last_failure),
         change=change,
         change_css="" if change is None else ("up" if change > 0 else "down" if change < 0 else ""),
@@ -439,18 +445,51 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
             "violation_points": actions.count(VIOLATION_POINT),
             "warnings": actions.count(WARNING),
             "not_assessed": actions.count(NOT_ASSESSED_ACTION),
-            "other_missed": sum(1 for r in rows if group_of(r)[0] == 2),
+            "other_missed": sum(1 for r in rows if group_of(r)[0] == 3),
             "points_active": sum(r.points for r in rows),
         },
         groups=[OverviewGroup(t, css, members) for (_, t, css), members in sorted(grouped.items())],
         shops=sections,
         policy=policy_lines(policy),
         input_line=output.input_line(doc.get("input", {})),
+        banners=banners(doc, policy),
         limit_label=policy.limit_label,
         rate_target=policy.response_rate_target,
         frt_target=policy.first_response_target_minutes,
         csat_target=policy.satisfaction_target,
     )
+
+
+def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
+    """What the manager must know before reading on: withheld actions and stale weeks (6a)."""
+    out = []
+    withheld = [s for s in doc["shops"] if s.get("action") == WITHHELD]
+    if withheld:
+        out.append(
+            Banner(
+                f"{len(withheld)} shop(s): no warning or violation point issued, "
+                "the data does not cover the week",
+                f"These shops fail the {policy.limit_label} response rate, but their data cannot "
+                "support a penalty. Get a complete export for the week and run the evaluation "
+                "again; until then the failure counts neither for nor against them.",
+                [
+                    f"{s['shop_id']}: {withheld_reason(s, doc.get('cutoff'), policy)}"
+                    for s in withheld
+                ],
+            )
+        )
+    stale = list(doc.get("stale_weeks", []))
+    if stale:
+        out.append(
+            Banner(
+                "Later weeks rest on an earlier result of this week",
+                "This week was evaluated again and its results changed. The actions of the "
+                "stored later weeks were decided on the old results: evaluate them again with "
+                "`cs-metrics backfill` from the first to the last of them.",
+                stale,
+            )
+        )
+    return out
 
 
 COUNT_FIELDS = (*metrics.COUNT_FIELDS, "ratings", "ratings_satisfied")

@@ -9,6 +9,15 @@ from markupsafe import Markup
 
 
 @dataclass(frozen=True)
+class Banner:
+    """A notice at the top of the report: what is wrong with this run, and what to do."""
+
+    title: str
+    text: str
+    items: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Metric:
     """One metric of one shop: its value, status and the CSS class that colours it."""
 
@@ -184,6 +193,7 @@ class ReportContext:
     shops: list[ShopSection]
     policy: list[tuple[str, str]]
     input_line: str
+    banners: list[Banner]
     limit_label: str
     """The response limit as the report names it: `12-hour` under the guidelines."""
     rate_target: float

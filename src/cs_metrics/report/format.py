@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
-from cs_metrics.enforcement import FAIL, NOT_ASSESSED, PASS, VIOLATION_POINT, WARNING
+from cs_metrics.enforcement import FAIL, NOT_ASSESSED, PASS, VIOLATION_POINT, WARNING, WITHHELD
 from cs_metrics.report.charts import WEEKDAYS, is_nan, pct
 
 NOT_ASSESSED_ACTION = "not_assessed"
@@ -54,6 +54,7 @@ STATUS_LABELS = {PASS: "pass", FAIL: "fail", NOT_ASSESSED: "not assessed"}
 ACTION_LABELS = {
     VIOLATION_POINT: "1 violation point",
     WARNING: "Warning",
+    WITHHELD: "Withheld",
     "none": "None",
     NOT_ASSESSED_ACTION: "Not assessed",
 }

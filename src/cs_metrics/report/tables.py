@@ -60,7 +60,7 @@ _TOKEN = re.compile(r"\w[\w.+-]*\w|\w")
 
 def hide_buyer_ids(findings: pd.DataFrame, chats: pd.DataFrame, key: bytes) -> pd.DataFrame:
     """Findings whose excerpts name a buyer of their shop by the buyer's pseudonym instead
-    (a seller's message may greet the buyer by the id: found in audit)."""
+    (a seller's message may greet the buyer by the id)."""
     if not len(findings) or not {"excerpt", "shop_id"} <= set(findings) or "buyer_id" not in chats:
         return findings
     shops = findings["shop_id"].astype(str)
@@ -74,8 +74,11 @@ def hide_buyer_ids(findings: pd.DataFrame, chats: pd.DataFrame, key: bytes) -> p
         return findings
     names = {(s, b): pseudonym(key, s, b) for s, b in named.itertuples(index=False)}
     rows = findings.index[shops.isin(named["shop_id"]).to_numpy()]
+    def hidden_in(shop: str, text: str) -> str:
+        return _TOKEN.sub(lambda m: names.get((shop, m.group()), m.group()), text)
+
     hidden = [
-        _TOKEN.sub(lambda m, shop=shop: names.get((shop, m.group()), m.group()), text)
+        hidden_in(shop, text)
         for shop, text in zip(
             shops.loc[rows], findings.loc[rows, "excerpt"].astype(str), strict=True
         )

@@ -276,9 +276,9 @@ def load_rules(path: Path | None = None) -> RuleSet:
         if "pattern" not in raw:
             raise InputError(f"scan rules: neutraliser {nid}: missing `pattern`")
         cats = frozenset(_string_list(raw.get("categories", ["all"]), f"{nid}.categories"))
-        unknown = cats - set(CATEGORIES) - {"all"}
-        if unknown:
-            raise InputError(f"scan rules: neutraliser {nid}: unknown category {sorted(unknown)}")
+        strange = cats - set(CATEGORIES) - {"all"}
+        if strange:
+            raise InputError(f"scan rules: neutraliser {nid}: unknown category {sorted(strange)}")
         pattern = fold_pattern(_expand(str(raw["pattern"]), macros, nid))
         neutralisers.append(Neutraliser(nid, cats, pattern, _compile(pattern, nid)))
 
