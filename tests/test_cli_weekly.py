@@ -389,3 +389,36 @@ def test_day_first_dates_are_unusable_input_with_the_format_that_reads_them(
     assert "no usable row among 2 message rows" in result.stderr
     assert "--date-format '%d/%m/%Y %H:%M'" in result.stderr
     assert not (tmp_path / "out" / "2026-11-23").exists()
+
+
+def test_a_locked_out_stops_before_any_input_is_read(tmp_path: Path) -> None:
+    """The lock comes first: a second run on unusable input still reports the lock (3), not 2."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "messages.csv").write_text(
+        "shop_id,conversation_id,message_id,sender_role,sent_at\nS,c,m1,buyer,soon\n"
+    )
+    out = tmp_path / "out"
+    with weekly.run_lock(out):
+        result = invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23")
+    assert result.exit_code == 3
+    assert "another weekly run holds the lock" in result.stderr
+
+
+def test_unusable_input_leaves_no_out_folder_behind(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "messages.csv").write_text(
+        "shop_id,conversation_id,message_id,sender_role,sent_at\nS,c,m1,buyer,soon\n"
+    )
+    out = tmp_path / "out"
+    result = invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23")
+    assert result.exit_code == 2
+    assert not out.exists()
+
+
+def test_history_names_shops_it_has_no_evaluation_for(two_weeks: Path) -> None:
+    result = invoke("history", "--out", two_weeks, "--shop", "VN-001", "--shop", "XX-999")
+    assert result.exit_code == 0
+    assert result.stderr == "warning: no evaluation stored for shop(s) XX-999\n"
+    assert result.stdout.startswith("VN-001: ")

@@ -49,15 +49,21 @@ def week_days(as_of: dt.date, policy: Policy) -> tuple[dt.date, dt.date]:
 
 @contextmanager
 def run_lock(out: Path) -> Iterator[None]:
-    """Hold OUT's lock for the run; a second run gets LockHeldError naming the holder."""
+    """Hold OUT's lock for the run; a second run gets LockHeldError naming the holder.
+
+    The lock is taken before any input is read, so a second run stops at once. A run that fails
+    leaves no trace of itself in an OUT it created: the lock file and the empty folder go.
+    """
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
-    handle = path.open("a+")
+    # O_NOFOLLOW: a planted symlink must not make the lock truncate another file.
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    handle = os.fdopen(descriptor, "r+")
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            handle.seek(0)
             holder = handle.read().strip() or "unknown process"
             raise LockHeldError(f"another weekly run holds the lock on {out}: {holder}") from exc
         handle.seek(0)
@@ -65,7 +71,13 @@ def run_lock(out: Path) -> Iterator[None]:
         started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {started}\n")
         handle.flush()
-        yield
+        try:
+            yield
+        except BaseException:
+            if created and [p.name for p in out.iterdir()] == [LOCK_NAME]:
+                path.unlink()
+                out.rmdir()
+            raise
     finally:
         handle.close()
 

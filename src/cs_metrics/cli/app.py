@@ -537,13 +537,15 @@ def weekly_command(
     day = monday(as_of, "--as-of", policy.default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
     store = history_path(out, history)
-    # Input is read before OUT is touched: unusable input writes nothing (SPEC 8).
-    dataset = load_whole(
-        data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-    )
-    accept(dataset, data)
+    table_paths(data)  # a missing or doubled table stops the run before OUT is touched
     check_store(store)
+    # The lock comes first, so that a second run stops at once; a failed run that created OUT
+    # leaves nothing in it (SPEC 8: unusable input writes nothing).
     with weekly.run_lock(out):
+        dataset = load_whole(
+            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+        )
+        accept(dataset, data)
         log.info("weekly evaluation for %s from %s", day, data)
         results = run_one_week(dataset, day, policy, out, store, cut, with_report)
     folder = week_files.week_folder(out, day)
@@ -585,23 +587,23 @@ def backfill(
     weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
     withheld: dict[str, str] = {}
     stale: set[str] = set()
-    dataset = load_whole(
-        data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-    )
-    accept(dataset, data)
+    table_paths(data)
     check_store(store)
-    with (
-        weekly.run_lock(out),
-        typer.progressbar(
+    with weekly.run_lock(out):
+        dataset = load_whole(
+            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+        )
+        accept(dataset, data)
+        progress = typer.progressbar(
             weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
-        ) as bar,
-    ):
-        for day in bar:
-            results = run_one_week(dataset, day, policy, out, store, cut)
-            log.info("week %s written to %s", day, week_files.week_folder(out, day))
-            found = weekly.outcome(results.doc, policy)
-            withheld.update({f"{s} ({day})": why for s, why in found.withheld.items()})
-            stale.update(found.stale_weeks)
+        )
+        with progress as bar:
+            for day in bar:
+                results = run_one_week(dataset, day, policy, out, store, cut)
+                log.info("week %s written to %s", day, week_files.week_folder(out, day))
+                found = weekly.outcome(results.doc, policy)
+                withheld.update({f"{s} ({day})": why for s, why in found.withheld.items()})
+                stale.update(found.stale_weeks)
     typer.echo(f"{len(weeks)} weeks evaluated; history in {store}")
     # Weeks re-evaluated later in this run are fresh again: only those after it can be stale.
     later = sorted(w for w in stale if w > end.isoformat())
@@ -631,6 +633,10 @@ def history_command(
     if not store.exists():
         raise UsageError(f"{store}: no history store yet; run `cs-metrics weekly` first")
     summary = weekly.history_summary(store, shop, weeks, policy)
+    stored = {s["shop_id"] for s in summary["shops"]}
+    unknown = [s for s in dict.fromkeys(shop or []) if s not in stored]
+    if unknown:  # most often a typo: say so rather than print nothing for it
+        typer.echo(f"warning: no evaluation stored for shop(s) {', '.join(unknown)}", err=True)
     text = output.to_json(summary) if fmt == TextFormat.json else weekly.history_table(summary)
     typer.echo(text, nl=False)
 
