@@ -1,4 +1,4 @@
-"""The enforcement policy as data: targets, limits, lookbacks and market zones, and the statuses."""
+"""The enforcement policy as data: targets, limits, lookbacks and market zones, checked once."""
 
 from __future__ import annotations
 

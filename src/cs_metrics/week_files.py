@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""One evaluated week on disk: `OUT/<as-of>/` written from, and read back into, `WeekResults`."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The command line: `main` (the entry point) and `app` (the commands)."""

@@ -1,10 +1,4 @@
-"""Import other sources into the SPEC tables: TikTok Shop Customer Service API dumps, IBM Twitter.
-
-Both importers read their source at the I/O edge (a Python loop over dump lines or over the
-items of one JSON file), turn it into one frame with pandas, map every message to a SPEC role
-with vectorised rules, and write ``messages.parquet`` (typed UTC timestamps) to the data folder
-atomically. The decisions (role mapping, duplicates, pseudonyms) are in ``docs/import.md``.
-"""
+"""What every importer shares: the summary of an import and atomic writes of the tables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The IBM Twitter customer-care conversations (JSON) as a data folder; handles pseudonymised."""
 
 from __future__ import annotations
 

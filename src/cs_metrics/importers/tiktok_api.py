@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Saved TikTok Shop Customer Service API pages (Get Conversation Messages) as a data folder."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The Monday HTML report: context, tables, advice, charts, filters and templates."""

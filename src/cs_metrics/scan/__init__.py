@@ -1,0 +1,1 @@
+"""The compliance scan of seller and auto-reply messages, and its evaluation."""
