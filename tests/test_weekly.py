@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -204,3 +205,27 @@ def test_failed_write_leaves_previous_outputs_intact(
     after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     assert after == before
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("zone", "now_utc", "expected"),
+    [
+        ("Asia/Singapore", "2026-11-22T23:30:00", dt.date(2026, 11, 23)),  # Mon 07:30 at +08:00
+        ("America/Los_Angeles", "2026-11-23T15:30:00", dt.date(2026, 11, 23)),  # Mon 07:30 -08:00
+        ("America/Los_Angeles", "2026-11-23T07:30:00", dt.date(2026, 11, 16)),  # still Sunday there
+    ],
+    ids=["singapore_monday_morning", "los_angeles_monday_morning", "los_angeles_sunday_night"],
+)
+def test_the_default_monday_is_the_schedulers_date(
+    monkeypatch: pytest.MonkeyPatch, zone: str, now_utc: str, expected: dt.date
+) -> None:
+    """A cron job at 07:30 on Monday evaluates the week that just ended, whatever UTC says."""
+    now = dt.datetime.fromisoformat(now_utc).replace(tzinfo=dt.UTC)
+    assert weekly.default_monday(now, Policy(schedule_timezone=zone)) == expected
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert weekly.default_monday(now, Policy()) == expected  # the host's own zone
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -60,6 +60,9 @@ class Policy:
     max_bad_row_share: float = 0.02
     """SPEC 6a: above this share of a shop's message rows quarantined, its week is not covered."""
     default_timezone: str = "UTC"
+    schedule_timezone: str = "local"
+    """Whose calendar says which Monday it is when `weekly` runs without --as-of: the host's
+    (`local`), or an IANA zone, e.g. the shops' when the host runs on UTC."""
     market_timezones: MappingProxyType[str, str] = field(
         default_factory=lambda: MappingProxyType(dict(MARKET_TIMEZONES))
     )
@@ -147,6 +150,7 @@ CHECKS: dict[str, Problem] = {
     "violation_point_validity_days": Whole(1, 3660),
     "auto_reply_counts_as_response": boolean,
     "default_timezone": _time_zone,
+    "schedule_timezone": lambda value: None if value == "local" else _time_zone(value),
     "market_timezones": _market_zones,
 }
 """What each policy key must be (docs/policy.md lists the same)."""

@@ -7,6 +7,7 @@ import fcntl
 import logging
 import os
 import socket
+import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,20 @@ def check_monday(day: dt.date, option: str = "--as-of") -> dt.date:
 def latest_monday(today: dt.date) -> dt.date:
     """The latest Monday on or before `today`."""
     return today - dt.timedelta(days=today.weekday())
+
+
+def default_monday(now: dt.datetime, policy: Policy) -> dt.date:
+    """The Monday a run without --as-of evaluates: the latest on or before today, where today
+    is the host's local date (or that of the policy's `schedule_timezone`).
+
+    A cron job at 07:30 on Monday in Singapore runs at 23:30 on Sunday in UTC: the date must be
+    the one the scheduler's clock shows, or it would evaluate the week before last.
+    """
+    if policy.schedule_timezone == "local":
+        today = now.astimezone().date()
+    else:
+        today = now.astimezone(zoneinfo.ZoneInfo(policy.schedule_timezone)).date()
+    return latest_monday(today)
 
 
 def week_days(as_of: dt.date, policy: Policy) -> tuple[dt.date, dt.date]:

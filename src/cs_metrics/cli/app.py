@@ -442,11 +442,10 @@ def history_path(out: Path, given: Path | None) -> Path:
     return given if given is not None else out / "history.sqlite"
 
 
-def monday(text: str | None, option: str, default_tz: str) -> dt.date:
-    """A Monday from an option, or the latest Monday on or before today in the default zone."""
+def monday(text: str | None, option: str, policy: Policy) -> dt.date:
+    """A Monday from an option, or the latest Monday on or before the scheduler's today."""
     if text is None:
-        today = pd.Timestamp.now(tz=default_tz).date()
-        return weekly.latest_monday(today)
+        return weekly.default_monday(dt.datetime.now(dt.UTC), policy)
     return weekly.check_monday(parse_day(text, option), option)
 
 
@@ -534,7 +533,7 @@ def weekly_command(
     ] = True,
 ) -> None:
     policy = make_policy(config, default_timezone)
-    day = monday(as_of, "--as-of", policy.default_timezone)
+    day = monday(as_of, "--as-of", policy)
     cut = parse_cutoff(cutoff, policy.default_timezone)
     store = history_path(out, history)
     table_paths(data)  # a missing or doubled table stops the run before OUT is touched
@@ -579,7 +578,7 @@ def backfill(
     reject_mangled_ids: RejectIdsOpt = False,
 ) -> None:
     policy = make_policy(config, default_timezone)
-    start, end = monday(first, "--from", "UTC"), monday(last, "--to", "UTC")
+    start, end = monday(first, "--from", policy), monday(last, "--to", policy)
     if end < start:
         raise UsageError(f"--to {end} is before --from {start}")
     cut = parse_cutoff(cutoff, policy.default_timezone)
