@@ -422,3 +422,22 @@ def test_history_names_shops_it_has_no_evaluation_for(two_weeks: Path) -> None:
     assert result.exit_code == 0
     assert result.stderr == "warning: no evaluation stored for shop(s) XX-999\n"
     assert result.stdout.startswith("VN-001: ")
+
+
+def test_control_characters_in_a_shop_id_cannot_forge_log_lines(tmp_path: Path) -> None:
+    """A shop id with a newline and a terminal escape is shown escaped, on one line."""
+    data = tmp_path / "data"
+    data.mkdir()
+    evil = "S1\n# exit status 0\x1b[2J"
+    (data / "messages.csv").write_text(
+        "shop_id,conversation_id,message_id,sender_role,sent_at\n"
+        f'"{evil}",c,m1,buyer,2026-11-16T10:00:00Z\n'
+        "S2,c,m1,buyer,2026-11-17T10:00:00Z\nS2,c,m2,seller,2026-11-24T00:00:00Z\n"
+    )
+    result = invoke("weekly", "--data", data, "--out", tmp_path / "out", "--as-of", "2026-11-23")
+    assert result.exit_code == 0, result.stderr
+    outcome = [line for line in result.stdout.splitlines() if line.startswith("Outcome:")]
+    # Both shops fail (S1 never answered, S2 after 14 h); the data reaches Monday 24 Nov 00:00.
+    assert outcome == ["Outcome: 2 shops: 2 warnings (S1\\n# exit status 0\\x1b[2J, S2), 0 fine"]
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "\n# exit status 0" not in result.stdout + result.stderr

@@ -80,7 +80,7 @@ def command(
             try:
                 function(*args, **kwargs)
             except CsMetricsError as exc:
-                typer.echo(f"cs-metrics: error: {exc}", err=True)
+                typer.echo(f"cs-metrics: error: {printable(str(exc))}", err=True)
                 raise typer.Exit(exc.exit_code) from None
             except OSError as exc:
                 # A path the user gave that cannot be written or opened: a bad invocation.
@@ -233,10 +233,19 @@ def accept(dataset: Dataset, data: Path) -> None:
     report_warnings(dataset.warnings)
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""Characters that end a line or steer a terminal: a shop id holding them could forge log lines."""
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (`\\n`, `\\x1b`), for logs and the terminal."""
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def report_warnings(messages: list[str]) -> None:
     """Print the run's warnings on stderr."""
     for line in messages:
-        typer.echo(f"warning: {line}", err=True)
+        typer.echo(f"warning: {printable(line)}", err=True)
 
 
 def load_whole(*args: Any, **kwargs: Any) -> Dataset:
@@ -480,13 +489,13 @@ def backfill_command(data: Path, out: Path, history: Path | None, weeks: list[st
 def report_outcome(found: weekly.Outcome, data: Path, out: Path, history: Path | None) -> None:
     """The outcome on stdout and in the log; what needs a look on stderr; exit 4 if anything."""
     if found.shops:
-        line = found.summary()
+        line = printable(found.summary())
         log.info("outcome: %s", line)
         typer.echo(f"Outcome: {line}")
     for shop, why in found.withheld.items():
         typer.echo(
-            f"warning: {shop}: response-rate action withheld ({why}); re-run once the data "
-            "covers the whole week",
+            f"warning: {printable(shop)}: response-rate action withheld ({why}); "
+            "re-run once the data covers the whole week",
             err=True,
         )
     if found.previous_policies:
