@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cs_metrics.errors import UsageError
-from cs_metrics.validate import known_timezones
+from cs_metrics.timestamps import known_timezones
 
 MARKET_TIMEZONES: dict[str, str] = {
     "SG": "Asia/Singapore",

@@ -1,0 +1,160 @@
+"""Where the good messages live and how they are grouped: the engines behind `pipeline.load`.
+
+An engine reads the messages table, checks each block with the one per-block check
+(`validate.MessageCheck`) and hands back the good rows grouped so that each shop's rows are all
+in one group (`MessageGroups`), with what it kept of each checked block (quarantine, counts,
+shop ids). Everything else (small tables, strict mode, the default cut-off, the duplicate rule,
+warnings, the evaluation) is done once, by `pipeline`, whatever the engine.
+
+`memory` holds every message in this process (pandas); `dask` reads, settles and evaluates
+them on the workers of a Dask cluster (docs/dask.md). `choose` picks one (docs/large_files.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import pandas as pd
+
+from cs_metrics.errors import UsageError
+from cs_metrics.readers import RowGroups, table_paths
+from cs_metrics.validate import BlockCheck, MessageCheck, MessageRows
+
+T = TypeVar("T")
+
+ENGINES = ("auto", "pandas", "dask")
+"""Engine names of `--engine`: auto picks pandas or dask (see `choose`)."""
+MEMORY_PER_FILE_BYTE = {".parquet": 12, ".csv": 3, ".jsonl": 2}
+"""Peak memory of the pandas engine per byte of messages file, by format (measured on generated
+weeks, docs/large_files.md; a folder of Parquet files counts as Parquet)."""
+
+
+class MessageGroups(Protocol):
+    """The good message rows, in groups that each hold all the rows of some shops.
+
+    Within a group, rows keep their `row_number` (their place in the file), not always their
+    order: the duplicate rule sorts by it.
+    """
+
+    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
+        """`func` of each group, where the group lives; the results, here."""
+        ...
+
+    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> MessageGroups:
+        """The groups, each replaced by `func` of it, kept where they live."""
+        ...
+
+    def held(self) -> pd.DataFrame | None:
+        """Every row as one frame when this process holds them all (else None)."""
+        ...
+
+    def empty(self) -> pd.DataFrame:
+        """A frame with the groups' columns and types, and no row."""
+        ...
+
+
+@dataclass(frozen=True)
+class MessageSource:
+    """The messages table to read and how to check each block of it."""
+
+    path: Path
+    check: MessageCheck
+    columns: tuple[str, ...] | None = None
+    """The optional columns wanted (None: all of them)."""
+    row_groups: RowGroups | None = None
+    """The Parquet row groups to read (None: all; see `readers.row_groups_up_to`)."""
+
+
+@dataclass(frozen=True)
+class CheckedMessages:
+    """The messages table checked: each block without its good rows, and the good rows grouped."""
+
+    blocks: list[BlockCheck]
+    groups: MessageGroups
+
+
+class Engine(Protocol):
+    """Reads and checks the messages table, and keeps its good rows grouped by shop."""
+
+    name: str
+
+    def checked_messages(self, source: MessageSource) -> CheckedMessages:
+        """Every block of `source` checked; the good rows grouped so each shop's are together."""
+        ...
+
+
+def without_good_rows(block: BlockCheck) -> BlockCheck:
+    """A checked block without its good rows (kept in the groups): shops, quarantine, counts."""
+    rows = block.rows
+    good = rows.good
+    # An empty slice of Arrow-backed columns would keep every buffer of the block alive.
+    none = pd.DataFrame({c: pd.Series([], dtype=good[c].dtype) for c in good.columns})
+    kept = MessageRows(none, rows.quarantine, rows.rows_read, rows.findings)
+    return BlockCheck(block.shop_ids, kept)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def larger_than_memory(folder: Path) -> bool:
+    """Whether the pandas engine would need more memory than is available for this folder."""
+    path = table_paths(folder)["messages"]
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    kind = ".parquet" if path.is_dir() else path.suffix
+    needed = sum(f.stat().st_size for f in files) * MEMORY_PER_FILE_BYTE.get(kind, 3)
+    available = available_memory()
+    return available is not None and needed > available
+
+
+def dask_installed() -> bool:
+    """Whether the optional Dask extra is installed."""
+    try:
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def chosen_name(name: str, folder: Path) -> str:
+    """The engine `auto` stands for: dask when the messages would not fit in memory, else pandas."""
+    if name != "auto":
+        return name
+    return "dask" if larger_than_memory(folder) and dask_installed() else "pandas"
+
+
+@contextmanager
+def choose(
+    name: str,
+    folder: Path,
+    *,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+) -> Iterator[Engine]:
+    """The engine `name` (auto, pandas or dask) for a data folder, open while the block runs.
+
+    `scheduler` (a running Dask scheduler's address) and `partitions` are for the Dask engine.
+    """
+    if name not in ENGINES:
+        raise UsageError(f"--engine {name}: unknown engine (choose one of {', '.join(ENGINES)})")
+    if name != "dask" and (scheduler is not None or partitions is not None):
+        raise UsageError("--scheduler and --partitions need --engine dask")
+    if chosen_name(name, folder) == "pandas":
+        from cs_metrics.engines.memory import MemoryEngine
+
+        yield MemoryEngine()
+        return
+    from cs_metrics.engines.dask import dask_engine
+
+    with dask_engine(scheduler, partitions) as engine:
+        yield engine
