@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import MESSAGES_HEADER, compute, run, shop, write_csv, write_jsonl, write_parquet
-from cs_metrics import validate
-from cs_metrics.validate import Reason, canonical_roles, parse_instants, whole_rating
+from cs_metrics import arrow_text, duplicates, timestamps
+from cs_metrics.reasons import Reason
+from cs_metrics.timestamps import parse_instants
+from cs_metrics.validate import canonical_roles, whole_rating
 
 UTC = dt.UTC
 
@@ -650,8 +652,8 @@ def _reference_repeats(shops: list[str], ids: list[str]) -> list[bool]:
     ],
 )
 def test_repeated_ids_match_a_hand_check(shops, ids):
-    shop_codes, _ = validate.text_codes(pd.Series(shops, dtype="string"))
-    found = validate.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
+    shop_codes, _ = arrow_text.text_codes(pd.Series(shops, dtype="string"))
+    found = duplicates.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
     assert found.tolist() == _reference_repeats(shops, ids)
 
 
@@ -665,33 +667,33 @@ def test_repeated_ids_match_a_hand_check(shops, ids):
 def test_repeated_ids_property(rows):
     shops = [s for s, _ in rows]
     ids = [i for _, i in rows]
-    shop_codes, _ = validate.text_codes(pd.Series(shops, dtype="string"))
-    found = validate.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
+    shop_codes, _ = arrow_text.text_codes(pd.Series(shops, dtype="string"))
+    found = duplicates.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
     assert found.tolist() == _reference_repeats(shops, ids)
 
 
 def test_text_codes_of_numbers_equal_text_codes_of_text():
     numbers = pd.Series(["30", "7", None, "30", "9999999999999999999"], dtype="string")
-    codes, distinct = validate.text_codes(numbers)
+    codes, distinct = arrow_text.text_codes(numbers)
     assert codes.tolist() == [0, 1, -1, 0, 2] and distinct == 3
-    assert validate.whole_numbers(pa.array(["30", "7"], pa.large_string())) is not None
+    assert arrow_text.whole_numbers(pa.array(["30", "7"], pa.large_string())) is not None
     # Not read as numbers: a leading zero (would equal "7"), letters, more than 19 digits.
     for texts in (["07", "7"], ["7", "x"], ["12345678901234567890"]):
-        assert validate.whole_numbers(pa.array(texts, pa.large_string())) is None
-    assert validate.text_codes(pd.Series(["07", "7"], dtype="string"))[0].tolist() == [0, 1]
+        assert arrow_text.whole_numbers(pa.array(texts, pa.large_string())) is None
+    assert arrow_text.text_codes(pd.Series(["07", "7"], dtype="string"))[0].tolist() == [0, 1]
 
 
 def test_id_numbers_are_the_ids_themselves_when_all_are_numbers():
     ids = pd.Series(["7438000000000000398", "5", "7438000000000000398"], dtype="string")
-    assert validate.id_numbers(ids).tolist() == [7438000000000000398, 5, 7438000000000000398]
+    assert arrow_text.id_numbers(ids).tolist() == [7438000000000000398, 5, 7438000000000000398]
     # Otherwise codes in order of first appearance ("07" and "7" stay apart).
-    assert validate.id_numbers(pd.Series(["07", "7", "07"], dtype="string")).tolist() == [0, 1, 0]
+    assert arrow_text.id_numbers(pd.Series(["07", "7", "07"], dtype="string")).tolist() == [0, 1, 0]
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(["1", "2", "10", "010", "x", "18446744073709551615"]), max_size=12))
 def test_id_numbers_are_equal_exactly_when_the_ids_are(ids):
-    numbers = validate.id_numbers(pd.Series(ids, dtype="string")).tolist()
+    numbers = arrow_text.id_numbers(pd.Series(ids, dtype="string")).tolist()
     for i, a in enumerate(ids):
         for j, b in enumerate(ids):
             assert (numbers[i] == numbers[j]) == (a == b)
@@ -715,7 +717,7 @@ def _trimmed(values: list[str | None]) -> list[str | None]:
 def test_clean_text_trims_like_arrow_on_every_value(values, skip):
     """The quick look at first and last bytes never skips a value that needs trimming."""
     series = pd.Series(values, dtype="string").iloc[min(skip, len(values)) :]
-    cleaned = validate.clean_text(series).astype(object).where(lambda s: s.notna(), None)
+    cleaned = arrow_text.clean_text(series).astype(object).where(lambda s: s.notna(), None)
     assert cleaned.tolist() == _trimmed(values[min(skip, len(values)) :])
 
 
@@ -723,7 +725,7 @@ def test_repeated_pairs_by_hand() -> None:
     """Codes number values in order of first appearance; -1 (missing) is never a repeat."""
     shop = np.array([0, 0, 1, 0, 0, 0])
     message = np.array([0, 1, 0, 0, -1, -1])
-    assert validate.repeated_pairs(shop, message).tolist() == [
+    assert duplicates.repeated_pairs(shop, message).tolist() == [
         False,
         False,
         False,  # same message code, another shop
@@ -731,7 +733,7 @@ def test_repeated_pairs_by_hand() -> None:
         False,
         False,
     ]
-    assert validate.repeated_pairs(np.zeros(2, "int64"), np.array([-1, -1])).tolist() == [
+    assert duplicates.repeated_pairs(np.zeros(2, "int64"), np.array([-1, -1])).tolist() == [
         False,
         False,
     ]
@@ -743,7 +745,7 @@ def test_repeated_pairs_by_hand() -> None:
         st.one_of(
             st.none(),
             st.text(alphabet="0123456789-:T .,+Zz\n٣", max_size=32),
-            st.from_regex(validate._ISO, fullmatch=True),
+            st.from_regex(timestamps._ISO, fullmatch=True),
         ),
         max_size=8,
     )
@@ -751,8 +753,8 @@ def test_repeated_pairs_by_hand() -> None:
 def test_iso_parts_by_arrow_match_python_regex(values):
     """Arrow's RE2 finds the parts of a timestamp exactly where Python's `re` does."""
     text = pd.Series(values, dtype="string")
-    got = validate._iso_parts(text)
-    want = text.str.extract(validate._ISO)
+    got = timestamps._iso_parts(text)
+    want = text.str.extract(timestamps._ISO)
     assert got.astype(object).where(got.notna(), None).to_numpy().tolist() == (
         want.astype(object).where(want.notna(), None).to_numpy().tolist()
     )

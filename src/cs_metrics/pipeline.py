@@ -144,7 +144,8 @@ def load(
     summaries = messages.map(duplicates.group_summary)
     messages = messages.transform(duplicates.without_duplicates)
     dataset = dataset_of(messages_table(blocks, summaries, messages), small, policy)
-    dataset.groups = messages
+    # Messages held here are `dataset.messages` itself; others stay where the engine keeps them.
+    dataset.groups = None if messages.held() is not None else messages
     dataset.summary = MessagesSummary.of(summaries)
     dataset.warnings += skipped_warnings(groups)
     return dataset

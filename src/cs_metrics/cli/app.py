@@ -21,7 +21,7 @@ import typer
 
 from cs_metrics import __version__, files, output, week_files, weekly
 from cs_metrics.cli.allocator import reuse_freed_memory
-from cs_metrics.engines import choose
+from cs_metrics.engines import DISK_FROM_BYTES, choose, chosen_name
 from cs_metrics.errors import CsMetricsError, UsageError
 from cs_metrics.history import check_store
 from cs_metrics.pipeline import (
@@ -112,17 +112,20 @@ class MetricsFormat(StrEnum):
 
 
 class Engine(StrEnum):
-    """Engines of `compute` and `validate`: pandas in memory, Dask (docs/large_files.md)."""
+    """Engines of `compute` and `validate`: pandas, disk, Dask (docs/large_files.md)."""
 
     auto = "auto"
     pandas = "pandas"
+    disk = "disk"
     dask = "dask"
 
 
 ENGINE_HELP = (
-    "pandas (all messages in this process), dask (read, checked and evaluated on the workers "
-    "of a Dask cluster; needs cs-metrics[dask]), or auto: dask when the messages would not fit "
-    "in the memory available, else pandas."
+    "pandas (all messages in memory), disk (messages spilled to temporary files by shop: "
+    "memory stays flat with file size), dask (read, checked and evaluated on the workers of a "
+    "Dask cluster; needs cs-metrics[dask]), or auto: disk for a CSV or JSON Lines messages file "
+    f"of {DISK_FROM_BYTES // 2**20} MB or more, or messages that would not fit in the memory "
+    "available, else pandas."
 )
 
 
@@ -237,6 +240,13 @@ def load_whole(*args: Any, **kwargs: Any) -> Dataset:
     return load(*args, **kwargs)
 
 
+def reuse_memory_if_held(engine: Engine, data: Path) -> None:
+    """Freed columns reused when this process will hold every message (the pandas engine): the
+    disk engine keeps its peak flat by handing memory back, and Dask holds none here."""
+    if chosen_name(engine.value, data) == "pandas":
+        reuse_freed_memory()
+
+
 def window(start: str, end: str) -> tuple[dt.date, dt.date]:
     """Validated --start/--end dates."""
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
@@ -303,7 +313,7 @@ def compute(
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
-    reuse_freed_memory()
+    reuse_memory_if_held(engine, data)
     dataset, evaluation = evaluated(
         data,
         first,
@@ -662,7 +672,7 @@ def validate_command(
     from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_text
 
     policy = make_policy(config, default_timezone)
-    reuse_freed_memory()
+    reuse_memory_if_held(engine, data)
     with choose(engine.value, data) as chosen:
         report = checkup(
             data,

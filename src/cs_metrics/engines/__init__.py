@@ -6,8 +6,10 @@ in one group (`MessageGroups`), with what it kept of each checked block (quarant
 shop ids). Everything else (small tables, strict mode, the default cut-off, the duplicate rule,
 warnings, the evaluation) is done once, by `pipeline`, whatever the engine.
 
-`memory` holds every message in this process (pandas); `dask` reads, settles and evaluates
-them on the workers of a Dask cluster (docs/dask.md). `choose` picks one (docs/large_files.md).
+`memory` holds every message in this process (pandas); `disk` spills them to per-shop bucket
+files and takes one bucket at a time (memory flat with file size); `dask` reads, settles and
+evaluates them on the workers of a Dask cluster (docs/dask.md). `choose` picks one
+(docs/large_files.md, "Which engine").
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from cs_metrics.validate import BlockCheck, MessageCheck, MessageRows
 
 T = TypeVar("T")
 
-ENGINES = ("auto", "pandas", "dask")
-"""Engine names of `--engine`: auto picks pandas or dask (see `choose`)."""
+ENGINES = ("auto", "pandas", "disk", "dask")
+"""Engine names of `--engine`: auto picks pandas or disk (see `chosen_name`)."""
 MEMORY_PER_FILE_BYTE = {".parquet": 12, ".csv": 3, ".jsonl": 2}
 """Peak memory of the pandas engine per byte of messages file, by format (measured on generated
 weeks, docs/large_files.md; a folder of Parquet files counts as Parquet)."""
@@ -116,21 +118,28 @@ def larger_than_memory(folder: Path) -> bool:
     return available is not None and needed > available
 
 
-def dask_installed() -> bool:
-    """Whether the optional Dask extra is installed."""
-    try:
-        import dask.dataframe  # noqa: F401
-        import distributed  # noqa: F401
-    except ImportError:
-        return False
-    return True
+DISK_FROM_BYTES = 256 * 2**20
+"""`--engine auto` uses the disk engine for a CSV or JSON Lines messages file this large."""
+STREAMED_SUFFIXES = (".csv", ".jsonl")
+"""Messages files read in small blocks, whose raw text the pandas engine briefly holds."""
+
+
+def prefers_disk(folder: Path) -> bool:
+    """Whether `--engine auto` picks the disk engine for this folder's messages table.
+
+    A large CSV or JSON Lines file (DISK_FROM_BYTES), or any table that would not fit in the
+    memory available: the disk engine's peak stays near half a gigabyte at any size.
+    """
+    path = table_paths(folder)["messages"]
+    streamed = path.is_file() and path.suffix in STREAMED_SUFFIXES
+    return (streamed and path.stat().st_size >= DISK_FROM_BYTES) or larger_than_memory(folder)
 
 
 def chosen_name(name: str, folder: Path) -> str:
-    """The engine `auto` stands for: dask when the messages would not fit in memory, else pandas."""
+    """The engine `auto` stands for: disk for large inputs (`prefers_disk`), else pandas."""
     if name != "auto":
         return name
-    return "dask" if larger_than_memory(folder) and dask_installed() else "pandas"
+    return "disk" if prefers_disk(folder) else "pandas"
 
 
 @contextmanager
@@ -141,7 +150,7 @@ def choose(
     scheduler: str | None = None,
     partitions: int | None = None,
 ) -> Iterator[Engine]:
-    """The engine `name` (auto, pandas or dask) for a data folder, open while the block runs.
+    """The engine `name` (auto, pandas, disk or dask) for a folder, open while the block runs.
 
     `scheduler` (a running Dask scheduler's address) and `partitions` are for the Dask engine.
     """
@@ -149,10 +158,17 @@ def choose(
         raise UsageError(f"--engine {name}: unknown engine (choose one of {', '.join(ENGINES)})")
     if name != "dask" and (scheduler is not None or partitions is not None):
         raise UsageError("--scheduler and --partitions need --engine dask")
-    if chosen_name(name, folder) == "pandas":
+    chosen = chosen_name(name, folder)
+    if chosen == "pandas":
         from cs_metrics.engines.memory import MemoryEngine
 
         yield MemoryEngine()
+        return
+    if chosen == "disk":
+        from cs_metrics.engines.disk import disk_engine
+
+        with disk_engine() as on_disk:
+            yield on_disk
         return
     from cs_metrics.engines.dask import dask_engine
 

@@ -127,6 +127,11 @@ def no_rows(block: BlockCheck) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=good[c].dtype) for c in good.columns})
 
 
+def applied(func: Callable[[pd.DataFrame], T], part: pd.DataFrame) -> T:
+    """`func` of one partition."""
+    return func(part)
+
+
 def default_partitions(client: Client) -> int:
     """PARTITIONS_PER_THREAD per worker thread of the cluster."""
     return PARTITIONS_PER_THREAD * max(1, sum(client.nthreads().values()))
@@ -136,6 +141,7 @@ def default_partitions(client: Client) -> int:
 class DaskGroups:
     """The messages as a Dask dataframe held by the workers, each shop's rows in one partition."""
 
+    client: Client
     frame: Any
     """The persisted dask.dataframe.DataFrame."""
     meta: pd.DataFrame
@@ -143,13 +149,17 @@ class DaskGroups:
     def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
         """`func` of each partition, run on the workers; the results come back here."""
         dask, _, _ = dask_modules()
+        # The function (with the small tables it carries) goes to the workers once, not in
+        # every task of the graph.
+        shared = self.client.scatter(func, broadcast=True, hash=False)
         parts = self.frame.to_delayed()
-        return list(dask.compute(*[dask.delayed(func)(part) for part in parts]))
+        return list(dask.compute(*[dask.delayed(applied)(shared, part) for part in parts]))
 
     def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> DaskGroups:
         """Each partition replaced by `func` of it, on the workers (and kept there)."""
         meta = func(self.meta.copy())
-        return DaskGroups(self.frame.map_partitions(func, meta=meta).persist(), meta)
+        frame = self.frame.map_partitions(func, meta=meta).persist()
+        return DaskGroups(self.client, frame, meta)
 
     def held(self) -> None:
         """None: the workers hold the messages."""
@@ -183,7 +193,7 @@ class DaskEngine:
         )
         del checked
         grouped = good.shuffle(on="shop_id", npartitions=self.partitions).persist()
-        return CheckedMessages(blocks, DaskGroups(grouped, meta))
+        return CheckedMessages(blocks, DaskGroups(client, grouped, meta))
 
 
 @contextmanager

@@ -1,0 +1,226 @@
+"""The disk engine: messages spilled to per-shop bucket files, each bucket then one group.
+
+Peak memory stays nearly flat as the messages file grows (docs/large_files.md). The messages are
+read in blocks (`readers.map_blocks`), each block checked as by every engine, and its good rows
+appended to one of several Parquet bucket files in a temporary folder, chosen by a stable hash
+of the shop_id: each shop's rows are all in one bucket. Only the quarantined rows, counts, id
+findings and shop ids of each block stay in memory. `pipeline` then settles duplicates and
+evaluates bucket by bucket, one bucket in memory at a time. The temporary folder is removed when
+the run ends, also when it fails.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cs_metrics.engines import CheckedMessages, MessageSource, without_good_rows
+from cs_metrics.readers import ROW, map_blocks
+from cs_metrics.validate import BlockCheck
+
+T = TypeVar("T")
+
+BUCKET_BYTES = 32 * 2**20
+"""Bytes of messages file per bucket: a bucket's rows take a few times this in memory."""
+MAX_BUCKETS = 512
+"""At most this many bucket files (each is an open file during pass 1)."""
+
+
+FLAT_CSV_BLOCK_BYTES = 2**22
+"""CSV blocks of 4 MB: with Arrow's default 32 MB ones the peak grew with file size (measured:
+517, 633 and 839 MB at 1M, 2M and 4M rows; 332, 344 and 364 MB with 4 MB blocks)."""
+
+
+def bucket_count(path: Path) -> int:
+    """Buckets for a messages file: one per BUCKET_BYTES of it, at least 1, at most MAX_BUCKETS."""
+    size = path.stat().st_size if path.is_file() else 0
+    return int(min(MAX_BUCKETS, max(1, -(-size // BUCKET_BYTES))))
+
+
+def bucket_numbers(shop_ids: pd.Series, buckets: int) -> np.ndarray:
+    """Each row's bucket: a stable hash of its shop_id, modulo `buckets`."""
+    codes, distinct = pd.factorize(shop_ids)
+    hashes = pd.util.hash_pandas_object(pd.Series(distinct, dtype=object), index=False)
+    return (hashes.to_numpy() % np.uint64(buckets)).astype("int64")[codes]
+
+
+class BucketFiles:
+    """Append-only Parquet files in a folder, one per bucket (the disk engine's spill)."""
+
+    def __init__(self, folder: Path, buckets: int) -> None:
+        """Buckets 0..`buckets`-1 under `folder`, none written yet."""
+        self.folder = folder
+        self.buckets = buckets
+        self.schema: pa.Schema | None = None
+        self.writers: dict[int, pq.ParquetWriter] = {}
+
+    def __enter__(self) -> BucketFiles:
+        """The files, to append to."""
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        """Every file closed."""
+        self.close()
+
+    def path(self, bucket: int) -> Path:
+        """The file of one bucket."""
+        return self.folder / f"bucket-{bucket:04d}.parquet"
+
+    def append(self, good: pd.DataFrame) -> None:
+        """Rows appended to the files of their shops' buckets (in their order)."""
+        if not len(good):
+            return
+        if self.schema is None:
+            self.schema = pa.Schema.from_pandas(good, preserve_index=False)
+        numbers = bucket_numbers(good["shop_id"], self.buckets)
+        order = np.argsort(numbers, kind="stable")
+        bounds = np.searchsorted(numbers[order], np.arange(self.buckets + 1))
+        for bucket in np.flatnonzero(np.diff(bounds)).tolist():
+            rows = good.iloc[order[bounds[bucket] : bounds[bucket + 1]]]
+            table = pa.Table.from_pandas(rows, schema=self.schema, preserve_index=False)
+            if bucket not in self.writers:
+                self.writers[bucket] = pq.ParquetWriter(self.path(bucket), self.schema)
+            self.writers[bucket].write_table(table)
+
+    def close(self) -> None:
+        """Every file closed (complete on disk)."""
+        for writer in self.writers.values():
+            writer.close()
+
+    def restart(self) -> None:
+        """Every file removed: the reader starts the table again from its first row."""
+        self.close()
+        for bucket in self.writers:
+            self.path(bucket).unlink()
+        self.writers = {}
+
+    def filled(self) -> list[int]:
+        """The buckets holding rows, in order."""
+        return sorted(self.writers)
+
+    def read(self, bucket: int, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """One bucket's rows (all columns, or those named), in the order they were appended."""
+        table = pq.read_table(self.path(bucket), columns=list(columns) if columns else None)
+        return table.to_pandas(types_mapper=_text_as_string)
+
+
+def _text_as_string(kind: pa.DataType) -> Any:
+    """Arrow text read back as pandas' Arrow-backed strings (not Python objects)."""
+    return pd.StringDtype("pyarrow") if kind in (pa.string(), pa.large_string()) else None
+
+
+def block_pieces(block: pd.DataFrame, rows: int | None) -> list[pd.DataFrame]:
+    """A block of rows cut into pieces of at most `rows` rows (the block itself when None)."""
+    if rows is None or len(block) <= rows:
+        return [block]
+    return [block.iloc[a : a + rows].reset_index(drop=True) for a in range(0, len(block), rows)]
+
+
+def spilled_block(
+    block: pd.DataFrame,
+    check: Callable[[pd.DataFrame], BlockCheck],
+    store: BucketFiles,
+    block_rows: int | None,
+) -> list[BlockCheck]:
+    """A block checked, its good rows appended to the buckets; the rest of each check kept."""
+    if len(block) and block[ROW].iloc[0] == 1:
+        # The first block, or the CSV reader starting over with its tolerant parser.
+        store.restart()
+    kept = []
+    for piece in block_pieces(block, block_rows):
+        checked = check(piece)
+        store.append(checked.rows.good)
+        kept.append(without_good_rows(checked))
+    return kept
+
+
+@dataclass(frozen=True)
+class BucketGroups:
+    """The messages in bucket files, one group per bucket, read back one at a time."""
+
+    store: BucketFiles
+    dtypes: dict[str, Any]
+    """The good rows' column types, to read the buckets back as the blocks had them."""
+    meta: pd.DataFrame
+    """No row, with the columns and types of a group after `steps`."""
+    steps: tuple[Callable[[pd.DataFrame], pd.DataFrame], ...] = ()
+
+    def group(self, bucket: int) -> pd.DataFrame:
+        """One bucket's rows as the blocks had them, through every step."""
+        frame = self.store.read(bucket)
+        frame = frame.astype({c: d for c, d in self.dtypes.items() if c in frame.columns})
+        for step in self.steps:
+            frame = step(frame)
+        return frame
+
+    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
+        """`func` of each bucket in turn (one bucket in memory at a time)."""
+        return [func(self.group(bucket)) for bucket in self.store.filled()]
+
+    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> BucketGroups:
+        """The buckets with `func` applied as each is read (the files stay as they are)."""
+        return replace(self, steps=(*self.steps, func), meta=func(self.meta.copy()))
+
+    def held(self) -> None:
+        """None: the messages are on disk."""
+        return
+
+    def empty(self) -> pd.DataFrame:
+        """No message, with the columns and types of a group."""
+        return self.meta
+
+
+@dataclass(frozen=True)
+class DiskEngine:
+    """Spills the good messages to bucket files under `folder` (a temporary folder)."""
+
+    folder: Path
+    buckets: int | None = None
+    """Bucket files (default: one per BUCKET_BYTES of messages file)."""
+    block_rows: int | None = None
+    """Rows checked and spilled at a time (default: whole read blocks); for tests."""
+    name: str = "disk"
+
+    def checked_messages(self, source: MessageSource) -> CheckedMessages:
+        """Every block checked and its good rows spilled to the buckets of their shops."""
+        store = BucketFiles(self.folder, self.buckets or bucket_count(source.path))
+        spill = partial(spilled_block, check=source.check, store=store, block_rows=self.block_rows)
+        with store:
+            spilled = map_blocks(
+                "messages",
+                source.path,
+                spill,
+                source.columns,
+                source.row_groups,
+                csv_block_bytes=FLAT_CSV_BLOCK_BYTES,
+            )
+        blocks = [piece for block in spilled for piece in block]
+        meta = blocks[0].rows.good
+        dtypes = {str(c): d for c, d in meta.dtypes.items()}
+        return CheckedMessages(blocks, BucketGroups(store, dtypes, meta))
+
+
+@contextmanager
+def disk_engine(
+    workdir: Path | None = None, buckets: int | None = None, block_rows: int | None = None
+) -> Iterator[DiskEngine]:
+    """The disk engine, its bucket files in a temporary folder under `workdir` (default:
+    `TMPDIR`), removed when the block ends, also when it fails."""
+    with tempfile.TemporaryDirectory(prefix="cs-metrics-spill-", dir=workdir) as folder:
+        yield DiskEngine(Path(folder), buckets, block_rows)
