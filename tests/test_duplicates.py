@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cs_metrics import arrow_text, duplicates
 from cs_metrics.duplicates import (
     DUPLICATE,
     collapsed_warnings,
@@ -72,3 +77,65 @@ def test_collapsed_ids_are_warned_about_once_over_all_groups() -> None:
     assert line.startswith("messages: 2 row(s) counted as duplicates")
     assert "'3.4E+18'" in line
     assert collapsed_warnings([c.iloc[:0] for c in collapsed]) == []
+
+
+def _reference_repeats(shops: list[str], ids: list[str]) -> list[bool]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for pair in zip(shops, ids, strict=True):
+        out.append(pair in seen)
+        seen.add(pair)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("shops", "ids"),
+    [
+        # Numbers: same id in another shop is no repeat; a repeat far from its first row.
+        (["a", "b", "a", "a", "b"], ["7438000000000000398", "7438000000000000398", "5", "9", "5"]),
+        (["a", "a", "a", "a"], ["30", "20", "30", "30"]),
+        # A leading zero: "012" and "12" are different ids (text path).
+        (["a", "a", "a"], ["012", "12", "012"]),
+        # Letters and 20 digits: text path.
+        (["a", "a"], ["m1", "m1"]),
+        (["a", "a"], ["18446744073709551615", "18446744073709551615"]),
+        ([], []),
+    ],
+)
+def test_repeated_ids_match_a_hand_check(shops, ids):
+    shop_codes, _ = arrow_text.text_codes(pd.Series(shops, dtype="string"))
+    found = duplicates.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
+    assert found.tolist() == _reference_repeats(shops, ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["s1", "s2", "s3"]), st.integers(1, 40).map(str)),
+        max_size=60,
+    )
+)
+def test_repeated_ids_property(rows):
+    shops = [s for s, _ in rows]
+    ids = [i for _, i in rows]
+    shop_codes, _ = arrow_text.text_codes(pd.Series(shops, dtype="string"))
+    found = duplicates.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
+    assert found.tolist() == _reference_repeats(shops, ids)
+
+
+def test_repeated_pairs_by_hand() -> None:
+    """Codes number values in order of first appearance; -1 (missing) is never a repeat."""
+    shop = np.array([0, 0, 1, 0, 0, 0])
+    message = np.array([0, 1, 0, 0, -1, -1])
+    assert duplicates.repeated_pairs(shop, message).tolist() == [
+        False,
+        False,
+        False,  # same message code, another shop
+        True,
+        False,
+        False,
+    ]
+    assert duplicates.repeated_pairs(np.zeros(2, "int64"), np.array([-1, -1])).tolist() == [
+        False,
+        False,
+    ]

@@ -167,7 +167,7 @@ def id_warnings(findings: list[IdFinding], table: str) -> list[str]:
         key = (f.form, ID_COLUMNS.index(f.column))
         first = merged.get(key)
         merged[key] = f if first is None else replace(first, rows=first.rows + f.rows)
-    lines = []
+    lines: list[str] = []
     for key in sorted(merged):
         f = merged[key]
         _, _, code, text = MANGLED_IDS[f.form]

@@ -83,7 +83,10 @@ class CheckedMessages:
 class Engine(Protocol):
     """Reads and checks the messages table, and keeps its good rows grouped by shop."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The engine's `--engine` name."""
+        ...
 
     def checked_messages(self, source: MessageSource) -> CheckedMessages:
         """Every block of `source` checked; the good rows grouped so each shop's are together."""
@@ -101,7 +104,16 @@ def without_good_rows(block: BlockCheck) -> BlockCheck:
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to this process now (None where the system does not say)."""
+    """Bytes of memory available to start new work now (None where the system does not say).
+
+    Linux's MemAvailable counts the page cache it can drop (after reading a large file, free
+    memory alone is low); elsewhere, the free pages.
+    """
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

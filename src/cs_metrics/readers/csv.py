@@ -8,6 +8,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -58,7 +59,7 @@ def csv_blocks(
     path: Path, wanted: tuple[str, ...], reader: str, block_bytes: int | None = None
 ) -> Iterator[pd.DataFrame]:
     """CSV as text in blocks; rows with too many fields are kept, flagged PARSE_ERROR."""
-    options = {
+    options: dict[str, Any] = {
         "sep": csv_separator(path),
         "dtype": str,
         "keep_default_na": False,
@@ -91,7 +92,8 @@ def csv_blocks(
                 path, engine="c", chunksize=CHUNK_ROWS, index_col=False, **options
             ) as reader:
                 empty = True
-                for block in reader:
+                # With `chunksize`, the reader gives frames (its stubs do not say so).
+                for block in cast("Iterator[pd.DataFrame]", reader):
                     empty = False
                     yield with_parse_error(block[usecols])
                 if empty:
