@@ -20,7 +20,7 @@ import pandas as pd
 from cs_metrics import duplicates, validate
 from cs_metrics.chats import build_chats
 from cs_metrics.duplicates import GroupSummary
-from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose
+from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
 from cs_metrics.engines.memory import FrameGroups, MemoryEngine
 from cs_metrics.errors import StrictModeError, UsageError
 from cs_metrics.metrics import (
@@ -380,7 +380,8 @@ def shops_evaluation(
     window_chats = in_window(chats, "received_at", inputs.bounds)
     rated = inputs.rated.loc[inputs.rated["shop_id"].isin(shop_ids).to_numpy()]
     metrics = shop_metrics(window_chats, rated, shop_ids, inputs.satisfied_min_rating)
-    return metrics, window_chats if inputs.keep_chats else window_chats.iloc[:0]
+    # Without chats kept, none of the group's buffers outlive the group (one at a time on disk).
+    return metrics, window_chats if inputs.keep_chats else empty_like(window_chats)
 
 
 def group_evaluation(

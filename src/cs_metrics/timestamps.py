@@ -156,7 +156,7 @@ def _formatted_instants(
     parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=aware)
     if "%S" in date_format:
         # pandas' %S takes 60 and 61 and rolls over; Python's strptime refuses them. Only
-        # values with such digits are parsed again (found in review).
+        # values with such digits are parsed again (the slow path stays rare).
         suspect = parsed.notna() & text.str.contains("6[01]", regex=True).fillna(False)
         refused = [not _strptime_ok(v, date_format) for v in text[suspect]]
         parsed[suspect[suspect].index[refused]] = pd.NaT

@@ -123,7 +123,7 @@ def quarantine_rows(raw: pd.DataFrame, reasons: pd.DataFrame, table: str) -> pd.
 def _as_text(column: pd.Series) -> pd.Series:
     """A quarantined column as text; typed instants each by their own `isoformat` (pandas'
     text of a column pads every value to the finest fraction among the rows converted with it,
-    so it depended on the other bad rows: found in audit)."""
+    so a value's text would depend on the other bad rows)."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return column.map(lambda t: t.isoformat(), na_action="ignore").astype("string")
     return column.astype("string")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from cs_metrics.errors import UsageError
@@ -93,13 +94,28 @@ class Engine(Protocol):
         ...
 
 
+def empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame with the columns and types of `frame` and no row, sharing none of its memory.
+
+    An empty slice of Arrow-backed columns would keep every buffer of `frame` alive.
+    """
+    return pd.DataFrame({c: pd.Series([], dtype=frame[c].dtype) for c in frame.columns})
+
+
+def detached(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `frame` copied out of its buffers (which may hold a whole block of text)."""
+    return frame.take(np.arange(len(frame))) if len(frame) else empty_like(frame)
+
+
 def without_good_rows(block: BlockCheck) -> BlockCheck:
-    """A checked block without its good rows (kept in the groups): shops, quarantine, counts."""
+    """A checked block without its good rows (kept in the groups): shops, quarantine, counts.
+
+    What is kept shares no memory with the block: kept for every block of a large file, it
+    would otherwise keep each block's text alive.
+    """
     rows = block.rows
-    good = rows.good
-    # An empty slice of Arrow-backed columns would keep every buffer of the block alive.
-    none = pd.DataFrame({c: pd.Series([], dtype=good[c].dtype) for c in good.columns})
-    kept = MessageRows(none, rows.quarantine, rows.rows_read, rows.findings)
+    quarantine = detached(rows.quarantine)
+    kept = MessageRows(empty_like(rows.good), quarantine, rows.rows_read, rows.findings)
     return BlockCheck(block.shop_ids, kept)
 
 

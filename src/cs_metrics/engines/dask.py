@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from cs_metrics.engines import CheckedMessages, MessageSource, without_good_rows
+from cs_metrics.engines import CheckedMessages, MessageSource, empty_like, without_good_rows
 from cs_metrics.errors import UsageError
 from cs_metrics.readers import Piece, map_piece, table_pieces
 from cs_metrics.validate import BlockCheck, MessageCheck, MessageRows
@@ -123,8 +123,7 @@ def good_rows(block: BlockCheck, meta: pd.DataFrame) -> pd.DataFrame:
 
 def no_rows(block: BlockCheck) -> pd.DataFrame:
     """The good rows' columns and types, without rows."""
-    good = block.rows.good
-    return pd.DataFrame({c: pd.Series([], dtype=good[c].dtype) for c in good.columns})
+    return empty_like(block.rows.good)
 
 
 def applied(func: Callable[[pd.DataFrame], T], part: pd.DataFrame) -> T:

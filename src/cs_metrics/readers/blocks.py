@@ -14,8 +14,8 @@ from typing import TypeVar
 import pandas as pd
 import pyarrow as pa
 
+import cs_metrics.readers.csv as csv_reader
 from cs_metrics.errors import InputError
-from cs_metrics.readers import csv as csv_reader
 from cs_metrics.readers.csv import NextReader, csv_blocks
 from cs_metrics.readers.folder import OPTIONAL_COLUMNS, ROW, TABLES, RawTable, table_paths
 from cs_metrics.readers.frames import Missing, concat_blocks, first_line
@@ -65,7 +65,7 @@ def map_blocks(
     # Looked up on the module at each call, so a test can narrow the chain.
     for reader in csv_reader.CSV_READERS:
         # pandas' reader turns its warnings into errors while it reads: with `func` on other
-        # threads, their own warning filters could undo that or leave it on (found in review).
+        # threads, their own warning filters could undo that or leave it on.
         workers = threads if reader == csv_reader.CSV_READERS[0] else 0
         try:
             blocks = _blocks(path, wanted, reader, groups, csv_block_bytes)

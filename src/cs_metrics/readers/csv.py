@@ -179,7 +179,7 @@ def _csv_blocks_tolerant(path: Path, usecols: list[str], options: dict) -> Itera
     """Slow path for a CSV with malformed rows: keep them as rows flagged malformed.
 
     Python's `csv` reads every record (pandas' Python reader silently dropped a row with text
-    after a closing quote, and stopped at a field over 128 kB: found in audit). Short rows get
+    after a closing quote, and stops at a field over 128 kB). Short rows get
     empty values; a row with more fields than the header is flagged, except for one empty
     extra field (a trailing separator, which pandas' reader also takes).
     """
@@ -190,7 +190,7 @@ def _csv_blocks_tolerant(path: Path, usecols: list[str], options: dict) -> Itera
     with path.open(encoding="utf-8-sig", newline="") as file:
         # Blank lines are no rows, nor is a line of spaces and tabs (as in pandas' readers);
         # the fields after the header's are joined into one (a row of thousands of stray
-        # separators stays one extra field: found in review).
+        # separators stays one extra field, not thousands of columns).
         records = (
             r if len(r) <= width else [*r[:width], sep.join(r[width:])]
             for r in csv.reader(file, delimiter=sep)

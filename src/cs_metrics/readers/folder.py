@@ -60,7 +60,7 @@ def table_paths(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for name in TABLES:
         files = [folder / f"{name}.{ext}" for ext in FORMATS]
-        # A file named just `messages` is no table (found in audit: it was read as CSV).
+        # A file named just `messages` (no extension) is no table: its format is unknown.
         present = [p for p in files if p.is_file()]
         if is_parquet_dataset(folder / name):
             present.append(folder / name)

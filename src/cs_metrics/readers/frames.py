@@ -63,7 +63,7 @@ def _arrow_column(name: str, column: pa.ChunkedArray) -> pd.Series:
         return _arrow_text(column.cast(pa.string()))
     if pa.types.is_integer(kind):
         # Digits straight from the integers: through pandas, a column with a gap goes through
-        # float and 19-digit ids lose their last digits (found in review).
+        # float and 19-digit ids would lose their last digits.
         return _arrow_text(column.cast(pa.string()))
     if pa.types.is_floating(kind):
         # NaN is how a spreadsheet or pandas writes a missing number: a missing value. Other

@@ -109,7 +109,7 @@ def _arrow_objects(block: ByteLines, wanted: tuple[str, ...]) -> pa.Table | None
     out), every wanted value is a string or null (Arrow fails on a number, kept as written by
     the line reader), the text is UTF-8 (Arrow does not check), no `NaN` or `Infinity` is
     anywhere and no required column is all null (whether its key was there at all is then left
-    to the line reader). tests/test_read.py compares both readers on the cases that differ.
+    to the line reader). tests/test_readers.py compares both readers on the cases that differ.
     """
     objects = _object_lines(block.data)
     # Arrow reads NaN and Infinity as numbers, even where the key is ignored; they are not JSON.
@@ -172,7 +172,7 @@ def _json_frame(lines: list[str], wanted: tuple[str, ...]) -> tuple[pd.DataFrame
         index=pd.RangeIndex(len(records)),
     )
     errors = pd.Series([None if isinstance(r, dict) else r for r in records], dtype="string")
-    # A nested value that json can read but not write back as text (found in review).
+    # A nested value that json can read but not write back as text is a bad row, not a crash.
     too_deep = np.zeros(len(records), dtype=bool)
     for _, deep in texts.values():
         too_deep |= deep

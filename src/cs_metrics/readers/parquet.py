@@ -148,7 +148,7 @@ def read_parquet_dataset(
 
 def _hive_text(folder: Path, files: list[Path]) -> ds.Partitioning:
     """Hive partitions of a dataset folder, every value as text (`shop_id=007` is not shop 7,
-    which Arrow's own inference would make it: found in audit)."""
+    which Arrow's own inference would make it)."""
     keys = {
         part.split("=", 1)[0]: None
         for file in files

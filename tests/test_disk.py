@@ -64,6 +64,7 @@ def checkup_on_disk(
     with disk_engine(workdir, buckets, block_rows) as engine:
         return checkup(folder, policy, engine=engine, **checks)
 
+
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_WEEKS = [("2026-11-09", "2026-11-15"), ("2026-11-16", "2026-11-22")]
 BLOCK_ROWS = 97

@@ -319,6 +319,7 @@ def messages_bytes(folder: Path) -> int:
     return int(load(folder, Policy()).messages.memory_usage(deep=True).sum())
 
 
+@pytest.mark.slow
 def test_workers_below_the_size_of_the_messages_give_the_pandas_result(spread: Path) -> None:
     """Two workers, each allowed less memory than the messages take, give identical output.
 
