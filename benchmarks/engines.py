@@ -10,6 +10,7 @@ SAMPLE_SECONDS and the largest sum is reported. Prints one Markdown row per engi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import time
@@ -38,10 +39,8 @@ def measure(argv: list[str]) -> tuple[float, float, int]:
         process = psutil.Process(child.pid)
         peak = 0
         while child.poll() is None:
-            try:
+            with contextlib.suppress(psutil.Error):  # the command may end while it is sampled
                 peak = max(peak, tree_rss(process))
-            except psutil.Error:
-                pass
             time.sleep(SAMPLE_SECONDS)
     return time.perf_counter() - start, peak / 2**20, child.returncode
 
