@@ -187,6 +187,8 @@ def choose(
     if name != "dask" and (scheduler is not None or partitions is not None):
         raise UsageError("--scheduler and --partitions need --engine dask")
     chosen = chosen_name(name, folder)
+    # Each engine module builds on the protocol above, so it is imported once chosen (and Dask,
+    # an optional extra, only for a Dask run).
     if chosen == "pandas":
         from cs_metrics.engines.memory import MemoryEngine
 
