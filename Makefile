@@ -22,6 +22,7 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy src
 	$(BIN)/pytest
 
 # The property tests with new random examples (`make test` draws the same ones every run).

@@ -1,4 +1,4 @@
-"""Messages checked block by block give the same dataset as one block (read.map_blocks)."""
+"""Messages checked block by block give the same dataset as one block (blocks.map_blocks)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import cs_metrics.read as read
 from cs_metrics.generate import GeneratorConfig, generate, write_tables
 from cs_metrics.pipeline import Dataset, evaluate, load
 from cs_metrics.policy import Policy
+from cs_metrics.readers import csv as csv_reader
+from cs_metrics.readers import jsonl, parquet
 
 MANGLED = pd.DataFrame(
     {
@@ -51,11 +52,12 @@ def messy(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def loaded(folder: Path, block_rows: int, monkeypatch: pytest.MonkeyPatch) -> Dataset:
     """The folder loaded with blocks of `block_rows` rows (checked on two threads)."""
-    monkeypatch.setattr(read, "CHUNK_ROWS", block_rows)
-    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(csv_reader, "CHUNK_ROWS", block_rows)
+    monkeypatch.setattr(jsonl, "CHUNK_ROWS", block_rows)
+    monkeypatch.setattr(parquet, "PARQUET_BLOCK_ROWS", block_rows)
     # CSV and JSON Lines blocks are cut by size: about `block_rows` rows of this data.
-    monkeypatch.setattr(read, "CSV_BLOCK_BYTES", min(block_rows * 60, 2**25))
-    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", min(block_rows * 150, 2**25))
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", min(block_rows * 60, 2**25))
+    monkeypatch.setattr(jsonl, "JSONL_BLOCK_BYTES", min(block_rows * 150, 2**25))
     return load(folder, Policy())
 
 
@@ -88,10 +90,54 @@ def test_a_required_column_missing_from_every_object_is_found_after_the_last_blo
     """JSON Lines columns are known only at the end: the error still comes, naming the column."""
     from cs_metrics.errors import InputError
 
-    monkeypatch.setattr(read, "CHUNK_ROWS", 1)
-    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 1)
+    monkeypatch.setattr(csv_reader, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(jsonl, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(jsonl, "JSONL_BLOCK_BYTES", 1)
     (tmp_path / "messages.jsonl").write_text(
         '{"shop_id":"S1","conversation_id":"c1","message_id":"m1","sender_role":"buyer"}\n' * 3
     )
     with pytest.raises(InputError, match="required column missing: sent_at"):
         load(tmp_path, Policy())
+
+
+# Pieces of a table (what a Dask worker reads): the same rows, numbered as in the table.
+
+
+def test_pieces_of_a_parquet_folder_read_the_rows_of_the_whole(tmp_path: Path) -> None:
+    """Row groups of two files cut into pieces: together, the rows and numbers of one read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cs_metrics.readers import map_blocks, map_piece, table_pieces
+
+    folder = tmp_path / "messages"
+    folder.mkdir()
+    for number in range(2):
+        ids = [f"m{number}-{i}" for i in range(10)]
+        table = pa.table(
+            {
+                "shop_id": ["S1"] * 10,
+                "conversation_id": ["c1"] * 10,
+                "message_id": ids,
+                "sender_role": ["buyer"] * 10,
+                "sent_at": [f"2026-11-17T10:00:{i:02d}Z" for i in range(10)],
+            }
+        )
+        pq.write_table(table, folder / f"part-{number}.parquet", row_group_size=3)
+    pieces = table_pieces(folder, 3)
+    # Row groups of 3, 3, 3 and 1 rows per file; pieces of at least 7 rows (20 / 3).
+    assert [p.first_row for p in pieces] == [0, 9, 16]
+    whole = pd.concat(map_blocks("messages", folder, lambda block: block), ignore_index=True)
+    parts = [b for piece in pieces for b in map_piece("messages", piece, lambda block: block)]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    assert whole["row_number"].tolist() == list(range(1, 21))
+
+
+def test_a_csv_is_one_piece(tmp_path: Path) -> None:
+    """A CSV cannot be cut safely (a quoted field may hold line breaks): one piece, whole."""
+    from cs_metrics.readers import table_pieces
+
+    path = tmp_path / "messages.csv"
+    path.write_text("shop_id,conversation_id,message_id,sender_role,sent_at\n")
+    (piece,) = table_pieces(path, 8)
+    assert (piece.groups, piece.first_row) == (None, 0)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import MESSAGES_HEADER, write_csv
-from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_on_disk, checkup_text
+from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_text
+from cs_metrics.engines.disk import disk_engine
 from cs_metrics.errors import InputError, UsageError
 from cs_metrics.policy import Policy
 
@@ -111,8 +112,35 @@ def test_bad_date_format_is_a_usage_error(data: Path) -> None:
         checkup(data, Policy(), date_format="%Q")
 
 
-def test_on_disk_the_range_and_shops_cover_used_messages_only(data: Path, tmp_path: Path) -> None:
+def test_the_range_and_shops_cover_used_messages_only(data: Path) -> None:
     """Repeats sent before and after every message, and a bad row, are outside the range."""
+    write_csv(data, "shops", "shop_id,market\nS1,SG\nS2,SG\nS3,SG\n")
+    write_csv(
+        data,
+        "messages",
+        f"{MESSAGES_HEADER}\n"
+        "S1,c1,m1,buyer,2026-11-17T10:00:00Z\n"
+        "S2,c2,m2,buyer,2026-11-17T11:00:00Z\n"
+        "S1,c1,m1,buyer,2026-11-01T00:00:00Z\n"
+        "S2,c2,m2,buyer,2026-12-01T00:00:00Z\n"
+        "S3,c3,m3,nobody,2026-10-01T00:00:00Z\n",
+    )
+    report = checkup(data, Policy())
+    messages = report["tables"]["messages"]
+    assert (messages["rows_used"], messages["rows_duplicate"], messages["rows_quarantined"]) == (
+        2,
+        2,
+        1,
+    )
+    assert (messages["time_from"], messages["time_to"]) == (
+        "2026-11-17T10:00:00Z",
+        "2026-11-17T11:00:00Z",
+    )
+    assert (messages["shops_found"], messages["shop_ids"]) == (2, ["S1", "S2"])
+
+
+def test_on_disk_the_report_is_the_same(data: Path, tmp_path: Path) -> None:
+    """The disk engine (small buckets and blocks) reports what the pandas engine reports."""
     write_csv(data, "shops", "shop_id,market\nS1,SG\nS2,SG\nS3,SG\n")
     write_csv(
         data,
@@ -126,17 +154,8 @@ def test_on_disk_the_range_and_shops_cover_used_messages_only(data: Path, tmp_pa
     )
     work = tmp_path / "work"
     work.mkdir()
-    report = checkup_on_disk(data, Policy(), buckets=2, block_rows=2, workdir=work)
-    messages = report["tables"]["messages"]
-    assert (messages["rows_used"], messages["rows_duplicate"], messages["rows_quarantined"]) == (
-        2,
-        2,
-        1,
-    )
-    assert (messages["time_from"], messages["time_to"]) == (
-        "2026-11-17T10:00:00Z",
-        "2026-11-17T11:00:00Z",
-    )
-    assert (messages["shops_found"], messages["shop_ids"]) == (2, ["S1", "S2"])
+    with disk_engine(work, buckets=2, block_rows=2) as engine:
+        report = checkup(data, Policy(), engine=engine)
     assert report == checkup(data, Policy())
+    assert report["tables"]["messages"]["rows_duplicate"] == 2
     assert list(work.iterdir()) == []

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cs_metrics.cli.app import app
-from cs_metrics.read import TABLES
+from cs_metrics.readers import TABLES
 
 FUZZ = settings(
     max_examples=35,

@@ -19,9 +19,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("config", "files"),
     ("read", "readers", "reasons", "timestamps", "arrow_text", "validate", "duplicates"),
-    ("policy", "chats", "metrics", "unusable"),
+    ("policy", "chats", "metrics", "unusable", "engines"),
     ("pipeline", "enforcement"),
-    ("engines", "checkup", "history", "output", "scan", "importers", "generate"),
+    ("checkup", "history", "output", "scan", "importers", "generate"),
     ("week_files",),
     ("report",),
     ("weekly",),
@@ -75,8 +75,14 @@ def test_no_module_imports_from_a_higher_layer(module: str) -> None:
 
 
 def test_no_import_cycle() -> None:
+    """No module reaches itself through its imports (a package's __init__ picking one of its own
+    modules, as `engines.choose` does, is the family's face, not a cycle)."""
     graph = {
-        name: {m for m in imports_of(path) if m in MODULES and m != name}
+        name: {
+            m
+            for m in imports_of(path)
+            if m in MODULES and m != name and not m.startswith(f"{name}.")
+        }
         for name, path in MODULES.items()
     }
     state: dict[str, int] = {}

@@ -16,8 +16,10 @@ import pytest
 from cs_metrics.errors import CsMetricsError
 from cs_metrics.pipeline import load
 from cs_metrics.policy import Policy
-from cs_metrics.read import csv_separator
-from cs_metrics.validate import parse_instants
+from cs_metrics.readers import csv as csv_reader
+from cs_metrics.readers import csv_separator
+from cs_metrics.readers import jsonl as jsonl_reader
+from cs_metrics.timestamps import parse_instants
 
 HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at"
 ROW = "S1,c1,m1,buyer,2026-11-17T10:00:00Z"
@@ -339,11 +341,10 @@ def test_without_date_format_behaviour_is_unchanged() -> None:
 
 def test_row_numbers_run_on_across_streamed_blocks(data: Path, monkeypatch: Any) -> None:
     """Reading in blocks keeps row_number the 1-based data-row ordinal of the whole file."""
-    import cs_metrics.read as read
-
-    monkeypatch.setattr(read, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(read, "CSV_BLOCK_BYTES", 64)
-    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 64)
+    monkeypatch.setattr(csv_reader, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(jsonl_reader, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 64)
+    monkeypatch.setattr(jsonl_reader, "JSONL_BLOCK_BYTES", 64)
     rows = [f"S1,c1,m{i},buyer,{1794877200 + i}" for i in range(5)]
     rows[3] = "S1,c1,m3,nobody,1794877203"
     csv_bytes(lines(HEADER, *rows[:2], "", *rows[2:]))(data)
@@ -365,11 +366,10 @@ def test_row_numbers_run_on_across_streamed_blocks(data: Path, monkeypatch: Any)
 
 def test_jsonl_columns_only_in_a_later_block_are_kept(data: Path, monkeypatch: Any) -> None:
     """A key first seen in a later block is a column; earlier rows have it missing."""
-    import cs_metrics.read as read
-
-    monkeypatch.setattr(read, "CHUNK_ROWS", 1)
-    monkeypatch.setattr(read, "CSV_BLOCK_BYTES", 1)
-    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 1)
+    monkeypatch.setattr(csv_reader, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(jsonl_reader, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 1)
+    monkeypatch.setattr(jsonl_reader, "JSONL_BLOCK_BYTES", 1)
     jsonl_bytes(
         lines(
             '{"shop_id":"S1","conversation_id":"c1","message_id":"m1","sent_at":1794877200}',
@@ -384,11 +384,10 @@ def test_jsonl_columns_only_in_a_later_block_are_kept(data: Path, monkeypatch: A
 
 def test_csv_malformed_row_in_a_later_block_is_quarantined(data: Path, monkeypatch: Any) -> None:
     """The tolerant re-read also streams and numbers rows across blocks."""
-    import cs_metrics.read as read
-
-    monkeypatch.setattr(read, "CHUNK_ROWS", 1)
-    monkeypatch.setattr(read, "CSV_BLOCK_BYTES", 1)
-    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 1)
+    monkeypatch.setattr(csv_reader, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(jsonl_reader, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 1)
+    monkeypatch.setattr(jsonl_reader, "JSONL_BLOCK_BYTES", 1)
     csv_bytes(lines(HEADER, ROW, ROW.replace("m1", "m2") + ",x,y"))(data)
     dataset = load(data, Policy())
     assert list(dataset.quarantine["messages"]["row_number"]) == [2]

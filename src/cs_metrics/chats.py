@@ -7,16 +7,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.validate import (
-    CONVERSATION_KEYS,
-    INSTANT,
-    LAST_INSTANT,
+from cs_metrics.arrow_text import (
     arrow_chunks,
     arrow_strings,
     dictionary_codes,
     id_numbers,
     text_codes,
 )
+from cs_metrics.duplicates import CONVERSATION_KEYS
+from cs_metrics.timestamps import INSTANT, LAST_INSTANT
 
 ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED = (
     "on_time",
@@ -31,7 +30,7 @@ _NEVER = np.iinfo("int64").max
 
 
 TICKS_PER_MINUTE = 60_000_000
-"""The clock counts microseconds, the resolution of every instant (validate.INSTANT)."""
+"""The clock counts microseconds, the resolution of every instant (timestamps.INSTANT)."""
 
 
 def ticks(instants: pd.Series) -> np.ndarray:

@@ -8,13 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from cs_metrics.engines.disk import BucketSummary, load_on_disk
-from cs_metrics.engines.partitions import earliest_of, latest_of
-from cs_metrics.pipeline import METRICS_ONLY, Dataset, load
+from cs_metrics.engines import Engine
+from cs_metrics.pipeline import METRICS_ONLY, Dataset, MessagesSummary, load
 from cs_metrics.policy import Policy
-from cs_metrics.read import TABLES, table_paths
+from cs_metrics.readers import TABLES, table_paths
+from cs_metrics.reasons import Warn
 from cs_metrics.unusable import check_usable
-from cs_metrics.validate import Warn
 
 CLEAN, PROBLEMS, UNUSABLE = "clean", "problems", "unusable"
 EXIT_STATUS = {CLEAN: 0, PROBLEMS: 1, UNUSABLE: 2}
@@ -45,12 +44,13 @@ def checkup(
     *,
     date_format: str | None = None,
     reject_mangled_ids: bool = False,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Per table: rows read/used/quarantined (by reason), warnings, time range, shops; a status.
 
-    Every checked message is held in memory (`pipeline.load`). Unusable input (missing file or
-    column, unreadable file, bad --date-format) is not a status here: `load` raises its
-    InputError/UsageError, which the CLI maps to exit 2.
+    The messages are loaded by `engine` (default: in memory); only their summary is used.
+    Unusable input (missing file or column, unreadable file, bad --date-format) is not a status
+    here: `load` raises its InputError/UsageError, which the CLI maps to exit 2.
     """
     # Only the columns the checks look at: message text and sender ids are never checked.
     dataset = load(
@@ -59,40 +59,16 @@ def checkup(
         message_columns=METRICS_ONLY,
         date_format=date_format,
         reject_mangled_ids=reject_mangled_ids,
-    )
-    used = {name: used_rows(frame_of(dataset, name), name) for name in dataset.counts}
-    return checkup_of(folder, dataset, used)
-
-
-def checkup_on_disk(
-    folder: Path,
-    policy: Policy,
-    *,
-    date_format: str | None = None,
-    reject_mangled_ids: bool = False,
-    buckets: int | None = None,
-    block_rows: int | None = None,
-    workdir: Path | None = None,
-) -> dict[str, Any]:
-    """`checkup`, the messages spilled to per-shop bucket files: memory flat with file size.
-
-    `buckets`, `block_rows` and `workdir` are those of `spill.evaluate_on_disk`.
-    """
-    dataset, summaries = load_on_disk(
-        folder,
-        policy,
-        date_format=date_format,
-        reject_mangled_ids=reject_mangled_ids,
-        buckets=buckets,
-        block_rows=block_rows,
-        workdir=workdir,
+        engine=engine,
     )
     used = {
         name: used_rows(frame_of(dataset, name), name)
         for name in dataset.counts
         if name != "messages"
     }
-    return checkup_of(folder, dataset, {"messages": used_messages(summaries), **used})
+    messages = dataset.summary
+    assert messages is not None  # `load` always summarises the messages
+    return checkup_of(folder, dataset, {"messages": used_messages(messages), **used})
 
 
 def checkup_of(folder: Path, dataset: Dataset, used: dict[str, UsedRows]) -> dict[str, Any]:
@@ -156,13 +132,9 @@ def used_rows(frame: pd.DataFrame, name: str) -> UsedRows:
     return UsedRows(first, last, shops)
 
 
-def used_messages(summaries: list[BucketSummary]) -> UsedRows:
-    """The used messages in brief, from the summaries of the buckets (each shop in one)."""
-    return UsedRows(
-        earliest_of([s.earliest for s in summaries]),
-        latest_of([s.latest for s in summaries]),
-        pd.Index([], dtype="string").append([s.shop_ids for s in summaries]).unique(),
-    )
+def used_messages(summary: MessagesSummary) -> UsedRows:
+    """The used messages in brief, from their summary (whatever engine holds them)."""
+    return UsedRows(summary.earliest, summary.latest, summary.shop_ids)
 
 
 def time_range(

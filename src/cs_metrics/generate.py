@@ -53,7 +53,7 @@ import pyarrow.parquet as pq
 from cs_metrics import files
 from cs_metrics.errors import UsageError
 from cs_metrics.policy import MARKET_TIMEZONES
-from cs_metrics.read import OPTIONAL_COLUMNS, TABLES
+from cs_metrics.readers import OPTIONAL_COLUMNS, TABLES
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     name: TABLES[name] + OPTIONAL_COLUMNS[name] for name in TABLES

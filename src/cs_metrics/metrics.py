@@ -20,7 +20,7 @@ from cs_metrics.chats import (
     positions,
     ticks,
 )
-from cs_metrics.validate import INSTANT
+from cs_metrics.timestamps import INSTANT
 
 COUNT_FIELDS = (
     "chats",

@@ -1,4 +1,10 @@
-"""The stages wired together: load a data folder, then evaluate a window of days."""
+"""One load and one evaluate for every engine: read a data folder, then evaluate a window.
+
+`load` reads the small tables here and asks an engine (`engines`) for the messages: checked
+block by block and grouped by shop, wherever the engine keeps them. The strict rule, the
+duplicate rule (`duplicates`), the default cut-off, the warnings and the evaluation of each
+group are then the same whatever the engine.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cs_metrics import validate
+from cs_metrics import duplicates, validate
 from cs_metrics.chats import build_chats
-from cs_metrics.errors import StrictModeError
+from cs_metrics.duplicates import GroupSummary
+from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
+from cs_metrics.engines.memory import FrameGroups, MemoryEngine
+from cs_metrics.errors import StrictModeError, UsageError
 from cs_metrics.metrics import (
     counted_ratings,
     in_window,
@@ -22,15 +31,10 @@ from cs_metrics.metrics import (
     window_mask,
 )
 from cs_metrics.policy import Policy
-from cs_metrics.read import (
-    RawTable,
-    RowGroups,
-    map_blocks,
-    read_table,
-    row_groups_up_to,
-    table_paths,
-)
-from cs_metrics.validate import Checked, InputCounts, InputWarning, Warn
+from cs_metrics.readers import RawTable, RowGroups, read_table, row_groups_up_to, table_paths
+from cs_metrics.reasons import InputCounts, InputWarning, Warn
+from cs_metrics.timestamps import INSTANT, checked_date_format
+from cs_metrics.validate import BlockCheck, Checked, MessageCheck
 
 EMPTY = {
     "ratings": ("shop_id", "conversation_id", "rating", "rated_at", "row_number"),
@@ -54,12 +58,28 @@ class Dataset:
     """Every non-empty shop_id in any row of any table, sorted."""
     default_timezone: str = "UTC"
     warnings: list[str] = field(default_factory=list)
-    duplicates_by_shop: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
-    """Message rows counted as duplicates, per shop_id."""
+    groups: MessageGroups | None = None
+    """The used messages, grouped by shop where the engine keeps them (None: `messages`)."""
+    summary: MessagesSummary | None = None
+    """The used messages' time range and shops (None: from `messages`)."""
+
+    @property
+    def message_groups(self) -> MessageGroups:
+        """The used messages, grouped by shop (one group when this process holds them all)."""
+        return self.groups if self.groups is not None else FrameGroups(self.messages)
+
+    @property
+    def duplicates_by_shop(self) -> pd.Series:
+        """Message rows counted as duplicates, per shop_id."""
+        if self.summary is None:
+            return pd.Series(dtype="int64")
+        return self.summary.duplicates_by_shop
 
     @property
     def latest_message(self) -> pd.Timestamp | None:
         """The default cut-off: the latest sent_at of the good, non-duplicate messages."""
+        if self.summary is not None:
+            return self.summary.latest
         latest = self.messages["sent_at"].max()
         return None if pd.isna(latest) else pd.Timestamp(latest)
 
@@ -85,11 +105,6 @@ METRICS_ONLY: tuple[str, ...] = ()
 """Optional message columns the metrics need: none (ids and content feed only drill-downs)."""
 
 
-CHECK_THREADS = 2
-"""Blocks of messages checked at once while the next is read (the checks' Arrow and numpy work
-runs outside the GIL); more would hold more blocks in memory."""
-
-
 def load(
     folder: Path,
     policy: Policy,
@@ -99,41 +114,106 @@ def load(
     date_format: str | None = None,
     reject_mangled_ids: bool = False,
     skip_after: pd.Timestamp | None = None,
+    engine: Engine | None = None,
 ) -> Dataset:
     """Read and validate every table of a data folder (the shops table first, for time zones).
 
-    With `skip_after` (the run's cut-off), Parquet row groups at the end of the messages table
-    whose statistics prove every message was sent after it are not read (`skipped_rows`).
+    The `engine` (default: in memory) reads and checks the messages and keeps their good rows
+    grouped by shop; the rest is the same for every engine. With `skip_after` (the run's
+    cut-off), Parquet row groups at the end of the messages table whose statistics prove every
+    message was sent after it are not read (`skipped_rows`).
     """
     paths = table_paths(folder)
+    if date_format is not None:
+        checked_date_format(date_format)
     raw = {name: read_table(name, path) for name, path in paths.items() if name != "messages"}
     shops_table = checked_shops(raw, policy, reject_mangled_ids)
-    known = known_zones(shops_table)
-    check_block = partial(
-        checked_block,
-        known=known,
-        default_timezone=policy.default_timezone,
-        date_format=date_format,
-        reject_mangled_ids=reject_mangled_ids,
+    check = MessageCheck(
+        known_zones(shops_table), policy.default_timezone, date_format, reject_mangled_ids
     )
-    # Messages are checked block by block as they are read: the raw text is never all held.
     groups = None if skip_after is None else skipped_groups(paths["messages"], skip_after)
-    blocks = map_blocks(
-        "messages", paths["messages"], check_block, message_columns, groups, CHECK_THREADS
-    )
+    source = MessageSource(paths["messages"], check, message_columns, groups)
+    checked = (engine or MemoryEngine()).checked_messages(source)
+    blocks, messages = checked.blocks, checked.groups
+    del checked
     small = small_tables(
         raw,
         shops_table,
-        [shops for shops, _ in blocks],
+        [block.shop_ids for block in blocks],
         policy,
         date_format=date_format,
         reject_mangled_ids=reject_mangled_ids,
     )
-    dataset = dataset_of(validate.merged_messages([rows for _, rows in blocks]), small, policy)
+    if strict:
+        raise_on_bad_rows(sum(b.rows.quarantine.shape[0] for b in blocks), small, paths)
+    # The duplicate rule (SPEC 8), settled in each group: each shop's rows are in one.
+    messages = messages.transform(duplicates.flagged)
+    summaries = messages.map(duplicates.group_summary)
+    messages = messages.transform(duplicates.without_duplicates)
+    dataset = dataset_of(messages_table(blocks, summaries, messages), small, policy)
+    # Messages held here are `dataset.messages` itself; others stay where the engine keeps them.
+    dataset.groups = None if messages.held() is not None else messages
+    dataset.summary = MessagesSummary.of(summaries)
     dataset.warnings += skipped_warnings(groups)
-    if strict and dataset.bad_rows:
-        raise StrictModeError(_strict_message(dataset, paths))
     return dataset
+
+
+def raise_on_bad_rows(bad_messages: int, small: SmallTables, paths: dict[str, Path]) -> None:
+    """--strict (SPEC 8): any bad row in any table is a StrictModeError naming each file."""
+    bad = {"messages": bad_messages}
+    bad.update({name: t.counts.rows_quarantined for name, t in small.checked.items()})
+    parts = [
+        f"{paths[name]}: {bad[name]} bad row(s)"
+        for name in ("messages", "ratings", "holiday_mode", "shops")
+        if bad.get(name)
+    ]
+    if parts:
+        raise StrictModeError("--strict: " + "; ".join(parts))
+
+
+def messages_table(
+    blocks: list[BlockCheck], summaries: list[GroupSummary], used: MessageGroups
+) -> Checked:
+    """The messages table checked, from its blocks and the summaries of its settled groups."""
+    read = sum(b.rows.rows_read for b in blocks)
+    quarantine = [b.rows.quarantine for b in blocks]
+    filled = [q for q in quarantine if len(q)]
+    duplicates_found = sum(s.duplicates for s in summaries)
+    bad = sum(len(q) for q in filled)
+    held = used.held()
+    return Checked(
+        good=held if held is not None else used.empty(),
+        quarantine=pd.concat(filled, ignore_index=True) if filled else quarantine[0],
+        counts=InputCounts(read, read - bad - duplicates_found, bad, duplicates_found),
+        warnings=[
+            *validate.id_warnings([f for b in blocks for f in b.rows.findings], "messages"),
+            *duplicates.collapsed_warnings([s.collapsed for s in summaries]),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class MessagesSummary:
+    """The used messages in brief: their time range and shops (whatever engine holds them)."""
+
+    earliest: pd.Timestamp | None
+    latest: pd.Timestamp | None
+    shop_ids: pd.Index
+    duplicates_by_shop: pd.Series
+    """Rows counted as duplicates per shop_id (each shop's rows are in one group)."""
+
+    @staticmethod
+    def of(groups: list[GroupSummary]) -> MessagesSummary:
+        """The summary of all groups."""
+        earliest = [g.earliest for g in groups if g.earliest is not None]
+        latest = [g.latest for g in groups if g.latest is not None]
+        counts = [g.duplicates_by_shop for g in groups if len(g.duplicates_by_shop)]
+        return MessagesSummary(
+            min(earliest) if earliest else None,
+            max(latest) if latest else None,
+            pd.Index([], dtype="string").append([g.shop_ids for g in groups]).unique(),
+            pd.concat(counts) if counts else pd.Series(dtype="int64"),
+        )
 
 
 def is_parquet(path: Path) -> bool:
@@ -215,7 +295,6 @@ def dataset_of(messages: Checked, small: SmallTables, policy: Policy) -> Dataset
         counts={k: checked[k].counts for k in order if k in checked},
         shop_ids=small.shop_ids,
         default_timezone=policy.default_timezone,
-        duplicates_by_shop=messages.duplicates_by_shop,
         warnings=[
             *(w for k in order if k in checked for w in checked[k].warnings),
             *small.zone_warnings,
@@ -244,29 +323,13 @@ def known_zones(shops: Checked | None) -> pd.Series:
     return shops.good.set_index("shop_id")["timezone"]
 
 
-def checked_block(
-    block: pd.DataFrame,
-    known: pd.Series,
-    default_timezone: str,
-    date_format: str | None,
-    reject_mangled_ids: bool,
-) -> tuple[pd.Index, validate.MessageRows]:
-    """The shop_ids seen in a block of message rows, and the block after the row checks."""
-    shops = validate.seen_shop_ids(block)
-    block_zones = known.reindex(shops).fillna(default_timezone).astype("string")
-    rows = validate.check_message_rows(
-        block, block_zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-    )
-    return shops, rows
-
-
 def _good_or_empty(checked: dict[str, Checked], name: str) -> pd.DataFrame:
     if name in checked:
         return checked[name].good
     frame = pd.DataFrame({c: pd.Series(dtype="string") for c in EMPTY[name]})
     for column in ("rated_at", "start", "end"):
         if column in frame:
-            frame[column] = pd.Series(dtype=validate.INSTANT)
+            frame[column] = pd.Series(dtype=INSTANT)
     return frame
 
 
@@ -283,15 +346,6 @@ def _zone_warnings(seen: pd.Index, known: pd.Series, default_tz: str) -> list[st
     ]
 
 
-def _strict_message(dataset: Dataset, paths: dict[str, Path]) -> str:
-    parts = [
-        f"{paths[name]}: {counts.rows_quarantined} bad row(s)"
-        for name, counts in dataset.counts.items()
-        if counts.rows_quarantined
-    ]
-    return "--strict: " + "; ".join(parts)
-
-
 def resolve_cutoff(dataset: Dataset, cutoff: pd.Timestamp | None) -> pd.Timestamp | None:
     """The run's cut-off: as given, else the latest good message."""
     return cutoff if cutoff is not None else dataset.latest_message
@@ -304,6 +358,53 @@ def shop_zones(dataset: Dataset, shop_ids: list[str] | None) -> pd.DataFrame:
     return pd.DataFrame({"shop_id": ids, "timezone": zones.to_numpy()})
 
 
+@dataclass(frozen=True)
+class MetricInputs:
+    """What each group of messages needs besides its rows: the small tables and the settings."""
+
+    holiday_mode: pd.DataFrame
+    bounds: pd.DataFrame
+    """The window of each reported shop (shop_id, timezone, window_start, window_end)."""
+    rated: pd.DataFrame
+    """The counted ratings of the window (SPEC 5)."""
+    cutoff: pd.Timestamp | None
+    response_limit: pd.Timedelta
+    auto_reply_counts: bool
+    satisfied_min_rating: int
+    chat_detail: bool
+    keep_chats: bool
+
+
+def shops_evaluation(
+    messages: pd.DataFrame, shop_ids: pd.Index, inputs: MetricInputs
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """SPEC 5 fields of `shop_ids` from all their messages, and their chats of the window."""
+    holiday_mode = inputs.holiday_mode.loc[inputs.holiday_mode["shop_id"].isin(shop_ids).to_numpy()]
+    chats = build_chats(
+        messages,
+        holiday_mode,
+        inputs.cutoff,
+        inputs.response_limit,
+        inputs.auto_reply_counts,
+        inputs.chat_detail,
+    )
+    window_chats = in_window(chats, "received_at", inputs.bounds)
+    rated = inputs.rated.loc[inputs.rated["shop_id"].isin(shop_ids).to_numpy()]
+    metrics = shop_metrics(window_chats, rated, shop_ids, inputs.satisfied_min_rating)
+    # Without chats kept, none of the group's buffers outlive the group (one at a time on disk).
+    return metrics, window_chats if inputs.keep_chats else empty_like(window_chats)
+
+
+def group_evaluation(
+    group: pd.DataFrame, inputs: MetricInputs
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The metrics and window chats of the reported shops whose messages are in this group."""
+    reported = group["shop_id"].isin(inputs.bounds["shop_id"]).to_numpy()
+    messages = group if reported.all() else group.loc[reported]
+    shop_ids = pd.Index(messages["shop_id"].unique(), dtype="string").sort_values()
+    return shops_evaluation(messages, shop_ids, inputs)
+
+
 def evaluate(
     dataset: Dataset,
     start: dt.date,
@@ -312,43 +413,58 @@ def evaluate(
     cutoff: pd.Timestamp | None = None,
     shop_ids: list[str] | None = None,
     chat_detail: bool = True,
+    *,
+    keep_chats: bool = True,
 ) -> Evaluation:
     """SPEC 5 metrics for the local days start..end of each shop, as known at the cut-off.
 
-    Without `chat_detail` the chats carry only shop, instants and status (no ids or time zone):
-    enough for the metrics, and faster.
+    Each group of messages is evaluated where its engine keeps it. Without `chat_detail` the
+    chats carry only shop, instants and status (no ids or time zone): enough for the metrics,
+    and faster; without `keep_chats` no chat comes back at all (only the metrics).
     """
     cut = resolve_cutoff(dataset, cutoff)
     shops = shop_zones(dataset, shop_ids)
     bounds = window_bounds(shops, start, end)
-    messages = dataset.messages
-    if shop_ids:
-        messages = messages.loc[messages["shop_id"].isin(shops["shop_id"])]
-    all_chats = build_chats(
-        messages,
-        dataset.holiday_mode,
-        cut,
-        policy.response_limit,
-        policy.auto_reply_counts_as_response,
-        chat_detail,
+    inputs = MetricInputs(
+        holiday_mode=dataset.holiday_mode,
+        bounds=bounds,
+        rated=counted_ratings(dataset.ratings, dataset.holiday_mode, bounds, cut),
+        cutoff=cut,
+        response_limit=policy.response_limit,
+        auto_reply_counts=policy.auto_reply_counts_as_response,
+        satisfied_min_rating=policy.satisfied_min_rating,
+        chat_detail=chat_detail,
+        keep_chats=keep_chats,
     )
-    window_chats = in_window(all_chats, "received_at", bounds)
+    groups = dataset.message_groups
+    found = groups.map(partial(group_evaluation, inputs=inputs))
+    # Reported shops with no message (ratings only, or seen only in bad rows) get their metrics
+    # from no messages.
+    seen = pd.Index([], dtype="string").append([pd.Index(m["shop_id"]) for m, _ in found])
+    rest = pd.Index(bounds["shop_id"]).difference(seen)
+    found.append(shops_evaluation(groups.empty(), rest, inputs))
+    metrics = stacked([metrics for metrics, _ in found])
+    metrics = metrics.set_index("shop_id").reindex(pd.Index(bounds["shop_id"])).reset_index()
+    window_chats = stacked([chats for _, chats in found])
     if chat_detail:
         zones = shops.set_index("shop_id")["timezone"]
         window_chats = window_chats.assign(timezone=window_chats["shop_id"].map(zones))
-    rated = counted_ratings(dataset.ratings, dataset.holiday_mode, bounds, cut)
-    metrics = shop_metrics(
-        window_chats, rated, pd.Index(shops["shop_id"]), policy.satisfied_min_rating
-    )
-    metrics = bounds.merge(metrics, on="shop_id", how="left")
     return Evaluation(
-        metrics=metrics,
+        metrics=bounds.merge(metrics, on="shop_id", how="left"),
         chats=window_chats.reset_index(drop=True),
         cutoff=cut,
         start=start,
         end=end,
-        ratings=rated.reset_index(drop=True),
+        ratings=inputs.rated.reset_index(drop=True),
     )
+
+
+def stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames stacked, skipping empty ones (the first frame when all are empty)."""
+    filled = [f for f in frames if len(f)]
+    if len(filled) == 1:
+        return filled[0]
+    return pd.concat(filled, ignore_index=True) if filled else frames[0]
 
 
 def messages_in_window(
@@ -375,3 +491,48 @@ def messages_in_window(
     if columns is not None:
         messages = messages[[c for c in columns if c in messages.columns]]
     return messages if keep.all() else messages.loc[keep]
+
+
+def evaluated(
+    folder: Path,
+    start: dt.date,
+    end: dt.date,
+    policy: Policy,
+    cutoff: pd.Timestamp | None = None,
+    shop_ids: list[str] | None = None,
+    *,
+    strict: bool = False,
+    date_format: str | None = None,
+    reject_mangled_ids: bool = False,
+    engine: str = "auto",
+    scheduler: str | None = None,
+    partitions: int | None = None,
+    skip_after_cutoff: bool = False,
+) -> tuple[Dataset, Evaluation]:
+    """`load` then `evaluate` (metrics only) on the engine named (`engines.choose`).
+
+    With `skip_after_cutoff`, Parquet row groups that hold only messages sent after `cutoff`
+    are not read (see `load`).
+    """
+    if skip_after_cutoff and cutoff is None:
+        raise UsageError(
+            "--skip-after-cutoff needs --cutoff (the default cut-off is the latest message)"
+        )
+    if skip_after_cutoff and not is_parquet(table_paths(folder)["messages"]):
+        raise UsageError("--skip-after-cutoff needs Parquet messages (a file or dataset folder)")
+    with choose(engine, folder, scheduler=scheduler, partitions=partitions) as chosen:
+        dataset = load(
+            folder,
+            policy,
+            strict,
+            METRICS_ONLY,
+            date_format=date_format,
+            reject_mangled_ids=reject_mangled_ids,
+            skip_after=cutoff if skip_after_cutoff else None,
+            engine=chosen,
+        )
+        evaluation = evaluate(
+            dataset, start, end, policy, cutoff, shop_ids, chat_detail=False, keep_chats=False
+        )
+    dataset.groups = None  # the engine is closed: its groups are gone
+    return dataset, evaluation

@@ -22,7 +22,7 @@ from cs_metrics.config import (
     unknown_names,
 )
 from cs_metrics.errors import UsageError
-from cs_metrics.validate import known_timezones
+from cs_metrics.timestamps import known_timezones
 
 MARKET_TIMEZONES: dict[str, str] = {
     "SG": "Asia/Singapore",

@@ -1,21 +1,28 @@
-"""Validate raw tables: typed good rows, quarantined bad rows with reasons, duplicates, counts."""
+"""Check raw tables row by row: typed good rows, quarantined bad rows with reasons, counts.
+
+The duplicate rule (SPEC 8) is settled apart, in `duplicates`, once the rows are checked."""
 
 from __future__ import annotations
 
-import datetime as dt
-import zoneinfo
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.errors import UsageError
-from cs_metrics.read import PARSE_ERROR, ROW, TABLES, RawTable
+from cs_metrics.arrow_text import (
+    arrow_chunks,
+    arrow_strings,
+    clean_text,
+    dictionary_codes,
+    first_bytes,
+    missing_text,
+)
+from cs_metrics.readers import PARSE_ERROR, ROW, TABLES, RawTable
+from cs_metrics.reasons import ID_COLUMNS, MANGLED_IDS, InputCounts, InputWarning, Reason, Warn
+from cs_metrics.timestamps import known_timezones, parse_instants, row_zones
 
 ROLE_ALIASES: dict[str, str] = {
     "buyer": "buyer",
@@ -31,108 +38,12 @@ ROLE_ALIASES: dict[str, str] = {
     "system": "system",
     "platform": "system",
 }
+
+
 ROLES = pd.CategoricalDtype(["buyer", "seller", "auto_reply", "system"])
-UTC = "UTC"
-_ISO = (
-    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[T ](?P<hm>[0-9]{2}:[0-9]{2})(?::(?P<sec>[0-5][0-9])(?:\.(?P<frac>[0-9]+))?)?)?"
-    r"(?P<zone>Z|[+-][0-9]{2}:?[0-9]{2})?$"
-)
-"""Seconds stop at 59 (pandas' `%S` would take 60 and 61 and roll over into the next minute)."""
-_WHOLE = r"^[0-9]+$"
-MILLISECONDS_FROM = 100_000_000_000
-INSTANT = "datetime64[us, UTC]"
-FIRST_INSTANT = pd.Timestamp(dt.datetime(1, 1, 1, tzinfo=dt.UTC))
-LAST_INSTANT = pd.Timestamp(dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))
-"""Instants outside years 1-9999 in UTC (Python's datetime range) are bad timestamps."""
-SAFE_WALL = (pd.Timestamp(dt.datetime(1, 1, 2)), pd.Timestamp(dt.datetime(9999, 12, 30)))
-"""Instants are held in UTC with microsecond resolution (years 1 to 9999 and beyond)."""
-
-
-class Reason(StrEnum):
-    """Why a row was quarantined (machine-readable code)."""
-
-    MALFORMED_ROW = "malformed_row"
-    MISSING_VALUE = "missing_value"
-    BAD_TIMESTAMP = "bad_timestamp"
-    LOCAL_TIME_GAP = "nonexistent_or_ambiguous_local_time"
-    UNKNOWN_ROLE = "unknown_role"
-    BAD_RATING = "bad_rating"
-    UNKNOWN_TIMEZONE = "unknown_timezone"
-    END_BEFORE_START = "end_before_start"
-    ID_SCIENTIFIC_NOTATION = "id_scientific_notation"
-    """Only with `reject_mangled_ids`: by default such rows are used, with a warning."""
-    ID_FLOAT_SUFFIX = "id_float_suffix"
-    """Only with `reject_mangled_ids`: by default such rows are used, with a warning."""
-
-
-class Warn(StrEnum):
-    """Why rows that are used anyway deserve a look (machine-readable code of a warning)."""
-
-    ID_SCIENTIFIC_NOTATION = "id_scientific_notation"
-    ID_FLOAT_SUFFIX = "id_float_suffix"
-    ID_COLLAPSED_DUPLICATES = "id_collapsed_duplicates"
-    TIMEZONE_DEFAULTED = "timezone_defaulted"
-    ROWS_NOT_READ = "rows_not_read"
-
-
-class InputWarning(str):
-    """A warning line as printed, that also carries its table, code and number of rows."""
-
-    table: str
-    code: str
-    rows: int
-
-    def __new__(cls, text: str, *, table: str, code: str, rows: int = 0) -> InputWarning:
-        """The warning `text` about `rows` rows of `table`, with its `code`."""
-        line = super().__new__(cls, text)
-        line.table, line.code, line.rows = table, code, rows
-        return line
-
-
-ID_COLUMNS = ("shop_id", "conversation_id", "message_id")
-SCIENTIFIC_ID = r"[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+"
-"""An id a spreadsheet showed in scientific notation (`1.79E+18`): its last digits are lost."""
-FLOAT_ID = r"[0-9]+\.0+"
-"""An id a spreadsheet turned into a decimal number (`3.0` for `3`)."""
-AS_TEXT = "re-export with the column formatted as text"
-MANGLED_IDS: tuple[tuple[str, Reason, Warn, str], ...] = (
-    (
-        SCIENTIFIC_ID,
-        Reason.ID_SCIENTIFIC_NOTATION,
-        Warn.ID_SCIENTIFIC_NOTATION,
-        "{column} is in scientific notation: a spreadsheet turned a long id into scientific "
-        f"notation and lost its last digits; {AS_TEXT}",
-    ),
-    (
-        FLOAT_ID,
-        Reason.ID_FLOAT_SUFFIX,
-        Warn.ID_FLOAT_SUFFIX,
-        f"{{column}} ends in .0: a spreadsheet turned an id into a decimal number; {AS_TEXT}",
-    ),
-)
 
 
 assert all(pattern.startswith("[0-9]") for pattern, *_ in MANGLED_IDS)  # see _full_matches
-
-
-@dataclass(frozen=True)
-class InputCounts:
-    """Rows of one table: every row read is used, quarantined or a duplicate."""
-
-    rows_read: int
-    rows_used: int
-    rows_quarantined: int
-    rows_duplicate: int
-
-    def as_dict(self) -> dict[str, int]:
-        """The four counts under their SPEC names."""
-        return {
-            "rows_read": self.rows_read,
-            "rows_used": self.rows_used,
-            "rows_quarantined": self.rows_quarantined,
-            "rows_duplicate": self.rows_duplicate,
-        }
 
 
 @dataclass
@@ -143,96 +54,6 @@ class Checked:
     quarantine: pd.DataFrame
     counts: InputCounts
     warnings: list[str] = field(default_factory=list)
-    duplicates_by_shop: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
-    """Rows counted as duplicates, per shop_id (messages only)."""
-
-
-def clean_text(values: pd.Series) -> pd.Series:
-    """Text with surrounding white space removed and empty values as missing."""
-    if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
-        return values
-    text = pa.chunked_array(arrow_strings(values))
-    if any(_maybe_padded(chunk) for chunk in text.chunks):
-        stripped = pc.utf8_trim_whitespace(text)
-        # Keep the original column (not a second copy) when nothing was stripped.
-        if pc.any(pc.not_equal(pc.binary_length(stripped), pc.binary_length(text))).as_py():
-            text = stripped
-    empty = pc.equal(pc.binary_length(text), 0)
-    if pc.any(empty).as_py():
-        text = pc.if_else(empty, pa.scalar(None, text.type), text)
-    return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
-
-
-def _maybe_padded(text: pa.Array) -> bool:
-    """Whether a value may begin or end with white space (a quick look before trimming).
-
-    True when some value's first or last byte is not a visible ASCII character.
-    """
-    starts, stops, data = _value_bytes(text)
-    filled = stops > starts  # empty values have no bytes (they become missing)
-    edges = np.concatenate([data[starts[filled]], data[stops[filled] - 1]])
-    return bool(((edges <= 0x20) | (edges >= 0x7F)).any())
-
-
-def _value_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where each value of a large_string array starts and stops in its data bytes, and those."""
-    _, offsets, data = text.buffers()
-    ends = np.frombuffer(offsets, dtype="int64")[text.offset : text.offset + len(text) + 1]
-    raw = np.zeros(0, "uint8") if data is None else np.frombuffer(data, dtype="uint8")
-    return ends[:-1], ends[1:], raw
-
-
-def arrow_strings(values: pd.Series) -> pa.ChunkedArray | pa.Array:
-    """Text values as an Arrow large_string array (without a detour through Python objects)."""
-    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
-        values = values.astype("string[pyarrow]")
-    array = values.array
-    arrow = array._pa_array if hasattr(array, "_pa_array") else array.__arrow_array__()
-    return arrow.cast(pa.large_string()) if arrow.type != pa.large_string() else arrow
-
-
-def arrow_chunks(values: pd.Series) -> pa.ChunkedArray:
-    """Text values as Arrow large_string chunks, sharing the column's buffers."""
-    return pa.chunked_array(arrow_strings(values))
-
-
-def dictionary_codes(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """One int64 code per value in order of first appearance (-1: missing), and the values.
-
-    The chunks are hashed one by one into one dictionary: no combined copy of the column.
-    """
-    encoded = pc.dictionary_encode(values)
-    if not encoded.num_chunks:
-        return np.zeros(0, dtype="int64"), pa.array([], values.type)
-    codes = [chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False) for chunk in encoded.chunks]
-    return np.concatenate(codes).astype("int64"), encoded.chunk(0).dictionary
-
-
-def text_codes(values: pd.Series) -> tuple[np.ndarray, int]:
-    """One int64 code per distinct text value (-1 for missing), and the number of values."""
-    arrow = arrow_chunks(values)
-    numbers = whole_numbers(arrow)
-    codes, distinct = dictionary_codes(arrow if numbers is None else numbers)
-    return codes, len(distinct)
-
-
-WIDEST_NUMBER = 19
-"""Digits of the widest id read as a number: every 19-digit number fits in 64 bits unsigned."""
-
-
-def whole_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    """Ids of digits only (as the marketplace's are) as unsigned 64-bit numbers, else None.
-
-    Only when no id has a leading zero, so distinct texts stay distinct numbers: hashing
-    numbers is several times faster than hashing their text.
-    """
-    if not len(text) or text.null_count == len(text):
-        return None
-    if not pc.all(pc.ascii_is_decimal(text)).as_py() or pc.any(pc.starts_with(text, "0")).as_py():
-        return None
-    if pc.max(pc.binary_length(text)).as_py() > WIDEST_NUMBER:
-        return None
-    return pc.cast(text, pa.uint64())
 
 
 def canonical_roles(roles: pd.Series) -> pd.Series:
@@ -245,192 +66,6 @@ def canonical_roles(roles: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=ROLES), index=roles.index)
 
 
-def known_timezones() -> frozenset[str]:
-    """IANA zone names this machine knows."""
-    return frozenset(zoneinfo.available_timezones()) | {UTC}
-
-
-def parse_instants(
-    values: pd.Series, zones: pd.Series, date_format: str | None = None
-) -> tuple[pd.Series, pd.Series]:
-    """UTC instants from SPEC timestamps (or `date_format`), with a reason for each bad value."""
-    instants, reasons = _parse_instants(values, zones, date_format)
-    outside = (instants < FIRST_INSTANT) | (instants > LAST_INSTANT)
-    if outside.any():
-        instants = instants.mask(outside)
-        reasons = reasons.mask(outside, Reason.BAD_TIMESTAMP.value)
-    return instants, reasons
-
-
-def _parse_instants(
-    values: pd.Series, zones: pd.Series, date_format: str | None = None
-) -> tuple[pd.Series, pd.Series]:
-    index = values.index
-    if date_format is not None:
-        checked_date_format(date_format)
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(UTC).astype(INSTANT), _no_reasons(index)
-    if pd.api.types.is_datetime64_dtype(values.dtype):
-        return _localize(values.astype("datetime64[us]"), zones)
-    text = values.astype("string")
-    result = pd.Series(pd.NaT, index=index, dtype=INSTANT)
-    reasons = pd.Series(Reason.BAD_TIMESTAMP.value, index=index, dtype="string")
-    reasons = reasons.mask(text.isna())
-
-    whole = text.str.fullmatch(_WHOLE).fillna(False).astype(bool)
-    if whole.any():
-        epoch = _epoch_instants(text[whole])
-        result.loc[epoch.index] = epoch
-        reasons.loc[epoch.index[epoch.notna()]] = pd.NA
-
-    iso = _iso_parts(text)
-    is_iso = iso["date"].notna() & ~whole
-    if is_iso.any():
-        iso = iso[is_iso]
-        clock = iso["hm"].fillna("00:00") + ":" + iso["sec"].fillna("00")
-        wall = pd.to_datetime(
-            iso["date"] + " " + clock, format="%Y-%m-%d %H:%M:%S", errors="coerce"
-        ).astype("datetime64[us]")
-        wall = wall + pd.to_timedelta(_fraction_us(iso["frac"]), unit="us").to_numpy()
-        zone = iso["zone"]
-        offset_min, offset_ok = _offset_minutes(zone)
-        aware = zone.notna()
-        fixed = (wall - pd.to_timedelta(offset_min, unit="min")).dt.tz_localize(UTC)
-        fixed = fixed.where(aware & offset_ok)
-        naive_idx = iso.index[~aware]
-        local, local_reasons = _localize(wall[~aware], zones.loc[naive_idx])
-        combined = fixed.copy()
-        combined.loc[naive_idx] = local
-        result.loc[combined.index] = combined
-        good = combined.notna()
-        reasons.loc[combined.index[good]] = pd.NA
-        gap = local_reasons[local_reasons.notna() & wall[~aware].notna()]
-        reasons.loc[gap.index] = gap
-    if date_format is not None:
-        other = reasons == Reason.BAD_TIMESTAMP.value
-        if other.any():
-            formatted, formatted_reasons = _formatted_instants(
-                text[other], zones.loc[other[other].index], date_format
-            )
-            result.loc[formatted.index] = formatted
-            reasons.loc[formatted.index] = formatted_reasons
-    return result, reasons
-
-
-_ISO_RE2 = _ISO.removesuffix("$") + r"\n?$"
-"""_ISO for Arrow's RE2, whose `$` is only the end: Python's also matches before a last `\n`."""
-ISO_PARTS = ("date", "hm", "sec", "frac", "zone")
-
-
-def _iso_parts(text: pd.Series) -> pd.DataFrame:
-    """The named parts of _ISO timestamps, by Arrow (missing: no such part, or no timestamp)."""
-    parts = pc.extract_regex(arrow_chunks(text), _ISO_RE2)
-    columns = {}
-    for name in ISO_PARTS:
-        part = pc.struct_field(parts, name)
-        # RE2 gives an empty text for a part that took no part in the match.
-        part = pc.if_else(pc.equal(part, ""), pa.scalar(None, part.type), part)
-        columns[name] = pd.Series(pd.arrays.ArrowStringArray(part), index=text.index)
-    return pd.DataFrame(columns, index=text.index)
-
-
-def checked_date_format(date_format: str) -> str:
-    """A user's strptime-style date format (`%d/%m/%Y %H:%M`), or a UsageError saying why not."""
-    hint = "a strptime format such as %d/%m/%Y %H:%M"
-    if "%" not in date_format:
-        raise UsageError(f"--date-format {date_format!r} is not {hint}")
-    try:
-        pd.to_datetime(pd.Series(["0"]), format=date_format, errors="coerce")
-    except ValueError as exc:
-        raise UsageError(f"--date-format {date_format!r} is not {hint} ({exc})") from exc
-    return date_format
-
-
-def _formatted_instants(
-    text: pd.Series, zones: pd.Series, date_format: str
-) -> tuple[pd.Series, pd.Series]:
-    """UTC instants from values in the user's `date_format` (without a zone: shop-local time)."""
-    aware = "%z" in date_format or "%Z" in date_format
-    parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=aware)
-    if "%S" in date_format:
-        # pandas' %S takes 60 and 61 and rolls over; Python's strptime refuses them. Only
-        # values with such digits are parsed again (found in review).
-        suspect = parsed.notna() & text.str.contains("6[01]", regex=True).fillna(False)
-        refused = [not _strptime_ok(v, date_format) for v in text[suspect]]
-        parsed[suspect[suspect].index[refused]] = pd.NaT
-    if aware:
-        instants = parsed.astype(INSTANT)
-        reasons = _no_reasons(text.index).mask(instants.isna(), Reason.BAD_TIMESTAMP.value)
-        return instants, reasons
-    wall = parsed.astype("datetime64[us]")
-    instants, reasons = _localize(wall, zones)
-    return instants, reasons.mask(wall.isna(), Reason.BAD_TIMESTAMP.value)
-
-
-def _strptime_ok(value: str, date_format: str) -> bool:
-    """Whether Python's strptime reads `value` in `date_format` (seconds 00-59 only)."""
-    try:
-        dt.datetime.strptime(value, date_format)
-    except ValueError:
-        return False
-    return True
-
-
-def _no_reasons(index: pd.Index) -> pd.Series:
-    return pd.Series(pd.NA, index=index, dtype="string")
-
-
-def _epoch_instants(digits: pd.Series) -> pd.Series:
-    """UTC instants from whole numbers: Unix seconds, or milliseconds from 12 digits up."""
-    significant = digits.str.lstrip("0").mask(lambda d: d == "", "0")
-    short = significant.where(significant.str.len() <= 18)
-    number = pd.to_numeric(short, errors="coerce").astype("Int64")
-    millis = number >= MILLISECONDS_FROM
-    limit = np.iinfo("int64").max
-    fits = (millis & (number <= limit // 1_000)) | (~millis & (number <= limit // 1_000_000))
-    micros = number.where(~millis, number * 1_000).where(millis, number * 1_000_000)
-    micros = micros.where(fits.fillna(False))
-    ticks = micros.fillna(0).astype("int64").to_numpy().view("datetime64[us]")
-    instants = pd.Series(ticks, index=digits.index).dt.tz_localize(UTC)
-    return instants.where(micros.notna())
-
-
-def _fraction_us(fraction: pd.Series) -> pd.Series:
-    """Microseconds from the digits after the decimal point (extra digits are cut)."""
-    padded = fraction.fillna("0").str.slice(0, 6).str.pad(6, side="right", fillchar="0")
-    return padded.astype("int64")
-
-
-def _offset_minutes(zone: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Signed UTC offsets in minutes from `Z`, `+hh:mm` or `+hhmm`, and which ones are valid."""
-    text = zone.fillna("Z").str.replace(":", "", regex=False)
-    is_z = text == "Z"
-    # _ISO lets a zone be only `Z` or a sign and four digits: the slices are digits.
-    hours = text.str.slice(1, 3).where(~is_z, "0").astype("int64")
-    minutes = text.str.slice(3, 5).where(~is_z, "0").astype("int64")
-    sign = np.where(text.str.slice(0, 1) == "-", -1, 1)
-    ok = (hours <= 23) & (minutes <= 59)
-    return (sign * (hours * 60 + minutes)).fillna(0).astype("int64"), ok.fillna(False)
-
-
-def _localize(wall: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """UTC instants from naive local times in each row's zone; gaps and overlaps are reasons."""
-    result = pd.Series(pd.NaT, index=wall.index, dtype=INSTANT)
-    reasons = _no_reasons(wall.index)
-    # Within a day of the calendar's ends a zone offset can leave years 1-9999: bad timestamps.
-    safe = wall.between(SAFE_WALL[0], SAFE_WALL[1])
-    reasons = reasons.mask(wall.notna() & ~safe, Reason.BAD_TIMESTAMP.value)
-    wall = wall.where(safe)
-    for zone, idx in wall.groupby(zones.astype("string").fillna(UTC), sort=False).groups.items():
-        local = pd.DatetimeIndex(wall.loc[idx]).tz_localize(
-            str(zone), ambiguous="NaT", nonexistent="NaT"
-        )
-        result.loc[idx] = local.tz_convert(UTC)
-        lost = wall.loc[idx].notna().to_numpy() & local.isna()
-        reasons.loc[idx[lost]] = Reason.LOCAL_TIME_GAP.value
-    return result, reasons
-
-
 def first_reason(checks: list[tuple[pd.Series, str, str]], index: pd.Index) -> pd.DataFrame:
     """Per row, the first failing check's reason code and message (missing when the row is good)."""
     which = np.full(len(index), -1, dtype="int64")
@@ -440,18 +75,12 @@ def first_reason(checks: list[tuple[pd.Series, str, str]], index: pd.Index) -> p
     reasons = pd.Series([r for _, r, _ in checks] + [pd.NA], dtype="string")
     messages = pd.Series([m for _, _, m in checks] + [pd.NA], dtype="string")
     bad = which >= 0
-    code = pd.Series(pd.NA, index=index, dtype="string") if bad.any() else _missing_text(index)
+    code = pd.Series(pd.NA, index=index, dtype="string") if bad.any() else missing_text(index)
     message = code.copy()
     if bad.any():
         code.iloc[bad] = reasons.to_numpy()[which[bad]]
         message.iloc[bad] = messages.to_numpy()[which[bad]]
     return pd.DataFrame({"reason": code, "message": message})
-
-
-def _missing_text(index: pd.Index) -> pd.Series:
-    """A text column of missing values, built without a Python object per row."""
-    nulls = pa.chunked_array([pa.nulls(len(index), pa.large_string())])
-    return pd.Series(pd.arrays.ArrowStringArray(nulls), index=index)
 
 
 def missing_checks(
@@ -494,7 +123,7 @@ def quarantine_rows(raw: pd.DataFrame, reasons: pd.DataFrame, table: str) -> pd.
 def _as_text(column: pd.Series) -> pd.Series:
     """A quarantined column as text; typed instants each by their own `isoformat` (pandas'
     text of a column pads every value to the finest fraction among the rows converted with it,
-    so it depended on the other bad rows: found in audit)."""
+    so a value's text would depend on the other bad rows)."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return column.map(lambda t: t.isoformat(), na_action="ignore").astype("string")
     return column.astype("string")
@@ -538,7 +167,7 @@ def id_warnings(findings: list[IdFinding], table: str) -> list[str]:
         key = (f.form, ID_COLUMNS.index(f.column))
         first = merged.get(key)
         merged[key] = f if first is None else replace(first, rows=first.rows + f.rows)
-    lines = []
+    lines: list[str] = []
     for key in sorted(merged):
         f = merged[key]
         _, _, code, text = MANGLED_IDS[f.form]
@@ -561,7 +190,7 @@ def _full_matches(values: pd.Series, patterns: list[str]) -> list[pd.Series]:
     arrow = arrow_chunks(values)
     none = [pd.Series(False, index=values.index) for _ in patterns]
     # Cheap first passes: candidates begin with a digit and are not all digits.
-    first = np.concatenate([np.zeros(0, "uint8"), *map(_first_bytes, arrow.chunks)])
+    first = np.concatenate([np.zeros(0, "uint8"), *map(first_bytes, arrow.chunks)])
     maybe = (first >= ord("0")) & (first <= ord("9"))
     if not maybe.any():
         return none
@@ -580,56 +209,6 @@ def _full_matches(values: pd.Series, patterns: list[str]) -> list[pd.Series]:
             else pd.Series(False, index=values.index)
         )
     return found
-
-
-def _first_bytes(text: pa.Array) -> np.ndarray:
-    """The first byte of each value (0 for an empty or missing one)."""
-    starts, stops, data = _value_bytes(text)
-    first = np.zeros(len(text), dtype="uint8")
-    filled = stops > starts
-    if text.null_count:
-        filled &= text.is_valid().to_numpy(zero_copy_only=False)
-    first[filled] = data[starts[filled]]
-    return first
-
-
-def collapsed_id_warnings(ids: pd.Series, duplicate: pd.Series, table: str) -> list[str]:
-    """A warning when rows counted as duplicates have scientific-notation ids (likely collapsed)."""
-    repeated = ids[duplicate.to_numpy()].astype("string")
-    collapsed = repeated.str.fullmatch(SCIENTIFIC_ID).fillna(False).astype(bool)
-    rows = int(collapsed.sum())
-    if not rows:
-        return []
-    example = repeated[collapsed].iloc[0]
-    line = (
-        f"{table}: {rows} row(s) counted as duplicates have a message_id in scientific notation "
-        f"(e.g. {example!r}): probably different messages whose ids a spreadsheet collapsed into "
-        f"one; {AS_TEXT}"
-    )
-    return [InputWarning(line, table=table, code=Warn.ID_COLLAPSED_DUPLICATES.value, rows=rows)]
-
-
-CONVERSATION_KEYS = ("shop_key", "conversation_key")
-"""Integer columns of merged messages: equal in both, same conversation (SPEC 2)."""
-
-
-def id_numbers(values: pd.Series) -> np.ndarray:
-    """One integer per distinct id: the id itself when every one is a whole number, else a code.
-
-    Marketplace ids are numbers: used as they are, they need no hashing.
-    """
-    arrow = arrow_chunks(values)
-    numbers = whole_numbers(arrow)
-    if numbers is not None and not numbers.null_count:
-        return numbers.to_numpy()
-    return dictionary_codes(arrow)[0]
-
-
-def row_zones(shop_id: pd.Series, zones: pd.Series, instants: pd.Series) -> pd.Series:
-    """Each row's shop zone, for reading naive times (typed aware instants need none)."""
-    if isinstance(instants.dtype, pd.DatetimeTZDtype):
-        return pd.Series(UTC, index=shop_id.index, dtype="string")
-    return shop_id.map(zones)
 
 
 def seen_shop_ids(raw: pd.DataFrame) -> pd.Index:
@@ -734,94 +313,11 @@ def check_message_rows(
         }
     )
     for column in ("sender_id", "message_type", "content"):
-        good[column] = clean_text(frame[column]) if column in frame else _missing_text(frame.index)
+        good[column] = clean_text(frame[column]) if column in frame else missing_text(frame.index)
     good[ROW] = frame[ROW]
     if not ok.all():
         good = good[ok]
     return MessageRows(good, quarantine_rows(frame, reasons, "messages"), len(frame), findings)
-
-
-def merged_messages(blocks: list[MessageRows]) -> Checked:
-    """Checked blocks as one table: repeated message_ids are duplicates, conversations keyed."""
-    good = (
-        pd.concat([b.good for b in blocks], ignore_index=True)
-        if len(blocks) != 1
-        else blocks[0].good.reset_index(drop=True)
-    )
-    # Arrow and numpy release the GIL: conversation ids are keyed on a second core meanwhile.
-    with ThreadPoolExecutor(1) as pool:
-        conversation = pool.submit(id_numbers, good["conversation_id"])
-        shop, _ = text_codes(good["shop_id"])
-        duplicate = pd.Series(repeated_ids(shop, good["message_id"]), index=good.index)
-        good["shop_key"], good["conversation_key"] = shop, conversation.result()
-    used = good[~duplicate].reset_index(drop=True) if duplicate.any() else good
-    warnings = [
-        *id_warnings([f for b in blocks for f in b.findings], "messages"),
-        *collapsed_id_warnings(good["message_id"], duplicate, "messages"),
-    ]
-    quarantine = [b.quarantine for b in blocks if len(b.quarantine)]
-    return Checked(
-        good=used,
-        quarantine=pd.concat(quarantine, ignore_index=True) if quarantine else blocks[0].quarantine,
-        counts=_counts(sum(b.rows_read for b in blocks), len(used), int(duplicate.sum())),
-        warnings=warnings,
-        duplicates_by_shop=good.loc[duplicate.to_numpy(), "shop_id"].value_counts(),
-    )
-
-
-def check_messages(
-    raw: RawTable,
-    zones: pd.Series,
-    *,
-    date_format: str | None = None,
-    reject_mangled_ids: bool = False,
-) -> Checked:
-    """Messages: required values, known roles, timestamps; repeated message_ids are duplicates."""
-    rows = check_message_rows(
-        raw.frame, zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-    )
-    return merged_messages([rows])
-
-
-def repeated_ids(shop: np.ndarray, ids: pd.Series) -> np.ndarray:
-    """Which rows repeat the id of an earlier row of the same shop (`shop` holds shop codes)."""
-    arrow = arrow_chunks(ids)
-    numbers = whole_numbers(arrow)
-    if numbers is None or numbers.null_count:
-        return repeated_pairs(shop, text_codes(ids)[0])
-    # Numeric ids: a stable sort (fast on ids that mostly rise, as the marketplace's do) finds
-    # the values that occur more than once; only their rows are compared as (shop, id) pairs.
-    values = numbers.to_numpy()
-    ordered = np.sort(values, kind="stable")
-    shared = ordered[1:][ordered[1:] == ordered[:-1]]
-    repeated = np.zeros(len(values), dtype=bool)
-    if not len(shared):
-        return repeated
-    rows = np.flatnonzero(np.isin(values, shared))
-    codes, _ = pd.factorize(values[rows])
-    repeated[rows] = repeated_pairs(shop[rows], codes.astype("int64"))
-    return repeated
-
-
-def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Which (first, second) code pairs occurred in an earlier row (codes >= 0).
-
-    `second` codes number values in order of first appearance (as `text_codes` does), so a row
-    whose code is not above every earlier one may repeat a value: only those codes are compared.
-    """
-    if not len(second):
-        return np.zeros(0, dtype=bool)
-    earlier_max = np.maximum.accumulate(np.concatenate([[-1], second[:-1]]))
-    maybe = (second <= earlier_max) & (second >= 0)  # a missing value (-1) repeats nothing
-    if not maybe.any():
-        return maybe
-    involved = np.zeros(int(second.max()) + 1, dtype=bool)
-    involved[second[maybe]] = True
-    rows = np.flatnonzero(involved[second])
-    pairs = pd.Series(first[rows] * (int(second.max()) + 1) + second[rows])
-    repeated = np.zeros(len(second), dtype=bool)
-    repeated[rows] = pairs.duplicated().to_numpy()
-    return repeated
 
 
 def check_ratings(
@@ -935,3 +431,37 @@ def checked(
 
 def _counts(read: int, used: int, duplicate: int) -> InputCounts:
     return InputCounts(read, used, read - used - duplicate, duplicate)
+
+
+@dataclass(frozen=True)
+class BlockCheck:
+    """One block of message rows checked: the shops it names (bad rows too) and its rows."""
+
+    shop_ids: pd.Index
+    rows: MessageRows
+
+
+@dataclass(frozen=True)
+class MessageCheck:
+    """The per-block check of the messages table, the same for every engine and worker.
+
+    Picklable (a Dask worker receives it): the known zones of the shops table, and the settings.
+    """
+
+    known_zones: pd.Series
+    """The time zone of each shop of the shops table, indexed by shop_id."""
+    default_timezone: str
+    date_format: str | None = None
+    reject_mangled_ids: bool = False
+
+    def __call__(self, block: pd.DataFrame) -> BlockCheck:
+        """The shop_ids seen in a block of message rows, and the block after the row checks."""
+        shops = seen_shop_ids(block)
+        zones = self.known_zones.reindex(shops).fillna(self.default_timezone).astype("string")
+        rows = check_message_rows(
+            block,
+            zones,
+            date_format=self.date_format,
+            reject_mangled_ids=self.reject_mangled_ids,
+        )
+        return BlockCheck(shops, rows)

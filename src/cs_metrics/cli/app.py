@@ -21,22 +21,21 @@ import typer
 
 from cs_metrics import __version__, files, output, week_files, weekly
 from cs_metrics.cli.allocator import reuse_freed_memory
-from cs_metrics.engines.disk import DISK_FROM_BYTES, evaluate_on_disk, prefers_disk
+from cs_metrics.engines import DISK_FROM_BYTES, choose, chosen_name
 from cs_metrics.errors import CsMetricsError, UsageError
 from cs_metrics.history import check_store
 from cs_metrics.pipeline import (
-    METRICS_ONLY,
     Dataset,
     evaluate,
-    is_parquet,
+    evaluated,
     load,
     messages_in_window,
 )
 from cs_metrics.policy import Policy, load_policy
-from cs_metrics.read import table_paths
+from cs_metrics.readers import table_paths
 from cs_metrics.report import build
+from cs_metrics.timestamps import known_timezones, parse_instants
 from cs_metrics.unusable import check_usable
-from cs_metrics.validate import known_timezones, parse_instants
 from cs_metrics.week_files import WeekResults
 
 app = typer.Typer(
@@ -116,12 +115,21 @@ class MetricsFormat(StrEnum):
 
 
 class Engine(StrEnum):
-    """Engines of `compute`: pandas in memory, disk for large files, Dask (docs/large_files.md)."""
+    """Engines of `compute` and `validate`: pandas, disk, Dask (docs/large_files.md)."""
 
     auto = "auto"
     pandas = "pandas"
     disk = "disk"
     dask = "dask"
+
+
+ENGINE_HELP = (
+    "pandas (all messages in memory), disk (messages spilled to temporary files by shop: "
+    "memory stays flat with file size), dask (read, checked and evaluated on the workers of a "
+    "Dask cluster; needs cs-metrics[dask]), or auto: disk for a CSV or JSON Lines messages file "
+    f"of {DISK_FROM_BYTES // 2**20} MB or more, or messages that would not fit in the memory "
+    "available, else pandas."
+)
 
 
 class ChatsFormat(StrEnum):
@@ -254,6 +262,13 @@ def load_whole(*args: Any, **kwargs: Any) -> Dataset:
     return load(*args, **kwargs)
 
 
+def reuse_memory_if_held(engine: Engine, data: Path) -> None:
+    """Freed columns reused when this process will hold every message (the pandas engine): the
+    disk engine keeps its peak flat by handing memory back, and Dask holds none here."""
+    if chosen_name(engine.value, data) == "pandas":
+        reuse_freed_memory()
+
+
 def window(start: str, end: str) -> tuple[dt.date, dt.date]:
     """Validated --start/--end dates."""
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
@@ -290,10 +305,7 @@ def compute(
         Engine,
         typer.Option(
             "--engine",
-            help="pandas (all messages in memory), disk (messages spilled to temporary files "
-            "by shop: memory stays flat with file size), dask (needs cs-metrics[dask]), or auto: "
-            f"disk for a CSV or JSON Lines messages file of {DISK_FROM_BYTES // 2**20} MB or "
-            "more, else pandas.",
+            help=ENGINE_HELP,
         ),
     ] = Engine.auto,
     scheduler: Annotated[
@@ -323,32 +335,22 @@ def compute(
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
-    if skip_after_cutoff and cut is None:
-        raise UsageError(
-            "--skip-after-cutoff needs --cutoff (the default cut-off is the latest message)"
-        )
-    if skip_after_cutoff and engine in (Engine.dask, Engine.disk):
-        raise UsageError("--skip-after-cutoff works with --engine pandas or auto")
-    if skip_after_cutoff and not is_parquet(table_paths(data)["messages"]):
-        raise UsageError("--skip-after-cutoff needs Parquet messages (a file or dataset folder)")
-    checks: dict[str, Any] = {"date_format": date_format, "reject_mangled_ids": reject_mangled_ids}
-    if engine == Engine.dask:
-        from cs_metrics.engines.dask import evaluate_on_dask
-
-        on_dask: dict[str, Any] = {"scheduler": scheduler, "partitions": partitions}
-        dataset, evaluation = evaluate_on_dask(
-            data, first, last, policy, cut, shop, strict=strict, **checks, **on_dask
-        )
-    elif scheduler is not None or partitions is not None:
-        raise UsageError("--scheduler and --partitions need --engine dask")
-    elif engine == Engine.disk or (engine == Engine.auto and prefers_disk(data)):
-        dataset, evaluation = evaluate_on_disk(
-            data, first, last, policy, cut, shop, strict=strict, **checks
-        )
-    else:
-        skip_after = cut if skip_after_cutoff else None
-        dataset = load_whole(data, policy, strict, METRICS_ONLY, **checks, skip_after=skip_after)
-        evaluation = evaluate(dataset, first, last, policy, cut, shop, chat_detail=False)
+    reuse_memory_if_held(engine, data)
+    dataset, evaluation = evaluated(
+        data,
+        first,
+        last,
+        policy,
+        cut,
+        shop,
+        strict=strict,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
+        engine=engine.value,
+        scheduler=scheduler,
+        partitions=partitions,
+        skip_after_cutoff=skip_after_cutoff,
+    )
     accept(dataset, data)
     doc = output.result_document(dataset, evaluation)
     if quarantine is not None:
@@ -722,14 +724,6 @@ def scan(
     typer.echo(output.findings_text(findings, scanning.summarise(findings), fmt.value), nl=False)
 
 
-class CheckEngine(StrEnum):
-    """Engines of `validate`: pandas in memory, disk for large files (docs/large_files.md)."""
-
-    auto = "auto"
-    pandas = "pandas"
-    disk = "disk"
-
-
 @command(
     name="validate",
     help=(
@@ -747,24 +741,20 @@ def validate_command(
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
     config: ConfigOpt = None,
-    engine: Annotated[
-        CheckEngine,
-        typer.Option(
-            "--engine",
-            help="pandas (all messages in memory), disk (messages spilled to temporary files "
-            "by shop: memory stays flat with file size), or auto: disk for a CSV or JSON Lines "
-            f"messages file of {DISK_FROM_BYTES // 2**20} MB or more, else pandas.",
-        ),
-    ] = CheckEngine.auto,
+    engine: Annotated[Engine, typer.Option("--engine", help=ENGINE_HELP)] = Engine.auto,
 ) -> None:
-    from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_on_disk, checkup_text
+    from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_text
 
     policy = make_policy(config, default_timezone)
-    on_disk = engine == CheckEngine.disk or (engine == CheckEngine.auto and prefers_disk(data))
-    if not on_disk:
-        reuse_freed_memory()
-    check = checkup_on_disk if on_disk else checkup
-    report = check(data, policy, date_format=date_format, reject_mangled_ids=reject_mangled_ids)
+    reuse_memory_if_held(engine, data)
+    with choose(engine.value, data) as chosen:
+        report = checkup(
+            data,
+            policy,
+            date_format=date_format,
+            reject_mangled_ids=reject_mangled_ids,
+            engine=chosen,
+        )
     text = output.to_json(report) if fmt == TextFormat.json else checkup_text(report)
     typer.echo(text, nl=False)
     raise typer.Exit(EXIT_STATUS[report["status"]])

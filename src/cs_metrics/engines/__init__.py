@@ -1,0 +1,206 @@
+"""Where the good messages live and how they are grouped: the engines behind `pipeline.load`.
+
+An engine reads the messages table, checks each block with the one per-block check
+(`validate.MessageCheck`) and hands back the good rows grouped so that each shop's rows are all
+in one group (`MessageGroups`), with what it kept of each checked block (quarantine, counts,
+shop ids). Everything else (small tables, strict mode, the default cut-off, the duplicate rule,
+warnings, the evaluation) is done once, by `pipeline`, whatever the engine.
+
+`memory` holds every message in this process (pandas); `disk` spills them to per-shop bucket
+files and takes one bucket at a time (memory flat with file size); `dask` reads, settles and
+evaluates them on the workers of a Dask cluster (docs/dask.md). `choose` picks one
+(docs/large_files.md, "Which engine").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from cs_metrics.errors import UsageError
+from cs_metrics.readers import RowGroups, table_paths
+from cs_metrics.validate import BlockCheck, MessageCheck, MessageRows
+
+T = TypeVar("T")
+
+ENGINES = ("auto", "pandas", "disk", "dask")
+"""Engine names of `--engine`: auto picks pandas or disk (see `chosen_name`)."""
+MEMORY_PER_FILE_BYTE = {".parquet": 12, ".csv": 3, ".jsonl": 2}
+"""Peak memory of the pandas engine per byte of messages file, by format (measured on generated
+weeks, docs/large_files.md; a folder of Parquet files counts as Parquet)."""
+
+
+class MessageGroups(Protocol):
+    """The good message rows, in groups that each hold all the rows of some shops.
+
+    Within a group, rows keep their `row_number` (their place in the file), not always their
+    order: the duplicate rule sorts by it.
+    """
+
+    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
+        """`func` of each group, where the group lives; the results, here."""
+        ...
+
+    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> MessageGroups:
+        """The groups, each replaced by `func` of it, kept where they live."""
+        ...
+
+    def held(self) -> pd.DataFrame | None:
+        """Every row as one frame when this process holds them all (else None)."""
+        ...
+
+    def empty(self) -> pd.DataFrame:
+        """A frame with the groups' columns and types, and no row."""
+        ...
+
+
+@dataclass(frozen=True)
+class MessageSource:
+    """The messages table to read and how to check each block of it."""
+
+    path: Path
+    check: MessageCheck
+    columns: tuple[str, ...] | None = None
+    """The optional columns wanted (None: all of them)."""
+    row_groups: RowGroups | None = None
+    """The Parquet row groups to read (None: all; see `readers.row_groups_up_to`)."""
+
+
+@dataclass(frozen=True)
+class CheckedMessages:
+    """The messages table checked: each block without its good rows, and the good rows grouped."""
+
+    blocks: list[BlockCheck]
+    groups: MessageGroups
+
+
+class Engine(Protocol):
+    """Reads and checks the messages table, and keeps its good rows grouped by shop."""
+
+    @property
+    def name(self) -> str:
+        """The engine's `--engine` name."""
+        ...
+
+    def checked_messages(self, source: MessageSource) -> CheckedMessages:
+        """Every block of `source` checked; the good rows grouped so each shop's are together."""
+        ...
+
+
+def empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame with the columns and types of `frame` and no row, sharing none of its memory.
+
+    An empty slice of Arrow-backed columns would keep every buffer of `frame` alive.
+    """
+    return pd.DataFrame({c: pd.Series([], dtype=frame[c].dtype) for c in frame.columns})
+
+
+def detached(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `frame` copied out of its buffers (which may hold a whole block of text)."""
+    return frame.take(np.arange(len(frame))) if len(frame) else empty_like(frame)
+
+
+def without_good_rows(block: BlockCheck) -> BlockCheck:
+    """A checked block without its good rows (kept in the groups): shops, quarantine, counts.
+
+    What is kept shares no memory with the block: kept for every block of a large file, it
+    would otherwise keep each block's text alive.
+    """
+    rows = block.rows
+    quarantine = detached(rows.quarantine)
+    kept = MessageRows(empty_like(rows.good), quarantine, rows.rows_read, rows.findings)
+    return BlockCheck(block.shop_ids, kept)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to start new work now (None where the system does not say).
+
+    Linux's MemAvailable counts the page cache it can drop (after reading a large file, free
+    memory alone is low); elsewhere, the free pages.
+    """
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def larger_than_memory(folder: Path) -> bool:
+    """Whether the pandas engine would need more memory than is available for this folder."""
+    path = table_paths(folder)["messages"]
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    kind = ".parquet" if path.is_dir() else path.suffix
+    needed = sum(f.stat().st_size for f in files) * MEMORY_PER_FILE_BYTE.get(kind, 3)
+    available = available_memory()
+    return available is not None and needed > available
+
+
+DISK_FROM_BYTES = 256 * 2**20
+"""`--engine auto` uses the disk engine for a CSV or JSON Lines messages file this large."""
+STREAMED_SUFFIXES = (".csv", ".jsonl")
+"""Messages files read in small blocks, whose raw text the pandas engine briefly holds."""
+
+
+def prefers_disk(folder: Path) -> bool:
+    """Whether `--engine auto` picks the disk engine for this folder's messages table.
+
+    A large CSV or JSON Lines file (DISK_FROM_BYTES), or any table that would not fit in the
+    memory available: the disk engine's peak stays near half a gigabyte at any size.
+    """
+    path = table_paths(folder)["messages"]
+    streamed = path.is_file() and path.suffix in STREAMED_SUFFIXES
+    return (streamed and path.stat().st_size >= DISK_FROM_BYTES) or larger_than_memory(folder)
+
+
+def chosen_name(name: str, folder: Path) -> str:
+    """The engine `auto` stands for: disk for large inputs (`prefers_disk`), else pandas."""
+    if name != "auto":
+        return name
+    return "disk" if prefers_disk(folder) else "pandas"
+
+
+@contextmanager
+def choose(
+    name: str,
+    folder: Path,
+    *,
+    scheduler: str | None = None,
+    partitions: int | None = None,
+) -> Iterator[Engine]:
+    """The engine `name` (auto, pandas, disk or dask) for a folder, open while the block runs.
+
+    `scheduler` (a running Dask scheduler's address) and `partitions` are for the Dask engine.
+    """
+    if name not in ENGINES:
+        raise UsageError(f"--engine {name}: unknown engine (choose one of {', '.join(ENGINES)})")
+    if name != "dask" and (scheduler is not None or partitions is not None):
+        raise UsageError("--scheduler and --partitions need --engine dask")
+    chosen = chosen_name(name, folder)
+    # Each engine module builds on the protocol above, so it is imported once chosen (and Dask,
+    # an optional extra, only for a Dask run).
+    if chosen == "pandas":
+        from cs_metrics.engines.memory import MemoryEngine
+
+        yield MemoryEngine()
+        return
+    if chosen == "disk":
+        from cs_metrics.engines.disk import disk_engine
+
+        with disk_engine() as on_disk:
+            yield on_disk
+        return
+    from cs_metrics.engines.dask import dask_engine
+
+    with dask_engine(scheduler, partitions) as engine:
+        yield engine

@@ -1,56 +1,34 @@
-"""The Dask engine: the pandas stages per partition, messages shuffled by shop (docs/dask.md).
+"""The Dask engine: the messages read, checked, settled and evaluated on the workers.
 
 The only module that imports Dask, and only once a Dask run starts (Dask is an optional extra).
-The metric logic stays in validate, chats and metrics. This module splits the messages table
-into contiguous row chunks and runs `validate.check_message_rows` on each (row numbers stay the
-file's), shuffles the good rows so that each shop's rows share one partition, settles duplicates
-there (SPEC 8), reduces the default cut-off over all shops (SPEC 4), then runs the per-partition
-stages of `partitions` (as the disk engine does). The small tables go through the pandas path.
+Each worker reads its own pieces of the messages table (`readers.table_pieces`: Parquet row
+groups; a CSV or JSON Lines file is one piece, read whole by one worker, since a quoted field may
+hold line breaks) and checks them block by block with the same check as the in-memory engine.
+Only each piece's quarantine, counts and shop ids come back to the client; the good rows are
+shuffled so that each shop's rows share one partition, and `pipeline` then settles duplicates
+and evaluates each partition on the workers (docs/dask.md). The client never holds the messages.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 import pandas as pd
 
-from cs_metrics import validate
-from cs_metrics.engines.partitions import (
-    DUPLICATE,
-    checked_messages,
-    evaluation_of,
-    flagged_duplicates,
-    metric_inputs,
-    partition_collapsed,
-    partition_metrics,
-    shops_metrics,
-    without_rows,
-)
-from cs_metrics.errors import StrictModeError, UsageError
-from cs_metrics.metrics import window_bounds
-from cs_metrics.pipeline import (
-    METRICS_ONLY,
-    Dataset,
-    Evaluation,
-    _strict_message,
-    checked_shops,
-    dataset_of,
-    shop_zones,
-    small_tables,
-)
-from cs_metrics.policy import Policy
-from cs_metrics.read import RawTable, read_folder
-from cs_metrics.validate import MessageRows
+from cs_metrics.engines import CheckedMessages, MessageSource, empty_like, without_good_rows
+from cs_metrics.errors import UsageError
+from cs_metrics.readers import Piece, map_piece, table_pieces
+from cs_metrics.validate import BlockCheck, MessageCheck, MessageRows
 
 if TYPE_CHECKING:
     from distributed import Client
+
+T = TypeVar("T")
 
 MISSING_DASK = "--engine dask needs Dask; install it with: pip install 'cs-metrics[dask]'"
 LOCAL_WORKERS = 2
@@ -116,29 +94,41 @@ def quiet_logger(name: str, level: int) -> Iterator[None]:
 # Functions run on the workers -------------------------------------------------------------
 
 
-def chunk_bounds(rows: int, parts: int) -> list[tuple[int, int]]:
-    """Contiguous [start, stop) ranges that split `rows` rows into at most `parts` chunks."""
-    edges = np.linspace(0, rows, max(1, min(parts, rows)) + 1).astype("int64")
-    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+def checked_piece(piece: Piece, check: MessageCheck, columns: tuple[str, ...] | None) -> BlockCheck:
+    """One piece of the messages table read and checked (rows numbered as in the table)."""
+    return merged_blocks(map_piece("messages", piece, check, columns))
 
 
-def chunk_shop_ids(raw: RawTable) -> pd.Index:
-    """The non-empty shop_ids of a chunk of rows."""
-    return validate.seen_shop_ids(raw.frame)
-
-
-def checked_chunk(
-    raw: RawTable, zones: pd.Series, date_format: str | None, reject_mangled_ids: bool
-) -> MessageRows:
-    """The row checks of `validate.check_message_rows` on a chunk (numbered as in the file)."""
-    return validate.check_message_rows(
-        raw.frame, zones, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+def merged_blocks(blocks: list[BlockCheck]) -> BlockCheck:
+    """The checked blocks of one piece as one: shops, good rows, quarantine, counts, findings."""
+    if len(blocks) == 1:
+        return blocks[0]
+    good = [b.rows.good for b in blocks]
+    quarantine = [b.rows.quarantine for b in blocks if len(b.rows.quarantine)]
+    rows = MessageRows(
+        pd.concat(good, ignore_index=True),
+        pd.concat(quarantine, ignore_index=True) if quarantine else blocks[0].rows.quarantine,
+        sum(b.rows.rows_read for b in blocks),
+        [f for b in blocks for f in b.rows.findings],
     )
+    shops = pd.Index([], dtype="string").append([b.shop_ids for b in blocks]).unique()
+    return BlockCheck(shops, rows)
 
 
-def chunk_good(chunk: MessageRows) -> pd.DataFrame:
-    """The rows of a checked chunk that passed the row checks."""
-    return chunk.good
+def good_rows(block: BlockCheck, meta: pd.DataFrame) -> pd.DataFrame:
+    """A checked piece's good rows, typed as `meta` (pieces agree, so the shuffle can merge)."""
+    good = block.rows.good
+    return good.astype({str(c): t for c, t in meta.dtypes.items()}).reset_index(drop=True)
+
+
+def no_rows(block: BlockCheck) -> pd.DataFrame:
+    """The good rows' columns and types, without rows."""
+    return empty_like(block.rows.good)
+
+
+def applied(func: Callable[[pd.DataFrame], T], part: pd.DataFrame) -> T:
+    """`func` of one partition."""
+    return func(part)
 
 
 def default_partitions(client: Client) -> int:
@@ -146,84 +136,69 @@ def default_partitions(client: Client) -> int:
     return PARTITIONS_PER_THREAD * max(1, sum(client.nthreads().values()))
 
 
-def evaluate_on_dask(
-    folder: Path,
-    start: dt.date,
-    end: dt.date,
-    policy: Policy,
-    cutoff: pd.Timestamp | None = None,
-    shop_ids: list[str] | None = None,
-    *,
-    strict: bool = False,
-    date_format: str | None = None,
-    reject_mangled_ids: bool = False,
-    scheduler: str | None = None,
-    partitions: int | None = None,
-) -> tuple[Dataset, Evaluation]:
-    """`pipeline.load` then `pipeline.evaluate` (metrics only), the messages table on Dask."""
-    dask, dd, _ = dask_modules()
-    if date_format is not None:
-        validate.checked_date_format(date_format)
-    raw = read_folder(folder, METRICS_ONLY)
+@dataclass(frozen=True)
+class DaskGroups:
+    """The messages as a Dask dataframe held by the workers, each shop's rows in one partition."""
+
+    client: Client
+    frame: Any
+    """The persisted dask.dataframe.DataFrame."""
+    meta: pd.DataFrame
+
+    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
+        """`func` of each partition, run on the workers; the results come back here."""
+        dask, _, _ = dask_modules()
+        # The function (with the small tables it carries) goes to the workers once, not in
+        # every task of the graph.
+        shared = self.client.scatter(func, broadcast=True, hash=False)
+        parts = self.frame.to_delayed()
+        return list(dask.compute(*[dask.delayed(applied)(shared, part) for part in parts]))
+
+    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> DaskGroups:
+        """Each partition replaced by `func` of it, on the workers (and kept there)."""
+        meta = func(self.meta.copy())
+        frame = self.frame.map_partitions(func, meta=meta).persist()
+        return DaskGroups(self.client, frame, meta)
+
+    def held(self) -> None:
+        """None: the workers hold the messages."""
+        return
+
+    def empty(self) -> pd.DataFrame:
+        """No message, with the columns and types of the partitions."""
+        return self.meta
+
+
+@dataclass(frozen=True)
+class DaskEngine:
+    """Reads, checks and groups the messages on the workers of a Dask cluster."""
+
+    client: Client
+    partitions: int
+    name: str = "dask"
+
+    def checked_messages(self, source: MessageSource) -> CheckedMessages:
+        """Each piece read and checked by a worker; the good rows shuffled by shop, kept there."""
+        _, dd, _ = dask_modules()
+        client = self.client
+        pieces = table_pieces(source.path, self.partitions, source.row_groups)
+        checked = client.map(
+            checked_piece, pieces, check=source.check, columns=source.columns, pure=False
+        )
+        blocks: list[BlockCheck] = client.gather(client.map(without_good_rows, checked))
+        meta = client.submit(no_rows, checked[0]).result()
+        good = dd.from_delayed(
+            client.map(good_rows, checked, meta=meta), meta=meta, verify_meta=False
+        )
+        del checked
+        grouped = good.shuffle(on="shop_id", npartitions=self.partitions).persist()
+        return CheckedMessages(blocks, DaskGroups(client, grouped, meta))
+
+
+@contextmanager
+def dask_engine(
+    scheduler: str | None = None, partitions: int | None = None
+) -> Iterator[DaskEngine]:
+    """The Dask engine on the scheduler at `scheduler`, else on a small local cluster."""
     with dask_client(scheduler) as client:
-        parts = partitions or default_partitions(client)
-        table = raw["messages"]
-        pieces = client.scatter(
-            [
-                RawTable(table.name, table.path, table.frame.iloc[a:b])
-                for a, b in chunk_bounds(len(table.frame), parts)
-            ]
-        )
-        # From here the client holds no message rows: its copy is dropped.
-        raw["messages"] = RawTable(table.name, table.path, table.frame.iloc[:0])
-        del table
-        small = small_tables(
-            raw,
-            checked_shops(raw, policy, reject_mangled_ids),
-            client.gather(client.map(chunk_shop_ids, pieces)),
-            policy,
-            date_format=date_format,
-            reject_mangled_ids=reject_mangled_ids,
-        )
-        chunks = client.map(
-            checked_chunk,
-            pieces,
-            zones=client.scatter(small.zones, broadcast=True),
-            date_format=date_format,
-            reject_mangled_ids=reject_mangled_ids,
-        )
-        del pieces
-        # Quarantine, counts and id findings come back; the good rows stay on the cluster.
-        summaries: list[MessageRows] = client.gather(client.map(without_rows, chunks))
-        dataset = dataset_of(checked_messages(summaries, 0, []), small, policy)
-        if strict and dataset.bad_rows:
-            raise StrictModeError(_strict_message(dataset, {n: t.path for n, t in raw.items()}))
-
-        meta = validate.check_message_rows(raw["messages"].frame, small.zones).good
-        good = dd.from_delayed(client.map(chunk_good, chunks), meta=meta, verify_meta=False)
-        dtypes = {str(c): d for c, d in meta.dtypes.items()}
-        flagged_meta = flagged_duplicates(meta, dtypes)
-        flagged = (
-            good.shuffle(on="shop_id", npartitions=parts)
-            .map_partitions(flagged_duplicates, dtypes, meta=flagged_meta)
-            .persist()
-        )
-        del chunks, good
-        duplicates, latest, collapsed = dask.compute(
-            flagged[DUPLICATE].sum(),
-            flagged["sent_at"][~flagged[DUPLICATE]].max(),
-            flagged.map_partitions(partition_collapsed, meta=partition_collapsed(flagged_meta)),
-        )
-        checked = checked_messages(summaries, int(duplicates), [collapsed])
-        dataset = dataset_of(checked, small, policy)
-
-        cut = cutoff if cutoff is not None else (None if pd.isna(latest) else pd.Timestamp(latest))
-        shops = shop_zones(dataset, shop_ids)
-        inputs = metric_inputs(dataset, window_bounds(shops, start, end), cut, policy)
-        empty = flagged_meta.drop(columns=DUPLICATE)
-        found = flagged.map_partitions(
-            partition_metrics,
-            dask.delayed(inputs, pure=True),
-            meta=shops_metrics(empty, pd.Index([], dtype="string"), inputs),
-        ).compute()
-    return dataset, evaluation_of([found], inputs, empty, start, end)
+        yield DaskEngine(client, partitions or default_partitions(client))

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from cs_metrics import files
 from cs_metrics.errors import UsageError
-from cs_metrics.read import OPTIONAL_COLUMNS, TABLES
+from cs_metrics.readers import OPTIONAL_COLUMNS, TABLES
 
 MESSAGE_COLUMNS = TABLES["messages"] + OPTIONAL_COLUMNS["messages"]
 SHOP_COLUMNS = TABLES["shops"] + OPTIONAL_COLUMNS["shops"]

@@ -22,7 +22,7 @@ from cs_metrics.importers.common import (
     write_parquet,
 )
 from cs_metrics.importers.tiktok_api import drop_duplicate_messages
-from cs_metrics.validate import INSTANT
+from cs_metrics.timestamps import INSTANT
 
 TWITTER_EPOCH_MS = 1288834974657
 """Twitter snowflake epoch: a tweet id's time is (id >> 22) + this, in Unix milliseconds."""

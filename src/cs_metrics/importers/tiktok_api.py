@@ -18,7 +18,7 @@ from cs_metrics.importers.common import (
     write_csv,
     write_parquet,
 )
-from cs_metrics.validate import INSTANT
+from cs_metrics.timestamps import INSTANT
 
 API_ROLES: dict[str, str] = {
     "BUYER": "buyer",

@@ -19,20 +19,51 @@ from typer.testing import CliRunner
 
 from conftest import MESSAGES_HEADER, WEEK, write_csv, write_jsonl
 from cs_metrics import output
-from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_on_disk, checkup_text
+from cs_metrics.checkup import EXIT_STATUS, checkup, checkup_text
 from cs_metrics.cli.app import app
-from cs_metrics.engines.disk import (
-    DISK_FROM_BYTES,
-    bucket_count,
-    bucket_numbers,
-    evaluate_on_disk,
-    load_on_disk,
-    prefers_disk,
-)
+from cs_metrics.engines import DISK_FROM_BYTES, prefers_disk
+from cs_metrics.engines.disk import bucket_count, bucket_numbers, disk_engine
 from cs_metrics.errors import InputError, StrictModeError
 from cs_metrics.generate import GeneratorConfig, generate, write_tables
 from cs_metrics.pipeline import METRICS_ONLY, Dataset, Evaluation, evaluate, load
 from cs_metrics.policy import Policy
+
+
+def evaluate_on_disk(
+    folder: Path,
+    start: dt.date,
+    end: dt.date,
+    policy: Policy,
+    cutoff: pd.Timestamp | None = None,
+    shop_ids: list[str] | None = None,
+    *,
+    strict: bool = False,
+    buckets: int | None = None,
+    block_rows: int | None = None,
+    workdir: Path | None = None,
+) -> tuple[Dataset, Evaluation]:
+    """`load` then `evaluate` (metrics only) on the disk engine, as `compute` runs them."""
+    with disk_engine(workdir, buckets, block_rows) as engine:
+        dataset = load(folder, policy, strict, METRICS_ONLY, engine=engine)
+        evaluation = evaluate(
+            dataset, start, end, policy, cutoff, shop_ids, chat_detail=False, keep_chats=False
+        )
+    return dataset, evaluation
+
+
+def checkup_on_disk(
+    folder: Path,
+    policy: Policy,
+    *,
+    buckets: int | None = None,
+    block_rows: int | None = None,
+    workdir: Path | None = None,
+    **checks: Any,
+) -> dict[str, Any]:
+    """`checkup` on the disk engine."""
+    with disk_engine(workdir, buckets, block_rows) as engine:
+        return checkup(folder, policy, engine=engine, **checks)
+
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_WEEKS = [("2026-11-09", "2026-11-15"), ("2026-11-16", "2026-11-22")]
@@ -437,11 +468,13 @@ def test_checkup_of_the_messy_dataset_is_identical(
     assert 30 <= messages["shops_found"] < report["shops_found"]
 
 
-def test_the_disk_checkup_holds_no_message(messy: Path) -> None:
-    """`load_on_disk` keeps no good message in memory: the buckets' summaries stand for them."""
-    dataset, summaries = load_on_disk(messy, Policy(), buckets=BUCKETS, block_rows=BLOCK_ROWS)
-    assert len(dataset.messages) == 0
-    assert len(summaries) == BUCKETS
+def test_the_disk_load_holds_no_message(messy: Path) -> None:
+    """The disk engine keeps no good message in memory: the buckets stand for them."""
+    with disk_engine(buckets=BUCKETS, block_rows=BLOCK_ROWS) as engine:
+        dataset = load(messy, Policy(), message_columns=METRICS_ONLY, engine=engine)
+        assert len(dataset.messages) == 0
+        assert dataset.message_groups.held() is None
+        assert len(dataset.message_groups.map(len)) == BUCKETS
     assert dataset.counts == load(messy, Policy(), message_columns=METRICS_ONLY).counts
 
 

@@ -16,18 +16,21 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import cs_metrics.read as read
 from conftest import MESSAGES_HEADER, write_csv, write_jsonl, write_parquet
+from cs_metrics import readers
 from cs_metrics.errors import InputError
-from cs_metrics.read import (
+from cs_metrics.readers import (
     PARSE_ERROR,
     ROW,
+    jsonl,
     map_blocks,
+    parquet,
     read_folder,
     read_table,
     row_groups_up_to,
     table_paths,
 )
+from cs_metrics.readers import csv as csv_reader
 
 ONE_MESSAGE = f"""
 {MESSAGES_HEADER}
@@ -359,7 +362,7 @@ def test_blocks_checked_on_threads_come_back_in_file_order(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Later blocks finish first here; the results still follow the file, rows numbered 1..10."""
-    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", 3)
+    monkeypatch.setattr(parquet, "PARQUET_BLOCK_ROWS", 3)
     path = ten_parquet_messages(data)
 
     def slow_first(block: pd.DataFrame) -> list[int]:
@@ -373,7 +376,7 @@ def test_blocks_checked_on_threads_come_back_in_file_order(
 def test_a_failing_block_on_a_thread_fails_the_read(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", 3)
+    monkeypatch.setattr(parquet, "PARQUET_BLOCK_ROWS", 3)
     path = ten_parquet_messages(data)
 
     def fails_on_the_second(block: pd.DataFrame) -> int:
@@ -386,7 +389,7 @@ def test_a_failing_block_on_a_thread_fails_the_read(
 
 
 def test_parquet_is_read_in_blocks(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", 4)
+    monkeypatch.setattr(parquet, "PARQUET_BLOCK_ROWS", 4)
     frame = pd.read_csv(ten_messages(data), dtype=str)
     (data / "messages.csv").unlink()
     frame.to_parquet(data / "messages.parquet", row_group_size=5)
@@ -458,9 +461,9 @@ def test_json_lines_blocks_arrow_reads_match_the_line_reader(
     """Arrow parses a block only where it gives exactly what the line-by-line reader gives."""
     path = tmp_path / "messages.jsonl"
     path.write_bytes(JSONL_CASES[case].encode("utf-8", "surrogatepass"))
-    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", 64)  # several blocks for the longer cases
+    monkeypatch.setattr(jsonl, "JSONL_BLOCK_BYTES", 64)  # several blocks for the longer cases
     fast = jsonl_table(path)
-    monkeypatch.setattr(read, "_arrow_objects", lambda block, wanted: None)
+    monkeypatch.setattr(jsonl, "_arrow_objects", lambda block, wanted: None)
     slow = jsonl_table(path)
     assert fast[1] == slow[1]
     if slow[0] is not None:
@@ -473,14 +476,14 @@ def test_json_lines_of_text_objects_are_parsed_by_arrow(
     path = data / "messages.jsonl"
     path.write_text(JSONL_CASES["clean"] * 3)
     taken: list[int] = []
-    parse = read._arrow_objects
+    parse = jsonl._arrow_objects
 
-    def counted(block: read.ByteLines, wanted: tuple[str, ...]) -> pa.Table | None:
+    def counted(block: jsonl.ByteLines, wanted: tuple[str, ...]) -> pa.Table | None:
         table = parse(block, wanted)
         taken.append(0 if table is None else table.num_rows)
         return table
 
-    monkeypatch.setattr(read, "_arrow_objects", counted)
+    monkeypatch.setattr(jsonl, "_arrow_objects", counted)
     frame = read_table("messages", path).frame
     assert taken == [6]
     assert list(frame["message_id"]) == ["m1", "m2"] * 3
@@ -503,7 +506,7 @@ def test_json_lines_blocks_lose_no_line_wherever_a_block_ends(
     line = f'{{{M},"message_id":"m"}}'.ljust(59) + "\n"  # 60 bytes
     path = data / "messages.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + (line * 4).encode() + b'{"x":"last, no newline"}')
-    monkeypatch.setattr(read, "JSONL_BLOCK_BYTES", block)
+    monkeypatch.setattr(jsonl, "JSONL_BLOCK_BYTES", block)
     frame = read_table("messages", path).frame
     assert list(frame[ROW]) == [1, 2, 3, 4, 5]
     assert list(frame["shop_id"].fillna("-")) == ["s"] * 4 + ["-"]
@@ -554,7 +557,7 @@ def test_csv_arrow_reads_match_pandas_reads(
     path = data / "messages.csv"
     path.write_bytes(body.encode())
     fast = jsonl_table(path)
-    monkeypatch.setattr(read, "CSV_READERS", ("pandas", "tolerant"))
+    monkeypatch.setattr(csv_reader, "CSV_READERS", ("pandas", "tolerant"))
     slow = jsonl_table(path)
     assert fast[1] == slow[1]
     if slow[0] is not None:
@@ -570,12 +573,12 @@ def test_csv_tolerant_reads_match_pandas_reads(
     path = data / "messages.csv"
     path.write_bytes((text if text.startswith("\ufeff") else f"{CSV_HEADER}\n{text}").encode())
     try:
-        list(read._csv_blocks(path, read.TABLES["messages"], "pandas"))
-    except (read._NextReader, InputError, ValueError):
+        list(csv_reader.csv_blocks(path, readers.TABLES["messages"], "pandas"))
+    except (csv_reader.NextReader, InputError, ValueError):
         return  # pandas' reader refuses the file: nothing to compare with
-    monkeypatch.setattr(read, "CSV_READERS", ("pandas",))
+    monkeypatch.setattr(csv_reader, "CSV_READERS", ("pandas",))
     reference = jsonl_table(path)
-    monkeypatch.setattr(read, "CSV_READERS", ("tolerant",))
+    monkeypatch.setattr(csv_reader, "CSV_READERS", ("tolerant",))
     tolerant = jsonl_table(path)
     assert tolerant[1] == reference[1]
     if reference[0] is not None:
@@ -625,12 +628,12 @@ def test_csv_arrow_reads_match_pandas_reads_on_any_text(text: str) -> None:
         path = Path(tmp) / "messages.csv"
         path.write_bytes(f"{CSV_HEADER}\n{text}".encode())
         fast = jsonl_table(path)
-        readers = read.CSV_READERS
-        read.CSV_READERS = ("pandas", "tolerant")
+        readers = csv_reader.CSV_READERS
+        csv_reader.CSV_READERS = ("pandas", "tolerant")
         try:
             slow = jsonl_table(path)
         finally:
-            read.CSV_READERS = readers
+            csv_reader.CSV_READERS = readers
     assert fast[1] == slow[1]
     if slow[0] is not None:
         same_text(fast[0], slow[0])
@@ -651,7 +654,7 @@ def test_csv_blank_bare_cr_line_keeps_the_next_rows_empty_first_value(
     """Found in CI: after a blank line ended by a bare CR, pandas' C reader dropped the empty
     first value of the next row, shifting its values one column left (in review: also when
     the blank line holds spaces or tabs)."""
-    monkeypatch.setattr(read, "SCAN_BYTES", scan_bytes)
+    monkeypatch.setattr(csv_reader, "SCAN_BYTES", scan_bytes)
     path = data / "messages.csv"
     path.write_bytes(f"{CSV_HEADER}{ending}{spaces}\r,c2,m2,buyer,t\n{short_row}".encode())
     frame = read_table("messages", path).frame
@@ -666,7 +669,7 @@ def test_parquet_integer_ids_are_their_exact_digits_in_every_block(
 ) -> None:
     """Found in review: a gap in an integer column rounded 19-digit ids (through float), and
     only in the blocks that had a gap, so one conversation became two."""
-    monkeypatch.setattr(read, "PARQUET_BLOCK_ROWS", 2)
+    monkeypatch.setattr(parquet, "PARQUET_BLOCK_ROWS", 2)
     ids = [7437000000000006208, 7437000000000006208, 7437000000000006209, None]
     table = pa.table(
         {

@@ -290,3 +290,101 @@ def test_without_dask_installed(data: Path, engine: str, status: int) -> None:
             "install it with: pip install 'cs-metrics[dask]'\n"
         )
         assert result.stdout == ""
+
+
+# The Dask engine distributes: workers read their own row groups, the client holds no message.
+
+
+@pytest.fixture(scope="module")
+def spread(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated week (100 shops, about 200,000 messages, every column) as Parquet files
+    of many small row groups: the pieces the workers read."""
+    folder = tmp_path_factory.mktemp("spread")
+    args = ["generate", "--out", str(folder), "--shops", "100", "--messages", "200000"]
+    result = runner.invoke(app, [*args, "--format", "parquet", "--no-bad-rows"])
+    assert result.exit_code == 0, result.output
+    # In time order, as an archive grows: the last row groups hold the latest messages.
+    messages = pd.read_parquet(folder / "messages.parquet").sort_values("sent_at", kind="stable")
+    (folder / "messages.parquet").unlink()
+    parts = folder / "messages"
+    parts.mkdir()
+    half = len(messages) // 2
+    for number, rows in enumerate([messages.iloc[:half], messages.iloc[half:]]):
+        rows.to_parquet(parts / f"part-{number}.parquet", index=False, row_group_size=20_000)
+    return folder
+
+
+def messages_bytes(folder: Path) -> int:
+    """The size in memory of the folder's good messages as the pandas engine holds them."""
+    from cs_metrics.pipeline import load
+    from cs_metrics.policy import Policy
+
+    return int(load(folder, Policy()).messages.memory_usage(deep=True).sum())
+
+
+@pytest.mark.slow
+def test_workers_below_the_size_of_the_messages_give_the_pandas_result(spread: Path) -> None:
+    """Two workers, each allowed less memory than the messages take, give identical output.
+
+    Each worker's memory limit is 3/4 of the messages' size in memory, so neither could hold
+    them all: the workers read their own row groups, spill what they keep beyond the limit, and
+    only counts and per-shop metrics come back. A worker process alone (Python, pandas, Arrow)
+    is above so small a limit, so pausing and restarting at the limit are turned off: the
+    limit then only makes the workers spill.
+    """
+    import dask
+
+    limit = messages_bytes(spread) * 3 // 4
+    settings = {
+        "distributed.worker.memory.pause": False,
+        "distributed.worker.memory.terminate": False,
+    }
+    with (
+        dask.config.set(settings),
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=limit,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        ) as cluster,
+    ):
+        args = compute_args(spread, *WEEK, "--format", "json")
+        pandas_run, dask_run = both_engines(args, cluster.scheduler_address, partitions=4)
+        assert_same(pandas_run, dask_run)
+    assert json.loads(pandas_run.stdout)["input"]["messages"]["rows_used"] > 150_000
+
+
+def test_the_client_holds_no_message(spread: Path, scheduler: str) -> None:
+    """A Dask load keeps the messages on the workers: the client's dataset has none."""
+    from cs_metrics.engines.dask import dask_engine
+    from cs_metrics.pipeline import load
+    from cs_metrics.policy import Policy
+
+    with dask_engine(scheduler, partitions=4) as engine:
+        dataset = load(spread, Policy(), engine=engine)
+        assert dataset.message_groups.held() is None
+        assert len(dataset.messages) == 0
+        assert dataset.counts["messages"].rows_used > 150_000
+
+
+def test_validate_on_dask_gives_the_pandas_report(spread: Path, scheduler: str) -> None:
+    """`checkup` (cs-metrics validate) reports the same on both engines."""
+    from cs_metrics.checkup import checkup
+    from cs_metrics.engines.dask import dask_engine
+    from cs_metrics.policy import Policy
+
+    with dask_engine(scheduler, partitions=3) as engine:
+        on_dask = checkup(spread, Policy(), engine=engine)
+    assert on_dask == checkup(spread, Policy())
+
+
+def test_skip_after_cutoff_is_identical(spread: Path, scheduler: str) -> None:
+    """--skip-after-cutoff leaves out the same row groups on Dask as in memory."""
+    cut = ["--cutoff", "2026-11-19T00:00:00Z", "--skip-after-cutoff"]
+    pandas_run, dask_run = both_engines(
+        compute_args(spread, *WEEK, "--format", "json", *cut), scheduler
+    )
+    assert_same(pandas_run, dask_run)
+    assert "not read" in pandas_run.stderr

@@ -1,0 +1,149 @@
+"""The duplicate rule of SPEC 8, settled here once for every engine.
+
+A message whose message_id repeats an earlier good row of its shop (in file order) is a
+duplicate: the first is kept, the rest are counted. An engine hands over groups of good message
+rows, each shop's rows all in one group; `flagged` marks the repeats of a group, `group_summary`
+says what the whole table needs to know of it (counts, time range, shops, odd ids) and
+`without_duplicates` leaves the rows the evaluation uses.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cs_metrics.arrow_text import arrow_chunks, clean_text, id_numbers, text_codes, whole_numbers
+from cs_metrics.readers import ROW
+from cs_metrics.reasons import AS_TEXT, SCIENTIFIC_ID, InputWarning, Warn
+
+DUPLICATE = "_duplicate"
+"""Column set on message rows whose message_id repeats an earlier row of the same shop."""
+CONVERSATION_KEYS = ("shop_key", "conversation_key")
+"""Integer columns of settled messages: equal in both, same conversation (SPEC 2)."""
+
+
+def repeated_ids(shop: np.ndarray, ids: pd.Series) -> np.ndarray:
+    """Which rows repeat the id of an earlier row of the same shop (`shop` holds shop codes)."""
+    arrow = arrow_chunks(ids)
+    numbers = whole_numbers(arrow)
+    if numbers is None or numbers.null_count:
+        return repeated_pairs(shop, text_codes(ids)[0])
+    # Numeric ids: a stable sort (fast on ids that mostly rise, as the marketplace's do) finds
+    # the values that occur more than once; only their rows are compared as (shop, id) pairs.
+    values = numbers.to_numpy()
+    ordered = np.sort(values, kind="stable")
+    shared = ordered[1:][ordered[1:] == ordered[:-1]]
+    repeated = np.zeros(len(values), dtype=bool)
+    if not len(shared):
+        return repeated
+    rows = np.flatnonzero(np.isin(values, shared))
+    codes, _ = pd.factorize(values[rows])
+    repeated[rows] = repeated_pairs(shop[rows], codes.astype("int64"))
+    return repeated
+
+
+def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Which (first, second) code pairs occurred in an earlier row (codes >= 0).
+
+    `second` codes number values in order of first appearance (as `text_codes` does), so a row
+    whose code is not above every earlier one may repeat a value: only those codes are compared.
+    """
+    if not len(second):
+        return np.zeros(0, dtype=bool)
+    earlier_max = np.maximum.accumulate(np.concatenate([[-1], second[:-1]]))
+    maybe = (second <= earlier_max) & (second >= 0)  # a missing value (-1) repeats nothing
+    if not maybe.any():
+        return maybe
+    involved = np.zeros(int(second.max()) + 1, dtype=bool)
+    involved[second[maybe]] = True
+    rows = np.flatnonzero(involved[second])
+    pairs = pd.Series(first[rows] * (int(second.max()) + 1) + second[rows])
+    repeated = np.zeros(len(second), dtype=bool)
+    repeated[rows] = pairs.duplicated().to_numpy()
+    return repeated
+
+
+def flagged(group: pd.DataFrame) -> pd.DataFrame:
+    """A group's rows in file order, conversations keyed, DUPLICATE set on repeated ids."""
+    if not group[ROW].is_monotonic_increasing:
+        group = group.sort_values(ROW, kind="stable")
+    group = group.reset_index(drop=True)
+    # Arrow and numpy release the GIL: conversation ids are keyed on a second core meanwhile.
+    with ThreadPoolExecutor(1) as pool:
+        conversation = pool.submit(id_numbers, group["conversation_id"])
+        shop, _ = text_codes(group["shop_id"])
+        duplicate = repeated_ids(shop, group["message_id"])
+        group["shop_key"], group["conversation_key"] = shop, conversation.result()
+    group[DUPLICATE] = duplicate
+    return group
+
+
+def without_duplicates(group: pd.DataFrame) -> pd.DataFrame:
+    """A flagged group's used rows: the duplicates and the DUPLICATE column left out."""
+    duplicate = group[DUPLICATE].to_numpy()
+    used = group.drop(columns=DUPLICATE)
+    return used.loc[~duplicate].reset_index(drop=True) if duplicate.any() else used
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """What the whole table needs from one flagged group: duplicates, time range, shops, ids."""
+
+    duplicates: int
+    earliest: pd.Timestamp | None
+    latest: pd.Timestamp | None
+    """The latest sent_at of the used rows: the default cut-off is the latest of all groups."""
+    shop_ids: pd.Index
+    """The shops of the used rows."""
+    collapsed: pd.DataFrame
+    """Duplicate rows whose message_id is in scientific notation (row number and id)."""
+    duplicates_by_shop: pd.Series
+    """Rows counted as duplicates per shop_id (SPEC 6a counts a shop's rows read with them)."""
+
+
+def group_summary(group: pd.DataFrame) -> GroupSummary:
+    """The duplicates, sent_at range, shops and collapsed-id rows of a flagged group."""
+    duplicate = group[DUPLICATE].to_numpy()
+    sent_at = group["sent_at"][~duplicate]
+    earliest, latest = sent_at.min(), sent_at.max()
+    return GroupSummary(
+        duplicates=int(duplicate.sum()),
+        earliest=None if pd.isna(earliest) else pd.Timestamp(earliest),
+        latest=None if pd.isna(latest) else pd.Timestamp(latest),
+        shop_ids=pd.Index(group["shop_id"][~duplicate].dropna().unique(), dtype="string"),
+        collapsed=collapsed_rows(group.loc[duplicate, [ROW, "message_id"]]),
+        duplicates_by_shop=group["shop_id"][duplicate].value_counts(),
+    )
+
+
+def collapsed_rows(duplicates: pd.DataFrame) -> pd.DataFrame:
+    """Duplicate rows whose (cleaned) message_id is in scientific notation."""
+    ids = clean_text(duplicates["message_id"].astype("string"))
+    scientific = ids.str.fullmatch(SCIENTIFIC_ID).fillna(False).astype(bool).to_numpy()
+    frame = pd.DataFrame(
+        {ROW: duplicates[ROW].astype("int64").to_numpy(), "message_id": ids.to_numpy()}
+    )
+    # Copied out: a slice would keep the whole group's buffers alive.
+    return frame.loc[scientific].reset_index(drop=True).copy()
+
+
+def collapsed_warnings(rows: list[pd.DataFrame], table: str = "messages") -> list[str]:
+    """A warning when rows counted as duplicates have scientific-notation ids (likely collapsed).
+
+    `rows` are the collapsed rows of each group; the example is the first in file order.
+    """
+    frames = [r for r in rows if len(r)]
+    if not frames:
+        return []
+    found = pd.concat(frames, ignore_index=True).sort_values(ROW, kind="stable")
+    count = len(found)
+    example = found["message_id"].iloc[0]
+    line = (
+        f"{table}: {count} row(s) counted as duplicates have a message_id in scientific notation "
+        f"(e.g. {example!r}): probably different messages whose ids a spreadsheet collapsed into "
+        f"one; {AS_TEXT}"
+    )
+    return [InputWarning(line, table=table, code=Warn.ID_COLLAPSED_DUPLICATES.value, rows=count)]

@@ -1,0 +1,58 @@
+"""The in-memory engine: every good message in one pandas frame in this process (one group)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pandas as pd
+
+from cs_metrics.engines import CheckedMessages, MessageSource, without_good_rows
+from cs_metrics.readers import map_blocks
+
+T = TypeVar("T")
+
+CHECK_THREADS = 2
+"""Blocks of messages checked at once while the next is read (the checks' Arrow and numpy work
+runs outside the GIL); more would hold more blocks in memory."""
+
+
+@dataclass(frozen=True)
+class FrameGroups:
+    """All the messages as one group, one frame held here."""
+
+    frame: pd.DataFrame
+
+    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
+        """`func` of the one group."""
+        return [func(self.frame)]
+
+    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> FrameGroups:
+        """The one group replaced by `func` of it."""
+        return FrameGroups(func(self.frame))
+
+    def held(self) -> pd.DataFrame:
+        """Every message (this engine holds them all)."""
+        return self.frame
+
+    def empty(self) -> pd.DataFrame:
+        """No message, with the columns and types of the frame."""
+        return self.frame.iloc[:0]
+
+
+class MemoryEngine:
+    """Reads the messages here, block by block, checks each and keeps the good rows in memory."""
+
+    name = "pandas"
+
+    def checked_messages(self, source: MessageSource) -> CheckedMessages:
+        """The messages checked block by block as they are read: the raw text is never all held."""
+        checked = map_blocks(
+            "messages", source.path, source.check, source.columns, source.row_groups, CHECK_THREADS
+        )
+        good = [block.rows.good for block in checked]
+        frame = (
+            pd.concat(good, ignore_index=True) if len(good) != 1 else good[0].reset_index(drop=True)
+        )
+        return CheckedMessages([without_good_rows(block) for block in checked], FrameGroups(frame))

@@ -1,0 +1,60 @@
+"""Text columns through Arrow: trimming, codes of distinct values, ids as numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cs_metrics import arrow_text
+
+
+def test_text_codes_of_numbers_equal_text_codes_of_text():
+    numbers = pd.Series(["30", "7", None, "30", "9999999999999999999"], dtype="string")
+    codes, distinct = arrow_text.text_codes(numbers)
+    assert codes.tolist() == [0, 1, -1, 0, 2] and distinct == 3
+    assert arrow_text.whole_numbers(pa.array(["30", "7"], pa.large_string())) is not None
+    # Not read as numbers: a leading zero (would equal "7"), letters, more than 19 digits.
+    for texts in (["07", "7"], ["7", "x"], ["12345678901234567890"]):
+        assert arrow_text.whole_numbers(pa.array(texts, pa.large_string())) is None
+    assert arrow_text.text_codes(pd.Series(["07", "7"], dtype="string"))[0].tolist() == [0, 1]
+
+
+def test_id_numbers_are_the_ids_themselves_when_all_are_numbers():
+    ids = pd.Series(["7438000000000000398", "5", "7438000000000000398"], dtype="string")
+    assert arrow_text.id_numbers(ids).tolist() == [7438000000000000398, 5, 7438000000000000398]
+    # Otherwise codes in order of first appearance ("07" and "7" stay apart).
+    assert arrow_text.id_numbers(pd.Series(["07", "7", "07"], dtype="string")).tolist() == [0, 1, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["1", "2", "10", "010", "x", "18446744073709551615"]), max_size=12))
+def test_id_numbers_are_equal_exactly_when_the_ids_are(ids):
+    numbers = arrow_text.id_numbers(pd.Series(ids, dtype="string")).tolist()
+    for i, a in enumerate(ids):
+        for j, b in enumerate(ids):
+            assert (numbers[i] == numbers[j]) == (a == b)
+
+
+def _trimmed(values: list[str | None]) -> list[str | None]:
+    """Reference: Arrow's Unicode trim on every value, empty values missing."""
+    trimmed = pc.utf8_trim_whitespace(pa.array(values, pa.large_string())).to_pylist()
+    return [None if v is None or v == "" else v for v in trimmed]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.none()
+        | st.text(alphabet=st.sampled_from(["a", "7", " ", "\t", "\u00a0", "\u3000", "é", "\n"])),
+        max_size=12,
+    ),
+    st.integers(0, 3),
+)
+def test_clean_text_trims_like_arrow_on_every_value(values, skip):
+    """The quick look at first and last bytes never skips a value that needs trimming."""
+    series = pd.Series(values, dtype="string").iloc[min(skip, len(values)) :]
+    cleaned = arrow_text.clean_text(series).astype(object).where(lambda s: s.notna(), None)
+    assert cleaned.tolist() == _trimmed(values[min(skip, len(values)) :])

@@ -1,0 +1,141 @@
+"""The duplicate rule (SPEC 8), settled per group of shops: duplicates.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cs_metrics import arrow_text, duplicates
+from cs_metrics.duplicates import (
+    DUPLICATE,
+    collapsed_warnings,
+    flagged,
+    group_summary,
+    without_duplicates,
+)
+from cs_metrics.readers import ROW
+
+
+def group(rows: list[tuple[str, str, str, str, int]]) -> pd.DataFrame:
+    """Good message rows (shop, conversation, message, sent_at, row number), as a block has them."""
+    shops, conversations, messages, sent, numbers = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "shop_id": pd.Series(shops, dtype="string[pyarrow]"),
+            "conversation_id": pd.Series(conversations, dtype="string[pyarrow]"),
+            "message_id": pd.Series(messages, dtype="string[pyarrow]"),
+            "sent_at": pd.to_datetime(list(sent), utc=True),
+            ROW: pd.Series(numbers, dtype="int64"),
+        }
+    )
+
+
+ROWS = [
+    ("S1", "c1", "m1", "2026-11-17T10:00:00Z", 4),
+    ("S2", "c2", "m1", "2026-11-17T11:00:00Z", 2),
+    ("S1", "c1", "m1", "2026-11-01T00:00:00Z", 1),
+    ("S1", "c1", "m2", "2026-11-17T12:00:00Z", 3),
+    ("S2", "c2", "m1", "2026-12-01T00:00:00Z", 5),
+]
+
+
+def test_the_first_row_in_file_order_is_kept_per_shop() -> None:
+    """Rows out of file order are put back in it; a repeated id of another shop is no repeat."""
+    marked = flagged(group(ROWS))
+    assert marked[ROW].tolist() == [1, 2, 3, 4, 5]
+    assert marked[DUPLICATE].tolist() == [False, False, False, True, True]
+    used = without_duplicates(marked)
+    assert used[ROW].tolist() == [1, 2, 3]
+    assert DUPLICATE not in used.columns
+    assert used["shop_key"].iloc[0] == used["shop_key"].iloc[2] != used["shop_key"].iloc[1]
+
+
+def test_the_summary_covers_used_rows_only() -> None:
+    """Duplicates do not widen the time range: the earliest row is the first, kept one."""
+    summary = group_summary(flagged(group(ROWS)))
+    assert summary.duplicates == 2
+    assert summary.earliest == pd.Timestamp("2026-11-01T00:00:00Z")
+    assert summary.latest == pd.Timestamp("2026-11-17T12:00:00Z")
+    assert sorted(summary.shop_ids) == ["S1", "S2"]
+    assert summary.collapsed.empty
+
+
+def test_an_empty_group_has_no_cutoff() -> None:
+    summary = group_summary(flagged(group(ROWS).iloc[:0]))
+    assert (summary.duplicates, summary.earliest, summary.latest) == (0, None, None)
+
+
+def test_collapsed_ids_are_warned_about_once_over_all_groups() -> None:
+    """Duplicates in scientific notation from two groups: one warning, first example by row."""
+    first = group([("S1", "c", "1.2E+18", "2026-11-17T10:00:00Z", 7)] * 2)
+    second = group([("S2", "c", "3.4E+18", "2026-11-17T10:00:00Z", 3)] * 2)
+    collapsed = [group_summary(flagged(g)).collapsed for g in (first, second)]
+    (line,) = collapsed_warnings(collapsed)
+    assert line.startswith("messages: 2 row(s) counted as duplicates")
+    assert "'3.4E+18'" in line
+    assert collapsed_warnings([c.iloc[:0] for c in collapsed]) == []
+
+
+def _reference_repeats(shops: list[str], ids: list[str]) -> list[bool]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for pair in zip(shops, ids, strict=True):
+        out.append(pair in seen)
+        seen.add(pair)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("shops", "ids"),
+    [
+        # Numbers: same id in another shop is no repeat; a repeat far from its first row.
+        (["a", "b", "a", "a", "b"], ["7438000000000000398", "7438000000000000398", "5", "9", "5"]),
+        (["a", "a", "a", "a"], ["30", "20", "30", "30"]),
+        # A leading zero: "012" and "12" are different ids (text path).
+        (["a", "a", "a"], ["012", "12", "012"]),
+        # Letters and 20 digits: text path.
+        (["a", "a"], ["m1", "m1"]),
+        (["a", "a"], ["18446744073709551615", "18446744073709551615"]),
+        ([], []),
+    ],
+)
+def test_repeated_ids_match_a_hand_check(shops, ids):
+    shop_codes, _ = arrow_text.text_codes(pd.Series(shops, dtype="string"))
+    found = duplicates.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
+    assert found.tolist() == _reference_repeats(shops, ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["s1", "s2", "s3"]), st.integers(1, 40).map(str)),
+        max_size=60,
+    )
+)
+def test_repeated_ids_property(rows):
+    shops = [s for s, _ in rows]
+    ids = [i for _, i in rows]
+    shop_codes, _ = arrow_text.text_codes(pd.Series(shops, dtype="string"))
+    found = duplicates.repeated_ids(shop_codes, pd.Series(ids, dtype="string"))
+    assert found.tolist() == _reference_repeats(shops, ids)
+
+
+def test_repeated_pairs_by_hand() -> None:
+    """Codes number values in order of first appearance; -1 (missing) is never a repeat."""
+    shop = np.array([0, 0, 1, 0, 0, 0])
+    message = np.array([0, 1, 0, 0, -1, -1])
+    assert duplicates.repeated_pairs(shop, message).tolist() == [
+        False,
+        False,
+        False,  # same message code, another shop
+        True,
+        False,
+        False,
+    ]
+    assert duplicates.repeated_pairs(np.zeros(2, "int64"), np.array([-1, -1])).tolist() == [
+        False,
+        False,
+    ]

@@ -1,0 +1,238 @@
+"""Timestamps (SPEC 1): accepted forms, zones, typed Parquet times, local-time gaps."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import compute, run, shop, write_csv, write_parquet
+from cs_metrics import timestamps
+from cs_metrics.reasons import Reason
+from cs_metrics.timestamps import parse_instants
+
+UTC = dt.UTC
+
+
+def utc(*args: int) -> pd.Timestamp:
+    return pd.Timestamp(dt.datetime(*args, tzinfo=UTC))
+
+
+def parse_one(text: str, zone: str = "UTC") -> tuple[pd.Timestamp | None, str | None]:
+    """One timestamp text parsed in a shop zone: (instant, reason)."""
+    instants, reasons = parse_instants(pd.Series([text], dtype="string"), pd.Series([zone]))
+    instant, reason = instants.iloc[0], reasons.iloc[0]
+    return (None if pd.isna(instant) else instant), (None if pd.isna(reason) else reason)
+
+
+GOOD_TIMESTAMPS = [
+    ("2026-11-17T10:00:00Z", "Asia/Singapore", utc(2026, 11, 17, 10)),
+    ("2026-11-17 10:00:00Z", "UTC", utc(2026, 11, 17, 10)),
+    ("2026-11-17T10:00:00+08:00", "UTC", utc(2026, 11, 17, 2)),
+    ("2026-11-17T10:00:00+0800", "UTC", utc(2026, 11, 17, 2)),
+    ("2026-11-17T10:00:00-05:30", "UTC", utc(2026, 11, 17, 15, 30)),
+    ("2026-11-17T10:00:00-0530", "UTC", utc(2026, 11, 17, 15, 30)),
+    ("2026-11-17T10:00Z", "UTC", utc(2026, 11, 17, 10)),
+    ("2026-11-17T10:00:00", "Asia/Singapore", utc(2026, 11, 17, 2)),
+    ("2026-11-17 10:00", "America/Los_Angeles", utc(2026, 11, 17, 18)),
+    ("2026-11-17", "Asia/Singapore", utc(2026, 11, 16, 16)),
+    ("2026-11-17", "UTC", utc(2026, 11, 17)),
+    ("2026-11-17T10:00:00.5Z", "UTC", utc(2026, 11, 17, 10, 0, 0, 500000)),
+    ("2026-11-17T10:00:00.001+00:00", "UTC", utc(2026, 11, 17, 10, 0, 0, 1000)),
+    ("2026-11-17T10:00:00.123456", "Asia/Singapore", utc(2026, 11, 17, 2, 0, 0, 123456)),
+    ("1794877200", "Asia/Singapore", utc(2026, 11, 17, 1)),
+    ("0", "UTC", utc(1970, 1, 1)),
+    ("99999999999", "UTC", utc(5138, 11, 16, 9, 46, 39)),
+    ("10000000000", "UTC", utc(2286, 11, 20, 17, 46, 40)),
+    ("100000000000", "UTC", utc(1973, 3, 3, 9, 46, 40)),
+    ("1794877200000", "UTC", utc(2026, 11, 17, 1)),
+    ("1794877200123", "UTC", utc(2026, 11, 17, 1, 0, 0, 123000)),
+    ("2026-03-29T02:30:00+01:00", "Europe/London", utc(2026, 3, 29, 1, 30)),
+    ("2026-03-29T00:30:00", "Europe/London", utc(2026, 3, 29, 0, 30)),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    GOOD_TIMESTAMPS,
+    ids=[
+        "Z",
+        "space_separator_Z",
+        "plus_hh_colon_mm",
+        "plus_hhmm",
+        "minus_hh_colon_mm",
+        "minus_hhmm",
+        "minutes_only_Z",
+        "naive_is_shop_local",
+        "naive_minutes_only_la",
+        "date_only_is_local_midnight",
+        "date_only_utc",
+        "fraction_half_second",
+        "fraction_millisecond",
+        "naive_fraction_micro",
+        "unix_seconds_10_digits",
+        "unix_zero",
+        "unix_seconds_11_digits_year_5138",
+        "unix_seconds_year_2286",
+        "unix_milliseconds_from_12_digits",
+        "unix_milliseconds_13_digits",
+        "unix_milliseconds_with_millis",
+        "offset_given_in_london_gap_is_fine",
+        "naive_before_london_gap",
+    ],
+)
+def test_accepted_timestamp_forms(text: str, zone: str, expected: pd.Timestamp) -> None:
+    assert parse_one(text, zone) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "date_format", "expected"),
+    [
+        ("17/11/2026 10:29:60", "%d/%m/%Y %H:%M:%S", None),
+        ("17/11/2026 10:29:61", "%d/%m/%Y %H:%M:%S", None),
+        ("17/11/2026 10:29:59", "%d/%m/%Y %H:%M:%S", utc(2026, 11, 17, 10, 29, 59)),
+        ("16/06/2061 06:16:16", "%d/%m/%Y %H:%M:%S", utc(2061, 6, 16, 6, 16, 16)),
+        ("2026-11-17 10:00:60 +0000", "%Y-%m-%d %H:%M:%S %z", None),
+    ],
+)
+def test_date_format_seconds_stop_at_59(
+    text: str, date_format: str, expected: pd.Timestamp | None
+) -> None:
+    """Found in review: with --date-format, pandas' %S took 60 and 61 and rolled over."""
+    instants, reasons = parse_instants(
+        pd.Series([text], dtype="string"), pd.Series(["UTC"]), date_format
+    )
+    assert (None if pd.isna(instants.iloc[0]) else instants.iloc[0]) == expected
+    assert pd.isna(reasons.iloc[0]) == (expected is not None)
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "reason"),
+    [
+        ("junk", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-11-17T10:00:00+08", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-02-30", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-11-17T24:00:00Z", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-11-17T10:29:60Z", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-11-22 23:59:61", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-11-17T10:60Z", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-11-17T10", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-11-17T10:00:00.Z", "UTC", Reason.BAD_TIMESTAMP),
+        ("17/11/2026", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-11-17T10:00:00 UTC", "UTC", Reason.BAD_TIMESTAMP),
+        ("+1794877200", "UTC", Reason.BAD_TIMESTAMP),
+        ("1794877200.5", "UTC", Reason.BAD_TIMESTAMP),
+        ("2026-03-29T01:30:00", "Europe/London", Reason.LOCAL_TIME_GAP),
+        ("2026-10-25T01:30:00", "Europe/London", Reason.LOCAL_TIME_GAP),
+        ("2026-09-06", "America/Santiago", Reason.LOCAL_TIME_GAP),
+    ],
+    ids=[
+        "junk",
+        "offset_hours_only",
+        "no_such_date",
+        "hour_24",
+        "second_60_found_in_audit",
+        "second_61_naive",
+        "minute_60",
+        "hour_without_minutes",
+        "empty_fraction",
+        "day_first_date",
+        "zone_name_suffix",
+        "signed_number",
+        "decimal_number",
+        "london_spring_gap",
+        "london_autumn_overlap",
+        "date_only_midnight_missing_in_santiago",
+    ],
+)
+def test_rejected_timestamps_have_a_reason(text: str, zone: str, reason: Reason) -> None:
+    assert parse_one(text, zone) == (None, reason.value)
+
+
+def test_typed_parquet_timestamps_with_zone_are_instants_and_without_are_local(
+    data: Path,
+) -> None:
+    """Zoned typed sent_at is that instant; naive typed holiday `start` is the shop's local time."""
+    aware = pa.array(
+        [dt.datetime(2026, 11, 17, 2, tzinfo=UTC), dt.datetime(2026, 11, 17, 2, 30, tzinfo=UTC)],
+        pa.timestamp("us", "UTC"),
+    )
+    write_parquet(
+        data,
+        "messages",
+        pa.table(
+            {
+                "shop_id": ["S1", "S1"],
+                "conversation_id": ["c1", "c1"],
+                "message_id": ["m1", "m2"],
+                "sender_role": ["buyer", "seller"],
+                "sent_at": aware,
+            }
+        ),
+    )
+    write_parquet(
+        data,
+        "holiday_mode",
+        pa.table(
+            {
+                "shop_id": ["S1"],
+                "start": pa.array([dt.datetime(2026, 11, 17, 10, 10)], pa.timestamp("ms")),
+                "end": pa.array([dt.datetime(2026, 11, 17, 10, 20)], pa.timestamp("ms")),
+            }
+        ),
+    )
+    write_csv(data, "shops", "shop_id,market\nS1,SG\n")
+    doc = compute(data)
+    s1 = shop(doc, "S1")
+    # 02:00Z..02:30Z is 10:00..10:30 in Singapore; 10 minutes of Holiday Mode come off.
+    assert s1["first_response_minutes_mean"] == 20.0
+    assert doc["input"]["holiday_mode"]["rows_used"] == 1
+
+
+def test_typed_parquet_naive_timestamp_in_a_dst_gap_is_a_bad_row(data: Path) -> None:
+    write_parquet(
+        data,
+        "messages",
+        pa.table(
+            {
+                "shop_id": ["L1", "L1"],
+                "conversation_id": ["c1", "c1"],
+                "message_id": ["m1", "m2"],
+                "sender_role": ["buyer", "seller"],
+                "sent_at": pa.array(
+                    [dt.datetime(2026, 3, 29, 1, 30), dt.datetime(2026, 3, 29, 3, 0)],
+                    pa.timestamp("us"),
+                ),
+            }
+        ),
+    )
+    write_csv(data, "shops", "shop_id,market\nL1,GB\n")
+    dataset, _ = run(data, start="2026-03-23", end="2026-03-29")
+    assert dataset.counts["messages"].rows_quarantined == 1
+    assert list(dataset.quarantine["messages"]["reason"]) == [Reason.LOCAL_TIME_GAP.value]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet="0123456789-:T .,+Zz\n٣", max_size=32),
+            st.from_regex(timestamps._ISO, fullmatch=True),
+        ),
+        max_size=8,
+    )
+)
+def test_iso_parts_by_arrow_match_python_regex(values):
+    """Arrow's RE2 finds the parts of a timestamp exactly where Python's `re` does."""
+    text = pd.Series(values, dtype="string")
+    got = timestamps._iso_parts(text)
+    want = text.str.extract(timestamps._ISO)
+    assert got.astype(object).where(got.notna(), None).to_numpy().tolist() == (
+        want.astype(object).where(want.notna(), None).to_numpy().tolist()
+    )
