@@ -66,11 +66,13 @@ class WeekMessage:
     @property
     def notices(self) -> list[str]:
         """What needs a look before anyone acts on the list (SPEC 6a)."""
-        lines = [
-            f"{shop}: response-rate action withheld ({why}); "
-            "re-run once the data covers the whole week"
-            for shop, why in self.found.withheld.items()
-        ]
+        lines = []
+        if self.found.withheld:
+            shops = ", ".join(self.found.withheld)
+            lines.append(
+                f"No warning or violation point for {shops}: the data does not cover the week "
+                "(reasons below). Get a complete export for the week and run the evaluation again."
+            )
         if self.found.stale_weeks:
             lines.append(
                 "This week's results changed; the stored later week(s) "
@@ -185,11 +187,7 @@ def text_body(message: WeekMessage, report_note: str) -> str:
     lines.append("")
     if message.rows:
         lines.append(f"Shops with an action ({message.limit_label} response rate):")
-        lines += [
-            f"- {r.shop_id} ({r.name}): {r.label}, {message.limit_label} rate {r.rate_text}. "
-            f"{r.reason}"
-            for r in message.rows
-        ]
+        lines += [f"- {r.shop_id} ({r.name}): {r.label}; {r.reason}" for r in message.rows]
     else:
         lines.append("No shop has a warning, violation point or withheld action this week.")
     lines += ["", report_note, ""]
