@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -78,6 +79,7 @@ class Arrived:
     rcpt_tos: list[str]
     raw: bytes
     authenticated: bool
+    tls: bool
 
     @property
     def message(self) -> EmailMessage:
@@ -101,6 +103,7 @@ class Inbox:
                 list(envelope.rcpt_tos),
                 bytes(envelope.original_content or envelope.content),
                 bool(session.authenticated),
+                session.ssl is not None,
             )
         )
         return "250 Message accepted"
@@ -126,6 +129,42 @@ def inbox() -> Iterator[Inbox]:
         authenticator=box.authenticate,
         auth_require_tls=False,
         auth_exclude_mechanism=["PLAIN"],  # so that the client logs in with AUTH LOGIN
+    )
+    controller.start()
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (made by the openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def tls_inbox(certificate: tuple[Path, Path]) -> Iterator[Inbox]:
+    """An SMTP server that requires STARTTLS before anything else, login included."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    box = Inbox(port=free_port())
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=box.port,
+        authenticator=box.authenticate,
+        tls_context=context,
+        require_starttls=True,
+        auth_require_tls=True,
     )
     controller.start()
     yield box
@@ -361,6 +400,65 @@ def test_without_a_base_url_a_large_report_is_named_by_its_path(
     assert f"too large to attach; it is at {out / AS_OF / 'report.html'}" in text
 
 
+def tls_config(path: Path, port: int, ca_file: Path | None) -> Path:
+    """A config for a STARTTLS server on 127.0.0.1 with login."""
+    path.write_text(
+        "[delivery.email]\n"
+        f'host = "127.0.0.1"\nport = {port}\nsecurity = "starttls"\n'
+        f'sender = "{USER}"\nto = {json.dumps(RECIPIENTS)}\ntimeout_seconds = 5\n'
+        f'username = "{USER}"\npassword_env = "{PASSWORD_ENV}"\n'
+        + (f'ca_file = "{ca_file}"\n' if ca_file else "")
+    )
+    return path
+
+
+def test_starttls_with_the_servers_ca_logs_in_and_sends_encrypted(
+    out: Path, tmp_path: Path, tls_inbox: Inbox, certificate: tuple[Path, Path]
+) -> None:
+    config = tls_config(tmp_path / "c.toml", tls_inbox.port, certificate[0])
+    result = invoke("notify", "--out", out, "--as-of", AS_OF, "--config", config)
+    assert result.exit_code == 0, result.output
+    [mail] = tls_inbox.received
+    assert mail.tls and mail.authenticated
+    assert sorted(mail.rcpt_tos) == sorted(RECIPIENTS)
+
+
+def test_ssl_from_the_start_sends_encrypted(
+    out: Path, tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """security = "ssl": TLS from the first byte (port 465 style)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    box = Inbox(port=free_port())
+    controller = Controller(
+        box, hostname="127.0.0.1", port=box.port, authenticator=box.authenticate,
+        ssl_context=context, auth_require_tls=False,  # aiosmtpd sees TLS only after STARTTLS
+    )  # fmt: skip
+    controller.start()
+    try:
+        config = tls_config(tmp_path / "c.toml", box.port, certificate[0])
+        config.write_text(config.read_text().replace('"starttls"', '"ssl"'))
+        result = invoke("notify", "--out", out, "--as-of", AS_OF, "--config", config)
+    finally:
+        controller.stop()
+    assert result.exit_code == 0, result.output
+    [mail] = box.received
+    assert (
+        mail.authenticated and mail.message["Subject"] == "cs-metrics 2026-11-23: 1 violation point"
+    )
+
+
+def test_starttls_refuses_a_certificate_it_cannot_verify(
+    out: Path, tmp_path: Path, tls_inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No fallback to an unverified or plain connection: the password is never sent."""
+    config = tls_config(tmp_path / "c.toml", tls_inbox.port, None)
+    result = invoke("notify", "--out", out, "--as-of", AS_OF, "--config", config)
+    expected = f"e-mail: TLS with 127.0.0.1:{tls_inbox.port} failed: self-signed certificate"
+    assert_one_failure(result, caplog, expected, out)
+    assert tls_inbox.logins == [] and tls_inbox.received == []
+
+
 def test_notify_resends_a_stored_week_with_its_withheld_shops(
     out: Path, tmp_path: Path, inbox: Inbox, hook: Hook
 ) -> None:
@@ -530,6 +628,7 @@ EMAIL = (
         (EMAIL + 'username = "u"\npassword_env = "P"\nsecurity = "none"\n', "unencrypted"),
         (EMAIL + 'password_env = "my password"\nusername = "u"\n', "name of an environment"),
         (EMAIL + "timeout_seconds = 0\n", "must be over 0"),
+        (EMAIL + 'ca_file = "/nonexistent/ca.pem"\n', "no such file"),
         (EMAIL.replace('["b@example.com"]', "[]"), "must be a list of e-mail addresses"),
         (EMAIL.replace('["b@example.com"]', '["b at example"]'), "not e-mail addresses"),
         ('[delivery.email]\nhost = "h"\n', "needs sender, to"),
@@ -540,8 +639,8 @@ EMAIL = (
     ],
     ids=[
         "port-text", "misspelt-key", "password-in-file", "security", "login-half",
-        "login-in-clear", "env-name", "timeout", "no-recipients", "bad-address", "required",
-        "webhook-empty", "webhook-http", "unknown-channel", "base-url",
+        "login-in-clear", "env-name", "timeout", "ca-file", "no-recipients", "bad-address",
+        "required", "webhook-empty", "webhook-http", "unknown-channel", "base-url",
     ],
 )  # fmt: skip
 def test_delivery_settings_of_the_wrong_kind_are_usage_errors(

@@ -98,6 +98,7 @@ EMAIL_CHECKS: dict[str, Problem] = {
     "password_env": _env_name,
     "timeout_seconds": TIMEOUT,
     "attach_max_bytes": Whole(0, 1_000_000_000),
+    "ca_file": _text,
 }
 WEBHOOK_CHECKS: dict[str, Problem] = {
     "url": _web_url,
@@ -122,6 +123,9 @@ class EmailSettings:
     """The environment variable holding the SMTP password (never the password itself)."""
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     attach_max_bytes: int = DEFAULT_ATTACH_MAX_BYTES
+    ca_file: str | None = None
+    """A PEM file of the certificate authorities to trust instead of the system's (a company
+    relay with its own CA). The server's certificate is always verified."""
 
     @property
     def server(self) -> str:
@@ -186,6 +190,8 @@ def email_settings(values: Any, source: str) -> EmailSettings:
             f"{source}: [{table}] would send the password unencrypted to {checked['host']}: "
             'use security = "starttls" or "ssl" (plain only to a relay on this machine)'
         )
+    if "ca_file" in checked and not Path(checked["ca_file"]).is_file():
+        raise UsageError(f"{source}: {table}.ca_file = {checked['ca_file']!r}: no such file")
     checked["to"] = tuple(address.strip() for address in checked["to"])
     checked["sender"] = checked["sender"].strip()
     return EmailSettings(**checked)

@@ -61,7 +61,7 @@ def email_message(message: WeekMessage, settings: EmailSettings) -> EmailMessage
 def connect(settings: EmailSettings) -> smtplib.SMTP:
     """An open SMTP session, TLS as configured, every network step bounded by the timeout."""
     port = settings.port or DEFAULT_PORTS[settings.security]
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=settings.ca_file)
     if settings.security == "ssl":
         return smtplib.SMTP_SSL(
             settings.host, port, timeout=settings.timeout_seconds, context=context
@@ -98,7 +98,7 @@ def send_email(message: WeekMessage, settings: EmailSettings, environ: Mapping[s
             CHANNEL, f"{server} refused the login of user {settings.username} ({exc.smtp_code})"
         ) from None
     except smtplib.SMTPNotSupportedError as exc:
-        raise DeliveryFailed(CHANNEL, f"{server}: {one_line(str(exc))}") from None
+        raise DeliveryFailed(CHANNEL, f"{server}: {one_line(str(exc)).rstrip('.')}") from None
     except smtplib.SMTPRecipientsRefused as exc:
         raise DeliveryFailed(
             CHANNEL, f"{server} refused every recipient: {refusals(exc.recipients)}"
@@ -118,6 +118,10 @@ def send_email(message: WeekMessage, settings: EmailSettings, environ: Mapping[s
         raise DeliveryFailed(CHANNEL, no_answer(settings)) from None
     except ConnectionRefusedError:
         raise DeliveryFailed(CHANNEL, f"{server} refused the connection") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise DeliveryFailed(
+            CHANNEL, f"TLS with {server} failed: {exc.verify_message or exc.reason}"
+        ) from None
     except ssl.SSLError as exc:
         raise DeliveryFailed(CHANNEL, f"TLS with {server} failed: {exc.reason or exc}") from None
     except OSError as exc:  # also smtplib.SMTPException: every other network failure
