@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import re
+import shlex
 import sys
 import traceback
 import zoneinfo
@@ -488,10 +489,10 @@ def backfill_command(data: Path, out: Path, history: Path | None, weeks: list[st
 
 def notify_command(out: Path, day: dt.date, config: Path | None, history: Path | None) -> str:
     """The command that re-sends a stored week (after a delivery failure)."""
-    options = (f" --config {config}" if config is not None else "") + (
-        f" --history {history}" if history is not None else ""
-    )
-    return f"cs-metrics notify --out {out} --as-of {day}{options}"
+    words = ["cs-metrics", "notify", "--out", str(out), "--as-of", day.isoformat()]
+    words += ["--config", str(config)] if config is not None else []
+    words += ["--history", str(history)] if history is not None else []
+    return shlex.join(words)
 
 
 def send_week(
@@ -614,7 +615,7 @@ def weekly_command(
         "Send a stored week's outcome, action list and report again, over the channels of the "
         "config's [delivery] table (docs/delivery.md). Exit 4 when a channel fails.\n\n"
         "Example:\n\n"
-        "  cs-metrics notify --out out --as-of 2026-11-23 --config jobs/policy.example.toml"
+        "  cs-metrics notify --out out --as-of 2026-11-23 --config config.toml"
     ),
 )
 def notify(
