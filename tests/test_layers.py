@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("week_files",),
     ("report",),
     ("weekly",),
+    ("delivery",),
     ("cli", "__main__"),
 ]
 """Module names (the first part below cs_metrics) by layer, lowest first."""

@@ -108,14 +108,24 @@ class Policy:
         return cls(**values)
 
 
+CONFIG_TABLES = ("policy", "delivery")
+"""The tables a config file may hold: the policy, and how the weekly result is sent."""
+
+
 def load_policy(path: Path | None = None, **overrides: Any) -> Policy:
     """The policy from a TOML file (keys as in `Policy`), with keyword overrides on top."""
     values: dict[str, Any] = {}
     if path is not None:
         document = read_toml(path, UsageError, "policy file")
-        # A misspelled section would silently leave every default in force.
-        if unknown_names(document, ["policy"]) or not isinstance(document.get("policy", {}), dict):
-            raise UsageError(f"{path}: a policy file holds one [policy] table (see docs/policy.md)")
+        # A misspelled section would silently leave every default in force. [delivery] is read
+        # and checked by cs_metrics.delivery (the commands that send); here it is only let by.
+        if unknown_names(document, CONFIG_TABLES) or not all(
+            isinstance(document.get(name, {}), dict) for name in CONFIG_TABLES
+        ):
+            raise UsageError(
+                f"{path}: a config file holds one [policy] table and, to send the report, "
+                "one [delivery] table (see docs/policy.md, docs/delivery.md)"
+            )
         values = dict(document.get("policy", {}))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Policy.from_dict(values, str(path))

@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import re
+import shlex
 import sys
 import traceback
 import zoneinfo
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from cs_metrics import __version__, files, output, week_files, weekly
+from cs_metrics import __version__, delivery, files, output, week_files, weekly
 from cs_metrics.cli.allocator import reuse_freed_memory
 from cs_metrics.engines import DISK_FROM_BYTES, choose, chosen_name
 from cs_metrics.errors import CsMetricsError, UsageError
@@ -488,8 +489,40 @@ def backfill_command(data: Path, out: Path, history: Path | None, weeks: list[st
     )
 
 
-def report_outcome(found: weekly.Outcome, data: Path, out: Path, history: Path | None) -> None:
-    """The outcome on stdout and in the log; what needs a look on stderr; exit 4 if anything."""
+def notify_command(out: Path, day: dt.date, config: Path | None, history: Path | None) -> str:
+    """The command that re-sends a stored week (after a delivery failure)."""
+    words = ["cs-metrics", "notify", "--out", str(out), "--as-of", day.isoformat()]
+    words += ["--config", str(config)] if config is not None else []
+    words += ["--history", str(history)] if history is not None else []
+    return shlex.join(words)
+
+
+def send_week(
+    message: delivery.WeekMessage, settings: delivery.DeliverySettings, resend: str
+) -> bool:
+    """Send the week over each configured channel: what went on stdout, each failure one log
+    line naming the channel and the reason (never a secret). True when a channel failed."""
+    result = delivery.deliver(message, settings, os.environ)
+    for sent in result.sent:
+        typer.echo(f"Sent:    {sent}")
+    for failure in result.failed:
+        log.error(
+            "delivery failed: %s; the files are kept, re-send with: %s",
+            printable(str(failure)),
+            resend,
+        )
+    return bool(result.failed)
+
+
+def report_outcome(
+    found: weekly.Outcome,
+    data: Path,
+    out: Path,
+    history: Path | None,
+    send: Callable[[], bool] | None = None,
+) -> None:
+    """The outcome on stdout and in the log; what needs a look on stderr; `send` the week (if
+    delivery is configured); exit 4 if anything needs a look or a channel failed."""
     if found.shops:
         line = printable(found.summary())
         log.info("outcome: %s", line)
@@ -513,7 +546,8 @@ def report_outcome(found: weekly.Outcome, data: Path, out: Path, history: Path |
             f"{backfill_command(data, out, history, found.stale_weeks)}",
             err=True,
         )
-    if found.needs_look:
+    failed = send() if send is not None else False
+    if found.needs_look or failed:
         raise typer.Exit(4)
 
 
@@ -544,6 +578,7 @@ def weekly_command(
     ] = True,
 ) -> None:
     policy = make_policy(config, default_timezone)
+    sending = delivery.load_delivery(config)  # a bad [delivery] table stops the run at once
     day = monday(as_of, "--as-of", policy)
     cut = parse_cutoff(cutoff, policy.default_timezone)
     store = history_path(out, history)
@@ -565,7 +600,54 @@ def weekly_command(
     typer.echo(f"Metrics: {folder / 'metrics.json'}, {folder / 'metrics.csv'}")
     typer.echo(f"Chats:   {folder / 'chats.csv'}")
     typer.echo(f"History: {store}")
-    report_outcome(weekly.outcome(results.doc, policy), data, out, history)
+    send = None
+    if sending is not None:
+        message = delivery.week_message(
+            results.doc, results.history, policy, folder / "report.html", sending.report_base_url
+        )
+        send = functools.partial(
+            send_week, message, sending, notify_command(out, day, config, history)
+        )
+    report_outcome(weekly.outcome(results.doc, policy), data, out, history, send)
+
+
+@command(
+    name="notify",
+    help=(
+        "Send a stored week's outcome, action list and report again, over the channels of the "
+        "config's [delivery] table (docs/delivery.md). Exit 4 when a channel fails.\n\n"
+        "Example:\n\n"
+        "  cs-metrics notify --out out --as-of 2026-11-23 --config config.toml"
+    ),
+)
+def notify(
+    out: OutOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="The Monday of the stored evaluation.")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Config TOML with a [delivery] table (docs/delivery.md)."),
+    ] = None,
+    history: HistoryOpt = None,
+) -> None:
+    sending = delivery.load_delivery(config)
+    if sending is None:
+        raise UsageError(
+            "nothing to send: give --config with a [delivery] table naming an e-mail or a "
+            "webhook (see docs/delivery.md)"
+        )
+    policy = make_policy(config, None)
+    day = weekly.check_monday(parse_day(as_of, "--as-of"))
+    store = history_path(out, history)
+    if not store.exists():  # a mistyped --history would otherwise start an empty store
+        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    results = week_files.load_week(out, day, store)
+    report = week_files.week_folder(out, day) / "report.html"
+    message = delivery.week_message(
+        results.doc, results.history, policy, report, sending.report_base_url
+    )
+    typer.echo(f"Outcome: {printable(message.found.summary())}")
+    if send_week(message, sending, notify_command(out, day, config, history)):
+        raise typer.Exit(4)
 
 
 @command(
