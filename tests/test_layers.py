@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cs_metrics"
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("config", "files"),
-    ("read", "readers", "reasons", "timestamps", "arrow_text", "validate", "duplicates"),
+    ("readers", "reasons", "timestamps", "arrow_text", "validate", "duplicates"),
     ("policy", "chats", "metrics", "unusable", "engines"),
     ("pipeline", "enforcement"),
     ("checkup", "history", "output", "scan", "importers", "generate"),
