@@ -5,11 +5,12 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+from paths import ROOT
+
+SHARED = ROOT / ".." / "shared"
 CONFORMANCE = SHARED / "conformance"
 RUNNER = CONFORMANCE / "run.py"
 CMD = f"{shlex.quote(sys.executable)} -m cs_metrics"

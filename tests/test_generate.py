@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cs_metrics.errors import UsageError
 from cs_metrics.generate import GeneratorConfig, generate, write_tables
+from paths import ROOT
 
 SPEC_COLUMNS = {
     "messages": [
@@ -31,7 +32,7 @@ SPEC_COLUMNS = {
 }
 ROLES = {"buyer", "seller", "auto_reply", "system"}
 SMALL = GeneratorConfig(shops=4, days=5, messages=4_000)
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE_DIR = ROOT / "sample_data"
 
 
 @pytest.fixture(scope="module")

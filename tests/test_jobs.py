@@ -6,7 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
+
 WRAPPER = ROOT / "jobs" / "cs-metrics-weekly.sh"
 
 

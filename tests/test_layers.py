@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cs_metrics"
+from paths import ROOT
+
+PACKAGE = ROOT / "src" / "cs_metrics"
 
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),

@@ -11,8 +11,7 @@ import pytest
 from cs_metrics.enforcement import actions, statuses
 from cs_metrics.errors import UsageError
 from cs_metrics.policy import Policy, load_policy
-
-ROOT = Path(__file__).resolve().parents[1]
+from paths import ROOT
 
 
 def test_defaults_are_the_guideline_values() -> None:

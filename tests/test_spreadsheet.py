@@ -20,6 +20,7 @@ from cs_metrics.readers import csv as csv_reader
 from cs_metrics.readers import csv_separator
 from cs_metrics.readers import jsonl as jsonl_reader
 from cs_metrics.timestamps import parse_instants
+from paths import ROOT
 
 HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at"
 ROW = "S1,c1,m1,buyer,2026-11-17T10:00:00Z"
@@ -267,7 +268,7 @@ def test_catalogue_of_bad_inputs(data: Path, case: Case) -> None:
 
 def test_catalogue_document_lists_every_case() -> None:
     """docs/bad_inputs.md has one row per catalogue case, named as the test ids."""
-    doc = (Path(__file__).parents[1] / "docs" / "bad_inputs.md").read_text()
+    doc = (ROOT / "docs" / "bad_inputs.md").read_text()
     named = set(re.findall(r"^\| `([a-z0-9_]+)` \|", doc, flags=re.MULTILINE))
     assert named == set(CATALOGUE)
 

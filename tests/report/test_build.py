@@ -2,7 +2,7 @@
 
 The week is built by the real pipeline from small inline tables (two evaluated weeks, so
 that history, change and the violation point are real). Regenerate the golden overview
-fragment with:  UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_report.py -k golden
+fragment with:  UPDATE_GOLDEN=1 .venv/bin/pytest tests/report/test_build.py -k golden
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from cs_metrics import week_files, weekly
 from cs_metrics.cli.app import app
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 runner = CliRunner()
 

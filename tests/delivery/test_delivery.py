@@ -36,8 +36,8 @@ from cs_metrics.delivery import load_delivery, week_message
 from cs_metrics.delivery.message import html_body, webhook_payload
 from cs_metrics.errors import UsageError
 from cs_metrics.policy import Policy, load_policy
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 AS_OF = "2026-11-23"
 USER = "reports@shop.example"

@@ -20,10 +20,11 @@ from typer.testing import CliRunner
 
 from conftest import MESSAGES_HEADER, WEEK, write_csv
 from cs_metrics.cli.app import app
+from paths import ROOT
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE = ROOT / "sample_data"
 SAMPLE_WEEKS = [("2026-11-09", "2026-11-15"), ("2026-11-16", "2026-11-22")]
 runner = CliRunner()
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiktok_dump import tiktok_dump_from_tables
 
 from cs_metrics.errors import InputError, UsageError
 from cs_metrics.generate import GeneratorConfig, generate, write_tables
@@ -24,12 +25,11 @@ from cs_metrics.importers.tiktok_api import (
 )
 from cs_metrics.pipeline import evaluate, load
 from cs_metrics.policy import Policy
-from tiktok_dump import tiktok_dump_from_tables
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "tiktok_api"
 SCRIPT = ROOT / "scripts" / "fetch_tiktok_conversations.py"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = ROOT.parent / "shared"
 IBM = SHARED / "real_data" / "ibm_twitter_customer_care" / "test.json"
 SHOP = "7495102938475610001"
 SPEC_COLUMNS = ["shop_id", "conversation_id", "message_id", "sender_role", "sent_at"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,8 +30,9 @@ from cs_metrics.scan.scanner import (
     scan_messages,
     summarise,
 )
+from paths import ROOT
 
-LABELLED = Path(__file__).parent / "scan_eval" / "labelled.csv"
+LABELLED = ROOT / "tests" / "scan_eval" / "labelled.csv"
 T0 = pd.Timestamp("2026-03-02 09:00", tz="UTC")
 
 

@@ -24,7 +24,9 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from paths import ROOT
+
+REPO = ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "out" / "screenshots"
 VIEWPORT = 1280

@@ -27,6 +27,7 @@ from cs_metrics.errors import InputError, StrictModeError
 from cs_metrics.generate import GeneratorConfig, generate, write_tables
 from cs_metrics.pipeline import METRICS_ONLY, Dataset, Evaluation, evaluate, load
 from cs_metrics.policy import Policy
+from paths import ROOT
 
 
 def evaluate_on_disk(
@@ -65,7 +66,7 @@ def checkup_on_disk(
         return checkup(folder, policy, engine=engine, **checks)
 
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE = ROOT / "sample_data"
 SAMPLE_WEEKS = [("2026-11-09", "2026-11-15"), ("2026-11-16", "2026-11-22")]
 BLOCK_ROWS = 97
 BUCKETS = 5
