@@ -138,7 +138,7 @@ def sort_key(shop: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def group_of(row: OverviewRow) -> tuple[int, str, str]:
+def group_of(row: OverviewRow, policy: Policy) -> tuple[int, str, str]:
     """The overview group a row belongs to: order, title, CSS class."""
     if row.action == VIOLATION_POINT:
         return 0, "Violation point this week", "vp"
@@ -149,7 +149,7 @@ def group_of(row: OverviewRow) -> tuple[int, str, str]:
     if row.action == NOT_ASSESSED_ACTION:
         return 5, "Not assessed (no chats counted)", "na"
     if FAIL in (row.frt.status, row.csat.status):
-        return 3, "Response rate met, other targets missed", "other"
+        return 3, f"{policy.limit_label} rate met, other targets missed", "other"
     return 4, "All targets met", "ok"
 
 
@@ -427,7 +427,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
 
     grouped: dict[tuple[int, str, str], list[OverviewRow]] = {}
     for row in rows:
-        grouped.setdefault(group_of(row), []).append(row)
+        grouped.setdefault(group_of(row, policy), []).append(row)
     actions = [r.action for r in rows]
     return ReportContext(
         title=f"Customer service report, week {day_label(first)} - {day_label(last)} {last.year}",
@@ -445,7 +445,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
             "violation_points": actions.count(VIOLATION_POINT),
             "warnings": actions.count(WARNING),
             "not_assessed": actions.count(NOT_ASSESSED_ACTION),
-            "other_missed": sum(1 for r in rows if group_of(r)[0] == 3),
+            "other_missed": sum(1 for r in rows if group_of(r, policy)[0] == 3),
             "points_active": sum(r.points for r in rows),
         },
         groups=[OverviewGroup(t, css, members) for (_, t, css), members in sorted(grouped.items())],
