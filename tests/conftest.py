@@ -15,7 +15,7 @@ import pytest
 from hypothesis import settings
 
 from cs_metrics import output
-from cs_metrics.cli.app import parse_cutoff
+from cs_metrics.cli.common import parse_cutoff
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, load
 from cs_metrics.policy import Policy, load_policy
 

@@ -1,0 +1,356 @@
+"""The Monday commands: weekly, backfill, notify, history, report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from cs_metrics import delivery, output, week_files, weekly
+from cs_metrics.cli.common import (
+    ConfigOpt,
+    CutoffOpt,
+    DataOpt,
+    DateFormatOpt,
+    RejectIdsOpt,
+    ShopOpt,
+    StrictOpt,
+    TextFormat,
+    TzOpt,
+    accept,
+    command,
+    load_whole,
+    log,
+    make_policy,
+    parse_cutoff,
+    parse_day,
+    printable,
+)
+from cs_metrics.errors import UsageError
+from cs_metrics.history import check_store
+from cs_metrics.pipeline import (
+    Dataset,
+)
+from cs_metrics.policy import Policy
+from cs_metrics.readers import table_paths
+from cs_metrics.report import build
+from cs_metrics.week_files import WeekResults
+
+OutOpt = Annotated[Path, typer.Option("--out", help="Output folder (OUT/<as-of>/ per week).")]
+HistoryOpt = Annotated[
+    Path | None, typer.Option("--history", help="History store (default OUT/history.sqlite).")
+]
+
+
+def history_path(out: Path, given: Path | None) -> Path:
+    """The history store: --history, else OUT/history.sqlite."""
+    return given if given is not None else out / "history.sqlite"
+
+
+def monday(text: str | None, option: str, policy: Policy) -> dt.date:
+    """A Monday from an option, or the latest Monday on or before the scheduler's today."""
+    if text is None:
+        return weekly.default_monday(dt.datetime.now(dt.UTC), policy)
+    return weekly.check_monday(parse_day(text, option), option)
+
+
+def run_one_week(
+    dataset: Dataset,
+    as_of: dt.date,
+    policy: Policy,
+    out: Path,
+    store: Path,
+    cut: pd.Timestamp | None,
+    with_report: bool = True,
+) -> WeekResults:
+    """Evaluate, write and record one week (and its report)."""
+    results = weekly.run_week(dataset, as_of, policy, store, cut)
+    week_files.write_week(results, dataset, out)
+    results = weekly.record_week(results, store)
+    if with_report:
+        build.write_report(results, out, store)
+    else:  # a report of an earlier run of this week would no longer match its files
+        (week_files.week_folder(out, as_of) / "report.html").unlink(missing_ok=True)
+    return results
+
+
+def backfill_command(data: Path, out: Path, history: Path | None, weeks: list[str]) -> str:
+    """The command that re-evaluates stored weeks in order (SPEC 6a: stale weeks)."""
+    store = f" --history {history}" if history is not None else ""
+    return (
+        f"cs-metrics backfill --data {data} --out {out}{store} --from {weeks[0]} --to {weeks[-1]}"
+    )
+
+
+def notify_command(out: Path, day: dt.date, config: Path | None, history: Path | None) -> str:
+    """The command that re-sends a stored week (after a delivery failure)."""
+    words = ["cs-metrics", "notify", "--out", str(out), "--as-of", day.isoformat()]
+    words += ["--config", str(config)] if config is not None else []
+    words += ["--history", str(history)] if history is not None else []
+    return shlex.join(words)
+
+
+def send_week(
+    message: delivery.WeekMessage, settings: delivery.DeliverySettings, resend: str
+) -> bool:
+    """Send the week over each configured channel: what went on stdout, each failure one log
+    line naming the channel and the reason (never a secret). True when a channel failed."""
+    result = delivery.deliver(message, settings, os.environ)
+    for sent in result.sent:
+        typer.echo(f"Sent:    {sent}")
+    for failure in result.failed:
+        log.error(
+            "delivery failed: %s; the files are kept, re-send with: %s",
+            printable(str(failure)),
+            resend,
+        )
+    return bool(result.failed)
+
+
+def report_outcome(
+    found: weekly.Outcome,
+    data: Path,
+    out: Path,
+    history: Path | None,
+    send: Callable[[], bool] | None = None,
+) -> None:
+    """The outcome on stdout and in the log; what needs a look on stderr; `send` the week (if
+    delivery is configured); exit 4 if anything needs a look or a channel failed."""
+    if found.shops:
+        line = printable(found.summary())
+        log.info("outcome: %s", line)
+        typer.echo(f"Outcome: {line}")
+    for shop, why in found.withheld.items():
+        typer.echo(
+            f"warning: {printable(shop)}: response-rate action withheld ({why}); "
+            "re-run once the data covers the whole week",
+            err=True,
+        )
+    if found.previous_policies:
+        typer.echo(
+            f"warning: this week was evaluated before under another policy "
+            f"({', '.join(found.previous_policies)}); its stored results now follow this one",
+            err=True,
+        )
+    if found.stale_weeks:
+        typer.echo(
+            f"warning: this week's results changed; the stored later week(s) "
+            f"{', '.join(found.stale_weeks)} rest on the old ones. Refresh them with: "
+            f"{backfill_command(data, out, history, found.stale_weeks)}",
+            err=True,
+        )
+    failed = send() if send is not None else False
+    if found.needs_look or failed:
+        raise typer.Exit(4)
+
+
+@command(
+    name="weekly",
+    help=(
+        "Evaluate the week before the Monday AS-OF for every shop: statuses, the action "
+        "(warning / violation point), history, and OUT/<as-of>/report.html.\n\n"
+        "Example:\n\n"
+        "  cs-metrics weekly --data sample_data --out out --as-of 2026-11-23"
+    ),
+)
+def weekly_command(
+    data: DataOpt,
+    out: OutOpt,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The Monday of the evaluation (default: latest).")
+    ] = None,
+    cutoff: CutoffOpt = None,
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    default_timezone: TzOpt = None,
+    strict: StrictOpt = False,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
+    with_report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write report.html (default) or skip it.")
+    ] = True,
+) -> None:
+    policy = make_policy(config, default_timezone)
+    sending = delivery.load_delivery(config)  # a bad [delivery] table stops the run at once
+    day = monday(as_of, "--as-of", policy)
+    cut = parse_cutoff(cutoff, policy.default_timezone)
+    store = history_path(out, history)
+    table_paths(data)  # a missing or doubled table stops the run before OUT is touched
+    check_store(store)
+    # The lock comes first, so that a second run stops at once; a failed run that created OUT
+    # leaves nothing in it (SPEC 8: unusable input writes nothing).
+    with weekly.run_lock(out):
+        dataset = load_whole(
+            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+        )
+        accept(dataset, data)
+        log.info("weekly evaluation for %s from %s", day, data)
+        results = run_one_week(dataset, day, policy, out, store, cut, with_report)
+    folder = week_files.week_folder(out, day)
+    log.info("done: %s (history %s)", folder, store)
+    if with_report:
+        typer.echo(f"Report:  {folder / 'report.html'}")
+    typer.echo(f"Metrics: {folder / 'metrics.json'}, {folder / 'metrics.csv'}")
+    typer.echo(f"Chats:   {folder / 'chats.csv'}")
+    typer.echo(f"History: {store}")
+    send = None
+    if sending is not None:
+        message = delivery.week_message(
+            results.doc, results.history, policy, folder / "report.html", sending.report_base_url
+        )
+        send = functools.partial(
+            send_week, message, sending, notify_command(out, day, config, history)
+        )
+    report_outcome(weekly.outcome(results.doc, policy), data, out, history, send)
+
+
+@command(
+    name="notify",
+    help=(
+        "Send a stored week's outcome, action list and report again, over the channels of the "
+        "config's [delivery] table (docs/delivery.md). Exit 4 when a channel fails.\n\n"
+        "Example:\n\n"
+        "  cs-metrics notify --out out --as-of 2026-11-23 --config config.toml"
+    ),
+)
+def notify(
+    out: OutOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="The Monday of the stored evaluation.")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Config TOML with a [delivery] table (docs/delivery.md)."),
+    ] = None,
+    history: HistoryOpt = None,
+) -> None:
+    sending = delivery.load_delivery(config)
+    if sending is None:
+        raise UsageError(
+            "nothing to send: give --config with a [delivery] table naming an e-mail or a "
+            "webhook (see docs/delivery.md)"
+        )
+    policy = make_policy(config, None)
+    day = weekly.check_monday(parse_day(as_of, "--as-of"))
+    store = history_path(out, history)
+    if not store.exists():  # a mistyped --history would otherwise start an empty store
+        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    results = week_files.load_week(out, day, store)
+    report = week_files.week_folder(out, day) / "report.html"
+    message = delivery.week_message(
+        results.doc, results.history, policy, report, sending.report_base_url
+    )
+    typer.echo(f"Outcome: {printable(message.found.summary())}")
+    if send_week(message, sending, notify_command(out, day, config, history)):
+        raise typer.Exit(4)
+
+
+@command(
+    help=(
+        "Evaluate consecutive weeks in order, from one Monday to another (a first install).\n\n"
+        "Example:\n\n"
+        "  cs-metrics backfill --data exports --out out --from 2026-09-07 --to 2026-11-23"
+    )
+)
+def backfill(
+    data: DataOpt,
+    out: OutOpt,
+    first: Annotated[str, typer.Option("--from", help="First Monday.")],
+    last: Annotated[str, typer.Option("--to", help="Last Monday.")],
+    cutoff: CutoffOpt = None,
+    history: HistoryOpt = None,
+    config: ConfigOpt = None,
+    default_timezone: TzOpt = None,
+    strict: StrictOpt = False,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
+) -> None:
+    policy = make_policy(config, default_timezone)
+    start, end = monday(first, "--from", policy), monday(last, "--to", policy)
+    if end < start:
+        raise UsageError(f"--to {end} is before --from {start}")
+    cut = parse_cutoff(cutoff, policy.default_timezone)
+    store = history_path(out, history)
+    weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
+    withheld: dict[str, str] = {}
+    stale: set[str] = set()
+    table_paths(data)
+    check_store(store)
+    with weekly.run_lock(out):
+        dataset = load_whole(
+            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+        )
+        accept(dataset, data)
+        progress = typer.progressbar(
+            weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
+        )
+        with progress as bar:
+            for day in bar:
+                results = run_one_week(dataset, day, policy, out, store, cut)
+                log.info("week %s written to %s", day, week_files.week_folder(out, day))
+                found = weekly.outcome(results.doc, policy)
+                withheld.update({f"{s} ({day})": why for s, why in found.withheld.items()})
+                stale.update(found.stale_weeks)
+    typer.echo(f"{len(weeks)} weeks evaluated; history in {store}")
+    # Weeks re-evaluated later in this run are fresh again: only those after it can be stale.
+    later = sorted(w for w in stale if w > end.isoformat())
+    report_outcome(weekly.Outcome(0, {}, withheld, later), data, out, history)
+
+
+@command(
+    name="history",
+    help=(
+        "Show past weekly evaluations and active violation points.\n\n"
+        "Example:\n\n"
+        "  cs-metrics history --out out --shop SG-001 --weeks 12"
+    ),
+)
+def history_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder of the weekly job.")] = Path(
+        "out"
+    ),
+    history: HistoryOpt = None,
+    shop: ShopOpt = None,
+    weeks: Annotated[int, typer.Option("--weeks", min=1, help="Most recent weeks to show.")] = 12,
+    fmt: Annotated[TextFormat, typer.Option("--format", help="table or json.")] = TextFormat.table,
+    config: ConfigOpt = None,
+) -> None:
+    policy = make_policy(config, None)
+    store = history_path(out, history)
+    if not store.exists():
+        raise UsageError(f"{store}: no history store yet; run `cs-metrics weekly` first")
+    summary = weekly.history_summary(store, shop, weeks, policy)
+    stored = {s["shop_id"] for s in summary["shops"]}
+    unknown = [s for s in dict.fromkeys(shop or []) if s not in stored]
+    if unknown:  # most often a typo: say so rather than print nothing for it
+        typer.echo(f"warning: no evaluation stored for shop(s) {', '.join(unknown)}", err=True)
+    text = output.to_json(summary) if fmt == TextFormat.json else weekly.history_table(summary)
+    typer.echo(text, nl=False)
+
+
+@command(
+    name="report",
+    help=(
+        "Re-render OUT/<as-of>/report.html from the stored week and the history store.\n\n"
+        "Example:\n\n"
+        "  cs-metrics report --out out --as-of 2026-11-23"
+    ),
+)
+def report_command(
+    out: OutOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="The Monday of the stored evaluation.")],
+    history: HistoryOpt = None,
+) -> None:
+    from cs_metrics.report.build import report_for
+
+    day = weekly.check_monday(parse_day(as_of, "--as-of"))
+    store = history_path(out, history)
+    if not store.exists():  # a mistyped --history would otherwise start an empty store
+        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    typer.echo(f"Report: {report_for(out, day, store)}")
