@@ -19,7 +19,7 @@ PACKAGE = ROOT / "src" / "cs_metrics"
 
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("config", "files"),
+    ("config", "files", "formats"),
     ("readers", "reasons", "timestamps", "arrow_text", "validate", "duplicates"),
     ("policy", "chats", "metrics", "unusable", "engines"),
     ("pipeline", "enforcement"),

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from cs_metrics.engines import Engine
+from cs_metrics.files import iso_utc
 from cs_metrics.pipeline import METRICS_ONLY, Dataset, MessagesSummary, load
 from cs_metrics.policy import Policy
 from cs_metrics.readers import TABLES, table_paths
@@ -107,8 +108,8 @@ def table_entry(dataset: Dataset, name: str, path: Path, used: UsedRows) -> dict
         **dataset.counts[name].as_dict(),
         "quarantined_by_reason": {str(k): int(v) for k, v in reasons.items()},
         "warnings_by_code": dict(sorted(warned.items())),
-        "time_from": None if used.first is None else iso_utc(used.first),
-        "time_to": None if used.last is None else iso_utc(used.last),
+        "time_from": iso_utc(used.first, zulu=True),
+        "time_to": iso_utc(used.last, zulu=True),
         "shops_found": len(used.shop_ids),
         "shop_ids": sorted(str(s) for s in used.shop_ids)[:SHOWN_SHOPS],
     }
@@ -145,11 +146,6 @@ def time_range(
     if not values:
         return None, None
     return min(v.min() for v in values), max(v.max() for v in values)
-
-
-def iso_utc(instant: pd.Timestamp) -> str:
-    """An instant as ISO-8601 in UTC with `Z`."""
-    return pd.Timestamp(instant).tz_convert("UTC").isoformat().replace("+00:00", "Z")
 
 
 def warning_entry(line: str) -> dict[str, Any]:

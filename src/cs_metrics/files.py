@@ -148,11 +148,12 @@ def _umask() -> int:
     return mask
 
 
-def iso_utc(instant: pd.Timestamp | None) -> str | None:
-    """An instant as ISO-8601 in UTC, or None."""
+def iso_utc(instant: pd.Timestamp | None, zulu: bool = False) -> str | None:
+    """An instant as ISO-8601 in UTC (`+00:00`, or `Z` with `zulu`), or None."""
     if instant is None or pd.isna(instant):
         return None
-    return pd.Timestamp(instant).tz_convert("UTC").isoformat()
+    text = pd.Timestamp(instant).tz_convert("UTC").isoformat()
+    return text.replace("+00:00", "Z") if zulu else text
 
 
 def iso_local(instants: pd.Series, zones: pd.Series) -> pd.Series:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from cs_metrics.enforcement import STATUS_METRICS
 from cs_metrics.files import csv_bytes, csv_text, iso_local, iso_text, iso_utc, write_atomic
+from cs_metrics.formats import minutes, percent
 from cs_metrics.metrics import METRIC_FIELDS
 from cs_metrics.pipeline import Dataset, Evaluation
 
@@ -116,16 +117,6 @@ def to_csv(records: list[dict[str, Any]], empty_fields: tuple[str, ...] = SHOP_F
     ]
     frame = pd.DataFrame.from_records(flat, columns=list(flat[0]) if flat else list(empty_fields))
     return csv_text(frame)
-
-
-def percent(value: Any) -> str:
-    """A fraction as a percentage with one decimal, `-` when null."""
-    return "-" if value is None else f"{value * 100:.1f}%"
-
-
-def minutes(value: Any) -> str:
-    """Minutes with one decimal, `-` when null."""
-    return "-" if value is None else f"{value:.1f}"
 
 
 def to_table(doc: Mapping[str, Any]) -> str:

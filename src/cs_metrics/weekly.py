@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cs_metrics import enforcement, history, output
+from cs_metrics import enforcement, formats, history, output
 from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
@@ -334,9 +334,9 @@ def history_table(summary: dict) -> str:
             f"{'coverage':<9} {'action':<16} policy"
         )
         for e in shop["evaluations"]:
-            rate = output.percent(e["response_rate_12h"])
-            frt = output.minutes(e["first_response_minutes_mean"])
-            csat = output.percent(e["satisfaction_rate"])
+            rate = formats.percent(e["response_rate_12h"])
+            frt = formats.minutes(e["first_response_minutes_mean"])
+            csat = formats.percent(e["satisfaction_rate"])
             status = e["status_response_rate_12h"]
             lines.append(
                 f"  {e['as_of']:<10}  {rate:>8}  {frt:>8}  {csat:>6}  {status:<12}  "

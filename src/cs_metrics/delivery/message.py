@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from cs_metrics import output
+from cs_metrics import formats
 from cs_metrics.enforcement import NO_ACTION, VIOLATION_POINT, WARNING, WITHHELD, withheld_reason
 from cs_metrics.policy import Policy
 from cs_metrics.report.advice import earlier_failures, reason
@@ -40,7 +40,7 @@ class ActionRow:
     @property
     def rate_text(self) -> str:
         """The response rate as a percentage, `-` when not assessed."""
-        return output.percent(self.rate)
+        return formats.percent(self.rate)
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ def action_rows(doc: dict[str, Any], history: pd.DataFrame, policy: Policy) -> l
         rate = shop["response_rate_12h"]
         if action == WITHHELD:
             why = (
-                f"{policy.limit_label} rate {output.percent(rate)}, below the "
-                f"{output.percent(policy.response_rate_target)} target, but no warning or "
+                f"{policy.limit_label} rate {formats.percent(rate)}, below the "
+                f"{formats.percent(policy.response_rate_target)} target, but no warning or "
                 f"violation point: {withheld_reason(shop, doc.get('cutoff'), policy)}"
             )
         else:

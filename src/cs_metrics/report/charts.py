@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup, escape
 
+from cs_metrics.formats import percent
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -19,8 +21,8 @@ def is_nan(value: Any) -> bool:
 
 
 def pct(value: float | None) -> str:
-    """A fraction as a percentage with one decimal; an en dash when null."""
-    return "–" if value is None or is_nan(value) else f"{value * 100:.1f}%"
+    """A fraction as a percentage with one decimal; an en dash when null (the report's mark)."""
+    return percent(value, missing="–")
 
 
 def _f(value: float) -> str:
