@@ -247,3 +247,20 @@ def test_installed_entry_point_exits_2_with_one_line(data: Path, extra: list[str
     assert result.returncode == 2, result.stderr
     assert_one_line_error(result.stderr)
     assert result.stdout == ""
+
+
+def test_a_shop_found_in_no_table_is_named_and_still_listed(tmp_path: Path) -> None:
+    """A typo'd --shop gets a warning on stderr; SPEC 7 still lists it, with no chats."""
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "messages.csv").write_text(
+        "shop_id,conversation_id,message_id,sender_role,sent_at\n"
+        "VN-001,c,m1,buyer,2026-11-16T10:00:00Z\n"
+    )
+    args = ["compute", "--data", str(data), "--start", "2026-11-16", "--end", "2026-11-22"]
+    result = runner.invoke(app, [*args, "--shop", "XX-999", "--shop", "VN-001", "--format", "json"])
+    assert result.exit_code == 0
+    assert result.stderr.endswith("\nwarning: shop(s) found in no table: XX-999\n")
+    doc = json.loads(result.stdout)
+    assert [s["shop_id"] for s in doc["shops"]] == ["VN-001", "XX-999"]
+    assert doc["shops"][1]["chats"] == 0

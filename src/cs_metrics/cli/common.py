@@ -221,14 +221,21 @@ def make_policy(config: Path | None, default_tz: str | None) -> Policy:
     return load_policy(config, default_timezone=default_tz)
 
 
-def accept(dataset: Dataset, data: Path) -> None:
-    """A loaded folder the run can use (SPEC 6a: some usable message), its warnings printed."""
+def accept(dataset: Dataset, data: Path, shops: list[str] | None = None) -> None:
+    """A loaded folder the run can use (SPEC 6a: some usable message), its warnings printed,
+    and the `--shop` ids found in no table named (still listed in the output, SPEC 7)."""
     check_usable(
         table_paths(data)["messages"],
         dataset.counts["messages"],
         dataset.quarantine.get("messages"),
     )
     report_warnings(dataset.warnings)
+    seen = set(dataset.shop_ids)
+    unknown = [s for s in dict.fromkeys(shops or []) if s not in seen]
+    if unknown:  # most often a typo: a row of zeros alone would not say so
+        typer.echo(
+            f"warning: shop(s) found in no table: {printable(', '.join(unknown))}", err=True
+        )
 
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

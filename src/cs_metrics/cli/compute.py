@@ -117,7 +117,7 @@ def compute(
         partitions=partitions,
         skip_after_cutoff=skip_after_cutoff,
     )
-    accept(dataset, data)
+    accept(dataset, data, shop)
     doc = output.result_document(dataset, evaluation)
     if quarantine is not None:
         for path in output.write_quarantine(dataset, quarantine):
@@ -160,7 +160,7 @@ def chats(
     dataset = load_whole(
         data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
     )
-    accept(dataset, data)
+    accept(dataset, data, shop)
     rows = output.chat_rows(evaluate(dataset, first, last, policy, cut, shop).chats)
     body = output.chats_parquet(rows) if fmt == ChatsFormat.parquet else output.chats_csv(rows)
     files.write_atomic(output_file, body)
