@@ -98,6 +98,7 @@ WEEKLY_CSV_FIELDS = (
     "bad_row_share",
     "action",
     "violation_points_active",
+    "last_message_at",
     "name",
     "market",
     *(f"status_{m}" for m in STATUS_METRICS),

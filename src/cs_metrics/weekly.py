@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cs_metrics import enforcement, formats, history, output
+from cs_metrics import enforcement, files, formats, history, output
 from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
@@ -213,6 +213,28 @@ def periods_touching(holiday_mode: pd.DataFrame, evaluation: Evaluation) -> pd.D
     return holiday_mode.loc[touches, ["shop_id", "start", "end"]].reset_index(drop=True)
 
 
+QUIET_EXPORT = pd.Timedelta(days=1)
+"""A shop whose messages stop this long before the data's end may have an incomplete export."""
+
+
+def quiet_shops(
+    messages: pd.DataFrame, bounds: pd.DataFrame, cutoff: pd.Timestamp | None
+) -> pd.Series:
+    """Per shop that was active in its week but whose messages stop over QUIET_EXPORT before
+    the week's end (or the cut-off, when earlier) while the data goes on: its last message, in
+    UTC. A warning only; a shop with no message in the week is not named (it may be closed).
+    """
+    if cutoff is None or messages.empty:
+        return pd.Series(dtype="datetime64[us, UTC]")
+    used = messages.loc[messages["sent_at"] <= cutoff]
+    last = used.groupby("shop_id", observed=True)["sent_at"].max()
+    starts = pd.to_datetime(bounds["window_start"], utc=True).reindex(last.index)
+    ends = pd.to_datetime(bounds["window_end"], utc=True).reindex(last.index)
+    covered_until = ends.where(ends < cutoff, cutoff)
+    quiet = (last >= starts) & (last < covered_until - QUIET_EXPORT)
+    return last.loc[quiet.fillna(False).to_numpy(dtype=bool)]
+
+
 def run_week(
     dataset: Dataset,
     as_of: dt.date,
@@ -229,6 +251,11 @@ def run_week(
     table = evaluation_table(evaluation, earlier, as_of, policy, message_rows_by_shop(dataset))
     stale = stale_weeks(stored, as_of, table)
     replaced = stored.loc[stored["as_of"] == as_of.isoformat(), "policy_fingerprint"].dropna()
+    bounds = evaluation.metrics.set_index("shop_id")[["window_start", "window_end"]]
+    quiet = quiet_shops(dataset.messages, bounds, evaluation.cutoff)
+    table["last_message_at"] = [
+        files.iso_utc(quiet[s]) if s in quiet.index else None for s in table["shop_id"]
+    ]
     extra = table.merge(shop_details(dataset), on="shop_id", how="left")
     extra = extra.astype(object).where(extra.notna(), None)
     stamp = (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
@@ -358,6 +385,8 @@ class Outcome:
     """Later stored weeks whose actions rest on an earlier result of this week."""
     previous_policies: list[str] = field(default_factory=list)
     """Fingerprints of other policies this week was evaluated under before this run."""
+    quiet: dict[str, str] = field(default_factory=dict)
+    """Per shop whose messages stop well before the data's end: its last message, local time."""
 
     @property
     def needs_look(self) -> bool:
@@ -404,4 +433,14 @@ def outcome(doc: dict, policy: Policy) -> Outcome:
         withheld,
         list(doc.get("stale_weeks", [])),
         list(doc.get("previous_policy_fingerprints", [])),
+        {
+            shop["shop_id"]: quiet_text(shop["last_message_at"], shop["timezone"])
+            for shop in doc["shops"]
+            if shop.get("last_message_at")
+        },
     )
+
+
+def quiet_text(instant: str, zone: str) -> str:
+    """A shop's last message in its local time, as the warning names it."""
+    return f"{pd.Timestamp(instant).tz_convert(zone):%a %d %b %H:%M}"

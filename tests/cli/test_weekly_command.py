@@ -441,3 +441,30 @@ def test_control_characters_in_a_shop_id_cannot_forge_log_lines(tmp_path: Path) 
     assert outcome == ["Outcome: 2 shops: 2 warnings (S1\\n# exit status 0\\x1b[2J, S2), 0 fine"]
     assert "\x1b" not in result.stdout + result.stderr
     assert "\n# exit status 0" not in result.stdout + result.stderr
+
+
+def test_a_shop_whose_messages_stop_early_is_named_as_a_possibly_incomplete_export(
+    tmp_path: Path,
+) -> None:
+    """S1's messages stop on Wed 18 Nov while S2's go on to the week's end: a warning only."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "messages.csv").write_text(
+        "shop_id,conversation_id,message_id,sender_role,sent_at\n"
+        "S1,c1,m1,buyer,2026-11-18T10:00:00Z\nS1,c1,m2,seller,2026-11-18T10:05:00Z\n"
+        "S2,c2,m3,buyer,2026-11-22T22:00:00Z\nS2,c2,m4,seller,2026-11-23T00:10:00Z\n"
+    )
+    out = tmp_path / "out"
+    result = invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "warning: S1: its messages stop at Wed 18 Nov 10:05, over a day before the rest of the "
+        "data ends; its export may be incomplete"
+    ) in result.stderr
+    assert "S2: its messages stop" not in result.stderr
+    doc = json.loads((out / "2026-11-23" / "metrics.json").read_text())
+    last = {s["shop_id"]: s["last_message_at"] for s in doc["shops"]}
+    assert last == {"S1": "2026-11-18T10:05:00+00:00", "S2": None}
+    assert [s["action"] for s in doc["shops"]] == ["none", "none"]
+    html = (out / "2026-11-23" / "report.html").read_text()
+    assert "S1: last message Wed 18 Nov 10:05" in html

@@ -134,6 +134,12 @@ def report_outcome(
             "re-run once the data covers the whole week",
             err=True,
         )
+    for shop, last in found.quiet.items():
+        line = (
+            f"{shop}: its messages stop at {last}, over a day before the rest of the data ends; "
+            "its export may be incomplete"
+        )
+        typer.echo(f"warning: {printable(line)}", err=True)
     if found.previous_policies:
         typer.echo(
             f"warning: this week was evaluated before under another policy "

@@ -478,6 +478,21 @@ def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
                 ],
             )
         )
+    quiet = [s for s in doc["shops"] if s.get("last_message_at")]
+    if quiet:
+        out.append(
+            Banner(
+                f"{len(quiet)} shop(s) whose messages stop early: their export may be incomplete",
+                "The messages of these shops stop more than a day before the rest of the data "
+                "ends. Check that their exports are complete; if chats are missing, the figures "
+                "below are too good.",
+                [
+                    f"{s['shop_id']}: last message "
+                    f"{pd.Timestamp(s['last_message_at']).tz_convert(s['timezone']):%a %d %b %H:%M}"
+                    for s in quiet
+                ],
+            )
+        )
     stale = list(doc.get("stale_weeks", []))
     if stale:
         out.append(
