@@ -468,3 +468,77 @@ def test_a_shop_whose_messages_stop_early_is_named_as_a_possibly_incomplete_expo
     assert [s["action"] for s in doc["shops"]] == ["none", "none"]
     html = (out / "2026-11-23" / "report.html").read_text()
     assert "S1: last message Wed 18 Nov 10:05" in html
+
+
+def run_weekly_with_stderr(out: Path, stderr: int | None, *extra: str) -> int:
+    """The installed command on the sample week, its stderr sent to `stderr`."""
+    argv = [sys.executable, "-m", "cs_metrics", "weekly", "--data", str(SAMPLE), "--out"]
+    argv += [str(out), "--as-of", "2026-11-23", "--no-report", *extra]
+    env = {**os.environ, "CS_METRICS_LOG": "WARNING", "COLUMNS": "120", "TERM": "xterm"}
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=stderr, env=env, timeout=300)
+    return done.returncode
+
+
+@pytest.mark.slow
+def test_progress_shows_on_a_terminal_and_never_in_a_pipe(tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        assert run_weekly_with_stderr(tmp_path / "tty", follower) == 0
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    text = seen.decode("utf-8", "replace")
+    assert "Reading and checking" in text
+    assert "message rows" in text and " MB)" in text
+    assert "Evaluating the week before 2026-11-23" in text
+
+    piped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cs_metrics",
+            "weekly",
+            "--data",
+            str(SAMPLE),
+            "--out",
+            str(tmp_path / "pipe"),
+            "--as-of",
+            "2026-11-23",
+            "--no-report",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CS_METRICS_LOG": "WARNING"},
+        timeout=300,
+        check=False,
+    )
+    assert piped.returncode == 0
+    assert "Reading and checking" not in piped.stderr
+
+    quiet_leader, quiet_follower = pty.openpty()
+    try:
+        assert run_weekly_with_stderr(tmp_path / "quiet", quiet_follower, "--quiet") == 0
+        os.close(quiet_follower)
+        quiet_seen = b""
+        while True:
+            try:
+                chunk = os.read(quiet_leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            quiet_seen += chunk
+    finally:
+        os.close(quiet_leader)
+    assert b"Reading and checking" not in quiet_seen

@@ -7,13 +7,17 @@ import errno
 import functools
 import logging
 import re
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from rich.console import Console
 
 from cs_metrics import __version__
 from cs_metrics.cli.allocator import reuse_freed_memory
@@ -233,9 +237,7 @@ def accept(dataset: Dataset, data: Path, shops: list[str] | None = None) -> None
     seen = set(dataset.shop_ids)
     unknown = [s for s in dict.fromkeys(shops or []) if s not in seen]
     if unknown:  # most often a typo: a row of zeros alone would not say so
-        typer.echo(
-            f"warning: shop(s) found in no table: {printable(', '.join(unknown))}", err=True
-        )
+        typer.echo(f"warning: shop(s) found in no table: {printable(', '.join(unknown))}", err=True)
 
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -251,6 +253,49 @@ def report_warnings(messages: list[str]) -> None:
     """Print the run's warnings on stderr."""
     for line in messages:
         typer.echo(f"warning: {printable(line)}", err=True)
+
+
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress display, even on a terminal.")
+]
+
+
+class Progress:
+    """What a long command is doing, shown on a terminal's stderr; nothing off a terminal.
+
+    Cron, CI and pipes get no progress lines: their logs hold the outcome, not the stages.
+    """
+
+    def __init__(self, quiet: bool = False) -> None:
+        """Show progress when stderr is a terminal and the user did not ask for quiet."""
+        self.console = None if quiet or not sys.stderr.isatty() else Console(stderr=True)
+
+    @contextmanager
+    def stage(self, text: str, done: Callable[[], str] | None = None) -> Iterator[None]:
+        """A spinner with `text` while the block runs, then one line with its time (and
+        `done()`, a few words on what it found)."""
+        if self.console is None:
+            yield
+            return
+        started = time.monotonic()
+        with self.console.status(text):
+            yield
+        found = f" ({done()})" if done is not None else ""
+        self.console.print(
+            f"{text}: {time.monotonic() - started:.1f} s{found}", highlight=False, markup=False
+        )
+
+
+def read_summary(dataset: Dataset, data: Path) -> str:
+    """Rows and bytes read of the messages table, for the progress line."""
+    path = table_paths(data)["messages"]
+    size = (
+        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        if path.is_dir()
+        else path.stat().st_size
+    )
+    counts = dataset.counts["messages"]
+    return f"{counts.rows_read:,} message rows, {size / 2**20:,.1f} MB"
 
 
 def load_whole(*args: Any, **kwargs: Any) -> Dataset:

@@ -19,6 +19,8 @@ from cs_metrics.cli.common import (
     EndOpt,
     Engine,
     MetricsFormat,
+    Progress,
+    QuietOpt,
     RejectIdsOpt,
     ShopOpt,
     StartOpt,
@@ -97,26 +99,28 @@ def compute(
             "the same; `input` counts and `shops` then cover only the rows read).",
         ),
     ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
     cut = parse_cutoff(cutoff, policy.default_timezone)
     reuse_memory_if_held(engine, data)
-    dataset, evaluation = evaluated(
-        data,
-        first,
-        last,
-        policy,
-        cut,
-        shop,
-        strict=strict,
-        date_format=date_format,
-        reject_mangled_ids=reject_mangled_ids,
-        engine=engine.value,
-        scheduler=scheduler,
-        partitions=partitions,
-        skip_after_cutoff=skip_after_cutoff,
-    )
+    with Progress(quiet).stage(f"Reading, checking and computing {data}"):
+        dataset, evaluation = evaluated(
+            data,
+            first,
+            last,
+            policy,
+            cut,
+            shop,
+            strict=strict,
+            date_format=date_format,
+            reject_mangled_ids=reject_mangled_ids,
+            engine=engine.value,
+            scheduler=scheduler,
+            partitions=partitions,
+            skip_after_cutoff=skip_after_cutoff,
+        )
     accept(dataset, data, shop)
     doc = output.result_document(dataset, evaluation)
     if quarantine is not None:
@@ -188,6 +192,7 @@ def generate(
         bool,
         typer.Option("--bad-rows/--no-bad-rows", help="Inject a few bad rows (as in the sample)."),
     ] = True,
+    quiet: QuietOpt = False,
 ) -> None:
     from cs_metrics.generate import GeneratorConfig, write_tables
     from cs_metrics.generate import generate as make
@@ -204,7 +209,12 @@ def generate(
         seed=seed,
         bad_rows=bad_rows,
     )
-    for path in write_tables(make(config), out, fmt.value):
+    progress = Progress(quiet)
+    with progress.stage(f"Generating {shops} shops' chats"):
+        tables = make(config)
+    with progress.stage(f"Writing {fmt.value} tables to {out}"):
+        written = write_tables(tables, out, fmt.value)
+    for path in written:
         typer.echo(f"wrote {path}", err=True)
 
 

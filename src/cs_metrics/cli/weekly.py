@@ -20,6 +20,8 @@ from cs_metrics.cli.common import (
     CutoffOpt,
     DataOpt,
     DateFormatOpt,
+    Progress,
+    QuietOpt,
     RejectIdsOpt,
     ShopOpt,
     StrictOpt,
@@ -33,6 +35,7 @@ from cs_metrics.cli.common import (
     parse_cutoff,
     parse_day,
     printable,
+    read_summary,
 )
 from cs_metrics.errors import UsageError
 from cs_metrics.history import check_store
@@ -70,13 +73,18 @@ def run_one_week(
     store: Path,
     cut: pd.Timestamp | None,
     with_report: bool = True,
+    progress: Progress | None = None,
 ) -> WeekResults:
     """Evaluate, write and record one week (and its report)."""
-    results = weekly.run_week(dataset, as_of, policy, store, cut)
-    week_files.write_week(results, dataset, out)
-    results = weekly.record_week(results, store)
+    progress = progress or Progress(quiet=True)
+    with progress.stage(f"Evaluating the week before {as_of} (chats, metrics, scan)"):
+        results = weekly.run_week(dataset, as_of, policy, store, cut)
+    with progress.stage("Writing the week's files and the history"):
+        week_files.write_week(results, dataset, out)
+        results = weekly.record_week(results, store)
     if with_report:
-        build.write_report(results, out, store)
+        with progress.stage("Writing the report"):
+            build.write_report(results, out, store)
     else:  # a report of an earlier run of this week would no longer match its files
         (week_files.week_folder(out, as_of) / "report.html").unlink(missing_ok=True)
     return results
@@ -180,6 +188,7 @@ def weekly_command(
     strict: StrictOpt = False,
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
+    quiet: QuietOpt = False,
     with_report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write report.html (default) or skip it.")
     ] = True,
@@ -194,12 +203,22 @@ def weekly_command(
     # The lock comes first, so that a second run stops at once; a failed run that created OUT
     # leaves nothing in it (SPEC 8: unusable input writes nothing).
     with weekly.run_lock(out):
-        dataset = load_whole(
-            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
-        )
+        progress = Progress(quiet)
+        read: list[Dataset] = []
+        with progress.stage(f"Reading and checking {data}", lambda: read_summary(read[0], data)):
+            read.append(
+                load_whole(
+                    data,
+                    policy,
+                    strict,
+                    date_format=date_format,
+                    reject_mangled_ids=reject_mangled_ids,
+                )
+            )
+        dataset = read[0]
         accept(dataset, data)
         log.info("weekly evaluation for %s from %s", day, data)
-        results = run_one_week(dataset, day, policy, out, store, cut, with_report)
+        results = run_one_week(dataset, day, policy, out, store, cut, with_report, progress)
     folder = week_files.week_folder(out, day)
     log.info("done: %s (history %s)", folder, store)
     if with_report:
