@@ -333,6 +333,12 @@ def test_a_week_the_data_does_not_cover_withholds_the_action_and_exits_4(tmp_pat
     banner = html.index('<section class="banner"')
     assert banner < html.index('id="overview"')
     assert "the data does not cover the week" in html[banner:]
+    assert f'<strong data-value="{len(failing)}">{len(failing)}</strong> withheld' in html
+    # The overview's reason says why there is no penalty, never that the rate was met.
+    for shop in failing:
+        rate = f"{shop['response_rate_12h'] * 100:.1f}%"
+        assert f"12-hour rate {rate}, below the 85.0% target, but the data does not cover" in html
+        assert f"12-hour rate met ({rate})" not in html
 
 
 def test_a_rerun_that_changes_a_week_names_the_stale_later_weeks_and_exits_4(

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cs_metrics.enforcement import FAIL, NOT_ASSESSED, VIOLATION_POINT, WARNING, latest_failures
+from cs_metrics.enforcement import (
+    FAIL,
+    NOT_ASSESSED,
+    VIOLATION_POINT,
+    WARNING,
+    WITHHELD,
+    latest_failures,
+)
 from cs_metrics.policy import Policy
 from cs_metrics.report.charts import pct
 from cs_metrics.report.context import Advice, ChatRow, Findings
@@ -54,6 +61,11 @@ def reason(shop: dict[str, Any], policy: Policy, last_failure: str | None) -> st
         return (
             f"{policy.limit_label} rate {rate}, below the {target} target; "
             f"first failure in {weeks} weeks"
+        )
+    if action == WITHHELD:
+        return (
+            f"{policy.limit_label} rate {rate}, below the {target} target, but the data does "
+            "not cover the week: no warning or violation point (withheld)"
         )
     if action == NOT_ASSESSED_ACTION:
         if shop["chats_excluded_holiday_mode"] and not shop["chats_assessed"]:

@@ -439,11 +439,13 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
         summary_css={
             "violation_points": "vp" if VIOLATION_POINT in actions else "",
             "warnings": "warn" if WARNING in actions else "",
+            "withheld": "warn" if WITHHELD in actions else "",
         },
         summary={
             "shops": len(rows),
             "violation_points": actions.count(VIOLATION_POINT),
             "warnings": actions.count(WARNING),
+            "withheld": actions.count(WITHHELD),
             "not_assessed": actions.count(NOT_ASSESSED_ACTION),
             "other_missed": sum(1 for r in rows if group_of(r, policy)[0] == 3),
             "points_active": sum(r.points for r in rows),
