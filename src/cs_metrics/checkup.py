@@ -14,7 +14,6 @@ from cs_metrics.pipeline import METRICS_ONLY, Dataset, MessagesSummary, load
 from cs_metrics.policy import Policy
 from cs_metrics.readers import TABLES, table_paths
 from cs_metrics.reasons import Warn
-from cs_metrics.unusable import check_usable
 
 CLEAN, PROBLEMS, UNUSABLE = "clean", "problems", "unusable"
 EXIT_STATUS = {CLEAN: 0, PROBLEMS: 1, UNUSABLE: 2}
@@ -74,11 +73,7 @@ def checkup(
 
 def checkup_of(folder: Path, dataset: Dataset, used: dict[str, UsedRows]) -> dict[str, Any]:
     """The checkup of a loaded folder, given each table's used rows in brief."""
-    check_usable(
-        table_paths(folder)["messages"],
-        dataset.counts["messages"],
-        dataset.quarantine.get("messages"),
-    )
+    dataset.check_usable(folder)
     paths = table_paths(folder)
     tables = {name: table_entry(dataset, name, paths[name], used[name]) for name in dataset.counts}
     warnings = [warning_entry(line) for line in dataset.warnings]

@@ -11,7 +11,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from cs_metrics import enforcement
+from cs_metrics.formats import local_time
 from cs_metrics.policy import Policy
 
 PASS = "pass"
@@ -132,7 +132,7 @@ def active_points(history: pd.DataFrame, on: dt.date, validity_days: int) -> pd.
 
 def withheld_reason(shop: dict, cutoff: str | None, policy: Policy) -> str:
     """Why a shop's week is not covered (SPEC 6a), in the shop's local time."""
-    if shop.get("coverage") == enforcement.BAD_ROWS:
+    if shop.get("coverage") == BAD_ROWS:
         share = float(shop.get("bad_row_share") or 0.0)
         return (
             f"{share:.1%} of its message rows were quarantined "
@@ -140,5 +140,4 @@ def withheld_reason(shop: dict, cutoff: str | None, policy: Policy) -> str:
         )
     if cutoff is None:
         return "no usable message at all"
-    local = pd.Timestamp(cutoff).tz_convert(shop["timezone"])
-    return f"data ends {local:%a %d %b %H:%M}"
+    return f"data ends {local_time(cutoff, shop['timezone'])}"

@@ -26,3 +26,12 @@ def percent(value: Any, missing: str = TERMINAL_MISSING) -> str:
 def minutes(value: Any, missing: str = TERMINAL_MISSING) -> str:
     """Minutes with one decimal (`12.5`); `missing` when there are none."""
     return missing if is_missing(value) else f"{value:.1f}"
+
+
+LOCAL_TIME = "%a %d %b %H:%M"
+"""How an instant is named for people: `Tue 17 Nov 14:05`, in the shop's own zone."""
+
+
+def local_time(instant: Any, zone: str) -> str:
+    """One instant (aware, or ISO text with an offset) as LOCAL_TIME in `zone`."""
+    return f"{pd.Timestamp(instant).tz_convert(zone):{LOCAL_TIME}}"

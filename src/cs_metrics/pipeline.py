@@ -34,6 +34,7 @@ from cs_metrics.policy import Policy
 from cs_metrics.readers import RawTable, RowGroups, read_table, row_groups_up_to, table_paths
 from cs_metrics.reasons import InputCounts, InputWarning, Warn
 from cs_metrics.timestamps import INSTANT, checked_date_format
+from cs_metrics.unusable import check_usable
 from cs_metrics.validate import BlockCheck, Checked, MessageCheck
 
 EMPTY = {
@@ -67,6 +68,14 @@ class Dataset:
     def message_groups(self) -> MessageGroups:
         """The used messages, grouped by shop (one group when this process holds them all)."""
         return self.groups if self.groups is not None else FrameGroups(self.messages)
+
+    def check_usable(self, folder: Path) -> None:
+        """InputError when the folder's messages table has rows but none usable (SPEC 6a)."""
+        check_usable(
+            table_paths(folder)["messages"],
+            self.counts["messages"],
+            self.quarantine.get("messages"),
+        )
 
     @property
     def duplicates_by_shop(self) -> pd.Series:

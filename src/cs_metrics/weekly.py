@@ -434,13 +434,8 @@ def outcome(doc: dict, policy: Policy) -> Outcome:
         list(doc.get("stale_weeks", [])),
         list(doc.get("previous_policy_fingerprints", [])),
         {
-            shop["shop_id"]: quiet_text(shop["last_message_at"], shop["timezone"])
+            shop["shop_id"]: formats.local_time(shop["last_message_at"], shop["timezone"])
             for shop in doc["shops"]
             if shop.get("last_message_at")
         },
     )
-
-
-def quiet_text(instant: str, zone: str) -> str:
-    """A shop's last message in its local time, as the warning names it."""
-    return f"{pd.Timestamp(instant).tz_convert(zone):%a %d %b %H:%M}"

@@ -30,7 +30,6 @@ from cs_metrics.pipeline import (
 from cs_metrics.policy import Policy, load_policy
 from cs_metrics.readers import table_paths
 from cs_metrics.timestamps import known_timezones, parse_instants
-from cs_metrics.unusable import check_usable
 
 app = typer.Typer(
     add_completion=False,
@@ -228,11 +227,7 @@ def make_policy(config: Path | None, default_tz: str | None) -> Policy:
 def accept(dataset: Dataset, data: Path, shops: list[str] | None = None) -> None:
     """A loaded folder the run can use (SPEC 6a: some usable message), its warnings printed,
     and the `--shop` ids found in no table named (still listed in the output, SPEC 7)."""
-    check_usable(
-        table_paths(data)["messages"],
-        dataset.counts["messages"],
-        dataset.quarantine.get("messages"),
-    )
+    dataset.check_usable(data)
     report_warnings(dataset.warnings)
     seen = set(dataset.shop_ids)
     unknown = [s for s in dict.fromkeys(shops or []) if s not in seen]

@@ -21,6 +21,7 @@ import pandas as pd
 from cs_metrics import files, history, metrics, output, week_files
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
 from cs_metrics.enforcement import FAIL, PASS, VIOLATION_POINT, WARNING, WITHHELD, withheld_reason
+from cs_metrics.formats import local_time
 from cs_metrics.policy import Policy
 from cs_metrics.report.advice import (
     MISSED_ROWS,
@@ -490,7 +491,7 @@ def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
                 "below are too good.",
                 [
                     f"{s['shop_id']}: last message "
-                    f"{pd.Timestamp(s['last_message_at']).tz_convert(s['timezone']):%a %d %b %H:%M}"
+                    f"{local_time(s['last_message_at'], s['timezone'])}"
                     for s in quiet
                 ],
             )

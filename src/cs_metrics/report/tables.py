@@ -17,6 +17,7 @@ import pandas as pd
 
 from cs_metrics import output
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
+from cs_metrics.formats import LOCAL_TIME
 
 TREND_WEEKS = 8
 HIST_EDGES = (5.0, 30.0, 60.0, 240.0)
@@ -109,7 +110,7 @@ def local_text(instants: pd.Series, zones: pd.Series) -> pd.Series:
     text = pd.Series("–", index=instants.index, dtype=object)
     for zone, idx in zones.groupby(zones.astype(str), sort=False).groups.items():
         local = instants.loc[idx].dt.tz_convert(str(zone))
-        text.loc[idx] = local.dt.strftime("%a %d %b %H:%M").where(local.notna(), "–")
+        text.loc[idx] = local.dt.strftime(LOCAL_TIME).where(local.notna(), "–")
     return text
 
 
