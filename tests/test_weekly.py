@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cs_metrics import history, week_files, weekly
+from cs_metrics import history, weekly
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import load
 from cs_metrics.policy import Policy
+from recorded import record_week
 
 FIRST_MONDAY = dt.date(2026, 8, 3)
 FIXED_TIME = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
@@ -49,7 +50,7 @@ def run(folder: Path, store: Path, as_of: dt.date) -> dict:
     dataset = load(folder, policy)
     cutoff = pd.Timestamp(f"{as_of}T00:00:00+08:00")
     results = weekly.run_week(dataset, as_of, policy, store, cutoff, generated_at=FIXED_TIME)
-    weekly.record_week(results, store)
+    record_week(results, store)
     return {s["shop_id"]: s for s in results.doc["shops"]}
 
 
@@ -167,8 +168,7 @@ def test_written_week_is_complete_and_rerun_is_identical_apart_from_generated_at
     for stamp in (FIXED_TIME, FIXED_TIME + dt.timedelta(hours=1)):
         cutoff = pd.Timestamp(f"{monday(0)}T00:00:00+08:00")
         results = weekly.run_week(dataset, monday(0), policy, store, cutoff, generated_at=stamp)
-        week_files.write_week(results, dataset, tmp_path / "out")
-        weekly.record_week(results, store)
+        weekly.commit_week(results, dataset, tmp_path / "out", store, with_report=False)
         texts.append((tmp_path / "out" / monday(0).isoformat() / "metrics.json").read_text())
     first, second = (json.loads(t) for t in texts)
     assert first.pop("generated_at") != second.pop("generated_at")
@@ -189,9 +189,10 @@ def test_failed_write_leaves_previous_outputs_intact(
     out = tmp_path / "out"
     store = out / "history.sqlite"
     results = weekly.run_week(dataset, monday(0), policy, store, generated_at=FIXED_TIME)
-    week_files.write_week(results, dataset, out)
+    weekly.commit_week(results, dataset, out, store)
     folder = out / monday(0).isoformat()
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    stored = history.records(store)
 
     def crash(_fd: int) -> None:
         raise OSError("disk full (simulated)")
@@ -201,10 +202,11 @@ def test_failed_write_leaves_previous_outputs_intact(
         dataset, monday(0), policy, store, generated_at=FIXED_TIME + dt.timedelta(days=1)
     )
     with pytest.raises(OSError, match="simulated"):
-        week_files.write_week(changed, dataset, out)
+        weekly.commit_week(changed, dataset, out, store)
     after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     assert after == before
-    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    pd.testing.assert_frame_equal(history.records(store), stored)
+    assert sorted(p.name for p in out.iterdir()) == [monday(0).isoformat(), "history.sqlite"]
 
 
 @pytest.mark.parametrize(

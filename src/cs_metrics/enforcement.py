@@ -141,3 +141,20 @@ def withheld_reason(shop: dict, cutoff: str | None, policy: Policy) -> str:
     if cutoff is None:
         return "no usable message at all"
     return f"data ends {local_time(cutoff, shop['timezone'])}"
+
+
+def missing_weeks(
+    history: pd.DataFrame, as_of: dt.date, shop_ids: list[str], lookback_weeks: int
+) -> list[str]:
+    """Mondays inside the lookback before `as_of` that the data set never evaluated, after the
+    first stored week of a shop evaluated now: a failure there would be unseen, so a warning
+    could be given where a violation point is due. Only the weeks are named; the actions stay
+    those of SPEC 6, which counts the evaluations that exist."""
+    earlier = history.loc[history["as_of"] < as_of.isoformat()]
+    starts = earlier.loc[earlier["shop_id"].isin(shop_ids), "as_of"]
+    if starts.empty:
+        return []
+    first = starts.min()
+    evaluated = set(earlier["as_of"])
+    mondays = [(as_of - dt.timedelta(weeks=k)).isoformat() for k in range(1, lookback_weeks + 1)]
+    return sorted(day for day in mondays if day > first and day not in evaluated)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import logging
 import os
+import signal
 import socket
+import time
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from cs_metrics import enforcement, files, formats, history, output
+from cs_metrics import enforcement, files, formats, history, output, week_files
 from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
 from cs_metrics.policy import Policy
+from cs_metrics.report import build
 from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_messages, scanned_roles
 from cs_metrics.week_files import WeekResults
 
@@ -63,8 +67,9 @@ def week_days(as_of: dt.date, policy: Policy) -> tuple[dt.date, dt.date]:
 
 
 @contextmanager
-def run_lock(out: Path) -> Iterator[None]:
-    """Hold OUT's lock for the run; a second run gets LockHeldError naming the holder.
+def run_lock(out: Path, wait: float = 0.0, command: str = "weekly") -> Iterator[None]:
+    """Hold OUT's lock for the run; a second run gets LockHeldError naming the holder (after
+    waiting up to `wait` seconds for it).
 
     The lock is taken before any input is read, so a second run stops at once. A run that fails
     leaves no trace of itself in an OUT it created: the lock file and the empty folder go.
@@ -73,24 +78,41 @@ def run_lock(out: Path) -> Iterator[None]:
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
     # O_NOFOLLOW: a planted symlink must not make the lock truncate another file.
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise UsageError(
+            f"{path} is a symbolic link; cs-metrics never follows one for its lock: remove it"
+        ) from exc
     handle = os.fdopen(descriptor, "r+")
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            holder = handle.read().strip() or "unknown process"
-            raise LockHeldError(f"another weekly run holds the lock on {out}: {holder}") from exc
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                holder = handle.read().strip() or "unknown process"
+                raise LockHeldError(f"another run holds the lock on {out}: {holder}") from exc
         handle.seek(0)
         handle.truncate()
         started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {started}\n")
+        host = socket.gethostname()
+        handle.write(f"cs-metrics {command}, pid {os.getpid()} on {host}, started {started}\n")
         handle.flush()
         try:
             yield
         except BaseException:
-            if created and [p.name for p in out.iterdir()] == [LOCK_NAME]:
-                path.unlink()
+            left = list(out.iterdir())
+            # Only lock files (OUT's, and the history store's when it lives in OUT).
+            if created and all(p.name.endswith(".lock") and p.is_file() for p in left):
+                for lock in left:
+                    lock.unlink()
                 out.rmdir()
             raise
     finally:
@@ -242,14 +264,19 @@ def run_week(
     history_path: Path,
     cutoff: pd.Timestamp | None = None,
     generated_at: dt.datetime | None = None,
+    dataset_id: str = history.LEGACY,
 ) -> WeekResults:
-    """Evaluate the week before `as_of` for every shop (nothing is stored yet)."""
+    """Evaluate the week before `as_of` for every shop (nothing is stored yet), against the
+    stored weeks of the data set `dataset_id`."""
     first, last = week_days(as_of, policy)
     evaluation = evaluate(dataset, first, last, policy, cutoff)
-    stored = history.records(history_path)
+    stored = history.records(history_path, dataset=dataset_id)
     earlier = stored.loc[stored["as_of"] < as_of.isoformat()].reset_index(drop=True)
     table = evaluation_table(evaluation, earlier, as_of, policy, message_rows_by_shop(dataset))
     stale = stale_weeks(stored, as_of, table)
+    missing = enforcement.missing_weeks(
+        earlier, as_of, table["shop_id"].tolist(), policy.warning_lookback_weeks
+    )
     replaced = stored.loc[stored["as_of"] == as_of.isoformat(), "policy_fingerprint"].dropna()
     bounds = evaluation.metrics.set_index("shop_id")[["window_start", "window_end"]]
     quiet = quiet_shops(dataset.messages, bounds, evaluation.cutoff)
@@ -269,6 +296,7 @@ def run_week(
         policy_fingerprint=policy.fingerprint(),
         previous_policy_fingerprints=sorted(set(replaced) - {policy.fingerprint()}),
         stale_weeks=stale,
+        missing_weeks=missing,
     )
     return WeekResults(
         as_of=as_of,
@@ -281,20 +309,118 @@ def run_week(
     )
 
 
-def record_week(results: WeekResults, history_path: Path) -> WeekResults:
-    """Store the week in the history store; the results then carry the shops' history with it."""
+def with_this_week(
+    results: WeekResults, history_path: Path, dataset_id: str = history.LEGACY
+) -> tuple[WeekResults, pd.DataFrame]:
+    """The week's history records, and the results carrying the shops' history up to and
+    including this week (as the store holds it once the week is committed)."""
     doc = results.doc
-    history.save_week(
-        history_path,
+    rows = history.week_rows(
+        dataset_id,
         results.as_of,
         doc["cutoff"],
         doc["shops"],
         doc.get("policy"),
         doc.get("policy_fingerprint"),
     )
-    stored = history.records(history_path, [s["shop_id"] for s in doc["shops"]])
-    stored = stored.loc[stored["as_of"] <= results.as_of.isoformat()].reset_index(drop=True)
-    return replace(results, history=stored)
+    shop_ids = [s["shop_id"] for s in doc["shops"]]
+    earlier = history.records(history_path, shop_ids, before=results.as_of, dataset=dataset_id)
+    parts = [frame for frame in (earlier, rows) if len(frame)]
+    stored = pd.concat(parts, ignore_index=True) if parts else rows
+    return replace(results, history=stored), rows
+
+
+def commit_week(
+    results: WeekResults,
+    dataset: Dataset,
+    out: Path,
+    history_path: Path,
+    dataset_id: str = history.LEGACY,
+    with_report: bool = True,
+) -> WeekResults:
+    """Write the week as one unit: its files (and report) into a staging folder, synced; the
+    history records the staged run; then the staged folder takes the week's place.
+
+    A failure before the history commit removes the staging folder and keeps the earlier week
+    and its history intact. Signals wait while the commit and the switch run, so a SIGTERM or
+    Ctrl-C lands before the commit (nothing changed) or after the switch (all changed).
+    """
+    results, rows = with_this_week(results, history_path, dataset_id)
+    run_id = week_files.new_run_id()
+    staging = week_files.begin(out, results.as_of, run_id)
+    committed = False
+    try:
+        week_files.write_week(results, dataset, staging)
+        if with_report:
+            build.write_report(results, staging / "report.html", history_path)
+        week_files.seal(staging, run_id)
+        with signals_deferred():
+            history.save_week(history_path, dataset_id, results.as_of, rows, run_id, out)
+            committed = True
+            week_files.switch(staging, week_files.week_folder(out, results.as_of))
+    except BaseException:
+        if not committed:
+            week_files.discard(staging)
+        raise
+    return results
+
+
+DEFERRED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold back SIGTERM, SIGINT and SIGHUP; they are delivered when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def recover(out: Path, history_path: Path) -> list[str]:
+    """Finish or undo what a stopped run left in OUT; what was done, one line each.
+
+    A staged week that the history records takes its place (the run was stopped between the
+    commit and the switch); any other staged week is removed, and the week keeps its earlier
+    files and history. Temporary files of stopped writes are removed.
+    """
+    notes = []
+    for staged in sorted(week_files.leftovers(out), key=lambda s: s.kind != "staging"):
+        week = week_files.week_folder(out, staged.as_of)
+        if staged.kind == "staging":
+            if history.dataset_of_run(history_path, staged.run_id) is not None:
+                week_files.switch(staged.path, week)
+                notes.append(
+                    f"{week}: a run stopped after recording the week in the history; its "
+                    "complete files now take the week's place"
+                )
+            else:
+                week_files.discard(staged.path)
+                notes.append(
+                    f"{week}: removed the files of a run stopped before it recorded the week; "
+                    "the week keeps its earlier files and history"
+                )
+        elif week.exists() or week.is_symlink():
+            week_files.discard(staged.path)
+        else:  # stopped between the two renames of a switch without an atomic exchange
+            staged.path.rename(week)
+    removed = week_files.remove_temporary_files(out)
+    if removed:
+        notes.append(f"{out}: removed {len(removed)} temporary file(s) left by a stopped run")
+    return notes
+
+
+def disagreements(out: Path, history_path: Path, dataset_id: str) -> list[str]:
+    """Weeks the history says this OUT holds whose folder another run wrote, or that are
+    gone: the files and the history disagree, and the week must be evaluated again."""
+    runs = history.stored_runs(history_path, dataset_id)
+    mine = runs.loc[runs["out"] == history.place(out, history_path)]
+    return [
+        as_of
+        for as_of, run_id in zip(mine["as_of"], mine["run_id"], strict=True)
+        if week_files.run_id_of(out / as_of) != run_id
+    ]
 
 
 def week_findings(
@@ -311,10 +437,14 @@ def week_findings(
 
 
 def history_summary(
-    history_path: Path, shop_ids: list[str] | None, weeks: int, policy: Policy
+    history_path: Path,
+    shop_ids: list[str] | None,
+    weeks: int,
+    policy: Policy,
+    dataset_id: str | None = None,
 ) -> dict:
     """Per shop: the latest `weeks` evaluations and the violation points still active."""
-    stored = history.records(history_path, shop_ids)
+    stored = history.records(history_path, shop_ids, dataset=dataset_id)
     shops = []
     for shop_id, rows in stored.groupby("shop_id", sort=True):
         latest = dt.date.fromisoformat(rows["as_of"].max())
@@ -387,11 +517,20 @@ class Outcome:
     """Fingerprints of other policies this week was evaluated under before this run."""
     quiet: dict[str, str] = field(default_factory=dict)
     """Per shop whose messages stop well before the data's end: its last message, local time."""
+    missing_weeks: list[str] = field(default_factory=list)
+    """Mondays inside the lookback that the history holds no evaluation of."""
+    mismatched_weeks: list[str] = field(default_factory=list)
+    """Stored weeks whose files and history disagree (evaluate them again)."""
+    as_of: str | None = None
+    """The (last) evaluated Monday."""
 
     @property
     def needs_look(self) -> bool:
-        """SPEC 6a exit status 4: an action was withheld or later weeks went stale."""
-        return bool(self.withheld or self.stale_weeks)
+        """Exit status 4: an action was withheld, later weeks went stale (SPEC 6a), a week is
+        missing inside the lookback, or a stored week's files and history disagree."""
+        return bool(
+            self.withheld or self.stale_weeks or self.missing_weeks or self.mismatched_weeks
+        )
 
     def summary(self) -> str:
         """One line, e.g. `12 shops: 2 violation points (VN-001, TH-004), 1 warning (MY-001),
@@ -438,4 +577,6 @@ def outcome(doc: dict, policy: Policy) -> Outcome:
             for shop in doc["shops"]
             if shop.get("last_message_at")
         },
+        list(doc.get("missing_weeks", [])),
+        as_of=doc.get("as_of"),
     )

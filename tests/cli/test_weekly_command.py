@@ -129,7 +129,7 @@ def test_second_weekly_run_on_the_same_out_exits_3_naming_the_holder(tmp_path: P
             timeout=120,
         )
     assert run.returncode == 3
-    assert f"holds the lock on {tmp_path}: pid {os.getpid()}" in run.stderr
+    assert f"holds the lock on {tmp_path}: cs-metrics weekly, pid {os.getpid()}" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "2026-11-23").exists()
 
@@ -232,7 +232,8 @@ def test_an_unusable_history_store_is_exit_2_before_anything_is_written(tmp_path
             "weekly", "--data", SAMPLE, "--out", out, "--as-of", "2026-11-23", "--history", store
         )
         assert result.exit_code == 2
-        assert f"{store}: not a usable history store" in result.stderr
+        assert f"{store}: cannot open the history store" in result.stderr
+        assert "it was not changed" in result.stderr
         assert not out.exists()
     result = invoke("history", "--out", tmp_path, "--history", corrupt)
     assert result.exit_code == 2
@@ -408,7 +409,8 @@ def test_a_locked_out_stops_before_any_input_is_read(tmp_path: Path) -> None:
     with weekly.run_lock(out):
         result = invoke("weekly", "--data", data, "--out", out, "--as-of", "2026-11-23")
     assert result.exit_code == 3
-    assert "another weekly run holds the lock" in result.stderr
+    assert "another run holds the lock" in result.stderr
+    assert "cs-metrics weekly, pid" in result.stderr
 
 
 def test_unusable_input_leaves_no_out_folder_behind(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from cs_metrics.report import build as report
 from cs_metrics.report import format as report_format
 from cs_metrics.report import tables as report_tables
 from cs_metrics.week_files import WeekResults
+from recorded import record_week
 
 XSS = "<script>alert(1)</script>"
 KEY = bytes(range(32))
@@ -94,7 +95,7 @@ def week(folder: Path, history_path: Path, policy: Policy | None = None) -> Week
     results = None
     for as_of in (dt.date(2026, 11, 16), dt.date(2026, 11, 23)):
         results = weekly.run_week(dataset, as_of, policy, history_path, CUTOFF, GENERATED_AT)
-        results = weekly.record_week(results, history_path)
+        results = record_week(results, history_path)
     assert results is not None
     return results
 
@@ -582,8 +583,12 @@ def test_report_for_rerenders_the_stored_week(tmp_path: Path) -> None:
     out, store = tmp_path / "out", tmp_path / "out" / "history.sqlite"
     results = week(folder, store)
     dataset = pipeline.load(folder, Policy())
-    week_files.write_week(results, dataset, out)
-    first = report.write_report(results, out, store).read_text(encoding="utf-8")
+    run_id = f"test-{results.as_of}"  # the run `record_week` stored the week under
+    staging = week_files.begin(out, results.as_of, "0" * 16)
+    week_files.write_week(results, dataset, staging)
+    week_files.seal(staging, run_id)
+    week_files.switch(staging, week_files.week_folder(out, results.as_of))
+    first = report.write_report(results, out / "first.html", store).read_text(encoding="utf-8")
     path = report.report_for(out, dt.date(2026, 11, 23), store)
     assert path == out / "2026-11-23" / "report.html"
     again = path.read_text(encoding="utf-8")
@@ -606,7 +611,7 @@ def test_two_hundred_shops_render_fast_and_small(tmp_path: Path) -> None:
     dataset = pipeline.load(folder, policy)
     store = tmp_path / "history.sqlite"
     results = weekly.run_week(dataset, dt.date(2026, 11, 23), policy, store)
-    results = weekly.record_week(results, store)
+    results = record_week(results, store)
     started = time.perf_counter()
     html = report.render_report(results, KEY)
     seconds = time.perf_counter() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import traceback
 import zoneinfo
@@ -17,6 +18,22 @@ from cs_metrics.cli.common import app
 __all__ = ["app", "compute", "imports", "run", "weekly"]
 
 
+class Stopped(BaseException):
+    """A signal asked the process to stop (a BaseException: no `except Exception` swallows it,
+    and every `finally` on the way out runs, so locks go and staged files are removed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def run() -> None:
     """Run the app and turn domain errors into one line and an exit status."""
     logging.basicConfig(
@@ -24,8 +41,17 @@ def run() -> None:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    for number in STOP_SIGNALS:
+        signal.signal(number, _stop)
     try:
         app()
+    except Stopped as exc:
+        logging.getLogger("cs_metrics").error(
+            "stopped by %s; nothing half-written is left: each stored week and the history "
+            "are as before this run, or hold this run's whole week if it was already recorded",
+            exc,
+        )
+        sys.exit(128 + exc.signum)
     except (zoneinfo.ZoneInfoNotFoundError, KeyboardInterrupt) as exc:
         typer.echo(f"cs-metrics: error: {exc}", err=True)
         sys.exit(1)

@@ -75,6 +75,14 @@ def command(
                 typer.echo(f"cs-metrics: error: {printable(str(exc))}", err=True)
                 raise typer.Exit(exc.exit_code) from None
             except OSError as exc:
+                if exc.errno in FULL_ERRNOS:
+                    where = f"{exc.filename}: " if exc.filename else ""
+                    typer.echo(
+                        f"cs-metrics: error: {printable(where)}{exc.strerror}; nothing was "
+                        "half-written: the earlier files and the history are as they were",
+                        err=True,
+                    )
+                    raise typer.Exit(1) from None
                 # A path the user gave that cannot be written or opened: a bad invocation.
                 if exc.errno not in PATH_ERRNOS or exc.filename is None:
                     raise
@@ -90,6 +98,9 @@ PATH_ERRNOS = frozenset(
     {errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EROFS}
 )
 """OS errors that mean a given path is of the wrong kind or not writable (exit 2)."""
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""OS errors of a full or failing disk while writing (exit 1, naming the path)."""
 
 
 class TextFormat(StrEnum):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,7 @@ import pandas as pd
 import typer
 
 from cs_metrics import delivery, output, week_files, weekly
+from cs_metrics import history as history_store
 from cs_metrics.cli.common import (
     ConfigOpt,
     CutoffOpt,
@@ -44,7 +47,6 @@ from cs_metrics.pipeline import (
 )
 from cs_metrics.policy import Policy
 from cs_metrics.readers import table_paths
-from cs_metrics.report import build
 from cs_metrics.week_files import WeekResults
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Output folder (OUT/<as-of>/ per week).")]
@@ -65,6 +67,39 @@ def monday(text: str | None, option: str, policy: Policy) -> dt.date:
     return weekly.check_monday(parse_day(text, option), option)
 
 
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        help="Name of the data set in the history store (default: the resolved OUT folder). "
+        "Data sets sharing one store never touch each other's weeks.",
+    ),
+]
+
+
+def dataset_identity(out: Path, store: Path, given: str | None) -> str:
+    """The data set's identity in the history: --dataset, else the path of OUT from the
+    store's folder (`.` for the default store in OUT), so that moving or copying OUT with its
+    store keeps its weeks its own."""
+    if given is not None:
+        if not given.strip():
+            raise UsageError("--dataset must not be empty")
+        return given
+    return history_store.place(out, store)
+
+
+@contextlib.contextmanager
+def week_unit(out: Path, store: Path, dataset_id: str) -> Iterator[list[str]]:
+    """OUT's lock, then the store's: what a stopped run left is finished or undone first.
+
+    Yields the stored weeks whose files and history disagree (to be named in the outcome).
+    """
+    with weekly.run_lock(out), history_store.store_lock(store):
+        for note in weekly.recover(out, store):
+            typer.echo(f"warning: {printable(note)}", err=True)
+        yield weekly.disagreements(out, store, dataset_id)
+
+
 def run_one_week(
     dataset: Dataset,
     as_of: dt.date,
@@ -74,20 +109,19 @@ def run_one_week(
     cut: pd.Timestamp | None,
     with_report: bool = True,
     progress: Progress | None = None,
+    dataset_id: str = history_store.LEGACY,
 ) -> WeekResults:
-    """Evaluate, write and record one week (and its report)."""
+    """Evaluate one week, then write and record it as one unit (with its report)."""
     progress = progress or Progress(quiet=True)
     with progress.stage(f"Evaluating the week before {as_of} (chats, metrics, scan)"):
-        results = weekly.run_week(dataset, as_of, policy, store, cut)
-    with progress.stage("Writing the week's files and the history"):
-        week_files.write_week(results, dataset, out)
-        results = weekly.record_week(results, store)
-    if with_report:
-        with progress.stage("Writing the report"):
-            build.write_report(results, out, store)
-    else:  # a report of an earlier run of this week would no longer match its files
-        (week_files.week_folder(out, as_of) / "report.html").unlink(missing_ok=True)
-    return results
+        results = weekly.run_week(dataset, as_of, policy, store, cut, dataset_id=dataset_id)
+    with progress.stage("Writing the week's files, report and history"):
+        return weekly.commit_week(results, dataset, out, store, dataset_id, with_report)
+
+
+def last_monday(found: weekly.Outcome, weeks: list[str]) -> str:
+    """The Monday a backfill of missing weeks runs to: the evaluated week (when known)."""
+    return found.as_of or weeks[-1]
 
 
 def backfill_command(data: Path, out: Path, history: Path | None, weeks: list[str]) -> str:
@@ -161,6 +195,23 @@ def report_outcome(
             f"{backfill_command(data, out, history, found.stale_weeks)}",
             err=True,
         )
+    if found.missing_weeks:
+        weeks = found.missing_weeks
+        typer.echo(
+            f"warning: the history holds no evaluation of {', '.join(weeks)}, inside the lookback "
+            "of shops with earlier weeks: a failure there would make a warning here a violation "
+            f"point. Evaluate them, then this week again, with: "
+            f"{backfill_command(data, out, history, [weeks[0], last_monday(found, weeks)])}",
+            err=True,
+        )
+    if found.mismatched_weeks:
+        weeks = found.mismatched_weeks
+        typer.echo(
+            f"warning: the stored week(s) {', '.join(weeks)} in {out} were not written by the run "
+            "the history records (files replaced, removed or copied by hand): evaluate them "
+            f"again with: {backfill_command(data, out, history, [weeks[0], weeks[-1]])}",
+            err=True,
+        )
     failed = send() if send is not None else False
     if found.needs_look or failed:
         raise typer.Exit(4)
@@ -192,8 +243,10 @@ def weekly_command(
     with_report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write report.html (default) or skip it.")
     ] = True,
+    dataset_name: DatasetOpt = None,
 ) -> None:
     policy = make_policy(config, default_timezone)
+    dataset_id = dataset_identity(out, history_path(out, history), dataset_name)
     sending = delivery.load_delivery(config)  # a bad [delivery] table stops the run at once
     day = monday(as_of, "--as-of", policy)
     cut = parse_cutoff(cutoff, policy.default_timezone)
@@ -202,7 +255,7 @@ def weekly_command(
     check_store(store)
     # The lock comes first, so that a second run stops at once; a failed run that created OUT
     # leaves nothing in it (SPEC 8: unusable input writes nothing).
-    with weekly.run_lock(out):
+    with week_unit(out, store, dataset_id) as mismatched:
         progress = Progress(quiet)
         read: list[Dataset] = []
         with progress.stage(f"Reading and checking {data}", lambda: read_summary(read[0], data)):
@@ -218,7 +271,9 @@ def weekly_command(
         dataset = read[0]
         accept(dataset, data)
         log.info("weekly evaluation for %s from %s", day, data)
-        results = run_one_week(dataset, day, policy, out, store, cut, with_report, progress)
+        results = run_one_week(
+            dataset, day, policy, out, store, cut, with_report, progress, dataset_id
+        )
     folder = week_files.week_folder(out, day)
     log.info("done: %s (history %s)", folder, store)
     if with_report:
@@ -234,7 +289,9 @@ def weekly_command(
         send = functools.partial(
             send_week, message, sending, notify_command(out, day, config, history)
         )
-    report_outcome(weekly.outcome(results.doc, policy), data, out, history, send)
+    found = weekly.outcome(results.doc, policy)
+    found = replace(found, mismatched_weeks=[w for w in mismatched if w != day.isoformat()])
+    report_outcome(found, data, out, history, send)
 
 
 @command(
@@ -295,8 +352,10 @@ def backfill(
     strict: StrictOpt = False,
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
+    dataset_name: DatasetOpt = None,
 ) -> None:
     policy = make_policy(config, default_timezone)
+    dataset_id = dataset_identity(out, history_path(out, history), dataset_name)
     start, end = monday(first, "--from", policy), monday(last, "--to", policy)
     if end < start:
         raise UsageError(f"--to {end} is before --from {start}")
@@ -305,9 +364,10 @@ def backfill(
     weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
     withheld: dict[str, str] = {}
     stale: set[str] = set()
+    missing: set[str] = set()
     table_paths(data)
     check_store(store)
-    with weekly.run_lock(out):
+    with week_unit(out, store, dataset_id) as mismatched:
         dataset = load_whole(
             data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
         )
@@ -317,15 +377,25 @@ def backfill(
         )
         with progress as bar:
             for day in bar:
-                results = run_one_week(dataset, day, policy, out, store, cut)
+                results = run_one_week(dataset, day, policy, out, store, cut, dataset_id=dataset_id)
                 log.info("week %s written to %s", day, week_files.week_folder(out, day))
                 found = weekly.outcome(results.doc, policy)
                 withheld.update({f"{s} ({day})": why for s, why in found.withheld.items()})
                 stale.update(found.stale_weeks)
+                missing.update(w for w in found.missing_weeks if w < start.isoformat())
     typer.echo(f"{len(weeks)} weeks evaluated; history in {store}")
     # Weeks re-evaluated later in this run are fresh again: only those after it can be stale.
     later = sorted(w for w in stale if w > end.isoformat())
-    report_outcome(weekly.Outcome(0, {}, withheld, later), data, out, history)
+    found = weekly.Outcome(
+        0,
+        {},
+        withheld,
+        later,
+        missing_weeks=sorted(missing),
+        mismatched_weeks=[w for w in mismatched if not start.isoformat() <= w <= end.isoformat()],
+        as_of=end.isoformat(),
+    )
+    report_outcome(found, data, out, history)
 
 
 @command(
@@ -345,18 +415,41 @@ def history_command(
     weeks: Annotated[int, typer.Option("--weeks", min=1, help="Most recent weeks to show.")] = 12,
     fmt: Annotated[TextFormat, typer.Option("--format", help="table or json.")] = TextFormat.table,
     config: ConfigOpt = None,
+    dataset_name: DatasetOpt = None,
 ) -> None:
     policy = make_policy(config, None)
     store = history_path(out, history)
     if not store.exists():
         raise UsageError(f"{store}: no history store yet; run `cs-metrics weekly` first")
-    summary = weekly.history_summary(store, shop, weeks, policy)
+    summary = weekly.history_summary(
+        store, shop, weeks, policy, shown_dataset(store, out, dataset_name)
+    )
     stored = {s["shop_id"] for s in summary["shops"]}
     unknown = [s for s in dict.fromkeys(shop or []) if s not in stored]
     if unknown:  # most often a typo: say so rather than print nothing for it
         typer.echo(f"warning: no evaluation stored for shop(s) {', '.join(unknown)}", err=True)
     text = output.to_json(summary) if fmt == TextFormat.json else weekly.history_table(summary)
     typer.echo(text, nl=False)
+
+
+def shown_dataset(store: Path, out: Path, given: str | None) -> str | None:
+    """The data set whose weeks `history` shows: --dataset; else OUT's; else the only one."""
+    known = [d for d in history_store.datasets(store) if d != history_store.LEGACY]
+    if given is not None:
+        if given not in known:
+            raise UsageError(
+                f"--dataset {given!r}: no such data set in {store} "
+                f"(it holds: {', '.join(known) or 'none'})"
+            )
+        return given
+    if len(known) <= 1:
+        return known[0] if known else None
+    mine = dataset_identity(out, store, None)
+    if mine in known:
+        return mine
+    raise UsageError(
+        f"{store} holds several data sets; name one with --dataset: {', '.join(known)}"
+    )
 
 
 @command(
@@ -378,4 +471,12 @@ def report_command(
     store = history_path(out, history)
     if not store.exists():  # a mistyped --history would otherwise start an empty store
         raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
-    typer.echo(f"Report: {report_for(out, day, store)}")
+    if not week_files.week_folder(out, day).is_dir():
+        raise UsageError(f"{week_files.week_folder(out, day)}: no stored week {day}")
+    # A weekly run replacing the week at the same time would leave this report stale.
+    with weekly.run_lock(out, wait=REPORT_LOCK_WAIT, command="report"):
+        typer.echo(f"Report: {report_for(out, day, store)}")
+
+
+REPORT_LOCK_WAIT = 60.0
+"""Seconds `report` waits for a weekly run on the same OUT to finish."""

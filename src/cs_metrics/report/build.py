@@ -109,7 +109,8 @@ def render_report(results: WeekResults, pseudonym_key: bytes) -> str:
 
 def report_for(out: Path, as_of: dt.date, history_path: Path) -> Path:
     """Re-render OUT/<as-of>/report.html from the stored week and history; returns its path."""
-    return write_report(week_files.load_week(out, as_of, history_path), out, history_path)
+    results = week_files.load_week(out, as_of, history_path)
+    return write_report(results, week_files.week_folder(out, as_of) / "report.html", history_path)
 
 
 # ----------------------------------------------------------------------------- derived tables
@@ -496,6 +497,18 @@ def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
                 ],
             )
         )
+    missing = list(doc.get("missing_weeks", []))
+    if missing:
+        out.append(
+            Banner(
+                "Weeks missing from the history: actions may be too lenient",
+                "The history holds no evaluation of these Mondays, inside the lookback of "
+                "shops with earlier weeks. A failure in a missing week would turn a warning "
+                "here into a violation point: evaluate them with `cs-metrics backfill` from "
+                "the first of them to this week.",
+                missing,
+            )
+        )
     stale = list(doc.get("stale_weeks", []))
     if stale:
         out.append(
@@ -547,8 +560,7 @@ def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
     )
 
 
-def write_report(results: WeekResults, out: Path, history_path: Path) -> Path:
-    """Render OUT/<as-of>/report.html from the week's results."""
-    path = week_files.week_folder(out, results.as_of) / "report.html"
+def write_report(results: WeekResults, path: Path, history_path: Path) -> Path:
+    """Render the week's report into `path`."""
     files.write_atomic(path, render_report(results, history.pseudonym_key(history_path)))
     return path
