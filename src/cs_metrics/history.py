@@ -109,11 +109,12 @@ LOCK_WAIT_SECONDS = 600.0
 
 
 def _busy(path: Path, exc: sqlite3.OperationalError) -> Exception:
+    """The error for a store that stayed locked by others (or a disk that filled up)."""
     if "full" in str(exc):  # SQLite's "database or disk is full": the transaction rolled back
         return OSError(errno.ENOSPC, f"no space left to record the week ({exc})", str(path))
     holders = store_holders(path)
     who = f" (open in {'; '.join(holders)})" if holders else ""
-    return InputError(
+    return LockHeldError(
         f"{path}: the history store stayed busy for {BUSY_SECONDS:.0f} s{who}; nothing of this "
         f"run was recorded and the earlier results are kept; run again once it is free ({exc})"
     )

@@ -11,6 +11,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -341,3 +342,36 @@ def test_planted_links_in_out_are_never_followed(data: Path, tmp_path: Path) -> 
     assert result.exit_code == 2
     assert "is a symbolic link" in result.stderr
     assert (victim / "keep.csv").read_text() == "precious\n"
+
+
+def test_weekly_waits_a_bounded_time_for_a_reader_and_names_it(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    assert run(data, out, M1).exit_code == 0
+    before = files_of(out / M1.isoformat())
+    store = out / "history.sqlite"
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"con = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+            "con.execute('BEGIN'); con.execute('SELECT * FROM evaluations').fetchall()\n"
+            "print('reading', flush=True); time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline() == "reading\n"
+        monkeypatch.setattr(history, "BUSY_SECONDS", 1.0)
+        result = run(data, out, M1)
+    finally:
+        reader.kill()
+        reader.wait()
+    assert result.exit_code == 3, result.stderr
+    assert "the history store stayed busy for 1 s" in result.stderr
+    assert f"pid {reader.pid}" in result.stderr
+    assert files_of(out / M1.isoformat()) == before
+    assert not week_files.leftovers(out)

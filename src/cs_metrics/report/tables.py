@@ -75,6 +75,7 @@ def hide_buyer_ids(findings: pd.DataFrame, chats: pd.DataFrame, key: bytes) -> p
         return findings
     names = {(s, b): pseudonym(key, s, b) for s, b in named.itertuples(index=False)}
     rows = findings.index[shops.isin(named["shop_id"]).to_numpy()]
+
     def hidden_in(shop: str, text: str) -> str:
         return _TOKEN.sub(lambda m: names.get((shop, m.group()), m.group()), text)
 
