@@ -388,21 +388,24 @@ def recover(out: Path, history_path: Path) -> list[str]:
     notes = []
     for staged in sorted(week_files.leftovers(out), key=lambda s: s.kind != "staging"):
         week = week_files.week_folder(out, staged.as_of)
-        if staged.kind == "staging":
-            if history.dataset_of_run(history_path, staged.run_id) is not None:
-                week_files.switch(staged.path, week)
-                notes.append(
-                    f"{week}: a run stopped after recording the week in the history; its "
-                    "complete files now take the week's place"
-                )
-            else:
-                week_files.discard(staged.path)
-                notes.append(
-                    f"{week}: removed the files of a run stopped before it recorded the week; "
-                    "the week keeps its earlier files and history"
-                )
-        elif week.exists() or week.is_symlink():
+        recorded = history.dataset_of_run(history_path, staged.run_id) is not None
+        # A sealed staged week holds its own run id; after an exchange, the staging name holds
+        # the week it replaced, with another id (or none, from before run ids).
+        sealed = week_files.run_id_of(staged.path) == staged.run_id
+        if staged.kind == "staging" and sealed and recorded:
+            week_files.switch(staged.path, week)
+            notes.append(
+                f"{week}: a run stopped after recording the week in the history; its "
+                "complete files now take the week's place"
+            )
+        elif staged.kind == "staging" and not recorded:
             week_files.discard(staged.path)
+            notes.append(
+                f"{week}: removed the files of a run stopped before it recorded the week; "
+                "the week keeps its earlier files and history"
+            )
+        elif week.exists() or week.is_symlink() or staged.kind == "staging":
+            week_files.discard(staged.path)  # the replaced week, switched out
         else:  # stopped between the two renames of a switch without an atomic exchange
             staged.path.rename(week)
     removed = week_files.remove_temporary_files(out)
