@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -96,15 +96,20 @@ def check_store(path: Path) -> None:
         connect(path).close()
 
 
-def pseudonym_key(path: Path) -> bytes:
-    """The store's secret key for pseudonymising buyer ids (created on first use)."""
+def take_legacy_pseudonym_key(path: Path, keep: Callable[[bytes], object]) -> bytes | None:
+    """The pseudonym key older versions kept in the store's meta table, handed to `keep` (which
+    saves it elsewhere) and then erased from the store; None when the store holds none."""
+    if not path.exists():
+        return None
     with closing(connect(path)) as con, con:
         row = con.execute("SELECT value FROM meta WHERE key = 'pseudonym_key'").fetchone()
         if row is None:
-            key = secrets.token_hex(32)
-            con.execute("INSERT INTO meta VALUES ('pseudonym_key', ?)", (key,))
-            return bytes.fromhex(key)
-        return bytes.fromhex(row[0])
+            return None
+        key = bytes.fromhex(row[0])
+        keep(key)  # saved before it is deleted: an error here rolls the delete back
+        con.execute("PRAGMA secure_delete = ON")  # overwrite the freed page, not only unlink it
+        con.execute("DELETE FROM meta WHERE key = 'pseudonym_key'")
+        return key
 
 
 def records(

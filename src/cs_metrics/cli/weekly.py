@@ -8,13 +8,14 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
 
-from cs_metrics import delivery, output, week_files, weekly
+from cs_metrics import delivery, output, privacy, week_files, weekly
 from cs_metrics.cli.common import (
     ConfigOpt,
     CutoffOpt,
@@ -22,6 +23,7 @@ from cs_metrics.cli.common import (
     DateFormatOpt,
     Progress,
     QuietOpt,
+    RawCsvOpt,
     RejectIdsOpt,
     ShopOpt,
     StrictOpt,
@@ -74,13 +76,19 @@ def run_one_week(
     cut: pd.Timestamp | None,
     with_report: bool = True,
     progress: Progress | None = None,
+    raw_csv: bool = False,
+    buyers: pd.DataFrame | None = None,
 ) -> WeekResults:
-    """Evaluate, write and record one week (and its report)."""
+    """Evaluate, write and record one week (and its report). `buyers` are the data's buyer
+    identifiers (privacy.data_identifiers), hidden in the findings before anything is written."""
     progress = progress or Progress(quiet=True)
     with progress.stage(f"Evaluating the week before {as_of} (chats, metrics, scan)"):
         results = weekly.run_week(dataset, as_of, policy, store, cut)
+        if buyers is None:
+            buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store))
+        results = replace(results, findings=privacy.hidden_findings(results.findings, buyers))
     with progress.stage("Writing the week's files and the history"):
-        week_files.write_week(results, dataset, out)
+        week_files.write_week(results, dataset, out, raw_csv=raw_csv)
         results = weekly.record_week(results, store)
     if with_report:
         with progress.stage("Writing the report"):
@@ -192,6 +200,7 @@ def weekly_command(
     with_report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write report.html (default) or skip it.")
     ] = True,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     policy = make_policy(config, default_timezone)
     sending = delivery.load_delivery(config)  # a bad [delivery] table stops the run at once
@@ -218,7 +227,9 @@ def weekly_command(
         dataset = read[0]
         accept(dataset, data)
         log.info("weekly evaluation for %s from %s", day, data)
-        results = run_one_week(dataset, day, policy, out, store, cut, with_report, progress)
+        results = run_one_week(
+            dataset, day, policy, out, store, cut, with_report, progress, raw_csv=raw_csv
+        )
     folder = week_files.week_folder(out, day)
     log.info("done: %s (history %s)", folder, store)
     if with_report:
@@ -295,6 +306,7 @@ def backfill(
     strict: StrictOpt = False,
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     policy = make_policy(config, default_timezone)
     start, end = monday(first, "--from", policy), monday(last, "--to", policy)
@@ -312,12 +324,16 @@ def backfill(
             data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
         )
         accept(dataset, data)
+        # The buyers of the whole data, found once for every week.
+        buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store))
         progress = typer.progressbar(
             weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
         )
         with progress as bar:
             for day in bar:
-                results = run_one_week(dataset, day, policy, out, store, cut)
+                results = run_one_week(
+                    dataset, day, policy, out, store, cut, raw_csv=raw_csv, buyers=buyers
+                )
                 log.info("week %s written to %s", day, week_files.week_folder(out, day))
                 found = weekly.outcome(results.doc, policy)
                 withheld.update({f"{s} ({day})": why for s, why in found.withheld.items()})
