@@ -143,7 +143,7 @@ def test_a_buyer_sender_id_becomes_the_pseudonym() -> None:
         {
             "shop_id": ["S", "S"],
             "sender_role": ["buyer", "seller"],
-            "sender_id": ["BUYER_9c798d", "agent_1"],
+            "sender_id": ["buyer_9c798d", "agent_1"],
             "excerpt": ["rude words", "add us on WhatsApp"],
         }
     )

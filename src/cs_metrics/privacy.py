@@ -10,6 +10,8 @@ import re
 import secrets
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -145,18 +147,52 @@ def data_buyers(dataset: Dataset, chats: pd.DataFrame | None = None) -> pd.DataF
     return pd.concat(parts, ignore_index=True).drop_duplicates(ignore_index=True)
 
 
-def data_identifiers(dataset: Dataset, key: bytes) -> pd.DataFrame:
+def data_identifiers(dataset: Dataset, key: bytes) -> BuyerNames:
     """`identifiers` of every buyer in the data folder's messages, of any week."""
     return identifiers(data_buyers(dataset), key)
 
 
-def identifiers(buyers: pd.DataFrame, key: bytes) -> pd.DataFrame:
-    """Each text that names a buyer (id, display name) lower-cased, with the buyer's pseudonym:
-    shop_id, text, pseudonym, first (the text's first word)."""
-    columns = ["shop_id", "text", "pseudonym", "first"]
-    if buyers.empty:
-        return pd.DataFrame(columns=columns, dtype=object)
-    known = buyers.loc[buyers["buyer_id"].notna()]
+@dataclass(frozen=True, eq=False)
+class BuyerNames:
+    """The texts that name a buyer, lower-cased, one row each: shop_id, text (an id or display
+    name, white space as one space), buyer_id, first (the text's first word); and the key of
+    their pseudonyms (computed only for the few buyers a text names)."""
+
+    table: pd.DataFrame
+    key: bytes
+
+    def pseudonyms(self, shops: pd.Series, buyer_ids: pd.Series) -> pd.Series:
+        """The pseudonym of each (shop, buyer id), one HMAC per distinct pair."""
+        pairs = pd.DataFrame({"shop_id": shops.to_numpy(), "buyer_id": buyer_ids.to_numpy()})
+        distinct = pairs.drop_duplicates()
+        names = [pseudonym(self.key, str(s), b) for s, b in distinct.itertuples(index=False)]
+        found = pairs.merge(
+            distinct.assign(pseudonym=names), on=["shop_id", "buyer_id"], how="left"
+        )
+        return pd.Series(found["pseudonym"].to_numpy(dtype=object), index=buyer_ids.index)
+
+    @cached_property
+    def starts(self) -> tuple[np.ndarray, np.ndarray]:
+        """`shop\x1ftext` keys sorted, and the buyer id of each (for pieces that start one)."""
+        return self._sorted(self.table["text"])
+
+    @cached_property
+    def ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """As `starts`, of the reversed texts (for pieces that end one)."""
+        return self._sorted(self.table["text"].str[::-1])
+
+    def _sorted(self, texts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        keys = (self.table["shop_id"] + "\x1f" + texts).to_numpy(dtype=object)
+        order = np.argsort(keys, kind="stable")
+        return keys[order], self.table["buyer_id"].to_numpy(dtype=object)[order]
+
+
+def identifiers(buyers: pd.DataFrame, key: bytes) -> BuyerNames:
+    """The `BuyerNames` of some buyers (shop_id, buyer_id, name): their ids and display names."""
+    columns = ["shop_id", "text", "buyer_id", "first"]
+    known = buyers.loc[buyers["buyer_id"].notna()] if len(buyers) else buyers
+    if known.empty:
+        return BuyerNames(pd.DataFrame(columns=columns, dtype=object), key)
     texts = pd.concat(
         [
             pd.DataFrame({"shop_id": known["shop_id"], "buyer_id": known["buyer_id"], "text": t})
@@ -164,24 +200,17 @@ def identifiers(buyers: pd.DataFrame, key: bytes) -> pd.DataFrame:
         ],
         ignore_index=True,
     )
-    texts = texts.loc[texts["text"].notna()]
-    texts = texts.assign(
-        text=texts["text"].astype(str).str.strip().str.replace(r"\s+", " ", regex=True).str.lower()
+    texts = texts.loc[texts["text"].notna()].astype(object)
+    texts["text"] = (
+        texts["text"].astype(str).str.strip().str.replace(r"\s+", " ", regex=True).str.lower()
     )
     texts = texts.loc[texts["text"].str.len() > 0].drop_duplicates(["shop_id", "text"])
-    # One HMAC per distinct buyer (a loop over distinct values, not rows).
-    distinct = texts[["shop_id", "buyer_id"]].drop_duplicates()
-    names = [pseudonym(key, str(s), b) for s, b in distinct.itertuples(index=False)]
-    texts = texts.merge(distinct.assign(pseudonym=names), on=["shop_id", "buyer_id"])
-    first = texts["text"].str.extract(_FIRST_TOKEN, expand=False)
-    return (
-        texts.assign(shop_id=texts["shop_id"].astype(str), first=first)[columns]
-        .astype(object)
-        .reset_index(drop=True)
-    )
+    texts["shop_id"] = texts["shop_id"].astype(str)
+    texts["first"] = texts["text"].str.extract(_FIRST_TOKEN, expand=False)
+    return BuyerNames(texts[columns].reset_index(drop=True), key)
 
 
-def hidden_findings(findings: pd.DataFrame, named: pd.DataFrame) -> pd.DataFrame:
+def hidden_findings(findings: pd.DataFrame, named: BuyerNames) -> pd.DataFrame:
     """Findings with every buyer identifier (`identifiers`) in their excerpts replaced by the
     buyer's pseudonym, and a buyer sender's id by its pseudonym too."""
     if not len(findings) or "shop_id" not in findings:
@@ -192,27 +221,19 @@ def hidden_findings(findings: pd.DataFrame, named: pd.DataFrame) -> pd.DataFrame
         out["excerpt"] = hidden_text(out["excerpt"], shops, named)
     if {"sender_id", "sender_role"} <= set(out):
         buyer = out["sender_role"].astype("string").eq(BUYER).fillna(False).to_numpy(bool)
+        buyer &= out["sender_id"].notna().to_numpy(bool)
         sender = out["sender_id"].astype(object)
-        lookup = _pseudonyms_of(shops.loc[buyer], sender.loc[buyer], named)
-        out["sender_id"] = sender.mask(pd.Series(buyer, index=out.index) & sender.notna(), lookup)
+        if buyer.any():
+            # The sender's own id as the data writes it (a buyer of no other message too).
+            sender[buyer] = named.pseudonyms(shops[buyer], sender[buyer])
+        out["sender_id"] = sender
     return out
 
 
-def _pseudonyms_of(shops: pd.Series, ids: pd.Series, named: pd.DataFrame) -> pd.Series:
-    """The pseudonym of each (shop, id) by case-insensitive lookup ('buyer-?' when unknown)."""
-    asked = pd.DataFrame({"shop_id": shops.to_numpy(), "text": ids.astype(str).str.lower()})
-    found = asked.merge(
-        named[["shop_id", "text", "pseudonym"]].drop_duplicates(["shop_id", "text"]),
-        on=["shop_id", "text"],
-        how="left",
-    )
-    return pd.Series(found["pseudonym"].fillna("buyer-?").to_numpy(), index=ids.index)
-
-
-def hidden_text(text: pd.Series, shops: pd.Series, named: pd.DataFrame) -> pd.Series:
+def hidden_text(text: pd.Series, shops: pd.Series, named: BuyerNames) -> pd.Series:
     """Texts with every identifier of a buyer of their shop replaced by its pseudonym: whole
     (any letter case, after `@` too) and, at an edge cut with `…`, a cut-off piece of one."""
-    if not len(text) or named.empty:
+    if not len(text) or named.table.empty:
         return text
     source = text.astype(object).where(text.notna(), None)
     present = source.notna()
@@ -222,17 +243,19 @@ def hidden_text(text: pd.Series, shops: pd.Series, named: pd.DataFrame) -> pd.Se
     return out.astype(text.dtype) if isinstance(text.dtype, pd.StringDtype) else out
 
 
-def _whole_hidden(text: pd.Series, shops: pd.Series, named: pd.DataFrame) -> pd.Series:
+def _whole_hidden(text: pd.Series, shops: pd.Series, named: BuyerNames) -> pd.Series:
     """Whole identifiers replaced, one regex per shop of the identifiers whose first word the
     shop's texts hold (a join on words first, so a million buyers make no giant pattern)."""
+    table = named.table
     words = text.str.lower().str.findall(_TOKEN).explode().dropna()
     said = pd.DataFrame({"shop_id": shops.loc[words.index].to_numpy(), "first": words.to_numpy()})
-    candidates = named.merge(said.drop_duplicates(), on=["shop_id", "first"])
+    candidates = table.merge(said.drop_duplicates(), on=["shop_id", "first"])
     # Identifiers with no word (all punctuation) cannot be found by words: always candidates.
-    wordless = named.loc[named["first"].isna() & named["shop_id"].isin(shops.unique())]
+    wordless = table.loc[table["first"].isna() & table["shop_id"].isin(shops.unique())]
     candidates = pd.concat([candidates, wordless], ignore_index=True)
     if candidates.empty:
         return text
+    candidates["pseudonym"] = named.pseudonyms(candidates["shop_id"], candidates["buyer_id"])
     out = text.copy()
     for shop, group in candidates.groupby("shop_id", sort=False):  # a loop over shops
         lookup = dict(zip(group["text"], group["pseudonym"], strict=True))
@@ -248,43 +271,38 @@ def _whole_hidden(text: pd.Series, shops: pd.Series, named: pd.DataFrame) -> pd.
     return out
 
 
-def _edges_hidden(text: pd.Series, shops: pd.Series, named: pd.DataFrame) -> pd.Series:
+def _edges_hidden(text: pd.Series, shops: pd.Series, named: BuyerNames) -> pd.Series:
     """A word cut by an excerpt's edge (`…abc123` or `abc1…`) replaced by a pseudonym when it is
     the end (or start) of an identifier of the shop and at least PARTIAL_MIN_CHARS long."""
     head = text.str.extract(rf"^({ELLIPSIS})({_TOKEN})(.*)$", flags=re.DOTALL)
     tail = text.str.extract(rf"^(.*?)({_TOKEN})({ELLIPSIS})$", flags=re.DOTALL)
     out = text.copy()
-    for parts, reverse, word, rest in ((head, True, 1, 2), (tail, False, 1, 0)):
-        cut = parts[word].notna() & (parts[word].str.len() >= PARTIAL_MIN_CHARS)
+    for parts, at_start in ((head, True), (tail, False)):
+        cut = parts[1].notna() & (parts[1].str.len() >= PARTIAL_MIN_CHARS)
         if not cut.any():
             continue
-        found = _piece_of(shops[cut], parts.loc[cut, word].str.lower(), named, reverse)
+        found = _piece_of(shops[cut], parts.loc[cut, 1].str.lower(), named, at_start)
         hit = found.notna()
         if not hit.any():
             continue
         rows = found.index[hit]
-        if reverse:
-            out[rows] = ELLIPSIS + found[hit] + parts.loc[rows, rest]
+        if at_start:
+            out[rows] = ELLIPSIS + found[hit] + parts.loc[rows, 2]
         else:
-            out[rows] = parts.loc[rows, rest] + found[hit] + ELLIPSIS
+            out[rows] = parts.loc[rows, 0] + found[hit] + ELLIPSIS
     return out
 
 
-def _piece_of(shops: pd.Series, pieces: pd.Series, named: pd.DataFrame, end: bool) -> pd.Series:
-    """The pseudonym of an identifier of the shop that ends (`end`) or starts with each piece,
-    found by binary search in the sorted identifiers (reversed, for ends); NaN when none."""
-    texts = named["text"].astype(str)
+def _piece_of(shops: pd.Series, pieces: pd.Series, named: BuyerNames, end: bool) -> pd.Series:
+    """The pseudonym of a buyer of the shop whose identifier ends (`end`) or starts with each
+    piece, by binary search in the sorted identifiers (reversed, for ends); NaN when none."""
+    keys, buyer_ids = named.ends if end else named.starts
     if end:
-        texts, pieces = texts.str[::-1], pieces.str[::-1]
-    keys = (named["shop_id"].astype(str) + "\x1f" + texts).to_numpy(dtype=object)
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
+        pieces = pieces.str[::-1]
     asked = (shops.astype(str) + "\x1f" + pieces).to_numpy(dtype=object)
-    at = np.searchsorted(ordered, asked)
-    inside = at < len(ordered)
-    candidate = ordered[np.minimum(at, len(ordered) - 1)]
-    starts = inside & np.char.startswith(candidate.astype(str), asked.astype(str))
-    pseudonyms = named["pseudonym"].to_numpy(dtype=object)[order]
+    at = np.minimum(np.searchsorted(keys, asked), len(keys) - 1)
+    hit = np.char.startswith(keys[at].astype(str), asked.astype(str))
     found = pd.Series(np.nan, index=pieces.index, dtype=object)
-    found[starts] = pseudonyms[np.minimum(at, len(ordered) - 1)][starts]
+    if hit.any():
+        found[hit] = named.pseudonyms(shops[hit], pd.Series(buyer_ids[at][hit])).to_numpy()
     return found
