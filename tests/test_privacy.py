@@ -262,3 +262,29 @@ def test_files_with_raw_buyer_data_are_private(tmp_path: Path) -> None:
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (out / AS_OF).glob("*.*")}
     assert modes["chats.csv"] == modes["findings.csv"] == files.PRIVATE_MODE
     assert modes["metrics.csv"] == modes["report.html"] == 0o644
+
+
+def test_a_failed_move_keeps_the_key_in_the_store(tmp_path: Path) -> None:
+    """The key is erased from the store only once the key file holds it."""
+    store = tmp_path / "history.sqlite"
+    with history.connect(store) as con:
+        con.execute("INSERT INTO meta VALUES ('pseudonym_key', ?)", (KEY.hex(),))
+    con.close()
+
+    def fail(key: bytes) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        history.take_legacy_pseudonym_key(store, fail)
+    assert history.take_legacy_pseudonym_key(store, lambda key: None) == KEY
+
+
+@pytest.mark.parametrize("mode", [None, files.PRIVATE_MODE, 0o640])
+def test_write_atomic_gives_the_file_its_mode(tmp_path: Path, mode: int | None) -> None:
+    mask = os.umask(0o022)
+    try:
+        files.write_atomic(tmp_path / "f.csv", "a\n", mode=mode)
+        files.write_atomic(tmp_path / "f.csv", "b\n", mode=mode)  # replacing keeps it too
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "f.csv").stat().st_mode) == (0o644 if mode is None else mode)
