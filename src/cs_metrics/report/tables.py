@@ -50,8 +50,10 @@ def hide_buyer_ids(findings: pd.DataFrame, chats: pd.DataFrame, key: bytes) -> p
     """Findings with this week's buyers hidden once more by pseudonym (the weekly run hides
     every buyer of the data folder before findings.csv is written; a week stored by an older
     version is covered here for its own buyers)."""
-    if not len(findings) or "buyer_id" not in chats:
+    if not len(findings) or "buyer_id" not in chats or "shop_id" not in findings:
         return findings
+    # Only the buyers of shops with findings can be named in one.
+    chats = chats.loc[chats["shop_id"].astype(str).isin(findings["shop_id"].astype(str))]
     buyers = pd.DataFrame(
         {
             "shop_id": chats["shop_id"].astype("string"),
