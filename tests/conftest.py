@@ -30,6 +30,16 @@ WEEK = ("2026-11-16", "2026-11-22")
 """A Monday..Sunday window used by most tests (no DST change in the zones they use)."""
 
 
+@pytest.fixture(autouse=True)
+def pseudonym_key_file(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test's pseudonym key in its own temporary file, never in the real home."""
+    path = tmp_path_factory.mktemp("key") / "pseudonym.key"
+    monkeypatch.setenv("CS_METRICS_KEY_FILE", str(path))
+    return path
+
+
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     """An empty data folder."""

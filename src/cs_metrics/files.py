@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,19 +18,23 @@ import pyarrow.compute as pc
 Writer = Callable[[BinaryIO], object]
 """Something that writes a file's bytes to an open binary stream."""
 
+PRIVATE_MODE = 0o600
+"""The mode of files holding raw buyer data (chats.csv, findings.csv, quarantine CSVs)."""
 
-def write_atomic(path: Path, data: str | bytes | Writer) -> None:
+
+def write_atomic(path: Path, data: str | bytes | Writer, mode: int | None = None) -> None:
     """Write a file so that readers see either the old or the complete new content.
 
     `data` is the text (UTF-8), the bytes, or a function that writes them to a stream (for files
     too large to hold). The temporary file is synced before it takes the name, so a crash leaves
-    the old file or the whole new one.
+    the old file or the whole new one. `mode` is the file's permission bits (None: 0666 less the
+    umask, as any new file); the file never has wider bits than `mode`, not even for a moment.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         try:
-            os.fchmod(fd, 0o666 & ~_umask())
+            os.fchmod(fd, 0o666 & ~_umask() if mode is None else mode)
             with os.fdopen(fd, "wb") as handle:
                 if callable(data):
                     data(handle)
@@ -47,21 +52,94 @@ def write_atomic(path: Path, data: str | bytes | Writer) -> None:
         raise
 
 
-def csv_text(frame: pd.DataFrame) -> str:
-    """A frame as CSV text: header, no index, `\n` line ends."""
-    return csv_bytes(frame).decode("utf-8")
+def csv_text(frame: pd.DataFrame, *, raw: bool = False) -> str:
+    """A frame as CSV text: header, no index, `\n` line ends (spreadsheet-safe unless `raw`)."""
+    return csv_bytes(frame, raw=raw).decode("utf-8")
+
+
+FORMULA_STARTS = "=+-@\t\r"
+"""First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection)."""
+_FORMULA = f"^'*[{re.escape(FORMULA_STARTS)}]"
+"""A text a spreadsheet would evaluate, or one that only looks neutralised (quotes before the
+formula): both get one more quote, so taking one off again gives back the original exactly."""
+_NEUTRALISED = f"^'+[{re.escape(FORMULA_STARTS)}]"
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a `'` before each text cell a spreadsheet would evaluate as a formula.
+
+    Only text columns change (object, string and text-category columns); a negative number in a
+    numeric column is a number, not a formula. `spreadsheet_original` undoes it exactly.
+    """
+    return _requoted(frame, _FORMULA, add=True)
+
+
+def spreadsheet_original(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame read back from a `spreadsheet_safe` CSV: each added `'` taken off again."""
+    return _requoted(frame, _NEUTRALISED, add=False)
+
+
+def _requoted(frame: pd.DataFrame, pattern: str, add: bool) -> pd.DataFrame:
+    """The frame with one quote added to (or taken from) the text cells matching `pattern`."""
+    changed: dict[int, pd.Series] = {}
+    for position, (_, column) in enumerate(frame.items()):
+        new = _requoted_column(column, pattern, add)
+        if new is not None:
+            changed[position] = new
+    if not changed:
+        return frame  # the common case: nothing copied
+    out = frame.copy(deep=False)
+    for position, column in changed.items():
+        out.isetitem(position, column)
+    return out
+
+
+def _requoted_column(column: pd.Series, pattern: str, add: bool) -> pd.Series | None:
+    """A text column with the quote added or taken off where it matches (None: unchanged)."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = dtype.categories
+        if not len(categories) or pd.api.types.infer_dtype(categories) != "string":
+            return None
+        renamed = _requoted_column(pd.Series(categories, dtype=object), pattern, add)
+        return None if renamed is None else column.cat.rename_categories(list(renamed))
+    if not (isinstance(dtype, pd.StringDtype) or dtype == np.object_):
+        return None
+    hit = (
+        column.str.match(pattern)
+        if isinstance(dtype, pd.StringDtype)
+        else _object_match(column, pattern)
+    )
+    hit = hit.fillna(False).to_numpy(dtype=bool)
+    if not hit.any():
+        return None
+    out = column.copy()
+    out[hit] = ("'" + column[hit]) if add else column[hit].str.slice(1)
+    return out
+
+
+def _object_match(column: pd.Series, pattern: str) -> pd.Series:
+    """Which cells of an object column are text matching `pattern` (numbers, None: False)."""
+    if not len(column):
+        return pd.Series(False, index=column.index)
+    is_text = column.map(type).eq(str)  # one type check per cell; .str on mixed cells is NaN
+    return column.where(is_text, "").astype(str).str.match(pattern)
 
 
 CSV_BLOCK_ROWS = 2**20
 """Rows per block when Arrow writes a CSV (memory holds a block's text, not the file's twice)."""
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
+def csv_bytes(frame: pd.DataFrame, *, raw: bool = False) -> bytes:
     """A frame as UTF-8 CSV: pandas' `to_csv` text (header, no index, `\n` line ends, quotes only
     where needed), built by Arrow for text and number columns; pandas writes any other frame.
 
+    Text cells a spreadsheet would run as a formula are neutralised (`spreadsheet_safe`), since
+    people open these files in one; `raw` writes them unchanged for machine consumers.
     Arrow also quotes a value holding a bare CR, which pandas leaves bare (readers end a row there).
     """
+    if not raw:
+        frame = spreadsheet_safe(frame)
     fast = _arrow_csv(frame) if frame.shape[1] else None
     if fast is not None:
         return fast

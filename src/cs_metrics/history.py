@@ -17,7 +17,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -248,17 +248,20 @@ def store_lock(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
         yield
 
 
-def pseudonym_key(path: Path) -> bytes:
-    """The store's secret key for pseudonymising buyer ids (created on first use)."""
-    import secrets
-
+def take_legacy_pseudonym_key(path: Path, keep: Callable[[bytes], object]) -> bytes | None:
+    """The pseudonym key older versions kept in the store's meta table, handed to `keep` (which
+    saves it elsewhere) and then erased from the store; None when the store holds none."""
+    if not path.exists():
+        return None
     with closing(connect(path)) as con, con:
         row = con.execute("SELECT value FROM meta WHERE key = 'pseudonym_key'").fetchone()
         if row is None:
-            key = secrets.token_hex(32)
-            con.execute("INSERT INTO meta VALUES ('pseudonym_key', ?)", (key,))
-            return bytes.fromhex(key)
-        return bytes.fromhex(row[0])
+            return None
+        key = bytes.fromhex(row[0])
+        keep(key)  # saved before it is deleted: an error here rolls the delete back
+        con.execute("PRAGMA secure_delete = ON")  # overwrite the freed page, not only unlink it
+        con.execute("DELETE FROM meta WHERE key = 'pseudonym_key'")
+        return key
 
 
 def records(

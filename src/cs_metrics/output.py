@@ -106,9 +106,12 @@ WEEKLY_CSV_FIELDS = (
 """The columns of the weekly metrics.csv (also when the week has no shop)."""
 
 
-def to_csv(records: list[dict[str, Any]], empty_fields: tuple[str, ...] = SHOP_FIELDS) -> str:
+def to_csv(
+    records: list[dict[str, Any]], empty_fields: tuple[str, ...] = SHOP_FIELDS, *, raw: bool = False
+) -> str:
     """One CSV row per shop: the SPEC 7 field names, nested `status` as `status_<metric>`
-    (`empty_fields` is the header of a list of no shops)."""
+    (`empty_fields` is the header of a list of no shops; text cells spreadsheet-safe unless
+    `raw`)."""
     flat = [
         {
             **{k: v for k, v in r.items() if not isinstance(v, dict)},
@@ -117,7 +120,7 @@ def to_csv(records: list[dict[str, Any]], empty_fields: tuple[str, ...] = SHOP_F
         for r in records
     ]
     frame = pd.DataFrame.from_records(flat, columns=list(flat[0]) if flat else list(empty_fields))
-    return csv_text(frame)
+    return csv_text(frame, raw=raw)
 
 
 def to_table(doc: Mapping[str, Any]) -> str:
@@ -205,12 +208,12 @@ def chat_rows(chats: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def chats_csv(rows: pd.DataFrame) -> bytes:
-    """The drill-down as UTF-8 CSV, instants in ISO-8601."""
+def chats_csv(rows: pd.DataFrame, *, raw: bool = False) -> bytes:
+    """The drill-down as UTF-8 CSV, instants in ISO-8601 (spreadsheet-safe unless `raw`)."""
     frame = rows.copy()
     for column in ("received_at_utc", "responded_at_utc", "deadline_at_utc"):
         frame[column] = iso_text(frame[column])
-    return csv_bytes(frame)
+    return csv_bytes(frame, raw=raw)
 
 
 def chats_parquet(rows: pd.DataFrame) -> bytes:
@@ -230,8 +233,11 @@ def write_quarantine(dataset: Dataset, folder: Path) -> list[Path]:
     return written
 
 
-def findings_text(findings: pd.DataFrame, summary: Mapping[str, Any], fmt: str) -> str:
-    """Scan findings as JSON ({findings, summary}), CSV, or a table for people."""
+def findings_text(
+    findings: pd.DataFrame, summary: Mapping[str, Any], fmt: str, *, raw_csv: bool = False
+) -> str:
+    """Scan findings as JSON ({findings, summary}), CSV (spreadsheet-safe unless `raw_csv`), or
+    a table for people."""
     rows = findings.copy()
     if len(rows):
         rows["sent_at"] = iso_text(rows["sent_at"].dt.tz_convert("UTC"))
@@ -239,7 +245,7 @@ def findings_text(findings: pd.DataFrame, summary: Mapping[str, Any], fmt: str) 
         records = [{k: _plain(v) for k, v in r.items()} for r in rows.to_dict(orient="records")]
         return to_json({"findings": records, "summary": summary})
     if fmt == "csv":
-        return csv_text(rows)
+        return csv_text(rows, raw=raw_csv)
     lines = [f"{summary['findings']} finding(s)"]
     if summary["findings"]:
         share = percent(summary["auto_reply_share"])

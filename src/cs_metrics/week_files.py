@@ -39,6 +39,13 @@ def week_folder(out: Path, as_of: dt.date) -> Path:
     return out / as_of.isoformat()
 
 
+CSV_CELLS = "csv_cells"
+"""The metrics.json key saying how the week's CSVs hold text cells: `spreadsheet_safe` (a
+formula-like cell has one more leading `'`) or `raw` (absent: raw, as older versions wrote)."""
+PRIVATE_FILES = frozenset({"chats.csv", "findings.csv"})
+"""Files holding raw buyer data (ids, message text): readable by their owner only."""
+
+
 def new_run_id() -> str:
     """A fresh run id: names the staging folder and the history's record of the week."""
     return secrets.token_hex(8)
@@ -171,20 +178,27 @@ def remove_temporary_files(out: Path) -> list[Path]:
     return removed
 
 
-def write_week(results: WeekResults, dataset: Dataset, folder: Path) -> list[Path]:
+def write_week(
+    results: WeekResults, dataset: Dataset, folder: Path, raw_csv: bool = False
+) -> list[Path]:
     """Write metrics.json, metrics.csv, chats.csv, ratings.csv, holiday_mode.csv, findings.csv
-    and quarantine/ into `folder` (a new staging folder)."""
+    and quarantine/ into `folder` (a new staging folder); CSV text cells spreadsheet-safe
+    unless `raw_csv`."""
+    doc = {**results.doc, CSV_CELLS: "raw" if raw_csv else "spreadsheet_safe"}
     texts: dict[str, str | bytes] = {
-        "metrics.json": output.to_json(results.doc),
-        "metrics.csv": output.to_csv(results.doc["shops"], output.WEEKLY_CSV_FIELDS),
-        "chats.csv": output.chats_csv(results.chats),
-        "ratings.csv": files.csv_text(_iso_columns(results.ratings, ("rated_at",))),
-        "holiday_mode.csv": files.csv_text(_iso_columns(results.holiday_periods, ("start", "end"))),
-        "findings.csv": files.csv_text(_iso_columns(results.findings, ("sent_at",))),
+        "metrics.json": output.to_json(doc),
+        "metrics.csv": output.to_csv(results.doc["shops"], output.WEEKLY_CSV_FIELDS, raw=raw_csv),
+        "chats.csv": output.chats_csv(results.chats, raw=raw_csv),
+        "ratings.csv": files.csv_text(_iso_columns(results.ratings, ("rated_at",)), raw=raw_csv),
+        "holiday_mode.csv": files.csv_text(
+            _iso_columns(results.holiday_periods, ("start", "end")), raw=raw_csv
+        ),
+        "findings.csv": files.csv_text(_iso_columns(results.findings, ("sent_at",)), raw=raw_csv),
     }
     written = []
     for name, text in texts.items():
-        files.write_atomic(folder / name, text)
+        mode = files.PRIVATE_MODE if name in PRIVATE_FILES else None
+        files.write_atomic(folder / name, text, mode=mode)
         written.append(folder / name)
     return written + output.write_quarantine(dataset, folder / "quarantine")
 
@@ -221,8 +235,9 @@ def load_week(out: Path, as_of: dt.date, history_path: Path) -> WeekResults:
                 f"evaluate the week again with `cs-metrics weekly --as-of {as_of}`"
             )
     doc = json.loads(metrics.read_text(encoding="utf-8"))
+    safe = doc.pop(CSV_CELLS, "raw") == "spreadsheet_safe"
     chats = _read_csv(
-        folder / "chats.csv", ("received_at_utc", "responded_at_utc", "deadline_at_utc")
+        folder / "chats.csv", ("received_at_utc", "responded_at_utc", "deadline_at_utc"), safe
     )
     shop_ids = [s["shop_id"] for s in doc["shops"]]
     hist = history.records(history_path, shop_ids, dataset=dataset)
@@ -230,9 +245,9 @@ def load_week(out: Path, as_of: dt.date, history_path: Path) -> WeekResults:
         as_of=as_of,
         doc=doc,
         chats=chats,
-        ratings=_read_csv(folder / "ratings.csv", ("rated_at",)),
-        holiday_periods=_read_csv(folder / "holiday_mode.csv", ("start", "end")),
-        findings=_read_csv(folder / "findings.csv", ("sent_at",)),
+        ratings=_read_csv(folder / "ratings.csv", ("rated_at",), safe),
+        holiday_periods=_read_csv(folder / "holiday_mode.csv", ("start", "end"), safe),
+        findings=_read_csv(folder / "findings.csv", ("sent_at",), safe),
         history=hist.loc[hist["as_of"] <= as_of.isoformat()].reset_index(drop=True),
     )
 
@@ -252,7 +267,8 @@ _TEXT_COLUMNS = (
 )
 
 
-def _read_csv(path: Path, instants: tuple[str, ...]) -> pd.DataFrame:
+def _read_csv(path: Path, instants: tuple[str, ...], safe: bool) -> pd.DataFrame:
+    """A stored CSV as written from the results (`safe`: the spreadsheet quotes taken off)."""
     if path.stat().st_size <= 1:
         return pd.DataFrame()
     # Only an empty cell is missing: a shop or buyer id `NA`, `null` or `NaN` is that text.
@@ -262,6 +278,8 @@ def _read_csv(path: Path, instants: tuple[str, ...]) -> pd.DataFrame:
         keep_default_na=False,
         na_values=[""],
     )
+    if safe:
+        frame = files.spreadsheet_original(frame)
     for column in instants:
         if column in frame:
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")

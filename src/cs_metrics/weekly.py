@@ -337,6 +337,7 @@ def commit_week(
     history_path: Path,
     dataset_id: str = history.LEGACY,
     with_report: bool = True,
+    raw_csv: bool = False,
 ) -> WeekResults:
     """Write the week as one unit: its files (and report) into a staging folder, synced; the
     history records the staged run; then the staged folder takes the week's place.
@@ -350,7 +351,7 @@ def commit_week(
     staging = week_files.begin(out, results.as_of, run_id)
     committed = False
     try:
-        week_files.write_week(results, dataset, staging)
+        week_files.write_week(results, dataset, staging, raw_csv=raw_csv)
         if with_report:
             build.write_report(results, staging / "report.html", history_path)
         week_files.seal(staging, run_id)

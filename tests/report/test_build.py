@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import write_csv
-from cs_metrics import pipeline, week_files, weekly
+from cs_metrics import pipeline, privacy, week_files, weekly
 from cs_metrics.policy import Policy
 from cs_metrics.report import advice, charts
 from cs_metrics.report import build as report
@@ -391,7 +391,7 @@ def test_a_buyer_id_in_a_finding_excerpt_is_shown_as_its_pseudonym(tmp_path: Pat
     assert "JaneBuyerX" in week.findings["excerpt"].iloc[0]  # the data file keeps the text
     text = report.render_report(week, KEY)
     assert "JaneBuyerX" not in text
-    assert report_tables.pseudonym(KEY, "S1", "JaneBuyerX") in text
+    assert privacy.pseudonym(KEY, "S1", "JaneBuyerX") in text
 
 
 def test_advice_is_specific(html: str) -> None:
@@ -539,10 +539,10 @@ def test_hot_hours_hold_the_share_they_claim(counts: list[int]) -> None:
 @given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
 def test_pseudonyms_are_keyed_and_stable(shop_id: str, buyer_id: str) -> None:
     """Same key, same pseudonym; another key, another one; never the id itself."""
-    a = report_tables.pseudonym(KEY, shop_id, buyer_id)
-    assert a == report_tables.pseudonym(KEY, shop_id, buyer_id)
+    a = privacy.pseudonym(KEY, shop_id, buyer_id)
+    assert a == privacy.pseudonym(KEY, shop_id, buyer_id)
     assert re.fullmatch(r"buyer-[0-9a-f]{10}", a)
-    assert a != report_tables.pseudonym(b"another key", shop_id, buyer_id)
+    assert a != privacy.pseudonym(b"another key", shop_id, buyer_id)
 
 
 def test_sparkline_is_built_from_numbers_only() -> None:

@@ -261,6 +261,14 @@ def report_warnings(messages: list[str]) -> None:
         typer.echo(f"warning: {printable(line)}", err=True)
 
 
+RawCsvOpt = Annotated[
+    bool,
+    typer.Option(
+        "--raw-csv",
+        help="Write CSV text cells as they are, for machines: by default a cell a spreadsheet "
+        "would run as a formula (starting = + - @, tab or CR) gets a leading ' (docs/privacy.md).",
+    ),
+]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress display, even on a terminal.")
 ]

@@ -21,6 +21,7 @@ from cs_metrics.cli.common import (
     MetricsFormat,
     Progress,
     QuietOpt,
+    RawCsvOpt,
     RejectIdsOpt,
     ShopOpt,
     StartOpt,
@@ -100,6 +101,7 @@ def compute(
         ),
     ] = False,
     quiet: QuietOpt = False,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
@@ -128,7 +130,7 @@ def compute(
             typer.echo(f"quarantined rows written to {path}", err=True)
     render = {
         MetricsFormat.json: output.to_json,
-        MetricsFormat.csv: lambda d: output.to_csv(d["shops"]),
+        MetricsFormat.csv: lambda d: output.to_csv(d["shops"], raw=raw_csv),
     }
     text = render.get(fmt, output.to_table)(doc)
     if fmt == MetricsFormat.table and dataset.bad_rows and quarantine is None:
@@ -157,6 +159,7 @@ def chats(
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
     config: ConfigOpt = None,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     first, last = window(start, end)
     policy = make_policy(config, default_timezone)
@@ -166,7 +169,11 @@ def chats(
     )
     accept(dataset, data, shop)
     rows = output.chat_rows(evaluate(dataset, first, last, policy, cut, shop).chats)
-    body = output.chats_parquet(rows) if fmt == ChatsFormat.parquet else output.chats_csv(rows)
+    body = (
+        output.chats_parquet(rows)
+        if fmt == ChatsFormat.parquet
+        else output.chats_csv(rows, raw=raw_csv)
+    )
     files.write_atomic(output_file, body)
     typer.echo(f"{len(rows)} chats written to {output_file}", err=True)
 
@@ -245,6 +252,7 @@ def scan(
     config: ConfigOpt = None,
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     from cs_metrics.scan import scanner as scanning
 
@@ -266,7 +274,8 @@ def scan(
         roles=scanning.scanned_roles(ruleset, include_buyer_abuse=buyer_abuse),
     )
     findings = scanning.scan_messages(messages, ruleset, include_buyer_abuse=buyer_abuse)
-    typer.echo(output.findings_text(findings, scanning.summarise(findings), fmt.value), nl=False)
+    summary = scanning.summarise(findings)
+    typer.echo(output.findings_text(findings, summary, fmt.value, raw_csv=raw_csv), nl=False)
 
 
 @command(

@@ -16,7 +16,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from cs_metrics import delivery, output, week_files, weekly
+from cs_metrics import delivery, output, privacy, week_files, weekly
 from cs_metrics import history as history_store
 from cs_metrics.cli.common import (
     ConfigOpt,
@@ -25,6 +25,7 @@ from cs_metrics.cli.common import (
     DateFormatOpt,
     Progress,
     QuietOpt,
+    RawCsvOpt,
     RejectIdsOpt,
     ShopOpt,
     StrictOpt,
@@ -110,13 +111,20 @@ def run_one_week(
     with_report: bool = True,
     progress: Progress | None = None,
     dataset_id: str = history_store.LEGACY,
+    raw_csv: bool = False,
+    buyers: pd.DataFrame | None = None,
 ) -> WeekResults:
-    """Evaluate one week, then write and record it as one unit (with its report)."""
+    """Evaluate one week, then write and record it as one unit (with its report). `buyers` are
+    the data's buyer identifiers (privacy.data_identifiers), hidden in the findings before
+    anything is written."""
     progress = progress or Progress(quiet=True)
     with progress.stage(f"Evaluating the week before {as_of} (chats, metrics, scan)"):
         results = weekly.run_week(dataset, as_of, policy, store, cut, dataset_id=dataset_id)
+        if buyers is None:
+            buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store))
+        results = replace(results, findings=privacy.hidden_findings(results.findings, buyers))
     with progress.stage("Writing the week's files, report and history"):
-        return weekly.commit_week(results, dataset, out, store, dataset_id, with_report)
+        return weekly.commit_week(results, dataset, out, store, dataset_id, with_report, raw_csv)
 
 
 def last_monday(found: weekly.Outcome, weeks: list[str]) -> str:
@@ -244,6 +252,7 @@ def weekly_command(
         bool, typer.Option("--report/--no-report", help="Write report.html (default) or skip it.")
     ] = True,
     dataset_name: DatasetOpt = None,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     policy = make_policy(config, default_timezone)
     dataset_id = dataset_identity(out, history_path(out, history), dataset_name)
@@ -272,7 +281,7 @@ def weekly_command(
         accept(dataset, data)
         log.info("weekly evaluation for %s from %s", day, data)
         results = run_one_week(
-            dataset, day, policy, out, store, cut, with_report, progress, dataset_id
+            dataset, day, policy, out, store, cut, with_report, progress, dataset_id, raw_csv
         )
     folder = week_files.week_folder(out, day)
     log.info("done: %s (history %s)", folder, store)
@@ -353,6 +362,7 @@ def backfill(
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
     dataset_name: DatasetOpt = None,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
     policy = make_policy(config, default_timezone)
     dataset_id = dataset_identity(out, history_path(out, history), dataset_name)
@@ -372,12 +382,24 @@ def backfill(
             data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
         )
         accept(dataset, data)
+        # The buyers of the whole data, found once for every week.
+        buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store))
         progress = typer.progressbar(
             weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
         )
         with progress as bar:
             for day in bar:
-                results = run_one_week(dataset, day, policy, out, store, cut, dataset_id=dataset_id)
+                results = run_one_week(
+                    dataset,
+                    day,
+                    policy,
+                    out,
+                    store,
+                    cut,
+                    dataset_id=dataset_id,
+                    raw_csv=raw_csv,
+                    buyers=buyers,
+                )
                 log.info("week %s written to %s", day, week_files.week_folder(out, day))
                 found = weekly.outcome(results.doc, policy)
                 withheld.update({f"{s} ({day})": why for s, why in found.withheld.items()})

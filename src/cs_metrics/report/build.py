@@ -18,11 +18,12 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from cs_metrics import files, history, metrics, output, week_files
+from cs_metrics import files, metrics, output, privacy, week_files
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
 from cs_metrics.enforcement import FAIL, PASS, VIOLATION_POINT, WARNING, WITHHELD, withheld_reason
 from cs_metrics.formats import local_time
 from cs_metrics.policy import Policy
+from cs_metrics.privacy import pseudonym
 from cs_metrics.report.advice import (
     MISSED_ROWS,
     advice_for,
@@ -65,7 +66,6 @@ from cs_metrics.report.tables import (
     local_text,
     market_holidays,
     prepared_chats,
-    pseudonym,
     rows_by_shop,
     trend_table,
 )
@@ -562,5 +562,5 @@ def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
 
 def write_report(results: WeekResults, path: Path, history_path: Path) -> Path:
     """Render the week's report into `path`."""
-    files.write_atomic(path, render_report(results, history.pseudonym_key(history_path)))
+    files.write_atomic(path, render_report(results, privacy.pseudonym_key(history_path)))
     return path
