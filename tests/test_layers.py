@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("checkup", "history", "output", "privacy", "scan", "importers", "generate", "watch"),
     ("week_files",),
     ("report",),
-    ("weekly",),
+    ("weekly", "appeal"),
     ("delivery",),
     ("cli", "__main__"),
 ]

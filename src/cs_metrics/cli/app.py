@@ -12,10 +12,10 @@ import zoneinfo
 import typer
 
 # Importing the command modules registers their commands on the app.
-from cs_metrics.cli import compute, imports, watch, weekly
+from cs_metrics.cli import appeal, compute, imports, watch, weekly
 from cs_metrics.cli.common import app
 
-__all__ = ["app", "compute", "imports", "run", "watch", "weekly"]
+__all__ = ["app", "appeal", "compute", "imports", "run", "watch", "weekly"]
 
 
 class Stopped(BaseException):

@@ -1,0 +1,48 @@
+"""`appeal`: an evidence pack for one shop's evaluated week."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cs_metrics import appeal, privacy, week_files, weekly
+from cs_metrics.cli.common import command, parse_day, printable
+from cs_metrics.errors import UsageError
+
+
+@command(
+    name="appeal",
+    help=(
+        "Build an appeal pack for one shop's stored week: the evaluation, the action and the "
+        "policy, and the timeline of every chat counted late or missed, likely disputes first "
+        "(one self-contained HTML page to print to PDF, plus the shop's chats as CSV; buyers "
+        "pseudonymised; docs/appeal.md).\n\n"
+        "Example:\n\n"
+        "  cs-metrics appeal --out out --as-of 2026-11-23 --shop VN-001"
+    ),
+)
+def appeal_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder of the weekly job.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The Monday of the stored evaluation.")],
+    shop: Annotated[str, typer.Option("--shop", help="The shop the pack is for.")],
+    history: Annotated[
+        Path | None, typer.Option("--history", help="History store (default OUT/history.sqlite).")
+    ] = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option("--output", help="Folder for the pack (default OUT/<as-of>/appeal/)."),
+    ] = None,
+) -> None:
+    day = weekly.check_monday(parse_day(as_of, "--as-of"))
+    store = history if history is not None else out / "history.sqlite"
+    if not store.exists():
+        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    week = week_files.load_week(out, day, store)
+    if shop not in {s["shop_id"] for s in week.doc["shops"]}:
+        raise UsageError(f"--shop {printable(shop)}: no such shop in the week of {day}")
+    target = folder if folder is not None else week_files.week_folder(out, day) / "appeal"
+    page, table = appeal.write_pack(week, shop, privacy.pseudonym_key(store), target)
+    typer.echo(f"Appeal pack: {page}")
+    typer.echo(f"Chats:       {table}")
