@@ -129,6 +129,10 @@ LINE_BYTES_MAX = 1 << 26
 minutes and gigabytes on it."""
 
 
+def _size(count: int) -> str:
+    return f"{count >> 20} MiB" if count >= 1 << 20 else f"{count:,} bytes"
+
+
 def check_header_size(path: Path, separator: str) -> None:
     """Refuse a CSV whose header line is over HEADER_BYTES_MAX or names over COLUMNS_MAX columns,
     before any parser reads it."""
@@ -139,7 +143,7 @@ def check_header_size(path: Path, separator: str) -> None:
     end = re.search(b"[\r\n]", body)
     if end is None and len(head) > HEADER_BYTES_MAX:
         raise InputError(
-            f"{path}: the header line is over {HEADER_BYTES_MAX >> 20} MiB; "
+            f"{path}: the header line is over {_size(HEADER_BYTES_MAX)}; "
             "this is not a table export (is it the right file?)"
         )
     line = body[: end.start()] if end else body
@@ -167,7 +171,7 @@ def check_line_length(path: Path) -> None:
                 carry = longest
             if max(longest, carry) > LINE_BYTES_MAX:
                 raise InputError(
-                    f"{path}: a line is over {LINE_BYTES_MAX >> 20} MiB; no message is that "
+                    f"{path}: a line is over {_size(LINE_BYTES_MAX)}; no message is that "
                     "long (are line breaks missing from the export?)"
                 )
 
