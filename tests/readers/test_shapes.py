@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from cs_metrics.cli.app import app
 from cs_metrics.errors import InputError
 from cs_metrics.readers import csv as csv_reader
-from cs_metrics.readers import read_table
+from cs_metrics.readers import jsonl, read_table
 
 HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at"
 ROW = "S,c,m,buyer,2026-11-17T10:00:00Z"
@@ -69,3 +69,19 @@ def test_a_million_columns_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
         f"cs-metrics: error: {data / 'messages.csv'}: the header line is over 1 MiB; "
         "this is not a table export (is it the right file?)"
     ]
+
+
+@pytest.mark.parametrize("block", [16, 64])  # blocks below the limit, as in use
+def test_a_json_lines_line_over_the_limit_is_refused(
+    block: int, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsonl, "JSONL_BLOCK_BYTES", block)
+    monkeypatch.setattr(jsonl, "LINE_BYTES_MAX", 300)
+    good = '{"shop_id":"S","conversation_id":"c","message_id":"m","sender_role":"buyer",'
+    good += '"sent_at":"2026-11-17T10:00:00Z"'
+    path = data / "messages.jsonl"
+    path.write_text(f'{good}}}\n{good},"content":"{"x" * 300}"}}\n{good}}}\n')
+    with pytest.raises(InputError, match=r"messages.jsonl: a line is over 300 bytes"):
+        read_table("messages", path)
+    path.write_text(f'{good}}}\n{good},"content":"{"x" * 150}"}}\n{good}}}')
+    assert len(read_table("messages", path).frame) == 3

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from cs_metrics.errors import InputError
-from cs_metrics.readers.folder import PARSE_ERROR
+from cs_metrics.readers.folder import LINE_BYTES_MAX, PARSE_ERROR, size_text
 from cs_metrics.readers.frames import arrow_to_frame, concat_blocks, with_parse_error
 from cs_metrics.readers.quotes import (
     END_OF_FILE,
@@ -77,7 +77,7 @@ def csv_blocks(
         "encoding": "utf-8-sig",
         "skip_blank_lines": True,
     }
-    check_header_size(path, options["sep"])
+    check_headersize_text(path, options["sep"])
     header = _header(path, options)
     usecols = [c for c in header if c in wanted]
     if reader == "tolerant":
@@ -124,16 +124,8 @@ COLUMNS_MAX = 10_000
 """The most columns a CSV header may name: the tables have a handful; a file with a million
 would take gigabytes and minutes to parse before any check could refuse it."""
 
-LINE_BYTES_MAX = 1 << 26
-"""The longest line of a CSV (64 MiB): a longer one is no message, and the readers would take
-minutes and gigabytes on it."""
 
-
-def _size(count: int) -> str:
-    return f"{count >> 20} MiB" if count >= 1 << 20 else f"{count:,} bytes"
-
-
-def check_header_size(path: Path, separator: str) -> None:
+def check_headersize_text(path: Path, separator: str) -> None:
     """Refuse a CSV whose header line is over HEADER_BYTES_MAX or names over COLUMNS_MAX columns,
     before any parser reads it."""
     with path.open("rb") as file:
@@ -143,7 +135,7 @@ def check_header_size(path: Path, separator: str) -> None:
     end = re.search(b"[\r\n]", body)
     if end is None and len(head) > HEADER_BYTES_MAX:
         raise InputError(
-            f"{path}: the header line is over {_size(HEADER_BYTES_MAX)}; "
+            f"{path}: the header line is over {size_text(HEADER_BYTES_MAX)}; "
             "this is not a table export (is it the right file?)"
         )
     line = body[: end.start()] if end else body
@@ -171,7 +163,7 @@ def check_line_length(path: Path) -> None:
                 carry = longest
             if max(longest, carry) > LINE_BYTES_MAX:
                 raise InputError(
-                    f"{path}: a line is over {_size(LINE_BYTES_MAX)}; no message is that "
+                    f"{path}: a line is over {size_text(LINE_BYTES_MAX)}; no message is that "
                     "long (are line breaks missing from the export?)"
                 )
 

@@ -41,6 +41,16 @@ ROW = "row_number"
 """Column holding each row's 1-based position among the file's data rows (header excluded)."""
 
 
+LINE_BYTES_MAX = 1 << 26
+"""The longest line of a CSV or JSON Lines file (64 MiB): a longer one is no message, and the
+readers would take minutes and gigabytes on it."""
+
+
+def size_text(count: int) -> str:
+    """A limit in bytes as people read it."""
+    return f"{count >> 20} MiB" if count >= 1 << 20 else f"{count:,} bytes"
+
+
 PARSE_ERROR = "_parse_error"
 """Column set on rows the reader could not split into fields (e.g. a JSON line, no object)."""
 
