@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import re
 import warnings
@@ -22,8 +21,8 @@ from cs_metrics.readers.frames import arrow_to_frame, concat_blocks, with_parse_
 from cs_metrics.readers.quotes import (
     END_OF_FILE,
     end_row,
+    ends_inside_quote,
     frame_columns,
-    is_end_row,
     quote_error,
     swallowing_row,
 )
@@ -249,59 +248,34 @@ def _arrow_csv_blocks(
         "read_options": pa_csv.ReadOptions(block_size=block_bytes),
         "parse_options": pa_csv.ParseOptions(delimiter=separator, newlines_in_values=True),
         "convert_options": pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
+            # Columns not wanted are only checked for quotes that hold rows (see `quotes`): as
+            # bytes, which Arrow copies without checking they are UTF-8 (several times faster).
+            column_types={name: pa.string() if name in usecols else pa.binary() for name in header},
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     }
-    if not usecols:
-        raise _ArrowRefused  # pandas' reader names the missing columns
-    # A row of END_OF_FILE after the last line tells whether the file ended inside a quote.
-    source = _WithEndRow(path, b"\n" + end_row(separator, len(header)).encode())
-    last: pd.DataFrame | None = None
     swallowed = _Swallowed(path, separator, len(header))
+    empty = True
+    last = b""
     try:
-        with pa_csv.open_csv(source, **options) as batches:
+        with pa_csv.open_csv(path, **options) as batches:
             if batches.schema.names != header:
                 raise _ArrowRefused
             for batch in batches:
-                if last is not None:
-                    yield last
+                empty = False
                 # Every column is checked; only the wanted ones are kept.
                 swallowed.check(batch.columns, batch.num_rows)
-                last = arrow_to_frame(pa.Table.from_batches([batch]).select(usecols))
+                if batch.num_rows:
+                    value = batch.column(len(header) - 1)[-1].as_py()
+                    last = value if isinstance(value, bytes) else value.encode()
+                yield arrow_to_frame(pa.Table.from_batches([batch]).select(usecols))
     except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
         raise _ArrowRefused from exc
-    finally:
-        source.close()
-    if last is None or not len(last) or not is_end_row(last)[-1]:
+    if not empty and ends_inside_quote(path, last, separator):
         raise quote_error(path, separator, len(header), None)
-    yield last.iloc[:-1]
-
-
-class _WithEndRow(io.RawIOBase):
-    """A file read as its bytes followed by `tail`."""
-
-    def __init__(self, path: Path, tail: bytes) -> None:
-        super().__init__()
-        self._file = path.open("rb")
-        self._tail = tail
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        count = self._file.readinto(buffer)
-        if count:
-            return count
-        count = min(len(buffer), len(self._tail))
-        memoryview(buffer).cast("B")[:count] = self._tail[:count]
-        self._tail = self._tail[count:]
-        return count
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+    if empty:
+        yield with_parse_error(concat_blocks([], usecols))
 
 
 def _csv_blocks_tolerant(path: Path, usecols: list[str], options: dict) -> Iterator[pd.DataFrame]:

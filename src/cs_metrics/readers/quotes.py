@@ -29,22 +29,33 @@ import pyarrow.compute as pc
 from cs_metrics.errors import InputError
 
 END_OF_FILE = "cs-metrics: end of file 5c0e9a41"
-"""The value of a row added after a CSV's last line: a reader that does not give it back as its
-own row ended the file inside a quote (the row became part of the quoted value)."""
+"""The value of a row the tolerant reader reads after a CSV's last line: when it does not come
+back as its own row, the file ended inside a quote (the row became part of the quoted value)."""
 
 LINE_BREAK = r"\r\n|\r|\n"
 
 
 def end_row(separator: str, width: int) -> str:
-    """The line added after a file's last line (after a line break: the last line may lack one)."""
+    """The line read after a file's last line (after a line break: the last line may lack one)."""
     return separator.join([END_OF_FILE] * width) + "\n"
 
 
-def is_end_row(block: pd.DataFrame) -> np.ndarray:
-    """Which rows of a block are the added end row (its first column holds END_OF_FILE)."""
-    if block.empty:
-        return np.zeros(0, dtype=bool)
-    return (block.iloc[:, 0].astype("string") == END_OF_FILE).fillna(False).to_numpy(dtype=bool)
+def ends_inside_quote(path: Path, last: bytes, separator: str) -> bool:
+    """Whether a CSV ends inside a quote, given the value its reader read last (the last row's
+    last field): Arrow's reader takes the rest of the file as that value.
+
+    The file then ends with a quote after a separator or a line break, and the value exactly as
+    written (quotes doubled); a closed quote, or a value not quoted, cannot end the file so.
+    """
+    written = b'"' + last.replace(b'"', b'""')
+    with path.open("rb") as file:
+        size = file.seek(0, 2)
+        file.seek(max(0, size - len(written) - 1))
+        tail = file.read()
+    if not tail.endswith(written):
+        return False
+    before = tail[: -len(written)]
+    return before in (b"", b"\n", b"\r", separator.encode())
 
 
 def swallowing_row(
@@ -58,7 +69,8 @@ def swallowing_row(
     for column in columns:
         if not _any_line_break(column):
             continue
-        values = column.cast(pa.large_string())
+        # Bytes, not text: a column not read is not checked to be UTF-8 (see `_arrow_csv_blocks`).
+        values = column.cast(pa.large_binary())
         broken = pc.or_(
             pc.match_substring(values, "\n"), pc.match_substring(values, "\r")
         ).fill_null(False)
@@ -85,8 +97,9 @@ def _any_line_break(column: pa.Array | pa.ChunkedArray) -> bool:
     columns have none, and then no value need be looked at)."""
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     for chunk in chunks:
-        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
-            return True  # not plain text: look at the values
+        kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary)
+        if not any(is_kind(chunk.type) for is_kind in kinds):
+            return True  # look at the values
         data = chunk.buffers()[2]
         raw = b"" if data is None else data.to_pybytes()
         if b"\n" in raw or b"\r" in raw:
