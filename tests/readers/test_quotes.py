@@ -130,13 +130,17 @@ def issue_case(folder: Path) -> Path:
         ["validate"],
         ["compute", "--start", "2026-11-16", "--end", "2026-11-22"],
         ["compute", "--start", "2026-11-16", "--end", "2026-11-22", "--engine", "disk"],
+        ["weekly", "--out", "OUT", "--as-of", "2026-11-23"],
     ],
-    ids=["validate", "compute", "compute_disk"],
+    ids=["validate", "compute", "compute_disk", "weekly"],
 )
 def test_the_issue_case_exits_2_naming_line_7(command: list[str], tmp_path: Path) -> None:
     data = issue_case(tmp_path / "d")
-    result = CliRunner().invoke(app, [command[0], "--data", str(data), *command[1:]])
+    out = tmp_path / "out"
+    options = [str(out) if option == "OUT" else option for option in command[1:]]
+    result = CliRunner().invoke(app, [command[0], "--data", str(data), *options])
     assert result.exit_code == 2, result.output
+    assert not out.exists()  # nothing written
     assert result.stderr.strip().splitlines() == [
         f"cs-metrics: error: {data / 'messages.csv'} line 7: a quote opens here and never "
         "closes, so every line after it would be one value; close the quote (or remove it) "
