@@ -235,8 +235,10 @@ def _arrow_csv_blocks(
     """CSV read by Arrow, every value as written (text, empty as empty): pandas' values.
 
     Arrow refuses what pandas reads otherwise (a row with fewer or more fields than the header,
-    text that is not UTF-8, a quote never closed): the file then goes to pandas' reader, which
-    also takes a header with repeated or empty names (it renames those).
+    text that is not UTF-8 in a wanted column): the file then goes to pandas' reader, which
+    also takes a header with repeated or empty names (it renames those). A quote left open in
+    the last column Arrow takes to the end of the file: that, and a value holding whole rows,
+    is an InputError (see `quotes`).
     """
     if len(set(header)) != len(header) or any(
         name == "" or name.startswith("Unnamed: ") for name in header
