@@ -732,3 +732,57 @@ def test_generated_timestamp_forms_round_trip_through_the_oracle_writer(form: st
         back = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     assert back == at
     assert json.dumps(text)
+
+
+READER_CHAINS = (("arrow", "pandas", "tolerant"), ("pandas", "tolerant"), ("tolerant",))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 8),
+    where=st.integers(0, 7),
+    column=st.integers(0, 5),
+    closes_at=st.one_of(st.none(), st.integers(0, 7)),
+)
+def test_csv_readers_agree_on_a_stray_quote(
+    rows: int, where: int, column: int, closes_at: int | None
+) -> None:
+    """A quote opened at the start of any field: every reader gives the same one-line error
+    (or, where it holds no whole row, the same rows), and no row is lost uncounted."""
+    from cs_metrics.errors import InputError
+    from cs_metrics.readers import csv as csv_reader
+    from cs_metrics.readers import read_table
+
+    fields = [
+        ["S", f"c{n}", f"m{n}", "buyer", "2026-11-17T10:00:00Z", f"text {n}"] for n in range(rows)
+    ]
+    fields[min(where, rows - 1)][column] = '"' + fields[min(where, rows - 1)][column]
+    if closes_at is not None:
+        fields[min(closes_at, rows - 1)][5] += '"'
+    text = "shop_id,conversation_id,message_id,sender_role,sent_at,content\n" + "".join(
+        ",".join(f) + "\n" for f in fields
+    )
+    outcomes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "messages.csv"
+        path.write_text(text)
+        saved = csv_reader.CSV_READERS
+        try:
+            for chain in READER_CHAINS:
+                csv_reader.CSV_READERS = chain
+                try:
+                    frame = read_table("messages", path).frame
+                    outcomes.append(frame.drop(columns="_parse_error").to_dict("list"))
+                except InputError as exc:
+                    outcomes.append(str(exc).replace(tmp, "TMP"))
+        finally:
+            csv_reader.CSV_READERS = saved
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    if isinstance(outcomes[0], dict):
+        # Read rows: every line is a row, or a line break inside a value.
+        breaks = sum(
+            v.count("\n") for col in outcomes[0].values() for v in col if isinstance(v, str)
+        )
+        assert len(outcomes[0]["row_number"]) + breaks >= rows
+    else:
+        assert " line " in outcomes[0] and "a quote opens here" in outcomes[0]

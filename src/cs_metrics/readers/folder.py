@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,16 @@ FORMATS = ("csv", "parquet", "jsonl")
 
 ROW = "row_number"
 """Column holding each row's 1-based position among the file's data rows (header excluded)."""
+
+
+LINE_BYTES_MAX = 1 << 26
+"""The longest line of a CSV or JSON Lines file (64 MiB): a longer one is no message, and the
+readers would take minutes and gigabytes on it."""
+
+
+def size_text(count: int) -> str:
+    """A limit in bytes as people read it."""
+    return f"{count >> 20} MiB" if count >= 1 << 20 else f"{count:,} bytes"
 
 
 PARSE_ERROR = "_parse_error"
@@ -79,4 +90,33 @@ def table_paths(folder: Path) -> dict[str, Path]:
 
 def is_parquet_dataset(path: Path) -> bool:
     """A folder of Parquet files, e.g. Hive partitions `messages/date=2026-11-16/part-0.parquet`."""
-    return path.is_dir() and any(path.rglob("*.parquet"))
+    return path.is_dir() and bool(dataset_files(path))
+
+
+def dataset_files(folder: Path) -> list[Path]:
+    """The `.parquet` files under a folder, in path order, through symbolic links too.
+
+    A partition folder or file that is a symbolic link (a partition kept on another disk) is read
+    like any other: skipping it would lose its rows without a word. A link that loops back to a
+    folder it is inside, or that leads nowhere, is an InputError.
+    """
+    found: list[Path] = []
+    for top, folders, files in os.walk(folder, followlinks=True):
+        here = Path(top)
+        # The folders walked through to get here, as they really are: a link back to one loops.
+        parts = here.relative_to(folder).parts
+        walked = {folder.joinpath(*parts[:i]).resolve() for i in range(len(parts) + 1)}
+        for name in folders:
+            inner = (here / name).resolve()
+            if inner in walked:
+                raise InputError(
+                    f"{here / name}: a symbolic link loops back to {inner}; remove the link"
+                )
+        for name in files:
+            if not name.endswith(".parquet"):
+                continue
+            file = here / name
+            if not file.exists():
+                raise InputError(f"{file}: a symbolic link to a file that does not exist")
+            found.append(file)
+    return sorted(found)

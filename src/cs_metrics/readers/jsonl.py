@@ -17,7 +17,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from cs_metrics.readers.folder import PARSE_ERROR, REQUIRED_SOMEWHERE
+from cs_metrics.errors import InputError
+from cs_metrics.readers.folder import (
+    LINE_BYTES_MAX,
+    PARSE_ERROR,
+    REQUIRED_SOMEWHERE,
+    size_text,
+)
 from cs_metrics.readers.frames import Missing, arrow_to_frame, concat_blocks
 
 
@@ -90,12 +96,24 @@ def _jsonl_line_blocks(path: Path) -> Iterator[ByteLines | list[str]]:
         rest = rest.removeprefix(codecs.BOM_UTF8)
         while more := file.read(JSONL_BLOCK_BYTES):
             data = rest + more
+            _check_first_line(path, data)
             cut = data.rfind(b"\n") + 1
             if cut:
                 yield ByteLines(data[:cut])
             rest = data[cut:]
         if rest:
             yield ByteLines(rest)
+
+
+def _check_first_line(path: Path, data: bytes) -> None:
+    """Refuse a line over LINE_BYTES_MAX (only the first line of a block can be: it holds what
+    earlier blocks left without a line break)."""
+    end = data.find(b"\n")
+    if (end if end >= 0 else len(data)) > LINE_BYTES_MAX:
+        raise InputError(
+            f"{path}: a line is over {size_text(LINE_BYTES_MAX)}; no message is that long "
+            "(are line breaks missing from the export?)"
+        )
 
 
 JSON_WHITESPACE = b" \t\r\n"

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from cs_metrics.readers.folder import dataset_files
 from cs_metrics.readers.frames import arrow_to_frame
 
 EARLIEST_LOCAL = pd.Timedelta(hours=16)
@@ -66,7 +67,7 @@ def parquet_row_groups(path: Path) -> dict[Path, list[int]]:
 
 def parquet_files(path: Path) -> list[Path]:
     """The files of a Parquet table (one file, or a dataset folder's files in path order)."""
-    return sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    return dataset_files(path) if path.is_dir() else [path]
 
 
 def _column_index(metadata: pq.FileMetaData, name: str) -> int | None:
@@ -132,10 +133,12 @@ def read_parquet_dataset(
         if path.is_dir()
         else {}
     )
-    schema = ds.dataset(files, format="parquet", **hive).schema
+    schema = _one_schema(files, hive.get("partitioning"))
     columns = [c for c in schema.names if c in wanted]
     options = ds.ParquetReadOptions(dictionary_columns=set(_few_values(schema, columns)))
-    dataset = ds.dataset(files, format=ds.ParquetFileFormat(read_options=options), **hive)
+    dataset = ds.dataset(
+        files, schema=schema, format=ds.ParquetFileFormat(read_options=options), **hive
+    )
     if groups is not None:
         fragments = [
             fragment.subset(row_group_ids=groups.keep[Path(fragment.path)])
@@ -144,6 +147,39 @@ def read_parquet_dataset(
         ]
         dataset = ds.FileSystemDataset(fragments, dataset.schema, dataset.format)
     return arrow_to_frame(dataset.to_table(columns=columns))
+
+
+def _one_schema(files: list[Path], partitioning: ds.Partitioning | None) -> pa.Schema:
+    """The schema every file of a dataset is read as.
+
+    Arrow would take the first file's: an empty partition whose columns are typed null (pandas
+    and this project's `generate` write such) made every later file's text fail to cast. Null
+    columns take the other files' type; a column typed differently in two files is read as text.
+    """
+    schemas = [pq.read_schema(file) for file in files]
+    if partitioning is not None:
+        schemas.append(partitioning.schema)
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    kinds: dict[str, set[pa.DataType]] = {}
+    for schema in schemas:
+        for field in schema:
+            kinds.setdefault(field.name, set()).add(field.type)
+    return pa.schema(
+        [
+            (
+                name,
+                next(iter(typed))
+                if len(typed := kinds[name] - {pa.null()}) == 1
+                else pa.null()
+                if not typed
+                else pa.large_string(),
+            )
+            for name in kinds
+        ]
+    )
 
 
 def _hive_text(folder: Path, files: list[Path]) -> ds.Partitioning:

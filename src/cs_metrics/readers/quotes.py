@@ -1,0 +1,162 @@
+"""A CSV quote that never closes, or that holds whole rows: found cheaply, then located exactly.
+
+Every CSV reader (Arrow's, pandas', the tolerant one) takes an opening quote as the start of one
+value that runs to the next quote, across line breaks: a stray `"oops` at the start of a field
+makes the rest of the file (or everything up to the next quote) one value, and the rows in it
+vanish while the counts still add up. A spreadsheet's quoted line breaks must still read, so a
+value with line breaks is refused only when a line inside it looks like a whole row (at least as
+many separators as the header has), or when the file ends inside the quote.
+
+Finding it costs a substring search of the text values (in C); only a file already refused is
+read again, by Python's `csv`, to name the line where the quote opens. Lines count from the
+file's first line: the header is line 1, so data row 1 is usually line 2.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cs_metrics.errors import InputError
+
+END_OF_FILE = "cs-metrics: end of file 5c0e9a41"
+"""The value of a row the tolerant reader reads after a CSV's last line: when it does not come
+back as its own row, the file ended inside a quote (the row became part of the quoted value)."""
+
+LINE_BREAK = r"\r\n|\r|\n"
+
+
+def end_row(separator: str, width: int) -> str:
+    """The line read after a file's last line (after a line break: the last line may lack one)."""
+    return separator.join([END_OF_FILE] * width) + "\n"
+
+
+def ends_inside_quote(path: Path, last: bytes, separator: str) -> bool:
+    """Whether a CSV ends inside a quote, given the value its reader read last (the last row's
+    last field): Arrow's reader takes the rest of the file as that value.
+
+    The file then ends with a quote after a separator or a line break, and the value exactly as
+    written (quotes doubled); a closed quote, or a value not quoted, cannot end the file so.
+    """
+    written = b'"' + last.replace(b'"', b'""')
+    with path.open("rb") as file:
+        size = file.seek(0, 2)
+        file.seek(max(0, size - len(written) - 1))
+        tail = file.read()
+    if not tail.endswith(written):
+        return False
+    before = tail[: -len(written)]
+    return before in (b"", b"\n", b"\r", separator.encode())
+
+
+def swallowing_row(
+    columns: Iterable[pa.Array | pa.ChunkedArray], separator: str, width: int
+) -> int:
+    """The first row (position) with a value holding a line that looks like a whole row (at least
+    `width - 1` separators after a line break); -1 when there is none."""
+    if width < 2:
+        return -1
+    first = -1
+    for column in columns:
+        if not _any_line_break(column):
+            continue
+        # Bytes, not text: a column not read is not checked to be UTF-8 (see `_arrow_csv_blocks`).
+        values = column.cast(pa.large_binary())
+        broken = pc.or_(
+            pc.match_substring(values, "\n"), pc.match_substring(values, "\r")
+        ).fill_null(False)
+        where = np.flatnonzero(broken.to_numpy(zero_copy_only=False))
+        if not len(where):
+            continue
+        # Only the few values with line breaks are split: the lines after each break.
+        lines = pc.list_slice(pc.split_pattern_regex(values.take(where), LINE_BREAK), 1)
+        owners = pc.list_parent_indices(lines).to_numpy()
+        flat = pc.list_flatten(lines)
+        looks_like_rows = pc.and_(
+            pc.greater_equal(pc.count_substring(flat, separator), width - 1),
+            pc.invert(pc.starts_with(flat, END_OF_FILE)),  # the end row: a quote never closed
+        )
+        hits = owners[looks_like_rows.to_numpy(zero_copy_only=False)]
+        if len(hits):
+            row = int(where[hits.min()])
+            first = row if first < 0 else min(first, row)
+    return first
+
+
+def _any_line_break(column: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a text column's bytes hold a line break (one memchr over each data buffer: most
+    columns have none, and then no value need be looked at)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    for chunk in chunks:
+        kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary)
+        if not any(is_kind(chunk.type) for is_kind in kinds):
+            return True  # look at the values
+        data = chunk.buffers()[2]
+        raw = b"" if data is None else data.to_pybytes()
+        if b"\n" in raw or b"\r" in raw:
+            return True
+    return False
+
+
+def frame_columns(block: pd.DataFrame) -> list[pa.Array]:
+    """The text columns of a frame as Arrow arrays (for `swallowing_row`)."""
+    return [pa.array(block[name], type=pa.large_string(), from_pandas=True) for name in block]
+
+
+def quote_error(path: Path, separator: str, width: int, row: int | None) -> InputError:
+    """The one-line error for the quote of data row `row` (0-based; None: the quote left open
+    at the end of the file), naming the line where it opens (Python's `csv` reads the file)."""
+    csv.field_size_limit(2**31 - 1)
+    with path.open(encoding="utf-8-sig", newline="", errors="replace") as file:
+        reader = csv.reader(file, delimiter=separator)
+        records = _numbered(reader)
+        next(records, None)  # the header
+        if row is not None:
+            collections.deque(itertools.islice(records, row), maxlen=0)
+        last = collections.deque(itertools.islice(records, None if row is None else 1), maxlen=1)
+        before, record = last[0] if last else (reader.line_num, [])
+        after = reader.line_num
+        at_end = next(records, None) is None
+    breaks = [len(re.findall(LINE_BREAK, field)) for field in record]
+    # The row starts on the line after the previous row, unless blank lines come between.
+    start = max(before + 1, after - sum(breaks))
+    opened = len(record) - 1 if row is None else _swallowing_field(record, separator, width)
+    line = start + sum(breaks[: max(opened, 0)])
+    if row is None or (at_end and opened == len(record) - 1 and record[-1][-1:] in ("\n", "\r")):
+        return InputError(
+            f"{path} line {line}: a quote opens here and never closes, so every line after it "
+            "would be one value; close the quote (or remove it) and export again"
+        )
+    return InputError(
+        f"{path} line {line}: a quote opens here and its value runs over whole rows "
+        f"(through line {start + sum(breaks[: opened + 1])}); close the quote where the value "
+        "ends (or remove it) and export again"
+    )
+
+
+def _numbered(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """Records as the readers count rows (blank lines and lines of spaces and tabs are none),
+    each with the number of the line before it."""
+    previous = reader.line_num  # type: ignore[attr-defined]
+    for record in reader:
+        if len(record) > 1 or (record and (record[0] == "" or record[0].strip(" \t"))):
+            yield previous, record
+        previous = reader.line_num  # type: ignore[attr-defined]
+
+
+def _swallowing_field(record: list[str], separator: str, width: int) -> int:
+    """The first field of a record holding a line that looks like a whole row."""
+    for index, field in enumerate(record):
+        lines = re.split(LINE_BREAK, field)[1:]
+        if any(line.count(separator) >= width - 1 for line in lines):
+            return index
+    return len(record) - 1
