@@ -27,6 +27,7 @@ from test_weekly import FIRST_MONDAY, write_weeks
 pytestmark = pytest.mark.slow
 
 HOOK = ROOT / "tests" / "faults.py"
+KEY_ENV = "CS_METRICS_KEY_FILE"
 M1, M2, M3 = (FIRST_MONDAY + dt.timedelta(weeks=w) for w in (1, 2, 3))
 # A fails every week; B fails only in the week of M2, so its M3 action depends on M2 being
 # stored (violation point), and a lost M2 would make it a warning.
@@ -58,7 +59,8 @@ def weekly(
     target, name = fault or (0, "KILL")
     points = out.parent / f"{out.name}.points"
     command = [sys.executable, str(HOOK), str(target), name, str(points), "--", *args, *extra]
-    env = {**os.environ, "CS_METRICS_LOG": "WARNING"}
+    # One key file for every run (created by the first): each run then has the same writes.
+    env = {**os.environ, "CS_METRICS_LOG": "WARNING", KEY_ENV: str(root / "pseudonym.key")}
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -83,6 +85,7 @@ def backfill(
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, KEY_ENV: str(root / "pseudonym.key")},
     )
 
 
@@ -258,6 +261,7 @@ def test_kills_at_random_moments(base: Path, clean: dict[str, dict[str, str]]) -
             [sys.executable, "-m", "cs_metrics", *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, KEY_ENV: str(base / "pseudonym.key")},
         )
         time.sleep(rng.uniform(0.2, length))
         process.send_signal(signal.SIGKILL if i % 3 else signal.SIGTERM)
