@@ -231,3 +231,17 @@ def test_the_default_monday_is_the_schedulers_date(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_signals_wait_until_the_commit_block_ends() -> None:
+    import signal
+
+    seen: list[str] = []
+    previous = signal.signal(signal.SIGTERM, lambda n, _f: seen.append("handled"))
+    try:
+        with weekly.signals_deferred():
+            signal.raise_signal(signal.SIGTERM)
+            seen.append("block ran on")
+        assert seen == ["block ran on", "handled"]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

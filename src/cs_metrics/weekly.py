@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 import zoneinfo
 from collections.abc import Iterator
@@ -366,17 +367,32 @@ def commit_week(
     return results
 
 
-DEFERRED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+DEFERRED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold back SIGTERM, SIGINT and SIGHUP; they are delivered when the block ends."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+    """Hold back SIGTERM, SIGINT and SIGHUP while the block runs; one that came is raised
+    again when it ends, for the handler in force then.
+
+    Swapping the handlers, not masking the signals: a signal sent to the process may reach
+    any of its threads (Arrow's pools too), and Python runs the handler in the main thread
+    whichever thread the signal reached.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; and signals are handled there only
+        return
+    caught: list[int] = []
+    previous = {
+        number: signal.signal(number, lambda n, _f: caught.append(n)) for number in DEFERRED_SIGNALS
+    }
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def recover(out: Path, history_path: Path) -> list[str]:
