@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("readers", "reasons", "timestamps", "arrow_text", "validate", "duplicates"),
     ("policy", "chats", "metrics", "unusable", "engines"),
     ("pipeline", "enforcement"),
-    ("checkup", "history", "output", "scan", "importers", "generate"),
+    ("checkup", "history", "output", "scan", "importers", "generate", "fetch"),
     ("week_files",),
     ("report",),
     ("weekly",),

@@ -13,9 +13,10 @@ import typer
 
 # Importing the command modules registers their commands on the app.
 from cs_metrics.cli import compute, imports, weekly
+from cs_metrics.cli import fetch as fetch_commands
 from cs_metrics.cli.common import app
 
-__all__ = ["app", "compute", "imports", "run", "weekly"]
+__all__ = ["app", "compute", "fetch_commands", "imports", "run", "weekly"]
 
 
 class Stopped(BaseException):
