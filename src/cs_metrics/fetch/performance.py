@@ -22,7 +22,7 @@ import pandas as pd
 from cs_metrics import files
 from cs_metrics.fetch import store
 from cs_metrics.fetch.client import ApiError, Client, Unavailable
-from cs_metrics.fetch.outcome import Missing, Options, SyncReport
+from cs_metrics.fetch.outcome import Missing, SyncReport
 from cs_metrics.fetch.state import ShopState
 from cs_metrics.importers.tiktok_api import id_texts, unix_instants
 
@@ -37,6 +37,8 @@ PERFORMANCE_COLUMNS = (
     "satisfaction_rate",
 )
 SESSION_PAGE_SIZE = 50
+REVISED_DAYS = 2
+"""Days before a sync's start whose performance figures are fetched again."""
 
 
 def fetch_extras(
@@ -44,15 +46,17 @@ def fetch_extras(
     data_dir: Path,
     shop_id: str,
     cipher: str,
+    first: pd.Timestamp,
     entry: ShopState,
-    options: Options,
     report: SyncReport,
 ) -> None:
-    """Fetch a shop's performance days and rated sessions over its stored span."""
-    first = pd.Timestamp(entry.horizon or entry.complete_until).tz_convert("UTC")
+    """Fetch a shop's performance days and rated sessions from `first` to its complete-until."""
+    first = first.tz_convert("UTC")
     last = pd.Timestamp(entry.complete_until).tz_convert("UTC")
+    # TikTok revises the figures of recent days: fetch the days before `first` again too.
+    revised = (first - pd.Timedelta(days=REVISED_DAYS)).date()
     try:
-        days = performance_rows(client, cipher, shop_id, first.date(), last.date())
+        days = performance_rows(client, cipher, shop_id, revised, last.date())
         merge_performance(data_dir, days)
     except (ApiError, Unavailable) as exc:
         report.missing.append(Missing(shop_id, "Get Customer Service Performance", str(exc)))

@@ -53,7 +53,7 @@ def default_since(until: pd.Timestamp, lookback_days: int) -> pd.Timestamp:
     """Start of a first sync: the Monday of the week before `until`'s week (UTC), a day earlier
     for shops east of UTC, then `lookback_days` more for chats opened before the window."""
     day = until.tz_convert("UTC").normalize()
-    monday = day - pd.Timedelta(days=day.dayofweek + 7)
+    monday = day - pd.Timedelta(days=day.day_of_week + 7)
     return monday - pd.Timedelta(days=1 + lookback_days)
 
 
@@ -86,12 +86,17 @@ def sync(client: Client, data_dir: Path, options: Options) -> SyncReport:
             continue
         report.shops.append(shop_id)
         entry = state.shops.setdefault(shop_id, ShopState())
+        before = entry.complete_until
         try:
             _sync_shop(client, data_dir, state, entry, shop_id, ciphers[shop_id], options, report)
         except ShopUnavailable as exc:
             report.missing.append(Missing(shop_id, "the shop", str(exc)))
         if options.performance and entry.complete_until:
-            fetch_extras(client, data_dir, shop_id, ciphers[shop_id], entry, options, report)
+            # Extras from where the previous sync stopped (less the overlap), else from the horizon.
+            first = pd.Timestamp(before or entry.horizon or entry.complete_until)
+            if before:
+                first -= pd.Timedelta(minutes=options.overlap_minutes)
+            fetch_extras(client, data_dir, shop_id, ciphers[shop_id], first, entry, report)
     report.complete_until = state.complete_until()
     report.requests = client.requests
     return report
