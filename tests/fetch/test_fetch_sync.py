@@ -70,7 +70,7 @@ def test_first_sync_stores_every_message_since_the_horizon_and_the_shops(
     assert report.complete, report.lines()
     assert_store_matches(tmp_path / "store", fake, SINCE, UNTIL)
     shops = pd.read_csv(tmp_path / "store" / "shops.csv", dtype=str)
-    assert shops[["market", "timezone"]].values.tolist() == [
+    assert shops[["market", "timezone"]].to_numpy().tolist() == [
         ["SG", "Asia/Singapore"],
         ["MY", "Asia/Kuala_Lumpur"],
         ["GB", "Europe/London"],
