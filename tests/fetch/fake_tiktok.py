@@ -133,6 +133,13 @@ class FakeTikTok:
 
     def __init__(self, seed: int = 7) -> None:
         self.messages, self.sessions = seeded_data(seed)
+        ordered = self.messages.sort_values(["create_time", "id"], ascending=False)
+        self.by_conversation: dict[tuple[str, str], list[dict[str, Any]]] = {
+            (str(shop), str(conversation)): [
+                {k: _plain(v) for k, v in m.items()} for m in group.to_dict("records")
+            ]
+            for (shop, conversation), group in ordered.groupby(["shop_id", "conversation_id"])
+        }
         self.visible_until = int(END.timestamp())
         """Messages sent after this do not exist yet (the world before a later sync)."""
         self.shops = {shop_id: (name, market) for shop_id, name, market in SHOPS}
@@ -288,33 +295,35 @@ class FakeTikTok:
             return None
         return (int(token[1:]) if token else 0), int(size)
 
-    def _visible(self, shop_id: str) -> pd.DataFrame:
-        frame = self.messages
-        shown = (frame["shop_id"] == shop_id) & (frame["create_time"] <= self.visible_until)
-        return frame.loc[shown]
+    def _visible(self, shop_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Each conversation's messages that exist, newest first (plain lists: this runs for
+        every request, and a frame per request made the tests slow)."""
+        return {
+            conversation_id: [m for m in messages if m["create_time"] <= self.visible_until]
+            for (shop, conversation_id), messages in self.by_conversation.items()
+            if shop == shop_id and messages[-1]["create_time"] <= self.visible_until
+        }
 
     def _conversations(self, request: Request, shop_id: str) -> dict[str, Any]:
         page = self._page(request, CONVERSATION_PAGE_LIMIT)
         if page is None:
             return _error(40006, "bad page")
         offset, size = page
-        latest = (
-            self._visible(shop_id)
-            .sort_values("create_time")
-            .groupby("conversation_id")
-            .tail(1)
-            .sort_values(["create_time", "conversation_id"], ascending=False)
+        latest = sorted(
+            ((messages[0], c) for c, messages in self._visible(shop_id).items() if messages),
+            key=lambda pair: (pair[0]["create_time"], pair[1]),
+            reverse=True,
         )
-        chosen = latest.iloc[offset : offset + size]
+        chosen = latest[offset : offset + size]
         more = offset + size < len(latest)
         items = [
             {
-                "id": row["conversation_id"],
+                "id": conversation_id,
                 "participant_count": 2,
-                "latest_message": {"id": row["id"], "create_time": int(row["create_time"])},
-                "create_time": int(row["create_time"]) - 86400,
+                "latest_message": {"id": last["id"], "create_time": last["create_time"]},
+                "create_time": last["create_time"] - 86400,
             }
-            for _, row in chosen.iterrows()
+            for last, conversation_id in chosen
         ]
         return _ok({"conversations": items, "next_page_token": f"p{offset + size}" if more else ""})
 
@@ -325,19 +334,16 @@ class FakeTikTok:
         if page is None:
             return _error(40006, "bad page")
         offset, size = page
-        rows = self._visible(shop_id)
-        rows = rows.loc[rows["conversation_id"] == conversation_id].sort_values(
-            ["create_time", "id"], ascending=False
-        )
-        if rows.empty:
+        rows = self._visible(shop_id).get(conversation_id)
+        if not rows:
             self.violations.append(f"{request.path}: unknown conversation")
             return _error(36009004, "conversation not found")
         served = max(0, offset - size) if duplicate else offset
-        chosen = rows.iloc[served : served + size]
+        chosen = rows[served : served + size]
         more = offset + size < len(rows)
         token = f"p{offset}" if duplicate else (f"p{offset + size}" if more else "")
         keys = ["id", "create_time", "type", "content", "is_visible", "sender"]
-        items = [{k: _plain(row[k]) for k in keys} for _, row in chosen.iterrows()]
+        items = [{k: m[k] for k in keys} for m in chosen]
         return _ok({"messages": items, "next_page_token": token, "has_more": bool(token)})
 
     def _sessions(self, request: Request, shop_id: str) -> dict[str, Any]:
