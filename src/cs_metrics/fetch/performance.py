@@ -123,7 +123,8 @@ def tiktok_figures(
     `satisfaction_rate` (0..1) and `response_time_minutes`; missing where TikTok gave none.
     """
     rows = read_performance(data_dir)
-    inside = rows["day"].between(first_day.isoformat(), last_day.isoformat())
+    first, last = (pd.Timestamp(d).strftime("%Y-%m-%d") for d in (first_day, last_day))
+    inside = rows["day"].between(first, last)
     chosen = rows.loc[inside & rows["shop_id"].isin(shop_ids)]
     figures = chosen.groupby("shop_id").agg(
         days=("day", "nunique"),

@@ -1,0 +1,211 @@
+"""`cs-metrics fetch tiktok` end to end: fetch, fetch again, then compute and weekly on the store
+give the metrics of the server's ground truth; each exit status with its message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fake_tiktok import APP_KEY, APP_SECRET, SECRETS, FakeTikTok
+from typer.testing import CliRunner
+
+from conftest import write_credentials
+from cs_metrics.cli.app import app
+from cs_metrics.fetch.performance import tiktok_figures
+from cs_metrics.fetch.state import complete_until
+from cs_metrics.importers.common import ImportSummary
+from cs_metrics.importers.tiktok_api import api_messages
+
+runner = CliRunner()
+UNTIL = "2026-11-23T00:00:00Z"
+LATER = "2026-11-26T12:00:00Z"
+WEEK = ("2026-11-16", "2026-11-22")
+
+
+def fetch(base: str, store: Path, credentials: Path, *extra: str):  # type: ignore[no-untyped-def]
+    args = ["fetch", "tiktok", "--store", str(store), "--credentials", str(credentials)]
+    args += ["--api-base", base, "--auth-base", base, "--rate", "1000", *extra]
+    return runner.invoke(app, args)
+
+
+def truth_folder(fake: FakeTikTok, store: Path, folder: Path, cutoff: str) -> Path:
+    """The server's data up to `cutoff` as a plain data folder (messages converted by the
+    importer, the store's shops, ratings from the rated sessions)."""
+    limit = pd.Timestamp(cutoff).timestamp()
+    pages = [
+        {
+            "shop_id": s,
+            "conversation_id": c,
+            "messages": [m for m in ms if m["create_time"] <= limit],
+        }
+        for (s, c), ms in fake.by_conversation.items()
+    ]
+    folder.mkdir()
+    api_messages(pages, ImportSummary("truth")).to_parquet(folder / "messages.parquet")
+    shops = pd.read_csv(store / "shops.csv", dtype=str)
+    shops.drop(columns="cipher").to_csv(folder / "shops.csv", index=False)
+    sessions = fake.sessions.loc[fake.sessions["start_time"] <= limit]
+    rate_times = sessions["satisfaction"].map(lambda s: s["rate_time"])
+    pd.DataFrame(
+        {
+            "shop_id": sessions["shop_id"],
+            "conversation_id": sessions["conversation_id"],
+            "rating": sessions["satisfaction"].map(lambda s: s["score"]),
+            "rated_at": pd.to_datetime(rate_times, unit="s", utc=True),
+        }
+    ).to_parquet(folder / "ratings.parquet")
+    return folder
+
+
+def sent_by(messages: list[dict[str, object]], limit: float) -> list[dict[str, object]]:
+    return [m for m in messages if float(m["create_time"]) <= limit]  # type: ignore[arg-type]
+
+
+def metrics(folder: Path, cutoff: str) -> list[dict[str, object]]:
+    args = ["compute", "--data", str(folder), "--start", WEEK[0], "--end", WEEK[1]]
+    result = runner.invoke(app, [*args, "--cutoff", cutoff, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["shops"]
+
+
+@pytest.mark.usefixtures("env", "clock")
+def test_fetch_then_fetch_again_then_compute_and_weekly_give_the_truth(
+    fake: FakeTikTok, base: str, credentials: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    fake.visible_until = int(pd.Timestamp(UNTIL).timestamp())
+    first = fetch(base, store, credentials, "--until", UNTIL)
+    assert first.exit_code == 0, first.output
+    assert "complete until 2026-11-23T00:00:00+00:00" in first.stdout
+    fake.visible_until = int(pd.Timestamp(LATER).timestamp())
+    second = fetch(base, store, credentials, "--until", LATER)
+    assert second.exit_code == 0, second.output
+    assert fake.violations == []
+    assert complete_until(store) == pd.Timestamp(LATER)
+
+    expected = metrics(truth_folder(fake, store, tmp_path / "truth", LATER), LATER)
+    got = metrics(store, LATER)
+    assert got == expected
+    assert sum(s["chats"] for s in got) > 50 and sum(s["ratings"] for s in got) > 5
+
+    out = tmp_path / "out"
+    args = ["weekly", "--data", str(store), "--out", str(out), "--as-of", "2026-11-23"]
+    weekly = runner.invoke(app, [*args, "--cutoff", LATER, "--no-report"])
+    assert weekly.exit_code == 0, weekly.output
+    stored = json.loads((out / "2026-11-23" / "metrics.json").read_text())["shops"]
+    assert [s["response_rate_12h"] for s in stored] == [s["response_rate_12h"] for s in got]
+
+    days = [dt.date.fromisoformat(d) for d in WEEK]
+    figures = tiktok_figures(store, ["7495000000000000001", "nope"], *days)
+    assert figures["days"].tolist() == [7, 0]
+    days = [d for d in fake.performance["7495000000000000001"] if WEEK[0] <= d["date"] <= WEEK[1]]
+    mean = sum(float(d["response_rate"]) for d in days) / 7
+    assert figures["response_rate"].iloc[0] == pytest.approx(mean)
+
+
+@pytest.mark.usefixtures("clock")
+def test_missing_app_key_is_a_bad_invocation(
+    base: str, credentials: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TIKTOK_APP_KEY", raising=False)
+    monkeypatch.setenv("TIKTOK_APP_SECRET", APP_SECRET)
+    result = fetch(base, tmp_path / "store", credentials)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "cs-metrics: error: set TIKTOK_APP_KEY and TIKTOK_APP_SECRET to the app's key and secret\n"
+    )
+
+
+@pytest.mark.usefixtures("env", "clock")
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "credentials file not found"),
+        ("{not json", "not a readable JSON credentials file (JSONDecodeError)"),
+        ('{"access_token": "x"}', "missing access_token_expire_in, refresh_token"),
+    ],
+    ids=["missing", "not-json", "missing-keys"],
+)
+def test_an_unusable_credentials_file_is_a_bad_invocation(
+    base: str, tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "tokens.json"
+    if content is not None:
+        path.write_text(content)
+    result = fetch(base, tmp_path / "store", path)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+@pytest.mark.usefixtures("env", "clock")
+def test_an_expired_refresh_token_is_a_bad_invocation_naming_the_fix(
+    base: str, tmp_path: Path
+) -> None:
+    path = write_credentials(tmp_path / "tokens.json", expire_in=0)
+    document = json.loads(path.read_text())
+    path.write_text(json.dumps({**document, "refresh_token_expire_in": 1}))
+    result = fetch(base, tmp_path / "store", path)
+    assert result.exit_code == 2
+    assert "the refresh token has expired; authorise the app again" in result.stderr
+
+
+@pytest.mark.usefixtures("env", "clock")
+def test_an_expired_access_token_is_refreshed_and_written_back_0600(
+    fake: FakeTikTok, base: str, tmp_path: Path
+) -> None:
+    path = write_credentials(tmp_path / "tokens.json", expire_in=0)
+    path.chmod(0o644)
+    fake.visible_until = int(pd.Timestamp(UNTIL).timestamp())
+    result = fetch(base, tmp_path / "store", path, "--until", UNTIL, "--no-extras")
+    assert result.exit_code == 0, result.output
+    assert json.loads(path.read_text())["access_token"] == "access-1"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not any(s in result.output for s in (*SECRETS, "access-1", "refresh-1"))
+
+
+@pytest.mark.usefixtures("env", "clock")
+def test_a_partial_fetch_exits_4_naming_what_is_missing(
+    fake: FakeTikTok, base: str, credentials: Path, tmp_path: Path
+) -> None:
+    fake.visible_until = int(pd.Timestamp(UNTIL).timestamp())
+    fake.inject("error_page", lambda r: r.path.endswith("/conversations/3003/messages"), times=99)
+    result = fetch(base, tmp_path / "store", credentials, "--until", UNTIL, "--no-extras")
+    assert result.exit_code == 4
+    assert result.stderr.splitlines() == [
+        "missing: shop 7495000000000000003: conversation 3003: /customer_service/202309/"
+        "conversations/3003/messages: API error 36009010 (Conversation data unavailable)",
+        "cs-metrics: incomplete: 1 item(s) could not be fetched (named above); everything "
+        "fetched is kept, and the next run resumes",
+    ]
+    assert (tmp_path / "store" / "messages").is_dir()
+
+
+@pytest.mark.usefixtures("env", "clock")
+def test_no_access_to_the_customer_service_api_exits_4_saying_so(
+    fake: FakeTikTok, base: str, credentials: Path, tmp_path: Path
+) -> None:
+    fake.inject("no_access", lambda r: "/customer_service/" in r.path, times=999)
+    result = fetch(base, tmp_path / "store", credentials, "--until", UNTIL)
+    assert result.exit_code == 4
+    assert result.stderr.count("needs TikTok's approval") == 3
+
+
+@pytest.mark.slow
+def test_the_installed_command_fetches_in_a_subprocess(
+    fake: FakeTikTok, base: str, credentials: Path, tmp_path: Path
+) -> None:
+    fake.visible_until = int(pd.Timestamp(UNTIL).timestamp())
+    env = {**os.environ, "TIKTOK_APP_KEY": APP_KEY, "TIKTOK_APP_SECRET": APP_SECRET}
+    argv = [sys.executable, "-m", "cs_metrics", "fetch", "tiktok", "--store", str(tmp_path / "s")]
+    argv += ["--credentials", str(credentials), "--api-base", base, "--auth-base", base]
+    argv += ["--until", UNTIL, "--rate", "1000", "--no-extras"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "complete until 2026-11-23T00:00:00+00:00" in done.stdout
