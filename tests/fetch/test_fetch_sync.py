@@ -18,6 +18,7 @@ from cs_metrics.fetch.client import Client, CredentialsError
 from cs_metrics.fetch.outcome import Options, SyncReport
 from cs_metrics.fetch.state import complete_until, read_state
 from cs_metrics.fetch.sync import default_since, sync
+from cs_metrics.importers.tiktok_api import import_tiktok_api
 
 UNTIL = pd.Timestamp("2026-11-23T00:00Z")
 """The Monday the first sync runs (the world holds nothing later yet)."""
@@ -77,6 +78,31 @@ def test_first_sync_stores_every_message_since_the_horizon_and_the_shops(
     ]
     assert complete_until(tmp_path / "store") == UNTIL
     assert pd.Timestamp("2026-11-08T00:00Z") == SINCE  # Monday 16 Nov, less a day, less 7 days
+    # The same pages saved as a dump and imported give the same rows: one conversion for both.
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    lines = [
+        json.dumps(
+            {
+                "shop_id": s,
+                "conversation_id": c,
+                "response": {
+                    "code": 0,
+                    "data": {"messages": [m for m in ms if m["create_time"] <= UNTIL.timestamp()]},
+                },
+            }
+        )
+        for (s, c), ms in fake.by_conversation.items()
+    ]
+    (dump / "pages.jsonl").write_text("\n".join(lines))
+    import_tiktok_api(dump, tmp_path / "imported")
+    imported = pd.read_parquet(tmp_path / "imported" / "messages.parquet")
+    got = stored(tmp_path / "store")
+    columns = ["message_id", "sender_role", "message_type", "content", "sender_id"]
+    both = got[columns].merge(imported[columns], on="message_id", suffixes=("", "_import"))
+    assert len(both) == len(got)
+    for column in columns[1:]:
+        assert both[column].astype(str).tolist() == both[f"{column}_import"].astype(str).tolist()
 
 
 def test_paging_stops_at_the_horizon(fake: FakeTikTok, make_client, tmp_path: Path) -> None:
