@@ -124,6 +124,18 @@ def test_missing_app_key_is_a_bad_invocation(
 
 
 @pytest.mark.usefixtures("env", "clock")
+def test_an_api_base_that_is_not_a_url_is_a_bad_invocation(
+    credentials: Path, tmp_path: Path
+) -> None:
+    result = fetch("open-api.tiktokglobalshop.com", tmp_path / "store", credentials)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "cs-metrics: error: --api-base: expected an http(s):// URL, got "
+        "'open-api.tiktokglobalshop.com'\n"
+    )
+
+
+@pytest.mark.usefixtures("env", "clock")
 @pytest.mark.parametrize(
     ("content", "message"),
     [

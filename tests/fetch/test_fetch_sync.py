@@ -14,10 +14,10 @@ from fake_tiktok import SECRETS, FakeTikTok, Request
 
 from conftest import FakeClock
 from cs_metrics.fetch import state as state_module
-from cs_metrics.fetch.client import Client, CredentialsError
+from cs_metrics.fetch.client import Client, CredentialsError, FetchError
 from cs_metrics.fetch.outcome import Options, SyncReport
 from cs_metrics.fetch.state import complete_until, read_state
-from cs_metrics.fetch.sync import default_since, sync
+from cs_metrics.fetch.sync import default_since, store_lock, sync
 from cs_metrics.importers.tiktok_api import import_tiktok_api
 
 UNTIL = pd.Timestamp("2026-11-23T00:00Z")
@@ -279,13 +279,20 @@ def test_a_deauthorised_shop_is_named_and_its_stored_data_kept(
     fake.visible_until = int(UNTIL.timestamp())
     run(make_client(), store)
     fake.authorized.discard("7495000000000000003")
-    report = run(make_client(), store, LATER, shops=("7495000000000000003",))
+    report = run(make_client(), store, LATER)
     assert [m.line() for m in report.missing] == [
         "missing: shop 7495000000000000003: the shop: not authorised for this app "
         "(de-authorised, or a wrong id); its stored data is kept"
     ]
     assert "7495000000000000003" in set(stored(store)["shop_id"])
     assert "7495000000000000003" in set(pd.read_csv(store / "shops.csv", dtype=str)["shop_id"])
+    assert complete_until(store) == LATER  # its data stops; it does not hold the others back
+
+
+def test_a_second_fetch_on_the_same_store_is_refused(make_client, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with store_lock(store.parent), pytest.raises(FetchError, match="another fetch"):
+        run(make_client(), store.parent)
 
 
 def test_a_refused_refresh_token_stops_with_a_credentials_error(

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cs_metrics.cli.common import ShopOpt, app, command, printable
+from cs_metrics.errors import UsageError
 
 fetch_app = typer.Typer(
     no_args_is_help=True,
@@ -89,6 +90,9 @@ def fetch_tiktok(
     from cs_metrics.fetch.outcome import Options
     from cs_metrics.fetch.sync import parse_until, sync
 
+    for option, url in (("--api-base", api_base), ("--auth-base", auth_base)):
+        if not url.startswith(("https://", "http://")):
+            raise UsageError(f"{option}: expected an http(s):// URL, got {url!r}")
     now = dt.datetime.now(dt.UTC)
     options = Options(
         until=parse_until(until, now),

@@ -40,6 +40,9 @@ class ShopState:
     complete_until: str | None = None
     """Every message up to this instant is stored (UTC ISO)."""
     run: Run | None = None
+    authorized: bool = True
+    """Whether the latest sync found the shop authorised (a de-authorised shop's data stops, and
+    must not hold back the store's complete-until)."""
 
 
 @dataclass
@@ -49,8 +52,10 @@ class SyncState:
     shops: dict[str, ShopState] = field(default_factory=dict)
 
     def complete_until(self) -> str | None:
-        """The earliest of the shops' complete_until: the store's data is complete up to it."""
-        stamps = [s.complete_until for s in self.shops.values() if s.complete_until]
+        """The earliest complete_until of the authorised shops: the store is complete up to it."""
+        stamps = [
+            s.complete_until for s in self.shops.values() if s.complete_until and s.authorized
+        ]
         return min(stamps, key=pd.Timestamp) if stamps else None
 
 
@@ -66,6 +71,7 @@ def read_state(data_dir: Path) -> SyncState:
                 horizon=entry.get("horizon"),
                 complete_until=entry.get("complete_until"),
                 run=Run(**entry["run"]) if entry.get("run") else None,
+                authorized=bool(entry.get("authorized", True)),
             )
             for shop_id, entry in raw.get("shops", {}).items()
         }

@@ -11,8 +11,10 @@ conversations as done; the shop's `complete_until` moves only when the whole run
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from cs_metrics.fetch.client import (
     NO_ACCESS_CODES,
     ApiError,
     Client,
+    FetchError,
     Unavailable,
 )
 from cs_metrics.fetch.outcome import Missing, Options, SyncReport
@@ -39,6 +42,7 @@ CONVERSATION_PAGE_SIZE = 20
 """Get Conversations returns at most 20 a page."""
 MESSAGE_PAGE_SIZE = 10
 """Get Conversation Messages returns at most 10 a page."""
+LOCK_FILE = ".fetch.lock"
 MAX_PAGES = 10_000
 """Per listing: a guard against a page token that never ends."""
 MAX_SAME_TOKEN = 3
@@ -60,6 +64,28 @@ def default_since(until: pd.Timestamp, lookback_days: int) -> pd.Timestamp:
 def sync(client: Client, data_dir: Path, options: Options) -> SyncReport:
     """Bring the store at `data_dir` up to `options.until`; never raises for one shop's failure."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    with store_lock(data_dir):
+        return _sync(client, data_dir, options)
+
+
+@contextmanager
+def store_lock(data_dir: Path) -> Iterator[None]:
+    """Hold the store for one sync: two runs interleaving their state writes would each record
+    conversations the other wrote. The lock goes with the process, however it ends."""
+    with (data_dir / LOCK_FILE).open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FetchError(
+                f"{data_dir}: another fetch is updating this store; try again when it ends"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sync(client: Client, data_dir: Path, options: Options) -> SyncReport:
     report = SyncReport(store=data_dir)
     state = read_state(data_dir)
     try:
@@ -72,7 +98,10 @@ def sync(client: Client, data_dir: Path, options: Options) -> SyncReport:
     shops = store.shops_table(api_shops, store.read_shops(data_dir))
     store.write_shops(data_dir, shops)
     ciphers = {str(s["id"]): str(s.get("cipher") or "") for s in api_shops}
-    wanted = list(options.shops) or sorted(ciphers)
+    for shop_id, known in state.shops.items():
+        known.authorized = shop_id in ciphers
+    # A shop synced before and no longer authorised is named, not silently dropped.
+    wanted = list(options.shops) or sorted(set(ciphers) | set(state.shops))
     for shop_id in wanted:
         if shop_id not in ciphers:
             report.missing.append(
@@ -97,6 +126,7 @@ def sync(client: Client, data_dir: Path, options: Options) -> SyncReport:
             if before:
                 first -= pd.Timedelta(minutes=options.overlap_minutes)
             fetch_extras(client, data_dir, shop_id, ciphers[shop_id], first, entry, report)
+    write_state(data_dir, state)
     report.complete_until = state.complete_until()
     report.requests = client.requests
     return report
