@@ -66,6 +66,14 @@ def fetch_tiktok(
         int,
         typer.Option("--lookback-days", min=0, help="First sync: days before the evaluation week."),
     ] = 7,
+    overlap_minutes: Annotated[
+        int,
+        typer.Option(
+            "--overlap-minutes",
+            min=0,
+            help="Later syncs start this long before the store's complete-until (late messages).",
+        ),
+    ] = 60,
     api_base: Annotated[
         str, typer.Option("--api-base", help="Open API base URL.")
     ] = "https://open-api.tiktokglobalshop.com",
@@ -99,6 +107,7 @@ def fetch_tiktok(
         shops=tuple(shop or ()),
         since=parse_until(since, now) if since else None,
         lookback_days=lookback_days,
+        overlap_minutes=overlap_minutes,
         performance=not no_extras,
     )
     settings = Settings(
