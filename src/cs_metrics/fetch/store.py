@@ -19,24 +19,36 @@ from cs_metrics import files
 from cs_metrics.policy import MARKET_TIMEZONES
 
 PART = "part-0.parquet"
-MESSAGE_FILE_COLUMNS = (
-    "conversation_id",
-    "message_id",
-    "sender_role",
-    "sent_at",
-    "sender_id",
-    "message_type",
-    "content",
-    "api_sender_role",
-    "api_is_visible",
+TEXT = pa.large_string()
+INSTANT = pa.timestamp("us", tz="UTC")
+MESSAGE_SCHEMA = pa.schema(
+    [
+        ("conversation_id", TEXT),
+        ("message_id", TEXT),
+        ("sender_role", TEXT),
+        ("sent_at", INSTANT),
+        ("sender_id", TEXT),
+        ("message_type", TEXT),
+        ("content", TEXT),
+        ("api_sender_role", TEXT),
+        ("api_is_visible", TEXT),
+    ]
 )
-RATING_FILE_COLUMNS = ("conversation_id", "rating", "rated_at", "session_id")
+"""Every day file has exactly this schema (a day whose values are all missing included): the
+readers read a shop's files as one dataset, which needs one schema."""
+RATING_SCHEMA = pa.schema(
+    [("conversation_id", TEXT), ("rating", pa.int64()), ("rated_at", INSTANT), ("session_id", TEXT)]
+)
+MESSAGE_FILE_COLUMNS = tuple(MESSAGE_SCHEMA.names)
+RATING_FILE_COLUMNS = tuple(RATING_SCHEMA.names)
 
 
-def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """A frame as one Parquet file, written atomically (temporary file, fsync, rename)."""
+def write_frame(frame: pd.DataFrame, path: Path, schema: pa.Schema) -> None:
+    """A frame as one Parquet file of `schema`, written atomically (temporary file, fsync,
+    rename)."""
     buffer = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    pq.write_table(table, buffer)
     files.write_atomic(path, buffer.getvalue().to_pybytes())
 
 
@@ -54,7 +66,8 @@ def merge_messages(data_dir: Path, shop_id: str, batch: pd.DataFrame) -> int:
         merged = merged.drop_duplicates("message_id", keep="first")
         added += len(merged) - len(old)
         if len(merged) > len(old):
-            write_frame(merged.sort_values(["conversation_id", "sent_at"], kind="stable"), path)
+            ordered = merged.sort_values(["conversation_id", "sent_at"], kind="stable")
+            write_frame(ordered, path, MESSAGE_SCHEMA)
     return added
 
 
@@ -67,7 +80,7 @@ def merge_ratings(data_dir: Path, shop_id: str, ratings: pd.DataFrame) -> int:
     merged = merged.drop_duplicates("session_id", keep="first")
     if merged.empty:
         return 0
-    write_frame(merged.sort_values(["rated_at", "session_id"], kind="stable"), path)
+    write_frame(merged.sort_values(["rated_at", "session_id"], kind="stable"), path, RATING_SCHEMA)
     return len(merged) - len(old)
 
 
@@ -76,12 +89,6 @@ def read_part(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=list(columns))
     return pq.read_table(path).to_pandas().reindex(columns=list(columns))
-
-
-def stored_message_count(data_dir: Path) -> int:
-    """How many messages the store holds (for the run's summary)."""
-    folder = data_dir / "messages"
-    return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet"))
 
 
 def shops_table(api_shops: list[dict[str, object]], existing: pd.DataFrame) -> pd.DataFrame:
