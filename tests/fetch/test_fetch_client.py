@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from fake_tiktok import FakeTikTok
+from fake_tiktok import APP_KEY, APP_SECRET, FakeTikTok
 
-from conftest import FakeClock, write_credentials
+from conftest import FakeClock, settings_for, write_credentials
 from cs_metrics.fetch.client import (
     Client,
     Credentials,
@@ -77,7 +77,6 @@ def test_requests_are_spaced_to_the_rate(fake: FakeTikTok, make_client, clock: F
 def test_a_token_about_to_expire_is_refreshed_before_the_request(
     fake: FakeTikTok, base: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    from conftest import settings_for
 
     path = write_credentials(tmp_path / "tokens.json", expire_in=int(time.time()) + 60)
     client = Client(APP_KEY, APP_SECRET, Credentials.load(path), settings_for(base))
