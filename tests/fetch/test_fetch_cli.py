@@ -14,14 +14,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fake_tiktok import APP_KEY, APP_SECRET, SECRETS, FakeTikTok
+from fetch_helpers import write_credentials
 from typer.testing import CliRunner
 
-from conftest import write_credentials
 from cs_metrics.cli.app import app
 from cs_metrics.fetch.performance import tiktok_figures
 from cs_metrics.fetch.state import complete_until
 from cs_metrics.importers.common import ImportSummary
 from cs_metrics.importers.tiktok_api import api_messages
+
+pytest_plugins = ["fetch_fixtures"]  # the fake server's fixtures (tests/conftest.py is shared)
 
 runner = CliRunner()
 UNTIL = "2026-11-23T00:00:00Z"

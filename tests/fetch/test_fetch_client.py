@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from fake_tiktok import APP_KEY, APP_SECRET, FakeTikTok
+from fetch_helpers import FakeClock, settings_for, write_credentials
 
-from conftest import FakeClock, settings_for, write_credentials
 from cs_metrics.fetch.client import (
     Client,
     Credentials,
@@ -27,6 +27,8 @@ from cs_metrics.fetch.performance import session_ratings
 from cs_metrics.fetch.state import complete_until
 from cs_metrics.fetch.store import MESSAGE_SCHEMA, merge_messages, shops_table
 from cs_metrics.fetch.sync import default_since, oldest_time
+
+pytest_plugins = ["fetch_fixtures"]  # the fake server's fixtures (tests/conftest.py is shared)
 
 SHOPS_PATH = "/authorization/202309/shops"
 

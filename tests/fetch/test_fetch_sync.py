@@ -11,14 +11,16 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 from fake_tiktok import SECRETS, FakeTikTok, Request
+from fetch_helpers import FakeClock
 
-from conftest import FakeClock
 from cs_metrics.fetch import state as state_module
 from cs_metrics.fetch.client import Client, CredentialsError, FetchError
 from cs_metrics.fetch.outcome import Options, SyncReport
 from cs_metrics.fetch.state import complete_until, read_state
 from cs_metrics.fetch.sync import default_since, store_lock, sync
 from cs_metrics.importers.tiktok_api import import_tiktok_api
+
+pytest_plugins = ["fetch_fixtures"]  # the fake server's fixtures (tests/conftest.py is shared)
 
 UNTIL = pd.Timestamp("2026-11-23T00:00Z")
 """The Monday the first sync runs (the world holds nothing later yet)."""
