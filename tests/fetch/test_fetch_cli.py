@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fake_tiktok import APP_KEY, APP_SECRET, SECRETS, FakeTikTok
-from fetch_helpers import write_credentials
+from fetch_helpers import FakeClock, write_credentials
 from typer.testing import CliRunner
 
 from cs_metrics.cli.app import app
@@ -110,6 +110,53 @@ def test_fetch_then_fetch_again_then_compute_and_weekly_give_the_truth(
     days = [d for d in fake.performance["7495000000000000001"] if WEEK[0] <= d["date"] <= WEEK[1]]
     mean = sum(float(d["response_rate"]) for d in days) / 7
     assert figures["response_rate"].iloc[0] == pytest.approx(mean)
+
+
+@pytest.mark.usefixtures("env")
+def test_with_every_transient_fault_at_once_the_fetch_is_complete_and_exact(
+    fake: FakeTikTok, base: str, credentials: Path, tmp_path: Path, clock: FakeClock
+) -> None:
+    """429 with Retry-After, 500, a slow answer, an expired token, malformed JSON and a
+    duplicated page, all in one run: exit 0, every message once, the waits as the server asked."""
+    store = tmp_path / "store"
+    fake.visible_until = int(pd.Timestamp(UNTIL).timestamp())
+
+    def nth(path_end: str, n: int):  # type: ignore[no-untyped-def]
+        return lambda r: r.path.endswith(path_end) and r.number >= n
+
+    fake.inject("429", nth("/messages", 10), retry_after="7")
+    fake.inject("500", nth("/conversations", 1))
+    fake.inject("slow", nth("/messages", 30), delay=0.6)
+    fake.inject("expired_token", nth("/messages", 40))
+    fake.inject("malformed", nth("/messages", 50))
+    fake.inject(
+        "duplicate_page", lambda r: r.path.endswith("/messages") and "page_token" in r.params
+    )
+    fake.inject("500", nth("/sessions/search", 1))
+    result = fetch(base, store, credentials, "--until", UNTIL, "--timeout", "0.3")
+    assert result.exit_code == 0, result.output
+    assert all(f.times == 0 for f in fake.faults), "a fault never fired"
+    assert fake.violations == []
+    assert 7.0 in clock.waits
+    table = pd.read_parquet(store / "messages")
+    assert not table.duplicated(["shop_id", "message_id"]).any()
+    truth = fake.truth(pd.Timestamp(UNTIL))
+    since = pd.Timestamp("2026-11-08T00:00Z")
+    expected = set(truth.loc[truth["sent_at"] >= since, "message_id"])
+    assert set(table.loc[table["sent_at"] >= since, "message_id"]) == expected
+    assert not any(s in result.output for s in (*SECRETS, "access-1", "refresh-1"))
+
+
+@pytest.mark.usefixtures("env", "clock")
+def test_no_access_to_ratings_or_figures_is_a_note_not_a_failure(
+    fake: FakeTikTok, base: str, credentials: Path, tmp_path: Path
+) -> None:
+    fake.visible_until = int(pd.Timestamp(UNTIL).timestamp())
+    fake.inject("no_access", lambda r: "/202407/" in r.path, times=99)
+    result = fetch(base, tmp_path / "store", credentials, "--until", UNTIL)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Search Sessions (ratings) not fetched") == 3
+    assert "needs TikTok's approval" in result.stdout
 
 
 @pytest.mark.usefixtures("clock")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from cs_metrics import files
 from cs_metrics.fetch import store
-from cs_metrics.fetch.client import ApiError, Client, Unavailable
+from cs_metrics.fetch.client import NO_ACCESS_CODES, ApiError, Client, Unavailable
 from cs_metrics.fetch.outcome import Missing, SyncReport
 from cs_metrics.fetch.state import ShopState
 from cs_metrics.importers.tiktok_api import id_texts, unix_instants
@@ -46,25 +46,45 @@ def fetch_extras(
     data_dir: Path,
     shop_id: str,
     cipher: str,
-    first: pd.Timestamp,
     entry: ShopState,
+    overlap: pd.Timedelta,
     report: SyncReport,
 ) -> None:
-    """Fetch a shop's performance days and rated sessions from `first` to its complete-until."""
-    first = first.tz_convert("UTC")
+    """Fetch a shop's performance days and rated sessions from where the last fetch of them
+    stopped (less `overlap`; the horizon the first time) to its complete-until.
+
+    An app without access to these APIs gets a note, not a failure: they are extras. Any other
+    failure is named, and the same span is asked for again next time.
+    """
+    if entry.extras_until:
+        first = pd.Timestamp(entry.extras_until).tz_convert("UTC") - overlap
+    else:
+        first = pd.Timestamp(entry.horizon or entry.complete_until).tz_convert("UTC")
     last = pd.Timestamp(entry.complete_until).tz_convert("UTC")
     # TikTok revises the figures of recent days: fetch the days before `first` again too.
     revised = (first - pd.Timedelta(days=REVISED_DAYS)).date()
+    complete = True
     try:
         days = performance_rows(client, cipher, shop_id, revised, last.date())
         merge_performance(data_dir, days)
     except (ApiError, Unavailable) as exc:
-        report.missing.append(Missing(shop_id, "Get Customer Service Performance", str(exc)))
+        complete &= _extra_failed(exc, shop_id, "Get Customer Service Performance", report)
     try:
         sessions = list(session_items(client, cipher, first, last))
         report.ratings_added += store.merge_ratings(data_dir, shop_id, session_ratings(sessions))
     except (ApiError, Unavailable) as exc:
-        report.missing.append(Missing(shop_id, "Search Sessions (ratings)", str(exc)))
+        complete &= _extra_failed(exc, shop_id, "Search Sessions (ratings)", report)
+    if complete:
+        entry.extras_until = entry.complete_until
+
+
+def _extra_failed(exc: Exception, shop_id: str, what: str, report: SyncReport) -> bool:
+    """Name a failed extra; True when it is only missing access (nothing to fetch again)."""
+    if isinstance(exc, ApiError) and exc.code in NO_ACCESS_CODES:
+        report.notes.append(f"shop {shop_id}: {what} not fetched: {exc}")
+        return True
+    report.missing.append(Missing(shop_id, what, str(exc)))
+    return False
 
 
 def performance_rows(

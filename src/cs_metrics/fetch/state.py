@@ -40,6 +40,8 @@ class ShopState:
     complete_until: str | None = None
     """Every message up to this instant is stored (UTC ISO)."""
     run: Run | None = None
+    extras_until: str | None = None
+    """Ratings and performance figures are fetched up to this instant (UTC ISO)."""
     authorized: bool = True
     """Whether the latest sync found the shop authorised (a de-authorised shop's data stops, and
     must not hold back the store's complete-until)."""
@@ -71,6 +73,7 @@ def read_state(data_dir: Path) -> SyncState:
                 horizon=entry.get("horizon"),
                 complete_until=entry.get("complete_until"),
                 run=Run(**entry["run"]) if entry.get("run") else None,
+                extras_until=entry.get("extras_until"),
                 authorized=bool(entry.get("authorized", True)),
             )
             for shop_id, entry in raw.get("shops", {}).items()

@@ -115,17 +115,13 @@ def _sync(client: Client, data_dir: Path, options: Options) -> SyncReport:
             continue
         report.shops.append(shop_id)
         entry = state.shops.setdefault(shop_id, ShopState())
-        before = entry.complete_until
         try:
             _sync_shop(client, data_dir, state, entry, shop_id, ciphers[shop_id], options, report)
         except ShopUnavailable as exc:
             report.missing.append(Missing(shop_id, "the shop", str(exc)))
         if options.performance and entry.complete_until:
-            # Extras from where the previous sync stopped (less the overlap), else from the horizon.
-            first = pd.Timestamp(before or entry.horizon or entry.complete_until)
-            if before:
-                first -= pd.Timedelta(minutes=options.overlap_minutes)
-            fetch_extras(client, data_dir, shop_id, ciphers[shop_id], first, entry, report)
+            overlap = pd.Timedelta(minutes=options.overlap_minutes)
+            fetch_extras(client, data_dir, shop_id, ciphers[shop_id], entry, overlap, report)
     write_state(data_dir, state)
     report.complete_until = state.complete_until()
     report.requests = client.requests
