@@ -67,6 +67,8 @@ class Fault:
     times: int = 1
     retry_after: str = "2"
     delay: float = 0.5
+    action: Callable[[FakeTikTok], None] | None = None
+    """For kind `call`: done to the server before it answers as usual."""
 
 
 def seeded_data(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -154,6 +156,14 @@ class FakeTikTok:
         self.lock = threading.Lock()
         self.performance = self._performance()
 
+    def add_message(self, shop_id: str, conversation_id: str, create_time: int) -> None:
+        """A buyer message arrives in a conversation (it moves to the front of the listing)."""
+        rng = random.Random(create_time)
+        conversation = self.by_conversation[(shop_id, conversation_id)]
+        message = _message(shop_id, conversation_id, 9000, create_time, "BUYER", rng)
+        conversation.insert(0, message)
+        self.messages = pd.concat([self.messages, pd.DataFrame([message])], ignore_index=True)
+
     # --- ground truth ---------------------------------------------------------------------
 
     def truth(self, until: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -210,6 +220,9 @@ class FakeTikTok:
         return status, headers, body, fault.delay if fault and fault.kind == "slow" else 0.0
 
     def _faulty(self, request: Request, fault: Fault | None) -> tuple[int, dict[str, str], bytes]:
+        if fault is not None and fault.kind == "call" and fault.action is not None:
+            fault.action(self)
+            fault = None
         if fault is not None:
             kind = fault.kind
             if kind == "429":

@@ -194,6 +194,32 @@ def test_a_crash_between_data_and_state_duplicates_nothing(
     assert_store_matches(store, fake, SINCE, UNTIL)
 
 
+def test_a_conversation_that_moves_up_while_the_listing_is_paged_is_not_missed(
+    fake: FakeTikTok, make_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message arriving during the listing moves its conversation to the front, so the pages
+    after it shift and it would be passed over; the listing is read again until nothing is new."""
+    monkeypatch.setattr("cs_metrics.fetch.sync.CONVERSATION_PAGE_SIZE", 5)
+    fake.visible_until = int(UNTIL.timestamp())
+    shop = "7495000000000000001"
+    ranked = (
+        fake.truth(UNTIL).query("shop_id == @shop").groupby("conversation_id")["sent_at"].max()
+    ).sort_values(ascending=False)
+    mover = str(ranked.index[12])
+
+    def arrive(server: FakeTikTok) -> None:
+        server.add_message(shop, mover, int(UNTIL.timestamp()))
+
+    second_page = page_of("/conversations")
+    fake.inject(
+        "call", lambda r: second_page(r) and r.params["shop_cipher"].endswith("0001"), action=arrive
+    )
+    report = run(make_client(), tmp_path / "store")
+    assert report.complete, report.lines()
+    assert mover in set(stored(tmp_path / "store")["conversation_id"])
+    assert_store_matches(tmp_path / "store", fake, SINCE, UNTIL)
+
+
 def page_of(path_end: str, token: bool = True):  # type: ignore[no-untyped-def]
     """Requests of a path ending so, past the first page when `token`."""
     return lambda r: r.path.endswith(path_end) and (bool(r.params.get("page_token")) or not token)

@@ -43,6 +43,8 @@ CONVERSATION_PAGE_SIZE = 20
 MESSAGE_PAGE_SIZE = 10
 """Get Conversation Messages returns at most 10 a page."""
 LOCK_FILE = ".fetch.lock"
+LISTING_PASSES = 3
+"""Readings of a shop's conversation listing per run (see `_run`)."""
 MAX_PAGES = 10_000
 """Per listing: a guard against a page token that never ends."""
 MAX_SAME_TOKEN = 3
@@ -165,19 +167,53 @@ def _run(
     options: Options,
     report: SyncReport,
 ) -> bool:
-    """Carry out the shop's recorded run; True when all of it is on disk."""
+    """Carry out the shop's recorded run; True when all of it is on disk.
+
+    The listing is read again after its conversations are fetched: a conversation that gets a
+    message while the listing is paged moves to its front, and one from a later page could be
+    passed over. A pass that finds nothing new ends the run.
+    """
     run = entry.run
     assert run is not None
     since = pd.Timestamp(run.since)
-    try:
-        listed = list(conversation_ids(client, cipher, since))
-    except ApiError as exc:
-        raise ShopUnavailable(str(exc)) from None
-    except Unavailable as exc:
-        raise ShopUnavailable(f"Get Conversations failed: {exc}") from None
-    done = set(run.done)
-    todo = [c for c in dict.fromkeys(listed) if c not in done]
-    failed: list[str] = []
+    tried: set[str] = set()
+    for _ in range(LISTING_PASSES):
+        try:
+            listed = list(dict.fromkeys(conversation_ids(client, cipher, since)))
+        except ApiError as exc:
+            raise ShopUnavailable(str(exc)) from None
+        except Unavailable as exc:
+            raise ShopUnavailable(f"Get Conversations failed: {exc}") from None
+        todo = [c for c in listed if c not in tried and c not in set(run.done)]
+        if not todo:
+            break
+        tried.update(todo)
+        if not _fetch_conversations(
+            client, data_dir, state, run, shop_id, cipher, todo, options, report
+        ):
+            return False
+    if not tried <= set(run.done):
+        return False
+    entry.complete_until = run.until
+    entry.run = None
+    write_state(data_dir, state)
+    return True
+
+
+def _fetch_conversations(
+    client: Client,
+    data_dir: Path,
+    state: SyncState,
+    run: Run,
+    shop_id: str,
+    cipher: str,
+    todo: list[str],
+    options: Options,
+    report: SyncReport,
+) -> bool:
+    """Fetch and write the conversations of `todo`; False when the API failed too often to go
+    on (the failures are in the report)."""
+    since = pd.Timestamp(run.since)
     batch: list[dict[str, Any]] = []
     batch_ids: list[str] = []
     in_a_row = 0
@@ -188,24 +224,20 @@ def _run(
             if exc.code in NO_ACCESS_CODES | DEAUTHORIZED_CODES:
                 _flush(data_dir, state, run, batch, batch_ids, report)
                 raise ShopUnavailable(str(exc)) from None
-            failed.append(conversation_id)
             report.missing.append(Missing(shop_id, f"conversation {conversation_id}", str(exc)))
             continue
         except Unavailable as exc:
-            failed.append(conversation_id)
             report.missing.append(Missing(shop_id, f"conversation {conversation_id}", str(exc)))
             in_a_row += 1
             if in_a_row >= options.give_up_after:
                 rest = todo[number + 1 :]
                 if rest:
+                    reason = f"not tried: the API failed {in_a_row} conversations in a row"
                     report.missing.append(
-                        Missing(
-                            shop_id,
-                            f"{len(rest)} more conversation(s)",
-                            f"not tried: the API failed {in_a_row} conversations in a row",
-                        )
+                        Missing(shop_id, f"{len(rest)} more conversation(s)", reason)
                     )
-                break
+                _flush(data_dir, state, run, batch, batch_ids, report)
+                return False
             continue
         in_a_row = 0
         ids = {"shop_id": shop_id, "conversation_id": conversation_id}
@@ -214,11 +246,6 @@ def _run(
         if len(batch_ids) >= options.batch_conversations:
             _flush(data_dir, state, run, batch, batch_ids, report)
     _flush(data_dir, state, run, batch, batch_ids, report)
-    if failed or len(run.done) < len(set(todo) | done):
-        return False
-    entry.complete_until = run.until
-    entry.run = None
-    write_state(data_dir, state)
     return True
 
 
