@@ -8,6 +8,7 @@ run stopped between the two fetches a few conversations again, which the store d
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,17 @@ class SyncState:
 
     shops: dict[str, ShopState] = field(default_factory=dict)
 
-    def complete_until(self) -> str | None:
-        """The earliest complete_until of the authorised shops: the store is complete up to it."""
-        stamps = [
-            s.complete_until for s in self.shops.values() if s.complete_until and s.authorized
+    def complete_until(self, shop_ids: Collection[str] | None = None) -> str | None:
+        """How far the store is known complete: the earliest complete_until of the authorised
+        shops (of `shop_ids` when given). A shop whose first sync has not finished counts with
+        its horizon (nothing is known complete for it yet): one shop's gap holds the cut-off
+        back, so that the weekly job withholds actions rather than judge it on partial data."""
+        chosen = [
+            entry
+            for shop_id, entry in self.shops.items()
+            if entry.authorized and (shop_ids is None or shop_id in shop_ids)
         ]
+        stamps = [s for s in (e.complete_until or e.horizon for e in chosen) if s]
         return min(stamps, key=pd.Timestamp) if stamps else None
 
 
@@ -93,16 +100,13 @@ def write_state(data_dir: Path, state: SyncState) -> None:
     files.write_atomic(data_dir / STATE_FILE, json.dumps(document, indent=2) + "\n")
 
 
-def complete_until(data_dir: Path) -> pd.Timestamp | None:
-    """The instant up to which a fetched store is known complete (None: not a fetched store, or
-    no shop fully fetched yet): the weekly job's natural cut-off."""
-    path = data_dir / STATE_FILE
-    if not path.exists():
+def complete_until(data_dir: Path, shop_ids: Collection[str] | None = None) -> pd.Timestamp | None:
+    """The instant up to which a fetched store is known complete, for all its authorised shops
+    or those of `shop_ids` (None: not a fetched store): the weekly job's natural cut-off, rather
+    than the latest message."""
+    if not (data_dir / STATE_FILE).exists():
         return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("complete_until")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise InputError(f"{path}: unreadable sync state ({exc})") from None
+    value = read_state(data_dir).complete_until(shop_ids)
     return pd.Timestamp(value).tz_convert("UTC") if value else None
 
 
