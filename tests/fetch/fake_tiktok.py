@@ -242,6 +242,8 @@ class FakeTikTok:
                 return 200, {}, _json(_error(105005, "App has no permission for this API"))
             if kind == "duplicate_page":
                 return 200, {}, _json(self._route(request, duplicate=True))
+        if not request.path.startswith(("/api/v2/", "/authorization/", "/customer_service/")):
+            return 404, {"Content-Type": "text/html"}, b"<html>Not Found</html>"
         return 200, {}, _json(self._route(request))
 
     def _route(self, request: Request, duplicate: bool = False) -> dict[str, Any]:

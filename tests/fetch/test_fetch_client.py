@@ -16,6 +16,7 @@ from fake_tiktok import APP_KEY, APP_SECRET, FakeTikTok
 from fetch_helpers import FakeClock, settings_for, write_credentials
 
 from cs_metrics.fetch.client import (
+    ApiError,
     Client,
     Credentials,
     CredentialsError,
@@ -200,3 +201,12 @@ def test_a_rating_is_dated_by_its_score_else_the_session_end_else_its_start() ->
 
 def test_complete_until_of_a_folder_that_was_never_fetched_is_none(tmp_path: Path) -> None:
     assert complete_until(tmp_path) is None
+
+
+def test_a_refusal_without_an_api_body_is_not_retried(make_client, clock: FakeClock) -> None:
+    """A wrong --api-base path answers 404 with HTML: an error at once, not six attempts."""
+    client = make_client()
+    client.settings.api_base += "/wrong"
+    with pytest.raises(ApiError, match=r"API error HTTP 404 \(no API answer\)"):
+        client.get(SHOPS_PATH)
+    assert clock.waits == []

@@ -42,7 +42,7 @@ TOKEN_EXPIRED_CODES = frozenset({105001, 105002})
 """Invalid or expired access token: refresh it and ask again."""
 NO_ACCESS_CODES = frozenset({105005, 36009001})
 """The app may not call this API (the Customer Service API needs platform approval)."""
-DEAUTHORIZED_CODES = frozenset({105003, 106001})
+DEAUTHORIZED_CODES = frozenset({105003})
 """The shop withdrew the app's authorisation."""
 TRANSIENT_CODES = frozenset({36009003, 36009429})
 """Internal error or rate limit reported in the body: worth asking again."""
@@ -303,6 +303,9 @@ class Client:
         try:
             answer = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
+            if 400 <= response.status_code < 500:
+                # A refusal without an API body (a wrong path or base URL): asking again won't help.
+                raise ApiError(path, f"HTTP {response.status_code}", "no API answer") from None
             return f"malformed JSON (HTTP {response.status_code})", None
         if not isinstance(answer, dict):
             return f"malformed answer (HTTP {response.status_code})", None
