@@ -26,6 +26,8 @@ UNTIL = pd.Timestamp("2026-11-23T00:00Z")
 """The Monday the first sync runs (the world holds nothing later yet)."""
 LATER = pd.Timestamp("2026-11-26T12:00Z")
 SINCE = default_since(UNTIL, 7)
+ONE = ("7495000000000000001",)
+"""The shop the fault tests fetch (one shop keeps them quick; the rest are alike)."""
 
 
 def stored(store: Path) -> pd.DataFrame:
@@ -45,13 +47,21 @@ def key(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["shop_id", "message_id"]).reset_index(drop=True)
 
 
-def assert_store_matches(store: Path, fake: FakeTikTok, since: pd.Timestamp, until: pd.Timestamp):
-    """Every message of [since, until] stored once, nothing after until, nothing invented."""
+def assert_store_matches(
+    store: Path,
+    fake: FakeTikTok,
+    since: pd.Timestamp,
+    until: pd.Timestamp,
+    shops: tuple[str, ...] = (),
+) -> None:
+    """Every message of [since, until] (of `shops`, default all) stored once, nothing after
+    until, nothing invented."""
     got = stored(store)
     assert not got.duplicated(["shop_id", "message_id"]).any(), "a message is stored twice"
     assert got["sent_at"].max() <= until
     assert set(got["message_id"]) <= set(fake.truth()["message_id"])
     truth = fake.truth(until)
+    truth = truth.loc[truth["shop_id"].isin(shops)] if shops else truth
     expected = truth.loc[truth["sent_at"] >= since]
     pd.testing.assert_frame_equal(key(got.loc[got["sent_at"] >= since]), key(expected))
     assert fake.violations == []
@@ -80,6 +90,16 @@ def test_first_sync_stores_every_message_since_the_horizon_and_the_shops(
     ]
     assert complete_until(tmp_path / "store") == UNTIL
     assert pd.Timestamp("2026-11-08T00:00Z") == SINCE  # Monday 16 Nov, less a day, less 7 days
+    # Long-lived conversations are paged back only as far as the horizon, and the listing of
+    # conversations stops at the first one older than it.
+    truth = fake.truth(UNTIL)
+    pages_all = truth.groupby("conversation_id").size().floordiv(10).add(1).sum()
+    assert len(message_requests(fake)) < pages_all
+    kept = stored(tmp_path / "store")
+    assert kept["sent_at"].min() < SINCE  # the page that crosses the horizon is kept whole
+    assert kept["sent_at"].min() > truth["sent_at"].min()  # older pages were never asked for
+    listed = [r for r in fake.requests if r.path.endswith("/conversations")]
+    assert {r.params["page_size"] for r in listed} == {"20"}
     # The same pages saved as a dump and imported give the same rows: one conversion for both.
     dump = tmp_path / "dump"
     dump.mkdir()
@@ -105,22 +125,6 @@ def test_first_sync_stores_every_message_since_the_horizon_and_the_shops(
     assert len(both) == len(got)
     for column in columns[1:]:
         assert both[column].astype(str).tolist() == both[f"{column}_import"].astype(str).tolist()
-
-
-def test_paging_stops_at_the_horizon(fake: FakeTikTok, make_client, tmp_path: Path) -> None:
-    """Long-lived conversations are paged back only as far as the horizon, and the listing of
-    conversations stops at the first one older than it."""
-    fake.visible_until = int(UNTIL.timestamp())
-    run(make_client(), tmp_path / "store")
-    asked = message_requests(fake)
-    truth = fake.truth(UNTIL)
-    pages_all = truth.groupby("conversation_id").size().floordiv(10).add(1).sum()
-    assert len(asked) < pages_all
-    kept = stored(tmp_path / "store")
-    assert kept["sent_at"].min() < SINCE  # the page that crosses the horizon is kept whole
-    assert kept["sent_at"].min() > truth["sent_at"].min()  # older pages were never asked for
-    listed = [r for r in fake.requests if r.path.endswith("/conversations")]
-    assert {r.params["page_size"] for r in listed} == {"20"}
 
 
 def test_incremental_sync_fetches_only_what_is_new(
@@ -187,11 +191,11 @@ def test_a_crash_between_data_and_state_duplicates_nothing(
 
     monkeypatch.setattr("cs_metrics.fetch.sync.write_state", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
-        run(make_client(), store, batch_conversations=4)
+        run(make_client(), store, batch_conversations=4, shops=ONE)
     monkeypatch.setattr("cs_metrics.fetch.sync.write_state", real)
     assert len(stored(store)) > 0
-    assert run(make_client(), store).complete
-    assert_store_matches(store, fake, SINCE, UNTIL)
+    assert run(make_client(), store, shops=ONE).complete
+    assert_store_matches(store, fake, SINCE, UNTIL, ONE)
 
 
 def test_a_conversation_that_moves_up_while_the_listing_is_paged_is_not_missed(
@@ -214,10 +218,10 @@ def test_a_conversation_that_moves_up_while_the_listing_is_paged_is_not_missed(
     fake.inject(
         "call", lambda r: second_page(r) and r.params["shop_cipher"].endswith("0001"), action=arrive
     )
-    report = run(make_client(), tmp_path / "store")
+    report = run(make_client(), tmp_path / "store", shops=ONE)
     assert report.complete, report.lines()
     assert mover in set(stored(tmp_path / "store")["conversation_id"])
-    assert_store_matches(tmp_path / "store", fake, SINCE, UNTIL)
+    assert_store_matches(tmp_path / "store", fake, SINCE, UNTIL, ONE)
 
 
 def page_of(path_end: str, token: bool = True):  # type: ignore[no-untyped-def]
@@ -251,10 +255,10 @@ def test_a_fault_loses_and_duplicates_nothing(
     store = tmp_path / "store"
     fake.visible_until = int(UNTIL.timestamp())
     fault = fake.inject(kind, when, times=times, delay=0.5)
-    report = run(make_client(**settings), store)
+    report = run(make_client(**settings), store, shops=ONE)
     assert fault.times == 0, "the fault never fired"
     assert report.complete, report.lines()
-    assert_store_matches(store, fake, SINCE, UNTIL)
+    assert_store_matches(store, fake, SINCE, UNTIL, ONE)
     if kind == "429":
         # Retry-After: 2 outlasts the first two backoffs (0.75 s, 1.5 s), not the third (3 s).
         assert clock.waits == [2.0, 2.0, 3.0]
@@ -344,8 +348,8 @@ def test_no_secret_reaches_a_log_an_error_or_the_store(
     store = tmp_path / "store"
     fake.inject("expired_token", page_of("/messages"))
     fake.inject("500", page_of("/conversations", token=False))
-    fake.inject("error_page", page_of("/conversations/2001/messages"), times=99)
-    report = run(make_client(), store)
+    fake.inject("error_page", page_of("/conversations/1001/messages"), times=99)
+    report = run(make_client(), store, shops=ONE)
     new = ("access-1", "refresh-1")
     texts = [caplog.text, *report.lines()]
     texts += [p.read_bytes().decode("latin-1") for p in store.rglob("*") if p.is_file()]
