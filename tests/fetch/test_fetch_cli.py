@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -272,3 +273,41 @@ def test_the_installed_command_fetches_in_a_subprocess(
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "complete until 2026-11-23T00:00:00+00:00" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_fetch_killed_mid_run_resumes_and_loses_nothing(
+    fake: FakeTikTok, base: str, credentials: Path, tmp_path: Path
+) -> None:
+    """SIGKILL half way (no clean-up at all), then the same command again: exit 0, every message
+    once, the conversations already written not fetched again."""
+    fake.visible_until = int(pd.Timestamp(UNTIL).timestamp())
+    store = tmp_path / "store"
+    env = {**os.environ, "TIKTOK_APP_KEY": APP_KEY, "TIKTOK_APP_SECRET": APP_SECRET}
+    argv = [sys.executable, "-m", "cs_metrics", "fetch", "tiktok", "--store", str(store)]
+    argv += ["--credentials", str(credentials), "--api-base", base, "--auth-base", base]
+    argv += ["--until", UNTIL, "--rate", "40", "--no-extras"]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(fake.requests) < 60 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    state = json.loads((store / "sync_state.json").read_text())
+    done = {c for s in state["shops"].values() if s["run"] for c in s["run"]["done"]}
+    finished = [k for k, s in state["shops"].items() if s["complete_until"]]
+    assert (done or finished) and len(finished) < 3, "the kill did not land half way"
+    first = len(fake.requests)
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "resuming the sync" in again.stdout
+    refetched = {
+        r.path.split("/")[-2] for r in fake.requests[first:] if r.path.endswith("/messages")
+    }
+    assert not refetched & done
+    table = pd.read_parquet(store / "messages")
+    assert not table.duplicated(["shop_id", "message_id"]).any()
+    truth = fake.truth(pd.Timestamp(UNTIL))
+    since = pd.Timestamp("2026-11-08T00:00Z")
+    expected = set(truth.loc[truth["sent_at"] >= since, "message_id"])
+    assert set(table.loc[table["sent_at"] >= since, "message_id"]) == expected
