@@ -22,8 +22,9 @@ class Options:
     """First sync: days before the evaluation week (chats opened before the week)."""
     overlap_minutes: int = 60
     """Incremental sync: start this long before the complete-until instant (late messages)."""
-    batch_conversations: int = 50
-    """Conversations written (and recorded as done) together."""
+    batch_conversations: int = 20
+    """Conversations written (and recorded as done) together: a stopped run loses at most this
+    many conversations' work, and each batch rewrites the day files it touches."""
     give_up_after: int = 3
     """Consecutive conversations the API could not serve before the shop is left for next time."""
     performance: bool = True

@@ -97,6 +97,8 @@ def _sync(client: Client, data_dir: Path, options: Options) -> SyncReport:
         report.requests = client.requests
         return report
     api_shops = [s for s in (authorized or []) if isinstance(s, dict) and s.get("id")]
+    if not api_shops:
+        report.notes.append("the credentials reach no authorised shop (docs/fetch.md, section 1)")
     shops = store.shops_table(api_shops, store.read_shops(data_dir))
     store.write_shops(data_dir, shops)
     ciphers = {str(s["id"]): str(s.get("cipher") or "") for s in api_shops}
