@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from fake_tiktok import APP_KEY, APP_SECRET, FakeTikTok
+from fake_tiktok import APP_KEY, APP_SECRET, SECRETS, FakeTikTok
 from fetch_helpers import FakeClock, settings_for, write_credentials
 
 from cs_metrics.fetch.client import (
@@ -210,3 +210,21 @@ def test_a_refusal_without_an_api_body_is_not_retried(make_client, clock: FakeCl
     with pytest.raises(ApiError, match=r"API error HTTP 404 \(no API answer\)"):
         client.get(SHOPS_PATH)
     assert clock.waits == []
+
+
+def test_the_credentials_repr_shows_no_token(tmp_path: Path) -> None:
+    text = repr(Credentials.load(write_credentials(tmp_path / "tokens.json")))
+    assert "access_token_expire_in" in text
+    assert not any(secret in text for secret in SECRETS)
+
+
+def test_a_server_that_is_not_there_is_unavailable_without_its_url(
+    make_client, clock: FakeClock
+) -> None:
+    client = make_client(attempts=2)
+    client.settings.api_base = "http://127.0.0.1:9"  # the discard port: nothing listens
+    with pytest.raises(Unavailable) as caught:
+        client.get(SHOPS_PATH)
+    assert str(caught.value) == (
+        f"{SHOPS_PATH}: no usable answer after 2 attempt(s) (last: request failed (ConnectError))"
+    )

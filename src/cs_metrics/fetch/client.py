@@ -106,10 +106,10 @@ class Credentials:
     """The shop tokens of a credentials file, as the token endpoints return them."""
 
     path: Path
-    access_token: str
+    access_token: str = field(repr=False)  # a repr in a traceback must not show a token
     access_token_expire_in: int
     """Unix seconds at which the access token expires (the token endpoints' field)."""
-    refresh_token: str
+    refresh_token: str = field(repr=False)
     refresh_token_expire_in: int
 
     @classmethod
@@ -296,8 +296,9 @@ class Client:
             )
         except httpx.TimeoutException:
             return "timed out", None
-        except httpx.TransportError as exc:
-            return f"connection failed ({type(exc).__name__})", None
+        except httpx.HTTPError as exc:
+            # Only the kind of failure: httpx's own message may carry the request's URL.
+            return f"request failed ({type(exc).__name__})", None
         if response.status_code == 429 or response.status_code >= 500:
             return f"HTTP {response.status_code}", retry_after(response.headers.get("retry-after"))
         try:
@@ -354,8 +355,8 @@ class Client:
                 if response.status_code != 429 and response.status_code < 500:
                     answer = response.json()
                     break
-            except (httpx.TransportError, json.JSONDecodeError, UnicodeDecodeError):
-                pass
+            except (httpx.HTTPError, json.JSONDecodeError, UnicodeDecodeError):
+                pass  # never shown: this request's URL carries the app secret and refresh token
             if attempt < self.settings.attempts:
                 self.clock.sleep(self._backoff(attempt, None))
         if not isinstance(answer, dict):
