@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +26,6 @@ from cs_metrics.policy import Policy
 from paths import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "tiktok_api"
-SCRIPT = ROOT / "scripts" / "fetch_tiktok_conversations.py"
 SHARED = ROOT.parent / "shared"
 IBM = SHARED / "real_data" / "ibm_twitter_customer_care" / "test.json"
 SHOP = "7495102938475610001"
@@ -333,19 +330,6 @@ def test_dump_needs_time_zone_aware_timestamps(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match="time-zone-aware"):
         tiktok_dump_from_tables(naive, tmp_path)
-
-
-# --- the fetch script --------------------------------------------------------------------------
-
-
-def test_fetch_script_compiles_and_shows_help() -> None:
-    """The standard-library fetch script runs far enough to print its usage (no network)."""
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert "--shop-id" in result.stdout
-    assert "TIKTOK_APP_SECRET" in result.stdout
 
 
 # --- IBM Twitter -------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ import typer
 
 # Importing the command modules registers their commands on the app.
 from cs_metrics.cli import appeal, compute, imports, watch, weekly
+from cs_metrics.cli import fetch as fetch_commands
 from cs_metrics.cli.common import app
 
-__all__ = ["app", "appeal", "compute", "imports", "run", "watch", "weekly"]
+__all__ = ["app", "appeal", "compute", "fetch_commands", "imports", "run", "watch", "weekly"]
 
 
 class Stopped(BaseException):
