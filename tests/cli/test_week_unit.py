@@ -375,3 +375,25 @@ def test_weekly_waits_a_bounded_time_for_a_reader_and_names_it(
     assert f"pid {reader.pid}" in result.stderr
     assert files_of(out / M1.isoformat()) == before
     assert not week_files.leftovers(out)
+
+
+def test_a_fetched_store_is_cut_off_where_the_fetch_is_known_complete(
+    data: Path, tmp_path: Path
+) -> None:
+    """The store `fetch tiktok` keeps says up to when it is complete: before the week's end,
+    the week is partial and a failed rate is withheld (SPEC 6a), whatever the latest message."""
+    from cs_metrics.fetch import state
+
+    shops = {
+        "A": state.ShopState(horizon="2026-07-01T00:00:00Z", complete_until="2026-08-06T00:00:00Z"),
+        "B": state.ShopState(horizon="2026-07-01T00:00:00Z", complete_until="2026-08-20T00:00:00Z"),
+    }
+    state.write_state(data, state.SyncState(shops=shops))
+    out = tmp_path / "out"
+    result = invoke("weekly", "--data", data, "--out", out, "--as-of", M1)
+    assert result.exit_code == 4, result.stderr
+    doc = json.loads((out / M1.isoformat() / "metrics.json").read_text())
+    assert doc["cutoff"].startswith("2026-08-06T00:00:00")
+    assert {s["shop_id"]: s["action"] for s in doc["shops"]}["A"] == "withheld"
+    explicit = run(data, tmp_path / "out2", M1)  # --cutoff still wins
+    assert explicit.exit_code == 0, explicit.stderr

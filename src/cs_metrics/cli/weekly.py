@@ -16,7 +16,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from cs_metrics import delivery, output, privacy, week_files, weekly
+from cs_metrics import delivery, files, output, privacy, week_files, weekly
 from cs_metrics import history as history_store
 from cs_metrics.cli.common import (
     ConfigOpt,
@@ -42,6 +42,7 @@ from cs_metrics.cli.common import (
     read_summary,
 )
 from cs_metrics.errors import UsageError
+from cs_metrics.fetch import state as fetch_state
 from cs_metrics.history import check_store
 from cs_metrics.pipeline import (
     Dataset,
@@ -59,6 +60,17 @@ HistoryOpt = Annotated[
 def history_path(out: Path, given: Path | None) -> Path:
     """The history store: --history, else OUT/history.sqlite."""
     return given if given is not None else out / "history.sqlite"
+
+
+def default_cutoff(data: Path, cut: pd.Timestamp | None) -> pd.Timestamp | None:
+    """--cutoff, else for a store `fetch tiktok` keeps, the instant up to which the fetch is
+    known complete (not the latest message: SPEC 6a's coverage then tells the truth)."""
+    if cut is not None:
+        return cut
+    complete = fetch_state.complete_until(data)
+    if complete is not None:
+        log.info("cut-off %s: the fetched store is complete up to then", files.iso_utc(complete))
+    return complete
 
 
 def monday(text: str | None, option: str, policy: Policy) -> dt.date:
@@ -258,7 +270,7 @@ def weekly_command(
     dataset_id = dataset_identity(out, history_path(out, history), dataset_name)
     sending = delivery.load_delivery(config)  # a bad [delivery] table stops the run at once
     day = monday(as_of, "--as-of", policy)
-    cut = parse_cutoff(cutoff, policy.default_timezone)
+    cut = default_cutoff(data, parse_cutoff(cutoff, policy.default_timezone))
     store = history_path(out, history)
     table_paths(data)  # a missing or doubled table stops the run before OUT is touched
     check_store(store)
@@ -369,7 +381,7 @@ def backfill(
     start, end = monday(first, "--from", policy), monday(last, "--to", policy)
     if end < start:
         raise UsageError(f"--to {end} is before --from {start}")
-    cut = parse_cutoff(cutoff, policy.default_timezone)
+    cut = default_cutoff(data, parse_cutoff(cutoff, policy.default_timezone))
     store = history_path(out, history)
     weeks = [start + dt.timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
     withheld: dict[str, str] = {}
