@@ -48,8 +48,8 @@ def run() -> None:
         app()
     except Stopped as exc:
         logging.getLogger("cs_metrics").error(
-            "stopped by %s; nothing half-written is left: each stored week and the history "
-            "are as before this run, or hold this run's whole week if it was already recorded",
+            "stopped by %s; nothing half-written is left (a file, a stored week and the "
+            "history are each as before or wholly new); the next run resumes or cleans up",
             exc,
         )
         sys.exit(128 + exc.signum)
