@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -221,13 +222,25 @@ def chats_parquet(rows: pd.DataFrame) -> bytes:
 
 
 def write_quarantine(dataset: Dataset, folder: Path) -> list[Path]:
-    """One CSV per table with bad rows: row number, reason code, message, the original values."""
+    """One CSV per table with bad rows: row number, reason code, message, the original values.
+
+    The rows are written a block at a time as they are read back from where the run set them
+    aside (all of them may not fit in memory); the text is that of one CSV of all the rows.
+    """
     written = []
-    for name, frame in dataset.quarantine.items():
+    for name in dataset.quarantine:
         path = folder / f"{name}.csv"
-        write_atomic(path, csv_text(frame))
+        write_atomic(path, partial(_write_quarantine_csv, dataset.quarantine.batches(name)))
         written.append(path)
     return written
+
+
+def _write_quarantine_csv(batches: Iterator[pd.DataFrame], handle: BinaryIO) -> None:
+    """Bad rows as CSV, the header once, then each batch's rows."""
+    for number, batch in enumerate(batches):
+        text = csv_bytes(batch)
+        # Every batch has the same columns, so the same header: written once.
+        handle.write(text if number == 0 else text[len(csv_bytes(batch.iloc[:0])) :])
 
 
 def findings_text(findings: pd.DataFrame, summary: Mapping[str, Any], fmt: str) -> str:

@@ -3,8 +3,9 @@
 Peak memory stays nearly flat as the messages file grows (docs/large_files.md). The messages are
 read in blocks (`readers.map_blocks`), each block checked as by every engine, and its good rows
 appended to one of several Parquet bucket files in a temporary folder, chosen by a stable hash
-of the shop_id: each shop's rows are all in one bucket. Only the quarantined rows, counts, id
-findings and shop ids of each block stay in memory. `pipeline` then settles duplicates and
+of the shop_id: each shop's rows are all in one bucket. Only the counts, id
+findings and shop ids of each block stay in memory; its quarantined rows go to a spill file
+(`engines.quarantine`). `pipeline` then settles duplicates and
 evaluates bucket by bucket, one bucket in memory at a time. The temporary folder is removed when
 the run ends, also when it fails.
 """
@@ -25,7 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cs_metrics.engines import CheckedMessages, MessageSource, without_good_rows
+from cs_metrics.engines import CheckedMessages, MessageSource, set_aside, without_good_rows
+from cs_metrics.engines.quarantine import QuarantineSpill
 from cs_metrics.readers import ROW, map_blocks
 from cs_metrics.validate import BlockCheck
 
@@ -137,14 +139,16 @@ def spilled_block(
     check: Callable[[pd.DataFrame], BlockCheck],
     store: BucketFiles,
     block_rows: int | None,
+    spill: QuarantineSpill,
 ) -> list[BlockCheck]:
-    """A block checked, its good rows appended to the buckets; the rest of each check kept."""
+    """A block checked, its good rows appended to the buckets, its bad rows to `spill`; the
+    rest of each check kept."""
     if len(block) and block[ROW].iloc[0] == 1:
         # The first block, or the CSV reader starting over with its tolerant parser.
         store.restart()
     kept = []
     for piece in block_pieces(block, block_rows):
-        checked = check(piece)
+        checked = set_aside(check(piece), spill)
         store.append(checked.rows.good)
         kept.append(without_good_rows(checked))
     return kept
@@ -200,7 +204,13 @@ class DiskEngine:
     def checked_messages(self, source: MessageSource) -> CheckedMessages:
         """Every block checked and its good rows spilled to the buckets of their shops."""
         store = BucketFiles(self.folder, self.buckets or bucket_count(source.path))
-        spill = partial(spilled_block, check=source.check, store=store, block_rows=self.block_rows)
+        spill = partial(
+            spilled_block,
+            check=source.check,
+            store=store,
+            block_rows=self.block_rows,
+            spill=source.spill,
+        )
         with store:
             spilled = map_blocks(
                 "messages",
