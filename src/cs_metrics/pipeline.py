@@ -182,7 +182,7 @@ def load(
             raise_on_bad_rows(spill.rows, small, paths)
         # The duplicate rule (SPEC 8), settled in each group: each shop's rows are in one.
         messages = messages.transform(duplicates.flagged)
-        summaries = messages.map(duplicates.group_summary)
+        summaries = [*messages.map(duplicates.group_summary), *spill.early_duplicates]
         messages = messages.transform(duplicates.without_duplicates)
         dataset = dataset_of(messages_table(blocks, summaries, messages, spill), small, policy)
     except BaseException:
@@ -252,7 +252,8 @@ class MessagesSummary:
             min(earliest) if earliest else None,
             max(latest) if latest else None,
             pd.Index([], dtype="string").append([g.shop_ids for g in groups]).unique(),
-            pd.concat(counts) if counts else pd.Series(dtype="int64"),
+            # A shop may have duplicates found early by the engine and in its group.
+            pd.concat(counts).groupby(level=0).sum() if counts else pd.Series(dtype="int64"),
         )
 
 

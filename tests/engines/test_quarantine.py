@@ -21,6 +21,7 @@ from cs_metrics.errors import StrictModeError
 from cs_metrics.files import csv_text
 from cs_metrics.pipeline import Dataset, load
 from cs_metrics.policy import Policy
+from cs_metrics.weekly import message_rows_by_shop
 
 HEADER = f"{MESSAGES_HEADER},sender_id,message_type,content"
 
@@ -254,3 +255,19 @@ def test_auto_chooses_by_the_rows_of_a_parquet_folder(
         assert engine.name == "disk"
     monkeypatch.setattr(engines, "DISK_FROM_ROWS", 11)
     assert engines.chosen_name("auto", data) == "pandas"
+
+
+@ENGINES
+def test_repeats_within_a_block_count_as_duplicates_once_per_shop(data: Path, engine: str) -> None:
+    """A message repeated many times is dropped as a duplicate as its block is checked; the
+    counts are those of the duplicate rule, each shop once in the per-shop duplicates."""
+    rows = ["S1,c1,m1,buyer,2026-11-17T10:00:00Z"] * 30 + [
+        "S2,c1,m1,buyer,2026-11-17T11:00:00Z"
+    ] * 5
+    write_csv(data, "messages", MESSAGES_HEADER + "\n" + "\n".join(rows) + "\n")
+    dataset = loaded(data, engine)
+    counts = dataset.counts["messages"]
+    assert (counts.rows_read, counts.rows_used, counts.rows_duplicate) == (35, 2, 33)
+    assert dataset.duplicates_by_shop.sort_index().to_dict() == {"S1": 29, "S2": 4}
+    if engine == "pandas":  # the weekly job's engine: it holds the used rows it counts
+        assert message_rows_by_shop(dataset)["read"].to_dict() == {"S1": 30, "S2": 5}

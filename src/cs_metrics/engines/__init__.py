@@ -26,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cs_metrics.arrow_text import text_codes
+from cs_metrics.duplicates import DUPLICATE, GroupSummary, group_summary, repeated_ids
 from cs_metrics.engines.quarantine import QuarantineSpill
 from cs_metrics.errors import UsageError
 from cs_metrics.readers import ROW, RowGroups, parquet_files, table_paths
@@ -138,8 +140,36 @@ def set_aside(block: BlockCheck, spill: QuarantineSpill) -> BlockCheck:
     more memory than the file (one Python string per value)."""
     rows = block.rows
     spill.add(rows.quarantine, first_row(block))
-    kept = MessageRows(rows.good, empty_like(rows.quarantine), rows.rows_read, rows.findings)
+    good = without_repeats(rows.good, spill)
+    # Good rows that are a small part of their block are copied out of it: a slice of Arrow-backed
+    # columns (even an empty one) keeps the whole block's text alive, for every block.
+    good = good if 2 * len(good) >= rows.rows_read else detached(good)
+    kept = MessageRows(good, empty_like(rows.quarantine), rows.rows_read, rows.findings)
     return BlockCheck(block.shop_ids, kept)
+
+
+def without_repeats(good: pd.DataFrame, spill: QuarantineSpill) -> pd.DataFrame:
+    """A block's good rows (in file order) without those that repeat the message_id of an
+    earlier row of their shop in the same block, counted in `spill`.
+
+    Such a row is a duplicate (SPEC 8) whatever came before the block, so it need not be held or
+    grouped: one message repeated 40M times would otherwise fill one shop's group.
+    """
+    if len(good) < 2:
+        return good
+    shop, _ = text_codes(good["shop_id"])
+    repeated = repeated_ids(shop, good["message_id"])
+    if not repeated.any():
+        return good
+    found = group_summary(good.assign(**{DUPLICATE: repeated}))
+    # Only the counts: the time range and shops are those of the rows kept, summarised later.
+    no_shops = pd.Index([], dtype="string")
+    spill.add_duplicates(
+        GroupSummary(
+            found.duplicates, None, None, no_shops, found.collapsed, found.duplicates_by_shop
+        )
+    )
+    return good.loc[~repeated]
 
 
 def checked_set_aside(

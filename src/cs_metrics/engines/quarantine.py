@@ -1,5 +1,7 @@
 """Quarantined rows set aside on disk as they are found: memory holds only their counts.
 
+(With them, the summaries of duplicates an engine dropped early: see `engines.without_repeats`.)
+
 A messages file of bad rows (every timestamp unreadable, or text that is not CSV at all) would
 otherwise be held whole until its quarantine CSV is written: 1 GB of bad rows took 8 GB. Each
 checked block's bad rows are appended to an unnamed temporary Arrow IPC file (`QuarantineSpill`);
@@ -23,6 +25,7 @@ from typing import IO, Any, TypeAlias
 import pandas as pd
 import pyarrow as pa
 
+from cs_metrics.duplicates import GroupSummary
 from cs_metrics.readers import ROW
 
 SHOP = "shop_id"
@@ -92,6 +95,13 @@ class QuarantineSpill:
         """Rows per reason code."""
         self.by_shop = pd.Series(dtype="int64")
         """Rows per trimmed, non-empty shop_id."""
+        self.early_duplicates: list[GroupSummary] = []
+        """Duplicates an engine found within one block and dropped before grouping the rows."""
+
+    def add_duplicates(self, summary: GroupSummary) -> None:
+        """Duplicates dropped from one block (counted with the rest; restarted with the spill)."""
+        with self._lock:
+            self.early_duplicates.append(summary)
 
     def add(self, quarantine: pd.DataFrame, first_row: int | None = None) -> None:
         """One block's bad rows set aside (`first_row`: the block's first row, bad or not)."""
@@ -135,6 +145,7 @@ class QuarantineSpill:
     def _restart(self) -> None:
         self._close_files()
         self._order = []
+        self.early_duplicates = []
         self.rows = 0
         self.reasons = pd.Series(dtype="int64")
         self.by_shop = pd.Series(dtype="int64")
