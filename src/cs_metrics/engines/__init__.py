@@ -2,9 +2,10 @@
 
 An engine reads the messages table, checks each block with the one per-block check
 (`validate.MessageCheck`) and hands back the good rows grouped so that each shop's rows are all
-in one group (`MessageGroups`), with what it kept of each checked block (quarantine, counts,
-shop ids). Everything else (small tables, strict mode, the default cut-off, the duplicate rule,
-warnings, the evaluation) is done once, by `pipeline`, whatever the engine.
+in one group (`MessageGroups`), with what it kept of each checked block (counts, shop ids); each
+block's bad rows go to the source's quarantine spill as soon as it is checked (`set_aside`).
+Everything else (small tables, strict mode, the default cut-off, the duplicate rule, warnings,
+the evaluation) is done once, by `pipeline`, whatever the engine.
 
 `memory` holds every message in this process (pandas); `disk` spills them to per-shop bucket
 files and takes one bucket at a time (memory flat with file size); `dask` reads, settles and

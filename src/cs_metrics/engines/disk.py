@@ -3,11 +3,12 @@
 Peak memory stays nearly flat as the messages file grows (docs/large_files.md). The messages are
 read in blocks (`readers.map_blocks`), each block checked as by every engine, and its good rows
 appended to one of several Parquet bucket files in a temporary folder, chosen by a stable hash
-of the shop_id: each shop's rows are all in one bucket. Only the counts, id
-findings and shop ids of each block stay in memory; its quarantined rows go to a spill file
-(`engines.quarantine`). `pipeline` then settles duplicates and
-evaluates bucket by bucket, one bucket in memory at a time. The temporary folder is removed when
-the run ends, also when it fails.
+of the shop_id: each shop's rows are all in one bucket. Its bad rows go to the quarantine spill
+(`engines.quarantine`), and a message repeating an earlier one of its shop in the same block is
+dropped there as a duplicate (one shop's repeated rows would otherwise fill its bucket). Only the
+counts, id findings and shop ids of each block stay in memory. `pipeline` then settles the
+remaining duplicates and evaluates bucket by bucket, one bucket in memory at a time. The
+temporary folder is removed when the run ends, also when it fails.
 """
 
 from __future__ import annotations
