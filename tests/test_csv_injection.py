@@ -84,6 +84,9 @@ def formula_folder(folder: Path, prefix: str) -> Path:
             "content": [f"{p}SUM(A1) hi", f"{p}HYPERLINK(x) add us on WhatsApp"],
         }
     )
+    # And one bad row, set aside in the quarantine file with its values.
+    bad = {**messages.iloc[0].to_dict(), "message_id": f"{p}m3", "sent_at": f"{p}soon"}
+    messages = pd.concat([messages, pd.DataFrame([bad])], ignore_index=True)
     messages.to_csv(folder / "messages.csv", index=False)
     pd.DataFrame(
         {"shop_id": [f"{p}1+1"], "name": [f"{p}cmd|calc"], "market": ["SG"], "timezone": ["UTC"]}
@@ -117,12 +120,21 @@ def csv_outputs(tmp: Path, prefix: str, raw: bool) -> dict[str, str]:
     week = out / AS_OF
     texts = {
         name: (week / name).read_text(encoding="utf-8")
-        for name in ("metrics.csv", "chats.csv", "ratings.csv", "holiday_mode.csv", "findings.csv")
+        for name in (
+            "metrics.csv",
+            "chats.csv",
+            "ratings.csv",
+            "holiday_mode.csv",
+            "findings.csv",
+            "quarantine/messages.csv",
+        )
     }
     window = ["--start", WEEK[0], "--end", WEEK[1]]
     texts["compute --format csv"] = invoke(
-        "compute", "--data", data, *window, "--format", "csv", *flag
-    )
+        "compute", "--data", data, *window, "--format", "csv", *flag,
+        "--quarantine", tmp / "q",
+    )  # fmt: skip
+    texts["compute --quarantine"] = (tmp / "q" / "messages.csv").read_text(encoding="utf-8")
     invoke("chats", "--data", data, *window, "--output", tmp / "x.csv", *flag)
     texts["chats --output x.csv"] = (tmp / "x.csv").read_text(encoding="utf-8")
     texts["scan --format csv"] = invoke("scan", "--data", data, "--format", "csv", *flag)
@@ -130,6 +142,8 @@ def csv_outputs(tmp: Path, prefix: str, raw: bool) -> dict[str, str]:
 
 
 OUTPUTS = [
+    "quarantine/messages.csv",
+    "compute --quarantine",
     "metrics.csv",
     "chats.csv",
     "ratings.csv",

@@ -251,6 +251,9 @@ def test_weekly_report_and_findings_hold_no_raw_buyer_identifier(tmp_path: Path)
 
 def test_files_with_raw_buyer_data_are_private(tmp_path: Path) -> None:
     data, out = leaky_folder(tmp_path / "data"), tmp_path / "out"
+    messages = pd.read_csv(data / "messages.csv", dtype=str)
+    bad = {**messages.iloc[0].to_dict(), "message_id": "bad-1", "sent_at": "soon"}
+    pd.concat([messages, pd.DataFrame([bad])]).to_csv(data / "messages.csv", index=False)
     mask = os.umask(0o022)
     try:
         result = CliRunner().invoke(
@@ -262,6 +265,9 @@ def test_files_with_raw_buyer_data_are_private(tmp_path: Path) -> None:
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (out / AS_OF).glob("*.*")}
     assert modes["chats.csv"] == modes["findings.csv"] == files.PRIVATE_MODE
     assert modes["metrics.csv"] == modes["report.html"] == 0o644
+    quarantined = list((out / AS_OF / "quarantine").glob("*.csv"))
+    assert quarantined
+    assert {stat.S_IMODE(p.stat().st_mode) for p in quarantined} == {files.PRIVATE_MODE}
 
 
 def test_a_failed_move_keeps_the_key_in_the_store(tmp_path: Path) -> None:

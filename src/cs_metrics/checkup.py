@@ -90,10 +90,7 @@ def checkup_of(folder: Path, dataset: Dataset, used: dict[str, UsedRows]) -> dic
 
 def table_entry(dataset: Dataset, name: str, path: Path, used: UsedRows) -> dict[str, Any]:
     """One table's checkup: counts, quarantined rows by reason, warnings by code, range, shops."""
-    quarantine = dataset.quarantine.get(name)
-    reasons = (
-        quarantine["reason"].value_counts().sort_index() if quarantine is not None else pd.Series()
-    )
+    reasons = dataset.quarantine.reasons(name).sort_index()  # counts kept, not the rows
     warned: dict[str, int] = {}
     for line in dataset.warnings:
         if getattr(line, "table", None) == name:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
 from cs_metrics.enforcement import STATUS_METRICS
-from cs_metrics.files import csv_bytes, csv_text, iso_local, iso_text, iso_utc, write_atomic
+from cs_metrics.files import (
+    PRIVATE_MODE,
+    csv_bytes,
+    csv_text,
+    iso_local,
+    iso_text,
+    iso_utc,
+    write_atomic,
+)
 from cs_metrics.formats import minutes, percent
 from cs_metrics.metrics import METRIC_FIELDS
 from cs_metrics.pipeline import Dataset, Evaluation
@@ -223,14 +232,29 @@ def chats_parquet(rows: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def write_quarantine(dataset: Dataset, folder: Path) -> list[Path]:
-    """One CSV per table with bad rows: row number, reason code, message, the original values."""
+def write_quarantine(dataset: Dataset, folder: Path, raw_csv: bool = False) -> list[Path]:
+    """One CSV per table with bad rows: row number, reason code, message, the original values
+    (text cells spreadsheet-safe unless `raw_csv`; owner-only: they hold raw buyer data).
+
+    The rows are written a block at a time as they are read back from where the run set them
+    aside (all of them may not fit in memory); the text is that of one CSV of all the rows.
+    """
     written = []
-    for name, frame in dataset.quarantine.items():
+    for name in dataset.quarantine:
         path = folder / f"{name}.csv"
-        write_atomic(path, csv_text(frame))
+        batches = dataset.quarantine.batches(name)
+        write_atomic(path, partial(_write_quarantine_csv, batches, raw_csv), mode=PRIVATE_MODE)
         written.append(path)
     return written
+
+
+def _write_quarantine_csv(batches: Iterator[pd.DataFrame], raw_csv: bool, handle: BinaryIO) -> None:
+    """Bad rows as CSV, the header once, then each batch's rows."""
+    for number, batch in enumerate(batches):
+        text = csv_bytes(batch, raw=raw_csv)
+        # Every batch has the same columns, so the same header: written once.
+        header = len(csv_bytes(batch.iloc[:0], raw=raw_csv))
+        handle.write(text if number == 0 else text[header:])
 
 
 def findings_text(

@@ -22,6 +22,7 @@ from cs_metrics.chats import build_chats
 from cs_metrics.duplicates import GroupSummary
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
 from cs_metrics.engines.memory import FrameGroups, MemoryEngine
+from cs_metrics.engines.quarantine import Quarantine, QuarantineSpill
 from cs_metrics.errors import StrictModeError, UsageError
 from cs_metrics.metrics import (
     counted_ratings,
@@ -34,7 +35,7 @@ from cs_metrics.policy import Policy
 from cs_metrics.readers import RawTable, RowGroups, read_table, row_groups_up_to, table_paths
 from cs_metrics.reasons import InputCounts, InputWarning, Warn
 from cs_metrics.timestamps import INSTANT, checked_date_format
-from cs_metrics.unusable import check_usable
+from cs_metrics.unusable import SAMPLE_ROWS, check_usable
 from cs_metrics.validate import BlockCheck, Checked, MessageCheck
 
 EMPTY = {
@@ -53,7 +54,9 @@ class Dataset:
     zones: pd.Series
     """Each seen shop's effective timezone, indexed by shop_id."""
     shops: pd.DataFrame
-    quarantine: dict[str, pd.DataFrame]
+    quarantine: Quarantine
+    """Each table's bad rows: the messages' set aside on disk as they were found, the others
+    held (`Quarantine`); a plain dict of frames is taken as held rows."""
     counts: dict[str, InputCounts]
     shop_ids: pd.Index
     """Every non-empty shop_id in any row of any table, sorted."""
@@ -64,6 +67,11 @@ class Dataset:
     summary: MessagesSummary | None = None
     """The used messages' time range and shops (None: from `messages`)."""
 
+    def __post_init__(self) -> None:
+        """A dict of quarantined frames (a Dataset built by hand) taken as held rows."""
+        if not isinstance(self.quarantine, Quarantine):
+            self.quarantine = Quarantine(self.quarantine)
+
     @property
     def message_groups(self) -> MessageGroups:
         """The used messages, grouped by shop (one group when this process holds them all)."""
@@ -71,11 +79,26 @@ class Dataset:
 
     def check_usable(self, folder: Path) -> None:
         """InputError when the folder's messages table has rows but none usable (SPEC 6a)."""
+        counts = self.counts["messages"]
+        if counts.rows_read == 0 or counts.rows_used or counts.rows_duplicate:
+            return
+        reasons = self.quarantine.reasons("messages")
+        if reasons.empty:
+            return
+        # The first rows of the most common reason are enough for its sentence and the
+        # --date-format hint; all of them may be more than memory holds.
+        top = str(reasons.sort_values(ascending=False, kind="stable").index[0])
         check_usable(
             table_paths(folder)["messages"],
-            self.counts["messages"],
-            self.quarantine.get("messages"),
+            counts,
+            self.quarantine.first_rows("messages", top, SAMPLE_ROWS),
+            reasons,
         )
+
+    @property
+    def quarantined_by_shop(self) -> pd.Series:
+        """Quarantined message rows per trimmed, non-empty shop_id (without reading the rows)."""
+        return self.quarantine.by_shop("messages")
 
     @property
     def duplicates_by_shop(self) -> pd.Series:
@@ -141,25 +164,31 @@ def load(
         known_zones(shops_table), policy.default_timezone, date_format, reject_mangled_ids
     )
     groups = None if skip_after is None else skipped_groups(paths["messages"], skip_after)
-    source = MessageSource(paths["messages"], check, message_columns, groups)
-    checked = (engine or MemoryEngine()).checked_messages(source)
-    blocks, messages = checked.blocks, checked.groups
-    del checked
-    small = small_tables(
-        raw,
-        shops_table,
-        [block.shop_ids for block in blocks],
-        policy,
-        date_format=date_format,
-        reject_mangled_ids=reject_mangled_ids,
-    )
-    if strict:
-        raise_on_bad_rows(sum(b.rows.quarantine.shape[0] for b in blocks), small, paths)
-    # The duplicate rule (SPEC 8), settled in each group: each shop's rows are in one.
-    messages = messages.transform(duplicates.flagged)
-    summaries = messages.map(duplicates.group_summary)
-    messages = messages.transform(duplicates.without_duplicates)
-    dataset = dataset_of(messages_table(blocks, summaries, messages), small, policy)
+    spill = QuarantineSpill("messages")
+    source = MessageSource(paths["messages"], check, message_columns, groups, spill)
+    try:
+        checked = (engine or MemoryEngine()).checked_messages(source)
+        blocks, messages = checked.blocks, checked.groups
+        del checked
+        small = small_tables(
+            raw,
+            shops_table,
+            [block.shop_ids for block in blocks],
+            policy,
+            date_format=date_format,
+            reject_mangled_ids=reject_mangled_ids,
+        )
+        if strict:
+            raise_on_bad_rows(spill.rows, small, paths)
+        # The duplicate rule (SPEC 8), settled in each group: each shop's rows are in one.
+        messages = messages.transform(duplicates.flagged)
+        summaries = [*messages.map(duplicates.group_summary), *spill.early_duplicates]
+        messages = messages.transform(duplicates.without_duplicates)
+        dataset = dataset_of(messages_table(blocks, summaries, messages, spill), small, policy)
+    except BaseException:
+        spill.close()  # the bad rows will not be written: their files go now
+        raise
+    dataset.quarantine = Quarantine({"messages": spill, **dataset.quarantine.tables})
     # Messages held here are `dataset.messages` itself; others stay where the engine keeps them.
     dataset.groups = None if messages.held() is not None else messages
     dataset.summary = MessagesSummary.of(summaries)
@@ -181,18 +210,20 @@ def raise_on_bad_rows(bad_messages: int, small: SmallTables, paths: dict[str, Pa
 
 
 def messages_table(
-    blocks: list[BlockCheck], summaries: list[GroupSummary], used: MessageGroups
+    blocks: list[BlockCheck],
+    summaries: list[GroupSummary],
+    used: MessageGroups,
+    spill: QuarantineSpill,
 ) -> Checked:
-    """The messages table checked, from its blocks and the summaries of its settled groups."""
+    """The messages table checked, from its blocks, the summaries of its settled groups and the
+    spill of its bad rows (which keeps them: `quarantine` here has none)."""
     read = sum(b.rows.rows_read for b in blocks)
-    quarantine = [b.rows.quarantine for b in blocks]
-    filled = [q for q in quarantine if len(q)]
     duplicates_found = sum(s.duplicates for s in summaries)
-    bad = sum(len(q) for q in filled)
+    bad = spill.rows
     held = used.held()
     return Checked(
         good=held if held is not None else used.empty(),
-        quarantine=pd.concat(filled, ignore_index=True) if filled else quarantine[0],
+        quarantine=blocks[0].rows.quarantine.iloc[:0],
         counts=InputCounts(read, read - bad - duplicates_found, bad, duplicates_found),
         warnings=[
             *validate.id_warnings([f for b in blocks for f in b.rows.findings], "messages"),
@@ -221,7 +252,8 @@ class MessagesSummary:
             min(earliest) if earliest else None,
             max(latest) if latest else None,
             pd.Index([], dtype="string").append([g.shop_ids for g in groups]).unique(),
-            pd.concat(counts) if counts else pd.Series(dtype="int64"),
+            # A shop may have duplicates found early by the engine and in its group.
+            pd.concat(counts).groupby(level=0).sum() if counts else pd.Series(dtype="int64"),
         )
 
 
@@ -298,9 +330,7 @@ def dataset_of(messages: Checked, small: SmallTables, policy: Policy) -> Dataset
         holiday_mode=_good_or_empty(checked, "holiday_mode"),
         zones=small.zones,
         shops=checked["shops"].good if "shops" in checked else pd.DataFrame(),
-        quarantine={
-            k: checked[k].quarantine for k in order if k in checked and len(checked[k].quarantine)
-        },
+        quarantine=Quarantine({k: checked[k].quarantine for k in order if k in checked}),
         counts={k: checked[k].counts for k in order if k in checked},
         shop_ids=small.shop_ids,
         default_timezone=policy.default_timezone,

@@ -70,16 +70,24 @@ def date_format_hint(values: pd.Series) -> str:
     return text
 
 
-def check_usable(path: Path, counts: InputCounts, quarantine: pd.DataFrame | None) -> None:
+def check_usable(
+    path: Path,
+    counts: InputCounts,
+    quarantine: pd.DataFrame | None,
+    reason_counts: pd.Series | None = None,
+) -> None:
     """InputError when the messages table has rows but none could be used (SPEC 6a).
 
     Every command that evaluates or checks a data folder calls this after loading it; loading
     itself stays tolerant, so a library user can still inspect such a table's quarantine.
+    `reason_counts` (rows per reason) is given when `quarantine` holds only some of the rows:
+    those first of the most common reason.
     """
     if counts.rows_read == 0 or counts.rows_used or counts.rows_duplicate:
         return
     reasons = pd.Series(dtype="string") if quarantine is None else quarantine["reason"]
-    top = reasons.value_counts()
+    top = reasons.value_counts() if reason_counts is None else reason_counts
+    top = top.sort_values(ascending=False, kind="stable")
     if top.empty:
         return
     reason = str(top.index[0])

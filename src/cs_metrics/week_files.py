@@ -200,7 +200,7 @@ def write_week(
         mode = files.PRIVATE_MODE if name in PRIVATE_FILES else None
         files.write_atomic(folder / name, text, mode=mode)
         written.append(folder / name)
-    return written + output.write_quarantine(dataset, folder / "quarantine")
+    return written + output.write_quarantine(dataset, folder / "quarantine", raw_csv=raw_csv)
 
 
 def _iso_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:

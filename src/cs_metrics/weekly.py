@@ -127,12 +127,7 @@ def message_rows_by_shop(dataset: Dataset) -> pd.DataFrame:
     the shop its (trimmed) shop_id names, and a row with no shop_id for none.
     """
     used = dataset.messages["shop_id"].value_counts()
-    bad = dataset.quarantine.get("messages")
-    if bad is None or "shop_id" not in bad or not len(bad):
-        quarantined = pd.Series(dtype="int64")
-    else:
-        ids = bad["shop_id"].astype("string").str.strip()
-        quarantined = ids.loc[ids.notna() & (ids != "")].value_counts()
+    quarantined = dataset.quarantined_by_shop
     duplicates = dataset.duplicates_by_shop
     shops = used.index.union(quarantined.index).union(duplicates.index)
     read = (

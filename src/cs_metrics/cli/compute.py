@@ -126,7 +126,7 @@ def compute(
     accept(dataset, data, shop)
     doc = output.result_document(dataset, evaluation)
     if quarantine is not None:
-        for path in output.write_quarantine(dataset, quarantine):
+        for path in output.write_quarantine(dataset, quarantine, raw_csv=raw_csv):
             typer.echo(f"quarantined rows written to {path}", err=True)
     render = {
         MetricsFormat.json: output.to_json,

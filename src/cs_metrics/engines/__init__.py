@@ -2,9 +2,10 @@
 
 An engine reads the messages table, checks each block with the one per-block check
 (`validate.MessageCheck`) and hands back the good rows grouped so that each shop's rows are all
-in one group (`MessageGroups`), with what it kept of each checked block (quarantine, counts,
-shop ids). Everything else (small tables, strict mode, the default cut-off, the duplicate rule,
-warnings, the evaluation) is done once, by `pipeline`, whatever the engine.
+in one group (`MessageGroups`), with what it kept of each checked block (counts, shop ids); each
+block's bad rows go to the source's quarantine spill as soon as it is checked (`set_aside`).
+Everything else (small tables, strict mode, the default cut-off, the duplicate rule, warnings,
+the evaluation) is done once, by `pipeline`, whatever the engine.
 
 `memory` holds every message in this process (pandas); `disk` spills them to per-shop bucket
 files and takes one bucket at a time (memory flat with file size); `dask` reads, settles and
@@ -17,15 +18,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from cs_metrics.arrow_text import text_codes
+from cs_metrics.duplicates import DUPLICATE, GroupSummary, group_summary, repeated_ids
+from cs_metrics.engines.quarantine import QuarantineSpill
 from cs_metrics.errors import UsageError
-from cs_metrics.readers import RowGroups, table_paths
+from cs_metrics.readers import ROW, RowGroups, parquet_files, table_paths
 from cs_metrics.validate import BlockCheck, MessageCheck, MessageRows
 
 T = TypeVar("T")
@@ -35,6 +41,9 @@ ENGINES = ("auto", "pandas", "disk", "dask")
 MEMORY_PER_FILE_BYTE = {".parquet": 12, ".csv": 3, ".jsonl": 2}
 """Peak memory of the pandas engine per byte of messages file, by format (measured on generated
 weeks, docs/large_files.md; a folder of Parquet files counts as Parquet)."""
+MEMORY_PER_ROW = 300
+"""Peak memory of the pandas engine per message row (3.0 GB at 10M rows, docs/performance.md):
+a Parquet file's rows, not its bytes, say how much it unpacks to."""
 
 
 class MessageGroups(Protocol):
@@ -71,6 +80,8 @@ class MessageSource:
     """The optional columns wanted (None: all of them)."""
     row_groups: RowGroups | None = None
     """The Parquet row groups to read (None: all; see `readers.row_groups_up_to`)."""
+    spill: QuarantineSpill = field(default_factory=lambda: QuarantineSpill("messages"))
+    """Where each block's bad rows go as soon as it is checked (`set_aside`)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,56 @@ def without_good_rows(block: BlockCheck) -> BlockCheck:
     return BlockCheck(block.shop_ids, kept)
 
 
+def first_row(block: BlockCheck) -> int | None:
+    """The number of a checked block's first row, good or bad (None: no row)."""
+    firsts = [int(f[ROW].iloc[0]) for f in (block.rows.good, block.rows.quarantine) if len(f)]
+    return min(firsts) if firsts else None
+
+
+def set_aside(block: BlockCheck, spill: QuarantineSpill) -> BlockCheck:
+    """A checked block whose bad rows went to `spill`: held for every block, they would take
+    more memory than the file (one Python string per value)."""
+    rows = block.rows
+    spill.add(rows.quarantine, first_row(block))
+    good = without_repeats(rows.good, spill)
+    # Good rows that are a small part of their block are copied out of it: a slice of Arrow-backed
+    # columns (even an empty one) keeps the whole block's text alive, for every block.
+    good = good if 2 * len(good) >= rows.rows_read else detached(good)
+    kept = MessageRows(good, empty_like(rows.quarantine), rows.rows_read, rows.findings)
+    return BlockCheck(block.shop_ids, kept)
+
+
+def without_repeats(good: pd.DataFrame, spill: QuarantineSpill) -> pd.DataFrame:
+    """A block's good rows (in file order) without those that repeat the message_id of an
+    earlier row of their shop in the same block, counted in `spill`.
+
+    Such a row is a duplicate (SPEC 8) whatever came before the block, so it need not be held or
+    grouped: one message repeated 40M times would otherwise fill one shop's group.
+    """
+    if len(good) < 2:
+        return good
+    shop, _ = text_codes(good["shop_id"])
+    repeated = repeated_ids(shop, good["message_id"])
+    if not repeated.any():
+        return good
+    found = group_summary(good.assign(**{DUPLICATE: repeated}))
+    # Only the counts: the time range and shops are those of the rows kept, summarised later.
+    no_shops = pd.Index([], dtype="string")
+    spill.add_duplicates(
+        GroupSummary(
+            found.duplicates, None, None, no_shops, found.collapsed, found.duplicates_by_shop
+        )
+    )
+    return good.loc[~repeated]
+
+
+def checked_set_aside(
+    block: pd.DataFrame, check: Callable[[pd.DataFrame], BlockCheck], spill: QuarantineSpill
+) -> BlockCheck:
+    """One block checked, its bad rows set aside in `spill`."""
+    return set_aside(check(block), spill)
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to start new work now (None where the system does not say).
 
@@ -138,36 +199,65 @@ def available_memory() -> int | None:
 
 def larger_than_memory(folder: Path) -> bool:
     """Whether the pandas engine would need more memory than is available for this folder."""
-    path = table_paths(folder)["messages"]
-    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
-    kind = ".parquet" if path.is_dir() else path.suffix
-    needed = sum(f.stat().st_size for f in files) * MEMORY_PER_FILE_BYTE.get(kind, 3)
     available = available_memory()
-    return available is not None and needed > available
+    return available is not None and memory_needed(table_paths(folder)["messages"]) > available
+
+
+def memory_needed(path: Path) -> int:
+    """Bytes the pandas engine would need for a messages table, about: by its Parquet rows, which
+    a small file may hold many of (40M repeated rows in 1.6 MB), else by its file size."""
+    if path.is_dir() or path.suffix == ".parquet":
+        size = sum(f.stat().st_size for f in parquet_files(path))
+        return max(parquet_rows(path) * MEMORY_PER_ROW, size * MEMORY_PER_FILE_BYTE[".parquet"])
+    return path.stat().st_size * MEMORY_PER_FILE_BYTE.get(path.suffix, 3)
+
+
+def parquet_rows(path: Path) -> int:
+    """The rows of a Parquet table by its files' metadata (0 for a file that has none: the
+    reader then says what is wrong with it)."""
+    try:
+        return sum(pq.read_metadata(file).num_rows for file in parquet_files(path))
+    except (OSError, pa.ArrowException):
+        return 0
 
 
 DISK_FROM_BYTES = 256 * 2**20
 """`--engine auto` uses the disk engine for a CSV or JSON Lines messages file this large."""
+DISK_FROM_ROWS = 12_000_000
+"""`--engine auto` uses the disk engine for a Parquet messages table of this many rows (by its
+metadata): the pandas engine's peak was 3.0 GB at 10M rows (docs/performance.md)."""
 STREAMED_SUFFIXES = (".csv", ".jsonl")
 """Messages files read in small blocks, whose raw text the pandas engine briefly holds."""
 
 
-def prefers_disk(folder: Path) -> bool:
+def prefers_disk(
+    folder: Path, disk_from_bytes: int | None = None, disk_from_rows: int | None = None
+) -> bool:
     """Whether `--engine auto` picks the disk engine for this folder's messages table.
 
-    A large CSV or JSON Lines file (DISK_FROM_BYTES), or any table that would not fit in the
-    memory available: the disk engine's peak stays near half a gigabyte at any size.
+    A large CSV or JSON Lines file (`disk_from_bytes`), a Parquet table of many rows
+    (`disk_from_rows`, however small its files), or any table that would not fit in the memory
+    available: the disk engine's peak stays near half a gigabyte at any size. The limits default
+    to DISK_FROM_BYTES and DISK_FROM_ROWS.
     """
     path = table_paths(folder)["messages"]
-    streamed = path.is_file() and path.suffix in STREAMED_SUFFIXES
-    return (streamed and path.stat().st_size >= DISK_FROM_BYTES) or larger_than_memory(folder)
+    if path.is_file() and path.suffix in STREAMED_SUFFIXES:
+        large = path.stat().st_size >= (disk_from_bytes or DISK_FROM_BYTES)
+    else:
+        large = parquet_rows(path) >= (disk_from_rows or DISK_FROM_ROWS)
+    return large or larger_than_memory(folder)
 
 
-def chosen_name(name: str, folder: Path) -> str:
+def chosen_name(
+    name: str,
+    folder: Path,
+    disk_from_bytes: int | None = None,
+    disk_from_rows: int | None = None,
+) -> str:
     """The engine `auto` stands for: disk for large inputs (`prefers_disk`), else pandas."""
     if name != "auto":
         return name
-    return "disk" if prefers_disk(folder) else "pandas"
+    return "disk" if prefers_disk(folder, disk_from_bytes, disk_from_rows) else "pandas"
 
 
 @contextmanager

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from cs_metrics.engines import CheckedMessages, MessageSource, empty_like, without_good_rows
+from cs_metrics.engines import (
+    CheckedMessages,
+    MessageSource,
+    empty_like,
+    set_aside,
+    without_good_rows,
+)
 from cs_metrics.errors import UsageError
 from cs_metrics.readers import Piece, map_piece, table_pieces
 from cs_metrics.validate import BlockCheck, MessageCheck, MessageRows
@@ -185,7 +191,10 @@ class DaskEngine:
         checked = client.map(
             checked_piece, pieces, check=source.check, columns=source.columns, pure=False
         )
-        blocks: list[BlockCheck] = client.gather(client.map(without_good_rows, checked))
+        # Each piece's bad rows come here one piece at a time and go on to the spill.
+        kept = client.map(without_good_rows, checked)
+        blocks = [set_aside(client.gather(piece), source.spill) for piece in kept]
+        del kept
         meta = client.submit(no_rows, checked[0]).result()
         good = dd.from_delayed(
             client.map(good_rows, checked, meta=meta), meta=meta, verify_meta=False

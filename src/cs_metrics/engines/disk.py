@@ -3,10 +3,12 @@
 Peak memory stays nearly flat as the messages file grows (docs/large_files.md). The messages are
 read in blocks (`readers.map_blocks`), each block checked as by every engine, and its good rows
 appended to one of several Parquet bucket files in a temporary folder, chosen by a stable hash
-of the shop_id: each shop's rows are all in one bucket. Only the quarantined rows, counts, id
-findings and shop ids of each block stay in memory. `pipeline` then settles duplicates and
-evaluates bucket by bucket, one bucket in memory at a time. The temporary folder is removed when
-the run ends, also when it fails.
+of the shop_id: each shop's rows are all in one bucket. Its bad rows go to the quarantine spill
+(`engines.quarantine`), and a message repeating an earlier one of its shop in the same block is
+dropped there as a duplicate (one shop's repeated rows would otherwise fill its bucket). Only the
+counts, id findings and shop ids of each block stay in memory. `pipeline` then settles the
+remaining duplicates and evaluates bucket by bucket, one bucket in memory at a time. The
+temporary folder is removed when the run ends, also when it fails.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cs_metrics.engines import CheckedMessages, MessageSource, without_good_rows
+from cs_metrics.engines import CheckedMessages, MessageSource, set_aside, without_good_rows
+from cs_metrics.engines.quarantine import QuarantineSpill
 from cs_metrics.readers import ROW, map_blocks
 from cs_metrics.validate import BlockCheck
 
@@ -137,14 +140,16 @@ def spilled_block(
     check: Callable[[pd.DataFrame], BlockCheck],
     store: BucketFiles,
     block_rows: int | None,
+    spill: QuarantineSpill,
 ) -> list[BlockCheck]:
-    """A block checked, its good rows appended to the buckets; the rest of each check kept."""
+    """A block checked, its good rows appended to the buckets, its bad rows to `spill`; the
+    rest of each check kept."""
     if len(block) and block[ROW].iloc[0] == 1:
         # The first block, or the CSV reader starting over with its tolerant parser.
         store.restart()
     kept = []
     for piece in block_pieces(block, block_rows):
-        checked = check(piece)
+        checked = set_aside(check(piece), spill)
         store.append(checked.rows.good)
         kept.append(without_good_rows(checked))
     return kept
@@ -200,7 +205,13 @@ class DiskEngine:
     def checked_messages(self, source: MessageSource) -> CheckedMessages:
         """Every block checked and its good rows spilled to the buckets of their shops."""
         store = BucketFiles(self.folder, self.buckets or bucket_count(source.path))
-        spill = partial(spilled_block, check=source.check, store=store, block_rows=self.block_rows)
+        spill = partial(
+            spilled_block,
+            check=source.check,
+            store=store,
+            block_rows=self.block_rows,
+            spill=source.spill,
+        )
         with store:
             spilled = map_blocks(
                 "messages",

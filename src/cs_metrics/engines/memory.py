@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import pandas as pd
 
-from cs_metrics.engines import CheckedMessages, MessageSource, without_good_rows
+from cs_metrics.engines import (
+    CheckedMessages,
+    MessageSource,
+    checked_set_aside,
+    without_good_rows,
+)
 from cs_metrics.readers import map_blocks
 
 T = TypeVar("T")
@@ -47,9 +53,11 @@ class MemoryEngine:
     name = "pandas"
 
     def checked_messages(self, source: MessageSource) -> CheckedMessages:
-        """The messages checked block by block as they are read: the raw text is never all held."""
+        """The messages checked block by block as they are read: the raw text is never all held,
+        nor the bad rows (set aside on disk as each block is checked)."""
+        check = partial(checked_set_aside, check=source.check, spill=source.spill)
         checked = map_blocks(
-            "messages", source.path, source.check, source.columns, source.row_groups, CHECK_THREADS
+            "messages", source.path, check, source.columns, source.row_groups, CHECK_THREADS
         )
         good = [block.rows.good for block in checked]
         frame = (
