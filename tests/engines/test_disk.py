@@ -8,6 +8,7 @@ so that duplicates fall within and across blocks and each bucket holds many shop
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -533,3 +534,25 @@ def test_the_checkup_temporary_folder_is_removed_after_a_failing_run(
     with pytest.raises(InputError, match="required column missing: sent_at"):
         checkup_on_disk(data, Policy(), buckets=3, block_rows=7, workdir=work)
     assert list(work.iterdir()) == []
+
+
+def test_spill_folders_of_runs_that_are_gone_are_removed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from cs_metrics.engines.disk import SPILL_PREFIX, disk_engine
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = tmp_path / f"{SPILL_PREFIX}{gone.stdout.strip()}-abc123"
+    (dead / "bucket-0").mkdir(parents=True)
+    (dead / "bucket-0" / "part.parquet").write_bytes(b"left by a killed run")
+    alive = tmp_path / f"{SPILL_PREFIX}{os.getpid()}-def456"  # a run still going (this one)
+    alive.mkdir()
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    with disk_engine(tmp_path) as engine:
+        assert engine is not None
+        assert not dead.exists()
+        assert alive.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "not-ours"]

@@ -13,6 +13,8 @@ temporary folder is removed when the run ends, also when it fails.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -227,11 +229,45 @@ class DiskEngine:
         return CheckedMessages(blocks, BucketGroups(store, dtypes, meta))
 
 
+SPILL_PREFIX = "cs-metrics-spill-"
+"""Spill folders are named `cs-metrics-spill-<pid>-<random>`: a later run can tell those of a
+process that is gone (killed, so its own clean-up never ran) and remove them."""
+
+
 @contextmanager
 def disk_engine(
     workdir: Path | None = None, buckets: int | None = None, block_rows: int | None = None
 ) -> Iterator[DiskEngine]:
     """The disk engine, its bucket files in a temporary folder under `workdir` (default:
-    `TMPDIR`), removed when the block ends, also when it fails."""
-    with tempfile.TemporaryDirectory(prefix="cs-metrics-spill-", dir=workdir) as folder:
+    `TMPDIR`), removed when the block ends, also when it fails; spill folders that killed runs
+    left there are removed first."""
+    base = Path(workdir) if workdir is not None else Path(tempfile.gettempdir())
+    remove_dead_spills(base)
+    prefix = f"{SPILL_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=base) as folder:
         yield DiskEngine(Path(folder), buckets, block_rows)
+
+
+def remove_dead_spills(base: Path) -> list[Path]:
+    """Remove the spill folders under `base` whose process no longer runs (ours only: the
+    folder must be a real folder owned by this user; links are never followed)."""
+    removed = []
+    for path in base.glob(f"{SPILL_PREFIX}*-*"):
+        pid = path.name[len(SPILL_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or path.is_symlink() or not path.is_dir():
+            continue
+        if path.stat().st_uid != os.getuid() or _running(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
