@@ -4,13 +4,20 @@ buyers pseudonymised, one self-contained page."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from cs_metrics import week_files
 from cs_metrics.cli.app import app
+from paths import ROOT
+
+SAMPLE = ROOT / "sample_data"
+SCREENSHOTS = ROOT / "out" / "screenshots"
 
 runner = CliRunner()
 AS_OF = "2026-11-23"
@@ -80,3 +87,28 @@ def test_an_unknown_shop_is_named(tmp_path: Path) -> None:
     result = invoke("appeal", "--out", out, "--as-of", AS_OF, "--shop", "W")
     assert result.exit_code == 2
     assert "--shop W: no such shop" in result.stderr
+
+
+@pytest.mark.slow
+def test_chromium_renders_the_watch_page_and_the_appeal_pack(tmp_path: Path) -> None:
+    """Both pages in real headless Chromium: screenshots saved to out/screenshots/ to look at."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium here")
+    out = tmp_path / "out"
+    assert invoke("weekly", "--data", SAMPLE, "--out", out, "--as-of", AS_OF).exit_code == 0
+    assert invoke("appeal", "--out", out, "--as-of", AS_OF, "--shop", "VN-001").exit_code == 0
+    watch = tmp_path / "watch.html"
+    at = "2026-11-24T12:00+07:00"
+    assert invoke("watch", "--data", SAMPLE, "--at", at, "--format", "html", "--output", watch)
+    pages = {"watch": watch, "appeal": out / AS_OF / "appeal" / "appeal-VN-001.html"}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name, page in pages.items():
+        shot = SCREENSHOTS / f"{name}.png"
+        shot.unlink(missing_ok=True)
+        subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
+            capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+        assert shot.stat().st_size > 20_000  # a page with text and tables, not a blank one

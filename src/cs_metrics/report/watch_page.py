@@ -15,7 +15,8 @@ from cs_metrics.report.tables import local_text
 VERDICT_TEXT = {
     watch.SAFE: "safe: the target holds even if no pending chat is answered in time",
     watch.NEEDS: "answer {needed} of the {pending} pending chats in time to stay at the target",
-    watch.LOST: "already below the target for the week, even if every pending chat is answered",
+    watch.LOST: "below the target even if every pending chat is answered in time: only chats "
+    "still to come this week, answered in time, can lift it",
     watch.NO_CHATS: "nothing to assess yet this week",
 }
 VERDICT_CSS = {watch.SAFE: "ok", watch.NEEDS: "warn", watch.LOST: "bad", watch.NO_CHATS: "muted"}
