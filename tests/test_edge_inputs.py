@@ -43,7 +43,7 @@ def test_unclosed_quote_is_an_unreadable_file_not_lost_rows(tmp_path: Path) -> N
     )
     result = compute(data)
     assert result.exit_code == 2
-    assert "line 3: a quote opens here and never closes" in result.stderr
+    assert "line 3 (data row 2): a quote opens here and never closes" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

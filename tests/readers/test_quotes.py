@@ -75,7 +75,8 @@ def test_a_stray_quote_is_an_error_naming_the_line_it_opens_on(
     with pytest.raises(InputError) as err:
         read_table("messages", path)
     message = str(err.value)
-    assert message.startswith(f"{path} line {line}: a quote opens here and ")
+    # Every case puts the stray quote in the second data row.
+    assert message.startswith(f"{path} line {line} (data row 2): a quote opens here and ")
     assert says in message
     assert "\n" not in message
 
@@ -142,7 +143,7 @@ def test_the_issue_case_exits_2_naming_line_7(command: list[str], tmp_path: Path
     assert result.exit_code == 2, result.output
     assert not out.exists()  # nothing written
     assert result.stderr.strip().splitlines() == [
-        f"cs-metrics: error: {data / 'messages.csv'} line 7: a quote opens here and never "
-        "closes, so every line after it would be one value; close the quote (or remove it) "
-        "and export again"
+        f"cs-metrics: error: {data / 'messages.csv'} line 7 (data row 6): a quote opens here "
+        "and never closes, so every line after it would be one value; close the quote (or "
+        "remove it) and export again"
     ]

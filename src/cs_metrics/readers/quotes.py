@@ -118,12 +118,13 @@ def quote_error(path: Path, separator: str, width: int, row: int | None) -> Inpu
     csv.field_size_limit(2**31 - 1)
     with path.open(encoding="utf-8-sig", newline="", errors="replace") as file:
         reader = csv.reader(file, delimiter=separator)
-        records = _numbered(reader)
-        next(records, None)  # the header
+        numbered = _numbered(reader)
+        next(numbered, None)  # the header
+        records = enumerate(numbered, start=1)  # data rows counted from 1, as people count
         if row is not None:
             collections.deque(itertools.islice(records, row), maxlen=0)
         last = collections.deque(itertools.islice(records, None if row is None else 1), maxlen=1)
-        before, record = last[0] if last else (reader.line_num, [])
+        data_row, (before, record) = last[0] if last else (0, (reader.line_num, []))
         after = reader.line_num
         at_end = next(records, None) is None
     breaks = [len(re.findall(LINE_BREAK, field)) for field in record]
@@ -133,11 +134,13 @@ def quote_error(path: Path, separator: str, width: int, row: int | None) -> Inpu
     line = start + sum(breaks[: max(opened, 0)])
     if row is None or (at_end and opened == len(record) - 1 and record[-1][-1:] in ("\n", "\r")):
         return InputError(
-            f"{path} line {line}: a quote opens here and never closes, so every line after it "
+            f"{path} line {line} (data row {data_row}): a quote opens here and never closes, "
+            "so every line after it "
             "would be one value; close the quote (or remove it) and export again"
         )
     return InputError(
-        f"{path} line {line}: a quote opens here and its value runs over whole rows "
+        f"{path} line {line} (data row {data_row}): a quote opens here and its value runs over "
+        "whole rows "
         f"(through line {start + sum(breaks[: opened + 1])}); close the quote where the value "
         "ends (or remove it) and export again"
     )
