@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
+import fcntl
 import io
 import os
 import re
+import socket
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from cs_metrics.errors import LockHeldError, UsageError
 
 Writer = Callable[[BinaryIO], object]
 """Something that writes a file's bytes to an open binary stream."""
@@ -269,3 +277,41 @@ def offset_text(seconds: int) -> str:
     hours, rest = divmod(abs(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+
+
+@contextmanager
+def exclusive_lock(path: Path, what: str, holder: str, wait: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created if needed) for the block.
+
+    Another holder is waited for up to `wait` seconds; then LockHeldError names it (`holder` is
+    what this process writes into the file for the next one to read, `what` names the thing
+    locked). A symbolic link at `path` is refused, never followed: a planted link must not make
+    the lock truncate another file.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise UsageError(
+            f"{path} is a symbolic link; cs-metrics never follows one for its lock: remove it"
+        ) from exc
+    with os.fdopen(descriptor, "r+") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                found = handle.read().strip() or "unknown process"
+                waited = f" (waited {wait:.0f} s)" if wait else ""
+                raise LockHeldError(f"another run holds {what}: {found}{waited}") from exc
+        handle.seek(0)
+        handle.truncate()
+        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        handle.write(f"{holder}, pid {os.getpid()} on {socket.gethostname()}, started {started}\n")
+        handle.flush()
+        yield

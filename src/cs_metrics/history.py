@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import fcntl
 import json
 import os
-import socket
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -24,7 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from cs_metrics.errors import InputError, LockHeldError, UsageError
+from cs_metrics import files
+from cs_metrics.errors import InputError, LockHeldError
 
 SCHEMA_VERSION = 3
 _SCHEMA = """
@@ -218,33 +216,7 @@ def store_lock(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(path.name + ".lock")
-    # O_NOFOLLOW: a planted symlink must not make the lock truncate another file.
-    try:
-        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        raise UsageError(
-            f"{lock} is a symbolic link; cs-metrics never follows one for its lock: remove it"
-        ) from exc
-    with os.fdopen(descriptor, "r+") as handle:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as exc:
-                if time.monotonic() >= deadline:
-                    holder = handle.read().strip() or "unknown process"
-                    raise LockHeldError(
-                        f"another run holds the history store {path}: {holder}; waited {wait:.0f} s"
-                    ) from exc
-                time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {started}\n")
-        handle.flush()
+    with files.exclusive_lock(lock, f"the history store {path}", "cs-metrics weekly", wait):
         yield
 
 

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import fcntl
 import logging
-import os
 import signal
-import socket
 import threading
-import time
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +16,7 @@ import pandas as pd
 
 from cs_metrics import enforcement, files, formats, history, output, week_files
 from cs_metrics.enforcement import actions, statuses, withheld_reason
-from cs_metrics.errors import LockHeldError, UsageError
+from cs_metrics.errors import UsageError
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
 from cs_metrics.policy import Policy
 from cs_metrics.report import build
@@ -77,35 +72,7 @@ def run_lock(out: Path, wait: float = 0.0, command: str = "weekly") -> Iterator[
     """
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    path = out / LOCK_NAME
-    # O_NOFOLLOW: a planted symlink must not make the lock truncate another file.
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        raise UsageError(
-            f"{path} is a symbolic link; cs-metrics never follows one for its lock: remove it"
-        ) from exc
-    handle = os.fdopen(descriptor, "r+")
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as exc:
-                if time.monotonic() < deadline:
-                    time.sleep(0.2)
-                    continue
-                holder = handle.read().strip() or "unknown process"
-                raise LockHeldError(f"another run holds the lock on {out}: {holder}") from exc
-        handle.seek(0)
-        handle.truncate()
-        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        host = socket.gethostname()
-        handle.write(f"cs-metrics {command}, pid {os.getpid()} on {host}, started {started}\n")
-        handle.flush()
+    with files.exclusive_lock(out / LOCK_NAME, f"the lock on {out}", f"cs-metrics {command}", wait):
         try:
             yield
         except BaseException:
@@ -116,8 +83,6 @@ def run_lock(out: Path, wait: float = 0.0, command: str = "weekly") -> Iterator[
                     lock.unlink()
                 out.rmdir()
             raise
-    finally:
-        handle.close()
 
 
 def message_rows_by_shop(dataset: Dataset) -> pd.DataFrame:
