@@ -78,30 +78,24 @@ def evaluate(rules: RuleSet, labelled: pd.DataFrame) -> pd.DataFrame:
     """Per category, then `all` (micro-averaged): precision, recall, support, tp, fp, fn."""
     predicted = predictions(rules, labelled).to_list()
     expected = labelled["expected"].to_list()
-    rows = []
+    counts: list[tuple[str, int, int, int]] = []
+    pairs = list(zip(predicted, expected, strict=True))
     for category in evaluated_categories(labelled):
-        tp = sum(category in p and category in e for p, e in zip(predicted, expected, strict=True))
-        fp = sum(
-            category in p and category not in e for p, e in zip(predicted, expected, strict=True)
+        tp = sum(category in p and category in e for p, e in pairs)
+        fp = sum(category in p and category not in e for p, e in pairs)
+        fn = sum(category not in p and category in e for p, e in pairs)
+        counts.append((category, tp, fp, fn))
+    counts.append(
+        (
+            "all",
+            sum(c[1] for c in counts),
+            sum(c[2] for c in counts),
+            sum(c[3] for c in counts),
         )
-        fn = sum(
-            category not in p and category in e for p, e in zip(predicted, expected, strict=True)
-        )
-        rows.append(
-            {
-                "category": category,
-                "precision": _ratio(tp, tp + fp),
-                "recall": _ratio(tp, tp + fn),
-                "support": tp + fn,
-                "tp": tp,
-                "fp": fp,
-                "fn": fn,
-            }
-        )
-    tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
-    rows.append(
+    )
+    rows = [
         {
-            "category": "all",
+            "category": category,
             "precision": _ratio(tp, tp + fp),
             "recall": _ratio(tp, tp + fn),
             "support": tp + fn,
@@ -109,7 +103,8 @@ def evaluate(rules: RuleSet, labelled: pd.DataFrame) -> pd.DataFrame:
             "fp": fp,
             "fn": fn,
         }
-    )
+        for category, tp, fp, fn in counts
+    ]
     return pd.DataFrame(rows)
 
 
@@ -168,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         labelled = read_labelled(path)
         clean = int((labelled["expected"].map(len) == 0).sum())
-        out += [f"{path}: {len(labelled)} messages, {clean} clean", render_table(evaluate(rules, labelled))]
+        table = evaluate(rules, labelled)
+        out += [f"{path}: {len(labelled)} messages, {clean} clean", render_table(table)]
         if args.errors and path.name != DEFAULT_BLIND.name:
             with pd.option_context("display.width", 250, "display.max_colwidth", 120):
                 out.append(errors(rules, labelled).to_string())
