@@ -137,6 +137,24 @@ FAMILY_POSITIVES = [
     ("personal_data.request", "th", "รบกวนส่งเลขบัตรประชาชนและรหัส OTP ด้วยค่ะ"),
     ("personal_data.request", "tl", "Pakibigay po ang MPIN ng GCash ninyo para sa refund"),
     ("personal_data.request", "en", "What's your online banking user ID and password?"),
+    # more ways to write them
+    ("sexual.content", "en", "Hi dear, are you single? Dinner with me tonight?"),
+    ("sexual.content", "id", "Kak cantik, kenalan yuk, mau ngamar gak?"),
+    ("sexual.content", "vi", "Em gửi anh xem ảnh em mặc thử đi"),
+    ("sexual.content", "th", "น้องมีแฟนยัง คืนนี้ว่างมั้ย"),
+    ("payment.named_account", "tl", "GCash na lang po para mabilis"),
+    ("payment.named_account", "id", "Bayar DP dulu ya kak sebelum dikirim"),
+    ("payment.named_account", "en", "I'll send you a payment link, easier than the app"),
+    ("contact.phone_local", "en", "Call zero nine one seven five five five one two three four"),
+    ("contact.phone_local", "th", "โทร ๐๘๑ ๒๓๔ ๕๖๗๘ ได้เลยค่ะ"),
+    ("review.reward_for_review", "en", "Give us 5 stars! We will send you RM5 cashback."),
+    (
+        "spam.unsolicited_promotion",
+        "en",
+        "New stock arrived! What are you waiting for, order yours",
+    ),
+    ("abuse.lexicon", "ms", "Kau gemuk, memang tak muat baju ni"),
+    ("abuse.lexicon", "id", "Dasar gak tau diri, udah murah masih komplain"),
     # buyer abuse (buyer messages)
     ("buyer.threat_more", "en", "I'll come to your shop and make you pay for this"),
     ("buyer.threat_more", "id", "Awas kamu, aku datangi tokomu besok"),
@@ -145,9 +163,13 @@ FAMILY_POSITIVES = [
     ("buyer.threat_more", "tl", "Humanda ka, ipapa-Tulfo kita"),
     ("buyer.profanity", "ms", "Kedai cibai, barang rosak"),
     ("buyer.profanity", "vi", "dm shop lừa đảo"),
+    ("buyer.profanity", "en", "hey seller, are you single? send me your pic"),
+    ("buyer.threat_shop", "en", "I'll make sure your shop gets banned"),
+    ("buyer.threat_shop", "th", "มึงโกงกูใช่มั้ย รอดูนะ"),
+    ("buyer.extortion", "en", "Refund me now or I will give your shop 1 star and report you"),
 ]
 
-BUYER_RULES = {"buyer.threat_more", "buyer.profanity"}
+BUYER_RULES = {"buyer.threat_more", "buyer.profanity", "buyer.threat_shop", "buyer.extortion"}
 
 
 @pytest.mark.parametrize(
@@ -197,6 +219,22 @@ FALSE_ALARMS = [
     ("vi", "Đồ ngủ lụa sexy, chất mát, freesize", "seller"),
     ("th", "ชุดนอนผ้าซาติน ใส่นอนสบาย", "seller"),
     ("id", "Baju bobo anak motif kartun, bahan katun", "seller"),
+    # cancellation look-alikes: the noun, an approved request
+    ("en", "Please check the cancellation status in the app", "seller"),
+    ("vi", "Yêu cầu hủy đơn của bạn đã được chấp nhận", "seller"),
+    ("th", "คำสั่งซื้อที่ลูกค้ายกเลิกแล้วจะคืนเงินภายใน 3 วัน", "seller"),
+    # look-alikes of numbers, wallets and gambling
+    ("en", "Available sizes 5 6 7 8 9 10 11 12", "seller"),
+    ("en", "Your refund will be credited to your GCash wallet via the app", "seller"),
+    ("ms", "Kerusi urut 4D, beli sekarang dapat bantal percuma", "seller"),
+    ("id", "Pakan burung gacor, bikin kicau rajin", "seller"),
+    ("vi", "Nhẫn có bạc 925 thật không ạ", "seller"),
+    ("en", "Call and message alerts for WhatsApp, LINE and Facebook", "seller"),
+    ("en", "5-star quality leather. Free gift with every order.", "seller"),
+    ("id", "Besok restock kak, klik Ingatkan Saya di halaman produk ya", "seller"),
+    # sexual look-alikes: sizing questions
+    ("en", "Suitable for your body shape, size S to XL", "seller"),
+    ("vi", "Vòng ngực của chị bao nhiêu để shop tư vấn size áo ngực ạ", "seller"),
     # insult look-alikes
     ("id", "Makanan anjing ini cocok untuk anjing dewasa", "seller"),
     ("th", "แอดมินจะตอบกลับภายใน 1 ชั่วโมงค่ะ", "seller"),
