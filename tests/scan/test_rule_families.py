@@ -110,6 +110,7 @@ FAMILY_POSITIVES = [
     ("gambling.invitation", "th", "บาคาร่าออนไลน์ ฝากถอนไม่มีขั้นต่ำ"),
     ("gambling.invitation", "th", "สล็อตเว็บตรง แจกเครดิตฟรี"),
     ("gambling.invitation", "tl", "Sali na sa online sabong, malaki ang panalo"),
+    ("gambling.invitation", "id", "Min deposit 10k, withdraw cepat, bonus new member"),
     # app install links
     ("app.apk_or_short_link", "en", "Get the full catalogue: https://bit.ly/3xYzAb"),
     ("app.apk_or_short_link", "id", "Download file kakshop.apk di grup ya"),
@@ -214,6 +215,7 @@ FALSE_ALARMS = [
     ("en", "Plastic playing cards, poker size, waterproof", "seller"),
     ("en", "Delivery slot is 2-5pm tomorrow", "seller"),
     ("ms", "Set mahjong lengkap dengan kotak kayu", "seller"),
+    ("tl", "Feeds pang-sabong, 25kg per sack", "seller"),
     # sexual look-alikes: lingerie and sleepwear as products
     ("en", "Sexy lace lingerie set, size S to XL, soft fabric", "seller"),
     ("vi", "Đồ ngủ lụa sexy, chất mát, freesize", "seller"),
