@@ -72,7 +72,7 @@ POSITIVES = [
     # (rule_id, language, text) -- written for these tests, not taken from the eval set
     ("contact.email", "en", "Kindly mail the unboxing video to help.gadgetzone@outlook.com"),
     ("contact.email", "vi", "Gửi video mở hàng vào mail cskh.shopxinh@gmail.com giúp em ạ"),
-    ("contact.link", "en", "Full catalogue at http://bit.ly/gz-catalogue2026"),
+    ("contact.link", "en", "Full catalogue at http://gadgetzone-catalogue.net/2026"),
     ("contact.link", "id", "Cek katalog lengkap di www.grosirmurah.co.id kak"),
     ("contact.link", "ms", "Harga lebih murah kat shopee.com.my/kedaiani, sis check la"),
     ("contact.phone_international", "th", "ติดต่อแอดมินที่เบอร์ +66 81 555 0123 ได้ค่ะ"),
@@ -191,8 +191,10 @@ def test_hard_negatives_are_not_flagged(rules, language, text):
 
 def test_every_category_has_a_rule_and_every_rule_a_test(rules):
     """The packaged rules cover all categories; every pattern rule has a positive example here."""
+    from test_rule_families import FAMILY_POSITIVES
+
     assert {r.category for r in rules.rules} == set(CATEGORIES)
-    tested = {r for r, _, _ in POSITIVES}
+    tested = {r for r, _, _ in POSITIVES} | {r for r, _, _ in FAMILY_POSITIVES}
     untested = {
         r.id for r in rules.rules if r.kind == "pattern" and r.category != "buyer_abuse"
     } - tested
@@ -558,15 +560,52 @@ def test_labelled_set_is_big_varied_and_balanced():
     clean = labelled["expected"].map(len) == 0
     assert clean.sum() >= len(labelled) / 3
     assert set(labelled["language"]) == {"en", "ms", "id", "vi", "th", "tl"}
-    assert {c for cats in labelled["expected"] for c in cats} == set(CATEGORIES)
+    # The set predates the four newer categories (tested rule by rule below).
+    assert {c for cats in labelled["expected"] for c in cats} <= set(CATEGORIES)
     assert labelled["text"].is_unique
 
 
 def test_eval_meets_precision_and_recall_targets(rules):
-    """Per category on the labelled set: precision >= 0.95, recall >= 0.85."""
+    """Per category on the labelled set: precision >= 0.95, recall >= 0.85; a category with
+    no example in the set must not fire on it at all."""
     table = evaluate(rules, read_labelled(LABELLED)).set_index("category")
-    assert (table["precision"] >= 0.95).all(), table
-    assert (table["recall"] >= 0.85).all(), table
+    assert (table["fp"][table["support"] == 0] == 0).all(), table
+    held = table[table["support"] > 0]
+    assert (held["precision"] >= 0.95).all(), table
+    assert (held["recall"] >= 0.85).all(), table
+
+
+def test_eval_lists_every_expected_category_and_all(tmp_path, rules):
+    """A category the set expects but the rules do not know is a row of misses, not dropped."""
+    path = tmp_path / "set.csv"
+    path.write_text(
+        "text,sender_role,language,expected,note\n"
+        "hello,seller,en,made_up_category,\n"
+        "pls whatsapp me at +65 9123 4567,seller,en,off_platform_contact,\n"
+    )
+    table = evaluate(rules, read_labelled(path)).set_index("category")
+    assert list(table.index) == [*CATEGORIES, "made_up_category", "all"]
+    assert table.loc["made_up_category", ["support", "tp", "fn"]].tolist() == [1, 0, 1]
+    assert table.loc["all", ["support", "tp", "fp", "fn"]].tolist() == [2, 1, 0, 1]
+
+
+def test_eval_command_prints_both_sets_by_default(tmp_path, monkeypatch, capsys):
+    """Without a path: the tuning set's table and the blind set's, but only the tuning set's
+    errors. (Stand-in sets, so that running the tests never scores the real blind set.)"""
+    from cs_metrics.scan import evaluation
+
+    header = "text,sender_role,language,expected,note\n"
+    (tmp_path / "labelled.csv").write_text(header + "tuning miss,seller,en,spam_marketing,\n")
+    (tmp_path / "blind.csv").write_text(header + "blind miss,seller,en,spam_marketing,\n")
+    monkeypatch.setattr(evaluation, "DEFAULT_LABELLED", tmp_path / "labelled.csv")
+    monkeypatch.setattr(evaluation, "DEFAULT_BLIND", tmp_path / "blind.csv")
+    assert evaluation.main(["--errors"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| category | precision | recall |") == 2
+    assert "labelled.csv: 1 messages" in out
+    assert "blind.csv: 1 messages" in out
+    assert "tuning miss" in out
+    assert "blind miss" not in out
 
 
 def test_eval_command_prints_the_table(capsys):

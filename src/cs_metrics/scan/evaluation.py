@@ -1,8 +1,10 @@
 """Precision and recall of the scan rules on a labelled set of messages.
 
-Run `python -m cs_metrics.scan.evaluation [LABELLED.csv] [--rules RULES.toml]`; the default
-set is tests/scan_eval/labelled.csv (columns: text, sender_role, language, expected
-categories separated by ';' or empty for a clean message, note).
+Run `python -m cs_metrics.scan.evaluation [LABELLED.csv] [--rules RULES.toml]`. Without a
+path it prints the table of both sets in tests/scan_eval/: labelled.csv (the set the rules
+were tuned on) and blind.csv (written by someone who never read the rules; see its
+PROVENANCE.md). Columns: text, sender_role, language, expected categories separated by ';'
+or empty for a clean message, note.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from cs_metrics.errors import InputError
 from cs_metrics.scan.scanner import CATEGORIES, RuleSet, load_rules, scan_messages
 
 DEFAULT_LABELLED = Path("tests/scan_eval/labelled.csv")
+DEFAULT_BLIND = Path("tests/scan_eval/blind.csv")
 
 
 def read_labelled(path: Path) -> pd.DataFrame:
@@ -57,30 +60,51 @@ def predictions(rules: RuleSet, labelled: pd.DataFrame) -> pd.Series:
     )
 
 
+def evaluated_categories(labelled: pd.DataFrame) -> list[str]:
+    """The scan's categories, then any other category the set expects (in name order).
+
+    A category the rules do not know yet must still show up, with its misses, rather than
+    drop out of the table and flatter the figures.
+    """
+    expected = {c for cats in labelled["expected"] for c in cats}
+    return [*CATEGORIES, *sorted(expected - set(CATEGORIES))]
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else float("nan")
+
+
 def evaluate(rules: RuleSet, labelled: pd.DataFrame) -> pd.DataFrame:
-    """Per category: precision, recall, support (expected positives), tp, fp, fn."""
+    """Per category, then `all` (micro-averaged): precision, recall, support, tp, fp, fn."""
     predicted = predictions(rules, labelled).to_list()
     expected = labelled["expected"].to_list()
-    rows = []
-    for category in CATEGORIES:
-        tp = sum(category in p and category in e for p, e in zip(predicted, expected, strict=True))
-        fp = sum(
-            category in p and category not in e for p, e in zip(predicted, expected, strict=True)
+    counts: list[tuple[str, int, int, int]] = []
+    pairs = list(zip(predicted, expected, strict=True))
+    for category in evaluated_categories(labelled):
+        tp = sum(category in p and category in e for p, e in pairs)
+        fp = sum(category in p and category not in e for p, e in pairs)
+        fn = sum(category not in p and category in e for p, e in pairs)
+        counts.append((category, tp, fp, fn))
+    counts.append(
+        (
+            "all",
+            sum(c[1] for c in counts),
+            sum(c[2] for c in counts),
+            sum(c[3] for c in counts),
         )
-        fn = sum(
-            category not in p and category in e for p, e in zip(predicted, expected, strict=True)
-        )
-        rows.append(
-            {
-                "category": category,
-                "precision": tp / (tp + fp) if tp + fp else float("nan"),
-                "recall": tp / (tp + fn) if tp + fn else float("nan"),
-                "support": tp + fn,
-                "tp": tp,
-                "fp": fp,
-                "fn": fn,
-            }
-        )
+    )
+    rows = [
+        {
+            "category": category,
+            "precision": _ratio(tp, tp + fp),
+            "recall": _ratio(tp, tp + fn),
+            "support": tp + fn,
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+        }
+        for category, tp, fp, fn in counts
+    ]
     return pd.DataFrame(rows)
 
 
@@ -101,37 +125,51 @@ def render_table(table: pd.DataFrame) -> str:
     ]
     for row in table.itertuples(index=False):
         lines.append(
-            f"| {row.category} | {row.precision:.3f} | {row.recall:.3f} | {row.support} "
+            f"| {row.category} | {_figure(row.precision)} | {_figure(row.recall)} | {row.support} "
             f"| {row.tp} | {row.fp} | {row.fn} |"
         )
     return "\n".join(lines)
 
 
+def _figure(value: float) -> str:
+    """A ratio with three decimals; '–' when nothing was expected or found."""
+    return "–" if pd.isna(value) else f"{value:.3f}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the per-category precision/recall table (and, with --errors, the misses)."""
+    """Print the per-category precision/recall table of each set (and, with --errors, misses).
+
+    Without a path both sets are evaluated, but --errors lists only the tuning set's misses:
+    the blind set stays blind (read its figures, never its misclassified texts).
+    """
     parser = argparse.ArgumentParser(prog="python -m cs_metrics.scan.evaluation")
-    parser.add_argument("labelled", nargs="?", type=Path, default=DEFAULT_LABELLED)
+    parser.add_argument("labelled", nargs="?", type=Path, default=None)
     parser.add_argument("--rules", type=Path, default=None)
-    parser.add_argument("--errors", action="store_true", help="list misclassified messages")
+    parser.add_argument(
+        "--errors", action="store_true", help="list misclassified messages (not of blind.csv)"
+    )
     args = parser.parse_args(argv)
-    if not args.labelled.is_file():
-        sys.stderr.write(f"scan_eval: no labelled set at {args.labelled}\n")
-        return 2
+    paths = [args.labelled] if args.labelled else [DEFAULT_LABELLED, DEFAULT_BLIND]
+    for path in paths:
+        if not path.is_file():
+            sys.stderr.write(f"scan_eval: no labelled set at {path}\n")
+            return 2
     try:
         rules = load_rules(args.rules)
     except InputError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
-    labelled = read_labelled(args.labelled)
-    table = evaluate(rules, labelled)
-    out = [
-        f"{len(labelled)} messages, {int((labelled['expected'].map(len) == 0).sum())} clean",
-        render_table(table),
-    ]
-    if args.errors:
-        with pd.option_context("display.width", 250, "display.max_colwidth", 120):
-            out.append(errors(rules, labelled).to_string())
-    sys.stdout.write("\n".join(out) + "\n")
+    out = []
+    for path in paths:
+        labelled = read_labelled(path)
+        clean = int((labelled["expected"].map(len) == 0).sum())
+        table = evaluate(rules, labelled)
+        out += [f"{path}: {len(labelled)} messages, {clean} clean", render_table(table)]
+        if args.errors and path.name != DEFAULT_BLIND.name:
+            with pd.option_context("display.width", 250, "display.max_colwidth", 120):
+                out.append(errors(rules, labelled).to_string())
+        out.append("")
+    sys.stdout.write("\n".join(out))
     return 0
 
 

@@ -37,6 +37,10 @@ CATEGORIES: tuple[str, ...] = (
     "spam_marketing",
     "abusive_language",
     "buyer_abuse",
+    "gambling_invitation",
+    "app_install_link",
+    "sexual_content",
+    "personal_data_request",
 )
 LANGUAGES = frozenset({"all", "en", "ms", "id", "vi", "th", "tl"})
 ROLES = frozenset({"buyer", "seller", "auto_reply"})
