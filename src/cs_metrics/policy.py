@@ -59,6 +59,8 @@ class Policy:
     violation_point_validity_days: int = 90
     max_bad_row_share: float = 0.02
     """SPEC 6a: above this share of a shop's message rows quarantined, its week is not covered."""
+    at_risk_margin: float = 0.02
+    """The report's "at risk" group: a passing response rate less than this above the target."""
     default_timezone: str = "UTC"
     schedule_timezone: str = "local"
     """Whose calendar says which Monday it is when `weekly` runs without --as-of: the host's
@@ -154,6 +156,7 @@ CHECKS: dict[str, Problem] = {
     "response_rate_target": Number(0, 1),
     "satisfaction_target": Number(0, 1),
     "max_bad_row_share": Number(0, 1),
+    "at_risk_margin": Number(0, 1),
     "satisfied_min_rating": Whole(1, 5),
     "window_days": Whole(1, 366),
     "warning_lookback_weeks": Whole(0, 520),

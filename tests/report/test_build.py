@@ -31,6 +31,7 @@ from cs_metrics.report import advice, charts
 from cs_metrics.report import build as report
 from cs_metrics.report import format as report_format
 from cs_metrics.report import tables as report_tables
+from cs_metrics.report.context import ReportSettings
 from cs_metrics.week_files import WeekResults
 from recorded import record_week
 
@@ -227,7 +228,8 @@ def test_overview_rows_show_the_metrics_json_values(results: WeekResults, html: 
 
 
 def test_overview_is_worst_first_with_actions_and_reasons(results: WeekResults, html: str) -> None:
-    """Violation point, then warning, then passing, then not assessed; action in words."""
+    """Act now (violation point, then warning), then fine, then not assessed; the action
+    column names what is failing; the reason opens each shop's section."""
     tree = parse(html)
     rows = [r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]
     assert [r.attrs["data-shop-id"] for r in rows] == ["S1", "S4", "S2", "S3"]
@@ -238,34 +240,42 @@ def test_overview_is_worst_first_with_actions_and_reasons(results: WeekResults, 
         for r in rows
     }
     assert shown == {
-        "S1": "1 violation point",
-        "S4": "Warning",
+        "S1": "1 violation point: 12-hour rate, FRT and satisfaction below target",
+        "S4": "Warning: 12-hour rate below target",
         "S2": "None",
         "S3": "Not assessed",
     }
-    reasons = {r.attrs["data-shop-id"]: r.find_all("td", class_="reason")[0].text() for r in rows}
-    assert reasons["S1"] == (
+    reasons = {
+        r.attrs["data-shop-id"]: section(tree, r.attrs["data-shop-id"]).find_all("p")[1].text()
+        for r in rows
+    }
+    assert reasons["S1"].startswith(
         "12-hour rate 40.0%, below the 85.0% target again: it also failed on 2026-11-16 "
-        "(within 12 weeks)"
+        "(within 12 weeks). To the line: 3 more needed."
     )
-    assert reasons["S4"] == "12-hour rate 0.0%, below the 85.0% target; first failure in 12 weeks"
-    assert reasons["S3"] == "No chats received this week"
+    assert reasons["S4"].startswith(
+        "12-hour rate 0.0%, below the 85.0% target; first failure in 12 weeks. "
+        "To the line: 1 more needed."
+    )
+    assert reasons["S3"].startswith("No chats received this week. To the line: –.")
 
 
-def test_summary_line_counts_shops_by_standing(html: str) -> None:
-    """N shops, violation points, warnings, withheld, other targets missed, not assessed and
-    points active, in the header (the cut-off covers every shop's week: none withheld)."""
+def test_summary_counts_shops_by_group_and_points(html: str) -> None:
+    """N shops, then each overview group present (Act now: S1 and S4; Fine: S2; Not assessed:
+    S3), violation points this week and active across the portfolio."""
     tree = parse(html)
     (summary,) = tree.find_all("ul", id="summary")
+    groups = [n.attrs["data-group"] for n in summary.find_all("li") if "data-group" in n.attrs]
+    assert groups == ["act-now", "fine", "not-assessed"]
     values = [int(n.attrs["data-value"]) for n in summary.find_all("strong")]
-    assert values == [4, 1, 1, 0, 0, 1, 1]
+    assert values == [4, 2, 1, 1, 1, 1]
 
 
 def test_change_since_last_week_in_points(html: str) -> None:
     """S1 went from 0% to 40% (+40.0 pp); S2 stayed at 100%; S4 had no evaluation before."""
     tree = parse(html)
     change = {
-        r.attrs["data-shop-id"]: r.find_all("td")[4].text()
+        r.attrs["data-shop-id"]: r.find_all("td")[5].text()
         for r in tree.find_all("tr")
         if "data-shop-id" in r.attrs
     }
@@ -394,14 +404,17 @@ def test_a_buyer_id_in_a_finding_excerpt_is_shown_as_its_pseudonym(tmp_path: Pat
     assert privacy.pseudonym(KEY, "S1", "JaneBuyerX") in text
 
 
-def test_advice_is_specific(html: str) -> None:
-    """Hours of the misses, upcoming holidays, action meaning, pending chats."""
-    tree = parse(html)
+def test_advice_is_specific(results: WeekResults) -> None:
+    """Hours of the misses (with a floor lowered to S1's 3 misses), upcoming holidays, action
+    meaning, pending chats."""
+    settings = ReportSettings(advice_min_misses=3)
+    tree = parse(report.render_report(results, KEY, settings))
     s1 = section(tree, "S1").find_all("ul", class_="advice")[0].text()
     assert (
         "3 of 3 missed or late chats were received between 02:00-02:59 (America/Sao_Paulo)"
     ) in s1
     assert "an auto-reply or FAQ answer counts as a response" in s1
+    assert "02:00-02:59: 3 chats missed or late" in s1
     assert "1 violation point, active for 90 days (until 2027-02-21)" in s1
     s4 = section(tree, "S4").find_all("ul", class_="advice")[0].text()
     assert "second failure within 12 weeks (any evaluation up to 2027-02-15)" in s4

@@ -18,7 +18,7 @@ from cs_metrics.enforcement import (
 )
 from cs_metrics.policy import Policy
 from cs_metrics.report.charts import pct
-from cs_metrics.report.context import Advice, ChatRow, Findings
+from cs_metrics.report.context import Advice, ChatRow, Findings, ReportSettings
 from cs_metrics.report.format import NOT_ASSESSED_ACTION, as_number, day_label, minutes_text
 from cs_metrics.report.tables import local_text
 
@@ -121,6 +121,24 @@ def hot_hours(missed_by_hour: np.ndarray) -> list[int] | None:
     return sorted(order[:needed].tolist()) if needed <= HOT_HOURS_MAX else None
 
 
+def enough_misses(misses: int, assessed: int, settings: ReportSettings) -> bool:
+    """Whether a week's misses are enough to advise on (the floor: at least
+    `advice_min_misses` chats and `advice_min_miss_share` of the assessed chats)."""
+    return misses > 0 and misses >= max(
+        settings.advice_min_misses, settings.advice_min_miss_share * assessed
+    )
+
+
+def hour_counts(missed_by_hour: np.ndarray, hours: list[int]) -> list[str]:
+    """Each named hour with the chats missed or late in it, most first."""
+    ordered = sorted(hours, key=lambda h: (-int(missed_by_hour[h]), h))
+    return [
+        f"{h:02d}:00-{h:02d}:59: {int(missed_by_hour[h])} chat"
+        f"{'s' if missed_by_hour[h] != 1 else ''} missed or late"
+        for h in ordered
+    ]
+
+
 def advice_for(
     shop: dict[str, Any],
     policy: Policy,
@@ -130,8 +148,10 @@ def advice_for(
     market_known: bool,
     pending: list[ChatRow],
     last_failure: str | None,
+    settings: ReportSettings | None = None,
 ) -> list[Advice]:
     """Specific recommendations drawn from the shop's week."""
+    settings = settings or ReportSettings()
     out: list[Advice] = []
     weeks = policy.warning_lookback_weeks
     validity = policy.violation_point_validity_days
@@ -168,8 +188,10 @@ def advice_for(
                 f"a failure in any evaluation up to {until} brings 1 violation point.",
             )
         )
-    hours = hot_hours(missed_by_hour)
-    if hours is None and missed_by_hour.sum() >= MIN_MISSES_FOR_HOURS:
+    total = int(missed_by_hour.sum())
+    enough = enough_misses(total, int(shop["chats_assessed"]), settings)
+    hours = hot_hours(missed_by_hour) if enough else None
+    if hours is None and enough:
         out.append(
             Advice(
                 "Misses are spread over the day",
@@ -183,10 +205,11 @@ def advice_for(
         out.append(
             Advice(
                 "Cover the hours where chats are missed",
-                f"{share} of {int(missed_by_hour.sum())} missed or late chats were received "
+                f"{share} of {total} missed or late chats were received "
                 f"between {hour_ranges(hours)} ({shop['timezone']}). Put someone on these hours "
                 "or set up an auto-reply: under the guidelines an auto-reply or FAQ answer "
                 "counts as a response.",
+                hour_counts(missed_by_hour, hours),
             )
         )
     if upcoming:

@@ -28,7 +28,10 @@ from cs_metrics.report.advice import (
     MISSED_ROWS,
     advice_for,
     earlier_failures,
+    enough_misses,
     findings_for,
+    hot_hours,
+    hour_ranges,
     reason,
     shown_action,
 )
@@ -39,12 +42,14 @@ from cs_metrics.report.context import (
     ChatRow,
     DayRow,
     HistBin,
+    MarketRow,
     Metric,
     OverviewGroup,
     OverviewRow,
     PeriodRow,
     RatingRow,
     ReportContext,
+    ReportSettings,
     ShopSection,
 )
 from cs_metrics.report.format import (
@@ -52,11 +57,33 @@ from cs_metrics.report.format import (
     NOT_ASSESSED_ACTION,
     as_number,
     day_label,
+    minutes_text,
+)
+from cs_metrics.report.standing import (
+    ACT_NOW,
+    AT_RISK,
+    FALLING_WEEKS,
+    FINE,
+    GROUP_CSS,
+    GROUP_NOTES,
+    GROUP_SLUGS,
+    GROUP_TITLES,
+    NOT_ASSESSED_GROUP,
+    OTHER_MISSED,
+    WITHHELD_GROUP,
+    Standing,
+    action_css,
+    action_text,
+    chats_from_line,
+    line_text,
+    minutes_against,
+    rate_text,
+    standing,
 )
 from cs_metrics.report.tables import (
     TREND_WEEKS,
     agent_table,
-    anchor,
+    anchors,
     day_table,
     first_rows,
     heat_counts,
@@ -73,9 +100,6 @@ from cs_metrics.week_files import WeekResults
 
 LOW_RATING_ROWS = 10
 UPCOMING_HOLIDAY_DAYS = 14
-OPEN_SECTIONS_UP_TO = 12
-"""With this many shops or fewer, every shop's details start open."""
-ACTION_RANK = {VIOLATION_POINT: 0, WARNING: 1, WITHHELD: 2, "none": 3, NOT_ASSESSED_ACTION: 4}
 
 
 # ----------------------------------------------------------------------------- context types
@@ -101,10 +125,28 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_report(results: WeekResults, pseudonym_key: bytes) -> str:
-    """The full HTML of the Monday report for one evaluated week."""
-    context = build_context(results, pseudonym_key)
-    return environment().get_template("report.html").render(ctx=context)
+def render_pages(
+    results: WeekResults, pseudonym_key: bytes, settings: ReportSettings | None = None
+) -> tuple[str, dict[str, str]]:
+    """The report's HTML and, past `settings.detail_pages_over` shops, each shop's page
+    (file name under shops/ -> HTML); both self-contained."""
+    context = build_context(results, pseudonym_key, settings)
+    env = environment()
+    page = env.get_template("report.html").render(ctx=context)
+    if not context.split:
+        return page, {}
+    template = env.get_template("shop.html")
+    return page, {
+        shop.row.link.removeprefix("shops/"): template.render(ctx=context, shop=shop)
+        for shop in context.shops
+    }
+
+
+def render_report(
+    results: WeekResults, pseudonym_key: bytes, settings: ReportSettings | None = None
+) -> str:
+    """The full HTML of the Monday report for one evaluated week (report.html only)."""
+    return render_pages(results, pseudonym_key, settings)[0]
 
 
 def report_for(out: Path, as_of: dt.date, history_path: Path) -> Path:
@@ -122,37 +164,77 @@ def report_for(out: Path, as_of: dt.date, history_path: Path) -> Path:
 # ----------------------------------------------------------------------------- the context
 
 
-def metric(value: Any, status: str) -> Metric:
-    """A metric with the CSS class of its status."""
-    return Metric(as_number(value), status, {PASS: "pass", FAIL: "fail"}.get(status, "na"))
+def metric(value: Any, status: str, text: str) -> Metric:
+    """A metric with the CSS class of its status and its text."""
+    return Metric(as_number(value), status, {PASS: "pass", FAIL: "fail"}.get(status, "na"), text)
 
 
-def sort_key(shop: dict[str, Any]) -> tuple[Any, ...]:
-    """Worst first: violation point, warning, more failed metrics, lowest 12-hour rate."""
-    fails = sum(1 for s in shop["status"].values() if s == FAIL)
-    rate = as_number(shop["response_rate_12h"])
+def order_key(row: OverviewRow) -> tuple[Any, ...]:
+    """Overview order: group; in Act now the violation points first; then how far below (or
+    how close to) the line, in percentage points of the response rate; then the shop id."""
+    gap = row.rate.value
     return (
-        ACTION_RANK.get(shown_action(shop), 3),
-        -fails,
-        rate is None,
-        rate if rate is not None else 0.0,
-        shop["shop_id"],
+        row.group,
+        0 if row.action == VIOLATION_POINT else 1,
+        gap is None,
+        gap if gap is not None else 0.0,
+        row.shop_id,
     )
 
 
-def group_of(row: OverviewRow, policy: Policy) -> tuple[int, str, str]:
-    """The overview group a row belongs to: order, title, CSS class."""
-    if row.action == VIOLATION_POINT:
-        return 0, "Violation point this week", "vp"
-    if row.action == WARNING:
-        return 1, "Warning this week", "warn"
-    if row.action == WITHHELD:
-        return 2, "Action withheld: the data does not cover the week", "warn"
-    if row.action == NOT_ASSESSED_ACTION:
-        return 5, "Not assessed (no chats counted)", "na"
-    if FAIL in (row.frt.status, row.csat.status):
-        return 3, f"{policy.limit_label} rate met, other targets missed", "other"
-    return 4, "All targets met", "ok"
+def next_step(
+    shop: dict[str, Any],
+    place: Standing,
+    policy: Policy,
+    missed_by_hour: np.ndarray,
+    last_failure: str | None,
+    settings: ReportSettings,
+) -> str:
+    """The one thing to do next for a shop, from its group and its week (hours named only
+    above the advice floor)."""
+    total = int(missed_by_hour.sum())
+    enough = enough_misses(total, int(shop["chats_assessed"]), settings)
+    hours = hot_hours(missed_by_hour) if enough else None
+    where = ""
+    if hours is not None:
+        where = (
+            f"cover {hour_ranges(hours)} ({shop['timezone']}), where "
+            f"{int(missed_by_hour[hours].sum())} of {int(missed_by_hour.sum())} misses were"
+        )
+    if place.group == ACT_NOW:
+        need = -(place.distance or 0)
+        within = f"answered within {policy.response_limit_hours:g} h"
+        more = f"{need} more chat{'s' if need != 1 else ''} {within} would have passed"
+        if where:
+            return f"{where[0].upper()}{where[1:]}: {more}"
+        return f"{more[0].upper()}{more[1:]}" + (
+            "; the misses are spread over the day" if enough else ""
+        )
+    if place.group == WITHHELD_GROUP:
+        return "Get a complete export of the week and evaluate it again"
+    if place.group == AT_RISK:
+        if last_failure is not None and place.risks[-1].startswith("failed on"):
+            until = dt.date.fromisoformat(last_failure) + dt.timedelta(
+                weeks=policy.warning_lookback_weeks
+            )
+            return f"Pass every week up to {until}: one more failure brings a violation point"
+        if place.distance is not None and place.distance <= 0:
+            return "One more late chat fails the target" + (f": {where}" if where else "")
+        if place.distance is not None:
+            head = f"Only {place.distance} more late chat{'s' if place.distance != 1 else ''}"
+            return f"{head} would have failed" + (f": {where}" if where else "")
+        return "Find why the rate keeps falling"
+    if place.group == OTHER_MISSED:
+        if shop["status"]["first_response_minutes_mean"] == FAIL:
+            return (
+                f"Bring the mean first response under {policy.first_response_target_minutes:g} "
+                f"min (now {minutes_text(as_number(shop['first_response_minutes_mean']))})"
+            )
+        low = int(shop["ratings"]) - int(shop["ratings_satisfied"])
+        return f"Read the {low} low rating{'s' if low != 1 else ''} for common causes"
+    if place.group == NOT_ASSESSED_GROUP:
+        return "Check the shop's export: no chat counted"
+    return "Nothing to do"
 
 
 def overview_row(
@@ -162,6 +244,10 @@ def overview_row(
     previous: float | None,
     last_failure: str | None,
     trend_labels: list[str],
+    missed_by_hour: np.ndarray,
+    link: str,
+    anchor: str,
+    settings: ReportSettings,
 ) -> OverviewRow:
     """One row of the overview from the shop's metrics.json entry and its history."""
     rate = as_number(shop["response_rate_12h"])
@@ -169,25 +255,43 @@ def overview_row(
     rates: list[float | None] = list(trend) if trend is not None else [None] * TREND_WEEKS
     if trend is None and rate is not None:
         rates[-1] = rate
+    rates = [None if v is None or np.isnan(v) else float(v) for v in rates]
     action = shown_action(shop)
+    distance = chats_from_line(
+        int(shop["chats_responded_12h"]), int(shop["chats_assessed"]), policy.response_rate_target
+    )
+    place = standing(action, shop["status"], rate, distance, rates, last_failure, policy)
+    frt = as_number(shop["first_response_minutes_mean"])
     return OverviewRow(
         shop_id=shop["shop_id"],
         name=shop.get("name") or shop["shop_id"],
         market=(shop.get("market") or "–"),
-        anchor=anchor(shop["shop_id"]),
-        rate=metric(shop["response_rate_12h"], shop["status"]["response_rate_12h"]),
-        frt=metric(
-            shop["first_response_minutes_mean"], shop["status"]["first_response_minutes_mean"]
+        anchor=anchor,
+        rate=metric(
+            rate,
+            shop["status"]["response_rate_12h"],
+            rate_text(rate, policy.response_rate_target),
         ),
-        csat=metric(shop["satisfaction_rate"], shop["status"]["satisfaction_rate"]),
+        frt=metric(
+            frt,
+            shop["status"]["first_response_minutes_mean"],
+            minutes_against(frt, policy.first_response_target_minutes),
+        ),
+        csat=metric(
+            shop["satisfaction_rate"],
+            shop["status"]["satisfaction_rate"],
+            rate_text(as_number(shop["satisfaction_rate"]), policy.satisfaction_target),
+        ),
         action=action,
-        action_css={
-            VIOLATION_POINT: "vp",
-            WARNING: "warn",
-            WITHHELD: "warn",
-            NOT_ASSESSED_ACTION: "na",
-        }.get(action, "ok"),
+        action_text=action_text(action, place),
+        action_css=action_css(action, place),
         reason=reason(shop, policy, last_failure),
+        risks=place.risks,
+        distance=distance,
+        line=line_text(distance),
+        next_step=next_step(shop, place, policy, missed_by_hour, last_failure, settings),
+        group=place.group,
+        link=link,
         change=change,
         change_css="" if change is None else ("up" if change > 0 else "down" if change < 0 else ""),
         trend=sparkline(
@@ -237,8 +341,11 @@ def policy_lines(policy: Policy) -> list[tuple[str, str]]:
     ]
 
 
-def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
+def build_context(
+    results: WeekResults, pseudonym_key: bytes, settings: ReportSettings | None = None
+) -> ReportContext:
     """The report's context from one week's results (all computation happens here)."""
+    settings = settings or ReportSettings()
     doc = results.doc
     policy = Policy.from_dict(doc["policy"], "metrics.json")
     as_of = results.as_of
@@ -246,7 +353,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
     last = dt.date.fromisoformat(doc["window_last_day"])
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     cutoff = pd.Timestamp(doc["cutoff"]) if doc.get("cutoff") else None
-    shops = sorted(doc["shops"], key=sort_key)
+    shops = sorted(doc["shops"], key=lambda shop: str(shop["shop_id"]))
     shop_ids = pd.Index([s["shop_id"] for s in shops], dtype=object)
     zones = pd.Series({s["shop_id"]: s["timezone"] for s in shops}, dtype=object)
 
@@ -317,20 +424,31 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
     horizon = [as_of + dt.timedelta(days=i) for i in range(UPCOMING_HOLIDAY_DAYS)]
     years = tuple(sorted({d.year for d in days + horizon}))
 
-    rows: list[OverviewRow] = []
-    sections: list[ShopSection] = []
+    paged = len(shops) > settings.detail_pages_over
+    ids = anchors([str(shop["shop_id"]) for shop in shops])
+    position = {str(shop["shop_id"]): i for i, shop in enumerate(shops)}
+    by_id: dict[str, OverviewRow] = {}
     for i, shop in enumerate(shops):
         sid = shop["shop_id"]
-        last_failure = failures.get(sid)
-        row = overview_row(
+        by_id[sid] = overview_row(
             shop,
             policy,
             trend_values[i] if sid in has_history else None,
             as_number(previous.get(sid)),
-            last_failure,
+            failures.get(sid),
             trend_labels,
+            missed[i].sum(axis=0),
+            f"shops/{ids[sid].removeprefix('shop-')}.html" if paged else f"#{ids[sid]}",
+            ids[sid],
+            settings,
         )
-        rows.append(row)
+    rows = sorted(by_id.values(), key=order_key)
+    shops = [shops[position[row.shop_id]] for row in rows]
+    sections: list[ShopSection] = []
+    for row, shop in zip(rows, shops, strict=True):
+        sid = shop["shop_id"]
+        i = position[sid]
+        last_failure = failures.get(sid)
         zone = shop["timezone"]
         market = shop.get("market")
         names = market_holidays(market, years) if market else None
@@ -421,15 +539,22 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                     names is not None,
                     pending,
                     last_failure,
+                    settings,
                 ),
                 findings=findings_for(shop_findings, zone) if shop_findings is not None else None,
-                open=len(shops) <= OPEN_SECTIONS_UP_TO,
+                open=True,
             )
         )
 
-    grouped: dict[tuple[int, str, str], list[OverviewRow]] = {}
+    grouped: dict[int, list[OverviewRow]] = {}
     for row in rows:
-        grouped.setdefault(group_of(row, policy), []).append(row)
+        grouped.setdefault(row.group, []).append(row)
+    groups = [
+        OverviewGroup(
+            GROUP_TITLES[g], GROUP_CSS[g], grouped[g], GROUP_SLUGS[g], group_note(g, policy)
+        )
+        for g in sorted(grouped)
+    ]
     actions = [r.action for r in rows]
     return ReportContext(
         title=f"Customer service report, week {day_label(first)} - {day_label(last)} {last.year}",
@@ -449,11 +574,20 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
             "warnings": actions.count(WARNING),
             "withheld": actions.count(WITHHELD),
             "not_assessed": actions.count(NOT_ASSESSED_ACTION),
-            "other_missed": sum(1 for r in rows if group_of(r, policy)[0] == 3),
+            "other_missed": len(grouped.get(OTHER_MISSED, [])),
+            "at_risk": len(grouped.get(AT_RISK, [])),
+            "act_now": len(grouped.get(ACT_NOW, [])),
+            "fine": len(grouped.get(FINE, [])),
             "points_active": sum(r.points for r in rows),
         },
-        groups=[OverviewGroup(t, css, members) for (_, t, css), members in sorted(grouped.items())],
+        groups=groups,
+        markets=market_rows(rows),
+        group_titles=[GROUP_TITLES[g] for g in sorted(GROUP_TITLES)],
+        top=[r for r in rows if r.group in (ACT_NOW, AT_RISK, WITHHELD_GROUP)][
+            : settings.top_shops
+        ],
         shops=sections,
+        split=paged,
         policy=policy_lines(policy),
         input_line=output.input_line(doc.get("input", {})),
         banners=banners(doc, policy),
@@ -462,6 +596,25 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
         frt_target=policy.first_response_target_minutes,
         csat_target=policy.satisfaction_target,
     )
+
+
+def group_note(group: int, policy: Policy) -> str:
+    """What puts a shop in an overview group, with the policy's numbers."""
+    if group == AT_RISK:
+        return (
+            f"{policy.limit_label} rate passing by less than {policy.at_risk_margin * 100:g} pp, "
+            f"falling {FALLING_WEEKS} or more weeks in a row, or a failure in the last "
+            f"{policy.warning_lookback_weeks} weeks: one more failure brings a violation point"
+        )
+    return GROUP_NOTES[group]
+
+
+def market_rows(rows: list[OverviewRow]) -> list[MarketRow]:
+    """Shops per market and overview group, markets by name."""
+    table: dict[str, list[int]] = {}
+    for row in rows:
+        table.setdefault(row.market, [0] * len(GROUP_TITLES))[row.group] += 1
+    return [MarketRow(m, counts, sum(counts)) for m, counts in sorted(table.items())]
 
 
 def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
@@ -560,7 +713,22 @@ def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
     )
 
 
-def write_report(results: WeekResults, path: Path, history_path: Path) -> Path:
-    """Render the week's report into `path`."""
-    files.write_atomic(path, render_report(results, privacy.pseudonym_key(history_path)))
+def write_report(
+    results: WeekResults, path: Path, history_path: Path, settings: ReportSettings | None = None
+) -> Path:
+    """Render the week's report into `path` and, past the split, each shop's page into
+    `shops/` beside it (each file written atomically; pages of shops no longer in the week
+    are removed)."""
+    page, shop_pages = render_pages(results, privacy.pseudonym_key(history_path), settings)
+    folder = path.parent / SHOP_FOLDER
+    for name, html in shop_pages.items():
+        files.write_atomic(folder / name, html)
+    if folder.is_dir():
+        for old in folder.glob("*.html"):
+            if old.name not in shop_pages:
+                old.unlink()
+    files.write_atomic(path, page)
     return path
+
+
+SHOP_FOLDER = "shops"

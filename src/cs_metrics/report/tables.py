@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import math
+import re
 from functools import cache
 from typing import Any
 
@@ -64,9 +64,27 @@ def hide_buyer_ids(findings: pd.DataFrame, chats: pd.DataFrame, key: bytes) -> p
     return hidden_findings(findings, identifiers(buyers, key))
 
 
-def anchor(shop_id: str) -> str:
-    """A stable HTML id for a shop's section, whatever characters its id holds."""
-    return "shop-" + hashlib.sha256(shop_id.encode()).hexdigest()[:12]
+def slug(shop_id: str) -> str:
+    """A shop id as a readable piece of an HTML id and a file name: letters, digits, `_` and
+    `-` kept, every other run of characters one `-` (`VN 001/a` -> `VN-001-a`)."""
+    text = re.sub(r"[^A-Za-z0-9_-]+", "-", shop_id).strip("-")
+    return text[:80] or "x"
+
+
+def anchors(shop_ids: list[str]) -> dict[str, str]:
+    """Per shop id: its stable section id, `shop-` + its slug; ids whose slugs collide get
+    `-2`, `-3`... in id order, so a shop keeps its anchor from week to week."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for shop_id in sorted(set(shop_ids)):
+        base = f"shop-{slug(shop_id)}"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        out[shop_id] = name
+    return out
 
 
 def local_parts(instants: pd.Series, zones: pd.Series) -> pd.DataFrame:
