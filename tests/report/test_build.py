@@ -559,7 +559,8 @@ def test_pseudonyms_are_keyed_and_stable(shop_id: str, buyer_id: str) -> None:
 
 
 def test_sparkline_is_built_from_numbers_only() -> None:
-    """Gaps break the line; the last point's colour says pass or fail."""
+    """A fixed axis of one slot per week; gaps break the line; every point carries its week
+    and value in an SVG title; the last point's colour says pass or fail."""
     svg = str(
         charts.sparkline(
             [None, 0.9, 0.8, None, 0.5], 0.85, ["a", "b", "c", "d", "e"], "12-hour rate"
@@ -567,7 +568,9 @@ def test_sparkline_is_built_from_numbers_only() -> None:
     )
     assert re.search(r'<path d="M[\d.]+ [\d.]+ L[\d.]+ [\d.]+ M[\d.]+ [\d.]+"/>', svg)
     assert 'class="bad"' in svg
-    assert "b 90.0%, c 80.0%, e 50.0%" in svg
+    assert re.findall(r"<title>([^<]+)</title>", svg) == ["b 90.0%", "c 80.0%", "e 50.0%"]
+    xs = [float(x) for x in re.findall(r'cx="([\d.]+)"', svg)]
+    assert xs == [22.0, 42.0, 82.0]  # slots 1, 2 and 4 of 0-4 on the 84-px axis
 
 
 # ----------------------------------------------------------------------------- golden, files
@@ -671,3 +674,24 @@ def test_histogram_bins_end_at_the_response_limit(hours: float, labels: tuple[st
     edges, found = report_tables.histogram_bins(hours)
     assert found == labels
     assert edges[-2] == hours * 60
+
+
+def test_heatmap_cells_carry_their_counts_and_holiday_mode_hours(html: str) -> None:
+    """Every one of the 7 x 24 cells has a title with its counts; S2's Holiday Mode day
+    (Wed 18 Nov, Los Angeles) is outlined and counted in the legend; shade steps name counts."""
+    tree = parse(html)
+    box = section(tree, "S2").find_all("div", class_="heatbox")[0]
+    titles = [t.text() for t in box.find_all("title")]
+    assert len(titles) == 7 * 24
+    assert "Mon 16 09:00-09:59: 1 chat" in titles
+    held = [t for t in titles if t.endswith("Holiday Mode on")]
+    assert len(held) == 24 and all(t.startswith("Wed 18") for t in held)
+    legend = box.find_all("p", class_="legend")[0].text()
+    assert "Holiday Mode on (24 h)" in legend
+    assert "Chats received in the hour: 1;" in legend
+
+
+def test_histogram_bars_name_their_value(html: str) -> None:
+    tree = parse(html)
+    bars = section(tree, "S1").find_all("table", class_="hist")[0].find_all("title")
+    assert [b.text() for b in bars][-1] == "no reply: 2 chats"

@@ -35,7 +35,7 @@ from cs_metrics.report.advice import (
     reason,
     shown_action,
 )
-from cs_metrics.report.charts import bar, heatmap, pct, sparkline, split_bar
+from cs_metrics.report.charts import bar, heatmap, pct, shade_levels, sparkline, split_bar
 from cs_metrics.report.context import (
     AgentRow,
     Banner,
@@ -90,6 +90,7 @@ from cs_metrics.report.tables import (
     heat_grids,
     hide_buyer_ids,
     histogram_counts,
+    holiday_grid,
     local_text,
     market_holidays,
     prepared_chats,
@@ -481,11 +482,15 @@ def build_context(
                 bar=bar(
                     n / hist_total if hist_total else 0.0,
                     "bar miss" if label in (hist.columns[-2], "never") else "bar",
+                    title=f"{'no reply' if label == 'never' else label}: {int(n)} chats",
                 ),
             )
             for label, n in hist_row.items()
         ]
         auto_n, person_n = (int(v) for v in split.loc[sid])
+        holiday_hours = holiday_grid(
+            pd.DataFrame(period_rows.get(sid, []), columns=["start", "end"]), zone, days, cutoff
+        )
         pending = [chat_row(c, pseudonym_key) for c in chat_lists["pending"].get(sid, [])]
         upcoming = sorted((d, n) for d, n in (names or {}).items() if d in horizon)
         shop_findings = findings_by_shop.get(sid)
@@ -502,7 +507,13 @@ def build_context(
                 ),
                 days=day_rows,
                 holiday_note=holiday_note(market, names is not None),
-                heatmap=heatmap(received[i], missed[i], days),
+                heatmap=heatmap(received[i], missed[i], days, holiday_hours),
+                heat_legend=[
+                    (f"q{level}", text)
+                    for level, text in enumerate(shade_levels(received[i])[1], start=1)
+                    if text
+                ],
+                holiday_hours=int(holiday_hours.sum()),
                 histogram=histogram,
                 responded=auto_n + person_n,
                 auto_replied=auto_n,

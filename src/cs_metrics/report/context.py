@@ -195,6 +195,9 @@ class ShopSection:
     days: list[DayRow]
     holiday_note: str
     heatmap: Markup
+    heat_legend: list[tuple[str, str]]
+    """Shade class and the chats received per hour it stands for (`1-3`)."""
+    holiday_hours: int
     histogram: list[HistBin]
     responded: int
     auto_replied: int

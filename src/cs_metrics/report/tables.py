@@ -260,3 +260,29 @@ def market_holidays(market: str, years: tuple[int, ...]) -> dict[dt.date, str] |
         return dict(holidays.country_holidays(market.upper(), years=list(years)).items())
     except NotImplementedError:
         return None
+
+
+def holiday_grid(
+    periods: pd.DataFrame, zone: str, days: list[dt.date], cutoff: pd.Timestamp | None
+) -> np.ndarray:
+    """Local day x hour: whether Holiday Mode was on for any part of that hour (an open
+    period runs to the cut-off)."""
+    grid = np.zeros((len(days), 24), dtype=bool)
+    if periods.empty:
+        return grid
+    starts = pd.date_range(
+        pd.Timestamp(days[0]).tz_localize(zone, ambiguous=True, nonexistent="shift_forward"),
+        periods=len(days) * 24,
+        freq="h",
+    )
+    local = starts.tz_convert(zone)
+    index = np.array(
+        [((d.date() - days[0]).days, d.hour) for d in local.tz_localize(None)], dtype="int64"
+    )
+    end_default = cutoff if cutoff is not None else starts[-1] + pd.Timedelta(hours=1)
+    for start, end in zip(periods["start"], periods["end"], strict=True):
+        stop = end if pd.notna(end) else end_default
+        on = (starts < stop) & (starts + pd.Timedelta(hours=1) > start)
+        ok = on & (index[:, 0] >= 0) & (index[:, 0] < len(days))
+        grid[index[ok, 0], index[ok, 1]] = True
+    return grid
