@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "report")]
 
-from test_browser import DevTools, chromium, open_page  # noqa: E402
+from test_browser import DevTools, chromium  # noqa: E402
 
 from cs_metrics import week_files  # noqa: E402
 from cs_metrics.report import build  # noqa: E402
@@ -55,11 +55,28 @@ def evaluated(folder: Path, shops: int, messages: int) -> Path:
     return out
 
 
+def tab(tools: DevTools, page: Path, width: int, mobile: bool) -> str:
+    """A new tab at `width` CSS pixels with `page` loaded; its session."""
+    target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})
+    sid = session["sessionId"]
+    tools.send("Page.enable", session=sid)
+    tools.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile},
+        session=sid,
+    )
+    tools.events.clear()
+    tools.send("Page.navigate", {"url": page.as_uri()}, session=sid)
+    tools.wait_for("Page.loadEventFired", timeout=60)
+    return sid
+
+
 def load_ms(tools: DevTools, page: Path, width: int, mobile: bool) -> dict[str, float]:
     """Navigation Timing of `page` at `width` px, the best of three loads."""
     best: dict[str, float] = {}
     for _ in range(3):
-        session, _box = open_page(tools, page.as_uri(), width, mobile)
+        session = tab(tools, page, width, mobile)
         found = tools.send(
             "Runtime.evaluate", {"expression": TIMING, "returnByValue": True}, session=session
         )["result"]["value"]
