@@ -199,13 +199,12 @@ def next_step(
     where = ""
     if hours is not None:
         where = (
-            f"cover {hour_ranges(hours)} ({shop['timezone']}), where "
-            f"{int(missed_by_hour[hours].sum())} of {int(missed_by_hour.sum())} misses were"
+            f"cover {hour_ranges(hours)} local time "
+            f"({int(missed_by_hour[hours].sum())} of {int(missed_by_hour.sum())} misses)"
         )
     if place.group == ACT_NOW:
         need = -(place.distance or 0)
-        within = f"answered within {policy.response_limit_hours:g} h"
-        more = f"{need} more chat{'s' if need != 1 else ''} {within} would have passed"
+        more = f"{need} more chat{'s' if need != 1 else ''} on time would have passed"
         if where:
             return f"{where[0].upper()}{where[1:]}: {more}"
         return f"{more[0].upper()}{more[1:]}" + (

@@ -35,7 +35,8 @@ def sparkline(
 ) -> Markup:
     """An 8-week line of the response rate `title` on a fixed axis (one slot per Monday,
     domain 40-100%), gaps for weeks without an evaluation, the target dashed; each point
-    carries its week and value (SVG title), the last one coloured pass or fail."""
+    carries its week and value (SVG title), the last one coloured pass or fail. `title`
+    names the rate for the alt text of a row without any evaluation."""
     values = [None if v is None or is_nan(v) else float(v) for v in rates]
     names = list(labels)
     width, height, pad, low = 84.0, 22.0, 2.0, 0.4
@@ -52,23 +53,23 @@ def sparkline(
             continue
         path.append(f"{'L' if pen_down else 'M'}{_f(pad + i * step)} {_f(y(v))}")
         pen_down = True
-    shown = sum(v is not None for v in values)
+    # Sized by CSS (svg.spark) and drawn tersely: 2,000 of these share one page.
     parts = [
-        f'<svg class="spark" viewBox="0 0 {_f(width)} {_f(height)}" width="{_f(width)}" '
-        f'height="{_f(height)}" role="img" aria-label="{escape(title)}, {shown} of '
-        f'{len(values)} weeks">',
-        f'<line class="tgt" x1="0" x2="{_f(width)}" y1="{_f(y(target))}" y2="{_f(y(target))}"/>',
+        f'<svg class="spark" viewBox="0 0 {_f(width)} {_f(height)}">',
+        f'<path class="tgt" d="M0 {_f(y(target))}H{_f(width)}"/>',
     ]
     if path:
-        parts.append(f'<path d="{" ".join(path)}"/>')
+        parts.append(f'<path d="{"".join(path)}"/>')
+    else:
+        parts.append(f"<title>{escape(title)}: no evaluation in {len(values)} weeks</title>")
     last = max((i for i, v in enumerate(values) if v is not None), default=None)
     for i, v in enumerate(values):
         if v is None:
             continue
-        css = ("ok" if v >= target else "bad") if i == last else "pt"
+        css = (' class="ok"' if v >= target else ' class="bad"') if i == last else ""
         parts.append(
-            f'<circle class="{css}" cx="{_f(pad + i * step)}" cy="{_f(y(v))}" '
-            f'r="{2.2 if i == last else 1.4}"><title>{escape(names[i])} {pct(v)}</title></circle>'
+            f'<circle{css} cx="{_f(pad + i * step)}" cy="{_f(y(v))}">'
+            f"<title>{escape(names[i])} {pct(v)}</title></circle>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))
