@@ -660,6 +660,8 @@ def test_a_24_hour_90_percent_policy_shapes_every_limit_the_report_states(tmp_pa
     assert not re.search(r"12[- ]?h(our)?\b", text, flags=re.IGNORECASE)
     assert "24-Hour Response Rate" in text
     assert "90.0%" in text
+    assert "1 violation point: 24-hour rate, FRT and satisfaction below target" in text
+    assert "24-hour rate passing by less than 2 pp" not in text or "At risk" in text
     rows = re.findall(
         r"<tr><td>([^<]+)</td><td class=\"n\">\d+</td><td class=\"n\">[^<]*</td>"
         r"<td><svg class=\"([^\"]+)\"",
@@ -706,3 +708,79 @@ def test_histogram_bars_name_their_value(html: str) -> None:
     tree = parse(html)
     bars = section(tree, "S1").find_all("table", class_="hist")[0].find_all("title")
     assert [b.text() for b in bars][-1] == "no reply: 2 chats"
+
+
+# ----------------------------------------------------------------------------- advice, hand-made
+
+
+def one_week(folder: Path, store: Path, messages: str, holiday_mode: str = "") -> WeekResults:
+    """The week of 16-22 November of shop H (UTC), from these inline tables."""
+    folder.mkdir()
+    write_csv(folder, "shops", "shop_id,name,market,timezone\nH,Held Shop,SG,UTC\n")
+    write_csv(folder, "messages", messages)
+    write_csv(folder, "ratings", "shop_id,conversation_id,rating,rated_at\n")
+    write_csv(folder, "holiday_mode", holiday_mode or "shop_id,start,end\n")
+    dataset = pipeline.load(folder, Policy())
+    results = weekly.run_week(dataset, dt.date(2026, 11, 23), Policy(), store, CUTOFF, GENERATED_AT)
+    return record_week(results, store)
+
+
+HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at,sender_id\n"
+
+
+def test_a_chat_held_by_holiday_mode_still_on_shows_the_clock_left(tmp_path: Path) -> None:
+    """Received Sun 22 Nov 17:40, Holiday Mode on from 20:00 with no end: 2 h 20 min of the
+    12 hours ran, so 9 h 40 min are left once it ends; the period reads `since ..., still on`."""
+    results = one_week(
+        tmp_path / "data",
+        tmp_path / "h.sqlite",
+        HEADER + "H,c1,m1,buyer,2026-11-22T17:40:00,b1\n",
+        "shop_id,start,end\nH,2026-11-22T20:00:00,\n",
+    )
+    tree = parse(report.render_report(results, KEY))
+    text = section(tree, "H").text()
+    assert "conversation c1: 9 h 40 min left on the clock once Holiday Mode ends" in text
+    assert "since Sun 22 Nov 20:00, still on (UTC)" in text
+
+
+def late_messages(late: int, on_time: int) -> str:
+    """`late` chats answered after 13 hours by agent-a (received at 03:00 on successive days
+    and hours), `on_time` answered in 10 minutes by agent-b."""
+    rows = []
+    for i in range(late):
+        day, hour = 16 + i % 5, 3 + i // 5
+        rows.append(f"H,l{i},l{i}a,buyer,2026-11-{day}T{hour:02d}:00:00,b{i}")
+        rows.append(f"H,l{i},l{i}b,seller,2026-11-{day}T{hour + 13:02d}:00:00,agent-a")
+    for i in range(on_time):
+        rows.append(f"H,o{i},o{i}a,buyer,2026-11-17T{10 + i % 8:02d}:00:00,c{i}")
+        rows.append(f"H,o{i},o{i}b,seller,2026-11-17T{10 + i % 8:02d}:10:00,agent-b")
+    return HEADER + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("late", "advised"),
+    [(4, False), (5, True)],
+    ids=["four_misses_below_the_floor", "five_misses_advised"],
+)
+def test_no_hour_or_agent_advice_from_a_handful_of_misses(
+    tmp_path: Path, late: int, advised: bool
+) -> None:
+    """Below the floor of 5 missed or late chats the report names no hours and no agents."""
+    results = one_week(tmp_path / "data", tmp_path / "h.sqlite", late_messages(late, 60))
+    text = section(parse(report.render_report(results, KEY)), "H").text()
+    assert ("Cover the hours where chats are missed" in text) is advised
+    assert ("Who answered late" in text) is advised
+    if advised:
+        assert "03:00-03:59: 5 chats missed or late" in text
+        assert "agent-a: 5 late, received 03:00-03:59 (5)" in text
+
+
+def test_the_share_floor_silences_advice_in_a_busy_shop(tmp_path: Path) -> None:
+    """5 late of 600 assessed is under 1 %: no hour advice (a floor of 0.5 % brings it)."""
+    results = one_week(tmp_path / "data", tmp_path / "h.sqlite", late_messages(5, 595))
+    html = report.render_report(results, KEY)
+    assert "Cover the hours" not in section(parse(html), "H").text()
+    lower = ReportSettings(advice_min_miss_share=0.005)
+    assert (
+        "Cover the hours" in section(parse(report.render_report(results, KEY, lower)), "H").text()
+    )

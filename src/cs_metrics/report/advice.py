@@ -129,6 +129,28 @@ def enough_misses(misses: int, assessed: int, settings: ReportSettings) -> bool:
     )
 
 
+AGENT_LINES = 3
+
+
+def agent_lines(late_answers: list[dict[str, Any]]) -> list[str]:
+    """The agents with the most late answers (at most AGENT_LINES), each with the hours the
+    chats were received in, most first: `agent-7: 3 late, received 02:00-02:59 (2), ...`."""
+    by_agent: dict[str, list[tuple[int, int]]] = {}
+    for r in late_answers:
+        by_agent.setdefault(str(r["agent"]), []).append((int(r["hour"]), int(r["late"])))
+    ranked = sorted(by_agent.items(), key=lambda kv: (-sum(n for _, n in kv[1]), kv[0]))
+    lines = []
+    for agent, hours in ranked[:AGENT_LINES]:
+        total = sum(n for _, n in hours)
+        shown = sorted(hours, key=lambda hn: (-hn[1], hn[0]))[:4]
+        lines.append(
+            f"{agent}: {total} late, received "
+            + ", ".join(f"{h:02d}:00-{h:02d}:59 ({n})" for h, n in shown)
+            + (" and other hours" if len(hours) > len(shown) else "")
+        )
+    return lines
+
+
 def hour_counts(missed_by_hour: np.ndarray, hours: list[int]) -> list[str]:
     """Each named hour with the chats missed or late in it, most first."""
     ordered = sorted(hours, key=lambda h: (-int(missed_by_hour[h]), h))
@@ -149,6 +171,7 @@ def advice_for(
     pending: list[ChatRow],
     last_failure: str | None,
     settings: ReportSettings | None = None,
+    late_answers: list[dict[str, Any]] | None = None,
 ) -> list[Advice]:
     """Specific recommendations drawn from the shop's week."""
     settings = settings or ReportSettings()
@@ -212,6 +235,17 @@ def advice_for(
                 hour_counts(missed_by_hour, hours),
             )
         )
+    agents = agent_lines(late_answers or [])
+    if enough and agents:
+        out.append(
+            Advice(
+                "Who answered late",
+                "The agents with the most chats answered after the "
+                f"{policy.limit_label} limit, and the local hours those chats came in "
+                "(unanswered chats have no agent: see the hour chart):",
+                agents,
+            )
+        )
     if upcoming:
         out.append(
             Advice(
@@ -237,7 +271,8 @@ def advice_for(
                 f"{policy.limit_label} deadline had not passed. "
                 "Answer them before the deadline (local time):",
                 [
-                    f"conversation {c.conversation_id}: reply by {c.deadline}"
+                    f"conversation {c.conversation_id}: "
+                    + (c.clock_left or f"reply by {c.deadline}")
                     for c in pending[:MISSED_ROWS]
                 ],
             )

@@ -84,6 +84,7 @@ from cs_metrics.report.tables import (
     TREND_WEEKS,
     agent_table,
     anchors,
+    clock_left,
     day_table,
     first_rows,
     heat_counts,
@@ -91,6 +92,7 @@ from cs_metrics.report.tables import (
     hide_buyer_ids,
     histogram_counts,
     holiday_grid,
+    late_by_agent,
     local_text,
     market_holidays,
     prepared_chats,
@@ -381,7 +383,12 @@ def build_context(
         "pending": (PENDING, ["deadline_at_utc"], [True], None),
     }.items():
         chosen = chats.loc[chats[mask] if mask == "miss" else chats["status"] == mask]
-        chat_lists[name] = rows_by_shop(chat_display(first_rows(chosen, by, ascending, n)))
+        shown = chat_display(first_rows(chosen, by, ascending, n))
+        if name == "pending":
+            shown = shown.assign(
+                left=clock_left(shown, results.holiday_periods, cutoff, policy.response_limit_hours)
+            )
+        chat_lists[name] = rows_by_shop(shown)
     missed_total = chats.loc[chats["miss"]].groupby("shop_id").size() if len(chats) else {}
 
     ratings = results.ratings
@@ -407,6 +414,7 @@ def build_context(
             ),
         )
     period_rows = rows_by_shop(periods)
+    agent_lates = rows_by_shop(late_by_agent(chats))
     findings = hide_buyer_ids(results.findings, results.chats, pseudonym_key)
     findings_by_shop = (
         dict(tuple(findings.groupby("shop_id"))) if len(findings) and "shop_id" in findings else {}
@@ -538,7 +546,14 @@ def build_context(
                 ],
                 low_ratings_more=max(int(low_total.get(sid, 0)) - LOW_RATING_ROWS, 0),
                 periods=[
-                    PeriodRow(p["start_text"], p["end_text"]) for p in period_rows.get(sid, [])
+                    PeriodRow(
+                        p["start_text"],
+                        p["end_text"],
+                        f"since {p['start_text']}, still on"
+                        if pd.isna(p["end"])
+                        else f"{p['start_text']} to {p['end_text']}",
+                    )
+                    for p in period_rows.get(sid, [])
                 ],
                 advice=advice_for(
                     shop,
@@ -550,6 +565,7 @@ def build_context(
                     pending,
                     last_failure,
                     settings,
+                    agent_lates.get(sid, []),
                 ),
                 findings=findings_for(shop_findings, zone) if shop_findings is not None else None,
                 open=True,
@@ -710,8 +726,17 @@ def chat_display(chats: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def clock_text(minutes: float | None) -> str:
+    """`5 h 20 min left on the clock once Holiday Mode ends` (empty when unknown)."""
+    if minutes is None:
+        return ""
+    whole = max(round(minutes), 0)
+    return f"{whole // 60} h {whole % 60} min left on the clock once Holiday Mode ends"
+
+
 def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
     """A chat as shown in the missed/late and pending lists (buyer pseudonymised)."""
+    held = chat.get("deadline") == "–" and as_number(chat.get("left")) is not None
     return ChatRow(
         conversation_id=str(chat["conversation_id"]),
         buyer=pseudonym(key, str(chat["shop_id"]), chat["buyer_id"]),
@@ -720,6 +745,7 @@ def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
         waited=as_number(chat["waited"]),
         responded=chat["responded"],
         deadline=chat["deadline"],
+        clock_left=clock_text(as_number(chat.get("left"))) if held else "",
     )
 
 

@@ -142,6 +142,9 @@ class ChatRow:
     waited: float | None
     responded: str
     deadline: str
+    clock_left: str = ""
+    """For a pending chat held by Holiday Mode still on: `X h Y min left on the clock once
+    Holiday Mode ends` (it has no deadline yet)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,8 @@ class PeriodRow:
 
     start: str
     end: str
+    text: str = ""
+    """`Mon 16 Nov 09:00 to Tue 17 Nov 18:00`, or `since Sun 22 Nov 20:00, still on`."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import holidays
 import numpy as np
 import pandas as pd
 
+from cs_metrics import chats as chat_clock
 from cs_metrics import output
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
 from cs_metrics.formats import LOCAL_TIME
@@ -286,3 +287,41 @@ def holiday_grid(
         ok = on & (index[:, 0] >= 0) & (index[:, 0] < len(days))
         grid[index[ok, 0], index[ok, 1]] = True
     return grid
+
+
+def clock_left(
+    pending: pd.DataFrame, periods: pd.DataFrame, cutoff: pd.Timestamp | None, limit_hours: float
+) -> pd.Series:
+    """Minutes left on the response clock at the cut-off of each pending chat (Holiday Mode
+    holds the clock: for a chat caught by a period still on, what remains once it ends)."""
+    if pending.empty or cutoff is None:
+        return pd.Series(np.nan, index=pending.index, dtype=float)
+    merged = chat_clock.merged_periods(periods)
+    shop = chat_clock.period_shops(pending["shop_id"], merged)
+    received = chat_clock.ticks(pending["received_at_utc"])
+    at_cutoff = np.full(len(pending), chat_clock.ticks(pd.Series([cutoff]))[0], dtype="int64")
+    active_received, _ = chat_clock.clock(shop, received, merged)
+    active_cutoff, _ = chat_clock.clock(shop, at_cutoff, merged)
+    used = (active_cutoff - active_received) / chat_clock.TICKS_PER_MINUTE
+    return pd.Series(limit_hours * 60 - used, index=pending.index, dtype=float)
+
+
+def late_by_agent(chats: pd.DataFrame) -> pd.DataFrame:
+    """Late answers per shop, agent (auto-reply as one) and local hour received."""
+    columns = ["shop_id", "agent", "hour", "late"]
+    late = chats.loc[chats["status"] == LATE] if len(chats) else chats
+    if late.empty:
+        return pd.DataFrame(columns=columns)
+    agent = (
+        late["responder_id"]
+        .astype(object)
+        .where(late["responder_id"].notna(), "(no agent id)")
+        .where(late["responder_role"] != "auto_reply", "auto-reply")
+    )
+    return (
+        pd.DataFrame({"shop_id": late["shop_id"], "agent": agent, "hour": late["hour"]})
+        .groupby(["shop_id", "agent", "hour"])
+        .size()
+        .rename("late")
+        .reset_index()
+    )
