@@ -626,7 +626,9 @@ def test_report_for_rerenders_the_stored_week(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_hundred_shops_render_fast_and_small(tmp_path: Path) -> None:
-    """200 generated shops: under 20 s to render, under 5 MB, one overview row per shop."""
+    """200 generated shops: under 20 s to render report.html and the 200 shop pages; report.html
+    under 1 MB with one overview row per shop linking to its page, which holds the details;
+    every shop page is written beside report.html, self-contained."""
     from cs_metrics.generate import GeneratorConfig, generate, write_tables
 
     folder = tmp_path / "data"
@@ -640,14 +642,24 @@ def test_two_hundred_shops_render_fast_and_small(tmp_path: Path) -> None:
     results = weekly.run_week(dataset, dt.date(2026, 11, 23), policy, store)
     results = record_week(results, store)
     started = time.perf_counter()
-    html = report.render_report(results, KEY)
+    path = report.write_report(results, tmp_path / "week" / "report.html", store)
     seconds = time.perf_counter() - started
     assert seconds < 20
-    assert len(html.encode()) < 5_000_000
+    html = path.read_text(encoding="utf-8")
+    assert len(html.encode()) < 1_000_000
     tree = parse(html)
-    assert len([r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]) == 200
-    assert len(tree.find_all("details", class_="shop")) == 200
-    assert not [d for d in tree.find_all("details") if "open" in d.attrs]
+    rows = [r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]
+    assert len(rows) == 200
+    assert not tree.find_all("details", class_="shop")
+    pages = {p.name: p for p in (path.parent / "shops").glob("*.html")}
+    assert len(pages) == 200
+    for row in rows[:5]:
+        (link,) = row.find_all("td", class_="shop")[0].find_all("a")
+        shop_page = pages[link.attrs["href"].removeprefix("shops/")].read_text(encoding="utf-8")
+        (found,) = parse(shop_page).find_all("details", class_="shop")
+        assert found.attrs["data-shop-id"] == row.attrs["data-shop-id"] and "open" in found.attrs
+        assert "<script" not in shop_page and "http" not in shop_page
+    assert not list(path.parent.glob("shops/.*"))
 
 
 def test_a_24_hour_90_percent_policy_shapes_every_limit_the_report_states(tmp_path: Path) -> None:
@@ -661,7 +673,9 @@ def test_a_24_hour_90_percent_policy_shapes_every_limit_the_report_states(tmp_pa
     assert "24-Hour Response Rate" in text
     assert "90.0%" in text
     assert "1 violation point: 24-hour rate, FRT and satisfaction below target" in text
-    assert "24-hour rate passing by less than 2 pp" not in text or "At risk" in text
+    assert report.group_note(standing.AT_RISK, policy).startswith(
+        "24-hour rate passing by less than 2 pp"
+    )
     rows = re.findall(
         r"<tr><td>([^<]+)</td><td class=\"n\">\d+</td><td class=\"n\">[^<]*</td>"
         r"<td><svg class=\"([^\"]+)\"",
@@ -784,3 +798,25 @@ def test_the_share_floor_silences_advice_in_a_busy_shop(tmp_path: Path) -> None:
     assert (
         "Cover the hours" in section(parse(report.render_report(results, KEY, lower)), "H").text()
     )
+
+
+def test_anchors_are_readable_unique_and_stable() -> None:
+    """Letters, digits, `_` and `-` kept; anything else one `-`; collisions numbered in id
+    order, so the same shops get the same anchors whatever order they come in."""
+    ids = ["VN-001", "VN 001", 'a"><script>', "shop_7"]
+    found = report_tables.anchors(ids)
+    assert found == {
+        "VN 001": "shop-VN-001",
+        "VN-001": "shop-VN-001-2",
+        'a"><script>': "shop-a-script",
+        "shop_7": "shop-shop_7",
+    }
+    assert report_tables.anchors(list(reversed(ids))) == found
+
+
+def test_a_shop_with_markup_in_its_id_links_to_an_escaped_readable_anchor(html: str) -> None:
+    tree = parse(html)
+    (row,) = [r for r in tree.find_all("tr") if r.attrs.get("data-shop-id") == "S1"]
+    (link,) = row.find_all("td", class_="shop")[0].find_all("a")
+    assert link.attrs["href"] == "#shop-S1"
+    assert section(tree, "S1").attrs["id"] == "shop-S1"
