@@ -86,8 +86,10 @@ class Policy:
         }
 
     def fingerprint(self) -> str:
-        """A short digest of the values: two evaluations under one policy share it."""
-        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        """A short digest of the values: two evaluations under one policy share it. Keys that
+        only shape the report (REPORT_ONLY) change no result and are left out."""
+        values = {k: v for k, v in self.as_dict().items() if k not in REPORT_ONLY}
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     @classmethod
@@ -109,6 +111,9 @@ class Policy:
             values["market_timezones"] = MappingProxyType(merged)
         return cls(**values)
 
+
+REPORT_ONLY = ("at_risk_margin",)
+"""Policy keys that change what the report says, never a status, an action or a stored value."""
 
 CONFIG_TABLES = ("policy", "delivery")
 """The tables a config file may hold: the policy, and how the weekly result is sent."""

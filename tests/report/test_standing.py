@@ -151,3 +151,14 @@ def test_minutes_near_the_target_show_decimals() -> None:
 def test_the_action_names_what_is_failing(action: str, status: dict, text: str) -> None:
     assert s.action_text(action, place(action=action, status=status)) == text
     assert s.action_css(action, place(action=action, status=status)) != "ok" or text == "None"
+
+
+def test_at_risk_margin_is_checked_and_leaves_the_fingerprint_alone() -> None:
+    """A report-only key: out of range is an error naming it; any value keeps the policy's
+    fingerprint (re-running a stored week under it is not a policy change)."""
+    from cs_metrics.errors import UsageError
+
+    with pytest.raises(UsageError, match="at_risk_margin"):
+        Policy.from_dict({"at_risk_margin": 1.5})
+    assert Policy(at_risk_margin=0.05).fingerprint() == Policy().fingerprint()
+    assert Policy(response_rate_target=0.9).fingerprint() != Policy().fingerprint()
