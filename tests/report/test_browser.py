@@ -355,6 +355,8 @@ def test_a_200_shop_week_fits_desktop_and_phone_and_links_open_the_shop(tmp_path
             assert shown["url"].endswith(href), shown
             assert shown["open"] and shown["height"] > 300, shown
             assert shown["back"].startswith("../report.html#shop-"), shown
+            fits = evaluate(tools, session, FITS)
+            assert fits["pageWidth"] <= width and fits["boxes"] == [], fits
             shot = tmp_path / f"{name}-shop.png"
             screenshot(tools, session, width, 2400, shot)
             shots.append(shot)
