@@ -1,10 +1,11 @@
 """The Monday report for a large portfolio: size of report.html and the shop pages, render
 time, and load time in headless Chromium.
 
-    python benchmarks/report.py [--shops 2000] [--messages 1000000] [--keep DIR]
+    python benchmarks/report.py [--shops 2000] [--messages 4000000] [--weeks 8] [--keep DIR]
 
-Generates a seeded data set (`cs-metrics generate`), evaluates the weeks of 16 and 23 November
-2026 with the installed `cs-metrics weekly` (so the trend has two points), re-renders the report
+Generates a seeded data set (`cs-metrics generate`) of `--weeks` weeks up to Sunday 22
+November 2026, evaluates each of its Mondays with the installed `cs-metrics weekly` (so the
+trend has all its points), re-renders the report
 to time it, then opens report.html and one shop page in /usr/bin/chromium over the DevTools pipe
 of tests/report/test_browser.py and reads the Navigation Timing of each (load event end, in ms,
 best of three). Prints a Markdown table (docs/report.md keeps the figures).
@@ -29,23 +30,30 @@ from cs_metrics import week_files  # noqa: E402
 from cs_metrics.report import build  # noqa: E402
 
 BIN = Path(sys.executable).with_name("cs-metrics")
-WEEKS = ("2026-11-16", "2026-11-23")
+LAST_MONDAY = dt.date(2026, 11, 23)
 TIMING = """(() => { const n = performance.getEntriesByType('navigation')[0];
   return {load: n.loadEventEnd, dom: n.domContentLoadedEventEnd,
           rows: document.querySelectorAll('tr[data-shop-id]').length,
           width: document.documentElement.scrollWidth}; })()"""
 
 
-def evaluated(folder: Path, shops: int, messages: int) -> Path:
-    """OUT of a generated data set with both weeks evaluated."""
+def mondays(weeks: int) -> list[str]:
+    """The Mondays evaluated, oldest first, the last one LAST_MONDAY."""
+    return [(LAST_MONDAY - dt.timedelta(weeks=k)).isoformat() for k in range(weeks - 1, -1, -1)]
+
+
+def evaluated(folder: Path, shops: int, messages: int, weeks: int) -> Path:
+    """OUT of a generated data set with each of its weeks evaluated."""
     data, out = folder / "data", folder / "out"
-    if not (out / WEEKS[-1] / "report.html").exists():
+    if not (out / LAST_MONDAY.isoformat() / "report.html").exists():
+        start = LAST_MONDAY - dt.timedelta(weeks=weeks)
         subprocess.run(
             [str(BIN), "generate", "--out", str(data), "--shops", str(shops),
-             "--messages", str(messages), "--seed", "7"],
+             "--messages", str(messages), "--seed", "7", "--start", start.isoformat(),
+             "--days", str(weeks * 7), "--format", "parquet"],
             check=True, capture_output=True,
         )  # fmt: skip
-        for as_of in WEEKS:
+        for as_of in mondays(weeks):
             done = subprocess.run(
                 [str(BIN), "weekly", "--data", str(data), "--out", str(out), "--as-of", as_of],
                 check=False, capture_output=True, text=True,
@@ -88,12 +96,13 @@ def load_ms(tools: DevTools, page: Path, width: int, mobile: bool) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shops", type=int, default=2000)
-    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--messages", type=int, default=4_000_000)
+    parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--keep", type=Path, help="folder to keep the data and output in")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="report-bench-"))
-    out = evaluated(folder, args.shops, args.messages)
-    as_of = dt.date.fromisoformat(WEEKS[-1])
+    out = evaluated(folder, args.shops, args.messages, args.weeks)
+    as_of = LAST_MONDAY
     store = out / "history.sqlite"
     results = week_files.load_week(out, as_of, store)
     started = time.perf_counter()
@@ -109,7 +118,7 @@ def main() -> None:
         tools.close()
     size = path.stat().st_size
     page_sizes = [p.stat().st_size for p in pages]
-    print(f"| {args.shops:,} shops, {args.messages:,} messages | figure |")
+    print(f"| {args.shops:,} shops, {args.messages:,} messages, {args.weeks} weeks | figure |")
     print("| --- | --- |")
     print(f"| report.html | {size / 1e6:.2f} MB, {desktop['rows']:,} overview rows |")
     print(f"| render (build + write, all pages) | {render_s:.1f} s |")

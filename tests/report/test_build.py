@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from conftest import write_csv
 from cs_metrics import pipeline, privacy, week_files, weekly
 from cs_metrics.policy import Policy
-from cs_metrics.report import advice, charts, standing
+from cs_metrics.report import advice, charts, overview, standing
 from cs_metrics.report import build as report
 from cs_metrics.report import format as report_format
 from cs_metrics.report import tables as report_tables
@@ -673,7 +673,7 @@ def test_a_24_hour_90_percent_policy_shapes_every_limit_the_report_states(tmp_pa
     assert "24-Hour Response Rate" in text
     assert "90.0%" in text
     assert "1 violation point: 24-hour rate, FRT and satisfaction below target" in text
-    assert report.group_note(standing.AT_RISK, policy).startswith(
+    assert overview.group_note(standing.AT_RISK, policy).startswith(
         "24-hour rate passing by less than 2 pp"
     )
     rows = re.findall(
