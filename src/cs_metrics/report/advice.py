@@ -19,7 +19,8 @@ from cs_metrics.enforcement import (
 from cs_metrics.policy import Policy
 from cs_metrics.report.charts import pct
 from cs_metrics.report.context import Advice, ChatRow, Findings, ReportSettings
-from cs_metrics.report.format import NOT_ASSESSED_ACTION, as_number, day_label, minutes_text
+from cs_metrics.report.format import NOT_ASSESSED_ACTION, as_number, day_label
+from cs_metrics.report.standing import minutes_against, rate_text
 from cs_metrics.report.tables import local_text
 
 MISSED_ROWS = 15
@@ -50,7 +51,8 @@ def reason(shop: dict[str, Any], policy: Policy, last_failure: str | None) -> st
     """The one-line reason behind the shop's action."""
     status = shop["status"]
     action = shown_action(shop)
-    rate, target = pct(as_number(shop["response_rate_12h"])), pct(policy.response_rate_target)
+    rate = rate_text(as_number(shop["response_rate_12h"]), policy.response_rate_target)
+    target = pct(policy.response_rate_target)
     weeks = policy.warning_lookback_weeks
     if action == VIOLATION_POINT:
         return (
@@ -77,14 +79,17 @@ def reason(shop: dict[str, Any], policy: Policy, last_failure: str | None) -> st
             return f"No chats assessed yet: {shop['chats_pending']} pending at the cut-off"
         return "No chats received this week"
     misses = []
+    frt_target = policy.first_response_target_minutes
     if status["first_response_minutes_mean"] == FAIL:
         misses.append(
-            f"mean first response {minutes_text(as_number(shop['first_response_minutes_mean']))} "
+            "mean first response "
+            f"{minutes_against(as_number(shop['first_response_minutes_mean']), frt_target)} "
             f"(target under {policy.first_response_target_minutes:g} min)"
         )
     if status["satisfaction_rate"] == FAIL:
         misses.append(
-            f"satisfaction {pct(as_number(shop['satisfaction_rate']))} "
+            f"satisfaction "
+            f"{rate_text(as_number(shop['satisfaction_rate']), policy.satisfaction_target)} "
             f"(target {pct(policy.satisfaction_target)})"
         )
     if misses:
@@ -180,7 +185,7 @@ def advice_for(
     validity = policy.violation_point_validity_days
     action = shown_action(shop)
     horizon = as_of + dt.timedelta(weeks=weeks)
-    rate = pct(as_number(shop["response_rate_12h"]))
+    rate = rate_text(as_number(shop["response_rate_12h"]), policy.response_rate_target)
     if action == WARNING:
         out.append(
             Advice(

@@ -60,6 +60,7 @@ from cs_metrics.report.standing import (
     GROUP_TITLES,
     OTHER_MISSED,
     WITHHELD_GROUP,
+    rate_text,
 )
 from cs_metrics.report.tables import (
     agent_table,
@@ -319,6 +320,7 @@ def build_context(
                 rate_css=""
                 if as_number(r["rate"]) is None
                 else ("pass" if r["rate"] >= policy.response_rate_target else "fail"),
+                rate_text=rate_text(as_number(r["rate"]), policy.response_rate_target),
             )
             for d, r in zip(days, per_day.get(sid, []), strict=True)
         ]

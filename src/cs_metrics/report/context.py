@@ -107,6 +107,7 @@ class DayRow:
     excluded: int
     rate: float | None
     rate_css: str
+    rate_text: str = ""
 
 
 @dataclass(frozen=True)
