@@ -907,3 +907,11 @@ def test_each_overview_group_from_a_hand_made_week(tmp_path: Path) -> None:
     assert action["F"] == "None"
     (top,) = tree.find_all("ol", class_="top")
     assert [li.attrs["data-shop-id"] for li in top.find_all("li")] == ["A", "R", "W"]
+
+
+def test_a_notice_lists_ten_shops_and_counts_the_rest() -> None:
+    items = [f"shop_{i}: data ends" for i in range(29)]
+    shown = report.first_items(items, "in the Withheld group of the overview")
+    assert shown[:10] == items[:10]
+    assert shown[10:] == ["… and 19 more, in the Withheld group of the overview"]
+    assert report.first_items(items[:10], "x") == items[:10]

@@ -469,6 +469,17 @@ def build_context(
     )
 
 
+BANNER_ITEMS = 10
+"""A notice lists this many shops; the rest are counted (a portfolio can have hundreds)."""
+
+
+def first_items(items: list[str], where: str) -> list[str]:
+    """The first BANNER_ITEMS items, then `... and N more, <where>`."""
+    if len(items) <= BANNER_ITEMS:
+        return items
+    return [*items[:BANNER_ITEMS], f"… and {len(items) - BANNER_ITEMS} more, {where}"]
+
+
 def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
     """What the manager must know before reading on: withheld actions and stale weeks (6a)."""
     out = []
@@ -481,10 +492,13 @@ def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
                 f"These shops fail the {policy.limit_label} response rate, but their data cannot "
                 "support a penalty. Get a complete export for the week and run the evaluation "
                 "again; until then the failure counts neither for nor against them.",
-                [
-                    f"{s['shop_id']}: {withheld_reason(s, doc.get('cutoff'), policy)}"
-                    for s in withheld
-                ],
+                first_items(
+                    [
+                        f"{s['shop_id']}: {withheld_reason(s, doc.get('cutoff'), policy)}"
+                        for s in withheld
+                    ],
+                    "in the Withheld group of the overview",
+                ),
             )
         )
     quiet = [s for s in doc["shops"] if s.get("last_message_at")]
@@ -495,11 +509,14 @@ def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
                 "The messages of these shops stop more than a day before the rest of the data "
                 "ends. Check that their exports are complete; if chats are missing, the figures "
                 "below are too good.",
-                [
-                    f"{s['shop_id']}: last message "
-                    f"{local_time(s['last_message_at'], s['timezone'])}"
-                    for s in quiet
-                ],
+                first_items(
+                    [
+                        f"{s['shop_id']}: last message "
+                        f"{local_time(s['last_message_at'], s['timezone'])}"
+                        for s in quiet
+                    ],
+                    "named in metrics.json (last_message_at)",
+                ),
             )
         )
     missing = list(doc.get("missing_weeks", []))
