@@ -59,6 +59,8 @@ class Policy:
     violation_point_validity_days: int = 90
     max_bad_row_share: float = 0.02
     """SPEC 6a: above this share of a shop's message rows quarantined, its week is not covered."""
+    at_risk_margin: float = 0.02
+    """The report's "at risk" group: a passing response rate less than this above the target."""
     default_timezone: str = "UTC"
     schedule_timezone: str = "local"
     """Whose calendar says which Monday it is when `weekly` runs without --as-of: the host's
@@ -84,8 +86,10 @@ class Policy:
         }
 
     def fingerprint(self) -> str:
-        """A short digest of the values: two evaluations under one policy share it."""
-        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        """A short digest of the values: two evaluations under one policy share it. Keys that
+        only shape the report (REPORT_ONLY) change no result and are left out."""
+        values = {k: v for k, v in self.as_dict().items() if k not in REPORT_ONLY}
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     @classmethod
@@ -107,6 +111,9 @@ class Policy:
             values["market_timezones"] = MappingProxyType(merged)
         return cls(**values)
 
+
+REPORT_ONLY = ("at_risk_margin",)
+"""Policy keys that change what the report says, never a status, an action or a stored value."""
 
 CONFIG_TABLES = ("policy", "delivery")
 """The tables a config file may hold: the policy, and how the weekly result is sent."""
@@ -154,6 +161,7 @@ CHECKS: dict[str, Problem] = {
     "response_rate_target": Number(0, 1),
     "satisfaction_target": Number(0, 1),
     "max_bad_row_share": Number(0, 1),
+    "at_risk_margin": Number(0, 1),
     "satisfied_min_rating": Whole(1, 5),
     "window_days": Whole(1, 366),
     "warning_lookback_weeks": Whole(0, 520),

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -267,3 +268,133 @@ def test_sample_report_in_headless_chromium(tmp_path: Path) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, SCREENSHOTS / "report.png")
     shutil.copyfile(phone_shot, SCREENSHOTS / "report-phone.png")
+
+
+FITS = """(() => {
+  const page = document.documentElement;
+  const wide = [...document.querySelectorAll('.scroll, table, section, details, ol, ul')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'auto')
+    .map(e => `${e.tagName}.${e.className}#${e.id} ${e.scrollWidth}>${e.clientWidth}`);
+  const boxes = [...document.querySelectorAll('.scroll')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => `scroll>${e.firstElementChild && e.firstElementChild.className}`);
+  const first = document.querySelector('table.overview tr.group th');
+  return {pageWidth: page.scrollWidth, clientWidth: page.clientWidth, wide, boxes,
+          height: page.scrollHeight, firstGroup: first ? first.textContent.trim() : null};
+})()"""
+
+
+def evaluate(tools: DevTools, session: str, expression: str) -> Any:
+    """The value of a JavaScript expression in the tab."""
+    return tools.send(
+        "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+    )["result"]["value"]
+
+
+def portfolio_report(tmp_path: Path, shops: int) -> Path:
+    """report.html of a generated week of `shops` shops, by the installed `cs-metrics weekly`."""
+    from cs_metrics.generate import GeneratorConfig, generate, write_tables
+
+    data = tmp_path / "data"
+    config = GeneratorConfig(shops=shops, days=15, messages=shops * 150, seed=7, bad_rows=False)
+    write_tables(generate(config), data, "csv")
+    out = tmp_path / "out"
+    entry = Path(sys.executable).with_name("cs-metrics")
+    for as_of in ("2026-11-16", AS_OF):
+        done = subprocess.run(
+            [str(entry), "weekly", "--data", str(data), "--out", str(out), "--as-of", as_of],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    return out / AS_OF / "report.html"
+
+
+@pytest.mark.slow
+def test_a_200_shop_week_fits_desktop_and_phone_and_links_open_the_shop(tmp_path: Path) -> None:
+    """200 generated shops: at 1400 and 390 px nothing is wider than the viewport (page, and
+    every table container); the first group is "Act now"; a shop's link opens its page with
+    its section open and a link back to its row; screenshots saved."""
+    binary = chromium()
+    page = portfolio_report(tmp_path, 200)
+    assert len(list((page.parent / "shops").glob("*.html"))) == 200
+    tools = DevTools(binary, tmp_path / "profile")
+    shots = []
+    try:
+        for width, mobile, name in ((1400, False, "portfolio"), (PHONE, True, "portfolio-phone")):
+            session, _ = open_page(tools, page.as_uri(), width, mobile)
+            assert problems(tools.events) == []
+            fits = evaluate(tools, session, FITS)
+            assert fits["pageWidth"] <= width, fits
+            assert fits["wide"] == [] and fits["boxes"] == [], fits
+            assert fits["firstGroup"].startswith("Act now"), fits
+            shot = tmp_path / f"{name}.png"
+            screenshot(tools, session, width, min(fits["height"], 2400), shot)
+            shots.append(shot)
+
+            tools.events.clear()
+            href = evaluate(
+                tools,
+                session,
+                "(() => { const a = document.querySelector('table.overview td.shop a');"
+                " a.click(); return a.getAttribute('href'); })()",
+            )
+            assert re.fullmatch(r"shops/[A-Za-z0-9_-]+\.html", href), href
+            tools.wait_for("Page.loadEventFired")
+            time.sleep(0.2)
+            shown = evaluate(
+                tools,
+                session,
+                "(() => { const d = document.querySelector('details.shop');"
+                " const b = d.getBoundingClientRect();"
+                " return {url: location.href, open: d.open, height: b.height,"
+                " back: document.querySelector('p.back a').getAttribute('href'),"
+                " pageWidth: document.documentElement.scrollWidth}; })()",
+            )
+            assert shown["url"].endswith(href), shown
+            assert shown["open"] and shown["height"] > 300, shown
+            assert shown["back"].startswith("../report.html#shop-"), shown
+            fits = evaluate(tools, session, FITS)
+            assert fits["pageWidth"] <= width and fits["boxes"] == [], fits
+            shot = tmp_path / f"{name}-shop.png"
+            screenshot(tools, session, width, 2400, shot)
+            shots.append(shot)
+    finally:
+        tools.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for shot in shots:
+        assert shot.read_bytes().startswith(b"\x89PNG")
+        shutil.copyfile(shot, SCREENSHOTS / shot.name)
+
+
+@pytest.mark.slow
+def test_in_a_small_report_a_shop_link_shows_its_open_section(tmp_path: Path) -> None:
+    """With the details inline (8 shops), following a shop's link scrolls to its section,
+    which is open and targeted, and its back link leads to the overview."""
+    binary = chromium()
+    page = sample_report(tmp_path)
+    tools = DevTools(binary, tmp_path / "profile")
+    try:
+        session, _ = open_page(tools, page.as_uri(), VIEWPORT, mobile=False)
+        href = evaluate(
+            tools,
+            session,
+            "(() => { const a = document.querySelectorAll('table.overview td.shop a')[1];"
+            " a.click(); return a.getAttribute('href'); })()",
+        )
+        assert href.startswith("#shop-")
+        time.sleep(0.3)
+        shown = evaluate(
+            tools,
+            session,
+            "(() => { const d = document.querySelector(':target');"
+            " const b = d.getBoundingClientRect();"
+            " return {id: d.id, tag: d.tagName, open: d.open, top: b.top, height: b.height,"
+            " back: d.querySelector('p.back a').getAttribute('href')}; })()",
+        )
+        assert "#" + shown["id"] == href and shown["tag"] == "DETAILS", shown
+        assert shown["open"] and abs(shown["top"]) < 5 and shown["height"] > 300, shown
+        assert shown["back"] == "#overview"
+    finally:
+        tools.close()

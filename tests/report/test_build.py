@@ -27,10 +27,11 @@ from hypothesis import strategies as st
 from conftest import write_csv
 from cs_metrics import pipeline, privacy, week_files, weekly
 from cs_metrics.policy import Policy
-from cs_metrics.report import advice, charts
+from cs_metrics.report import advice, charts, overview, standing
 from cs_metrics.report import build as report
 from cs_metrics.report import format as report_format
 from cs_metrics.report import tables as report_tables
+from cs_metrics.report.context import ReportSettings
 from cs_metrics.week_files import WeekResults
 from recorded import record_week
 
@@ -206,8 +207,17 @@ def section(tree: Node, shop_id: str) -> Node:
 # ----------------------------------------------------------------------------- numbers
 
 
+CELL_CLASS = {
+    "response_rate_12h": "rate",
+    "first_response_minutes_mean": "frt",
+    "satisfaction_rate": "csat",
+}
+"""The overview cell of each metric (class names, not data attributes: 2,000 rows share a page)."""
+
+
 def test_overview_rows_show_the_metrics_json_values(results: WeekResults, html: str) -> None:
-    """Every overview cell carries the exact metrics.json value and shows it rounded."""
+    """Every overview cell shows the metrics.json value rounded (decimals enough never to
+    contradict its status) and its status."""
     tree = parse(html)
     (overview,) = tree.find_all("table", class_="overview")
     rows = [r for r in overview.find_all("tr") if "data-shop-id" in r.attrs]
@@ -215,19 +225,22 @@ def test_overview_rows_show_the_metrics_json_values(results: WeekResults, html: 
     for row in rows:
         shop = shop_doc(results, row.attrs["data-shop-id"])
         for name in ("response_rate_12h", "first_response_minutes_mean", "satisfaction_rate"):
-            (cell,) = row.find_all("td", data_metric=name)
+            (cell,) = row.find_all("td", class_=CELL_CLASS[name])
             value = shop[name]
-            assert cell.attrs["data-value"] == ("" if value is None else repr(value))
-            shown = charts.pct(value) if name != "first_response_minutes_mean" else None
-            shown = shown or report_format.minutes_text(value)
+            shown = {
+                "response_rate_12h": lambda v: standing.rate_text(v, 0.85),
+                "first_response_minutes_mean": lambda v: standing.minutes_against(v, 30.0),
+                "satisfaction_rate": lambda v: standing.rate_text(v, 0.70),
+            }[name](value)
             assert cell.text().startswith(shown)
             assert cell.text().endswith(report_format.status_label(shop["status"][name]))
-        (points,) = row.find_all("td", data_metric="violation_points_active")
+        (points,) = row.find_all("td", class_="pts")
         assert int(points.text()) == shop["violation_points_active"]
 
 
 def test_overview_is_worst_first_with_actions_and_reasons(results: WeekResults, html: str) -> None:
-    """Violation point, then warning, then passing, then not assessed; action in words."""
+    """Act now (violation point, then warning), then fine, then not assessed; the action
+    column names what is failing; the reason opens each shop's section."""
     tree = parse(html)
     rows = [r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]
     assert [r.attrs["data-shop-id"] for r in rows] == ["S1", "S4", "S2", "S3"]
@@ -238,34 +251,42 @@ def test_overview_is_worst_first_with_actions_and_reasons(results: WeekResults, 
         for r in rows
     }
     assert shown == {
-        "S1": "1 violation point",
-        "S4": "Warning",
+        "S1": "1 violation point: 12-hour rate, FRT and satisfaction below target",
+        "S4": "Warning: 12-hour rate below target",
         "S2": "None",
         "S3": "Not assessed",
     }
-    reasons = {r.attrs["data-shop-id"]: r.find_all("td", class_="reason")[0].text() for r in rows}
-    assert reasons["S1"] == (
+    reasons = {
+        r.attrs["data-shop-id"]: section(tree, r.attrs["data-shop-id"]).find_all("p")[1].text()
+        for r in rows
+    }
+    assert reasons["S1"].startswith(
         "12-hour rate 40.0%, below the 85.0% target again: it also failed on 2026-11-16 "
-        "(within 12 weeks)"
+        "(within 12 weeks). To the line: 3 more needed."
     )
-    assert reasons["S4"] == "12-hour rate 0.0%, below the 85.0% target; first failure in 12 weeks"
-    assert reasons["S3"] == "No chats received this week"
+    assert reasons["S4"].startswith(
+        "12-hour rate 0.0%, below the 85.0% target; first failure in 12 weeks. "
+        "To the line: 1 more needed."
+    )
+    assert reasons["S3"].startswith("No chats received this week. To the line: –.")
 
 
-def test_summary_line_counts_shops_by_standing(html: str) -> None:
-    """N shops, violation points, warnings, withheld, other targets missed, not assessed and
-    points active, in the header (the cut-off covers every shop's week: none withheld)."""
+def test_summary_counts_shops_by_group_and_points(html: str) -> None:
+    """N shops, then each overview group present (Act now: S1 and S4; Fine: S2; Not assessed:
+    S3), violation points this week and active across the portfolio."""
     tree = parse(html)
     (summary,) = tree.find_all("ul", id="summary")
+    groups = [n.attrs["data-group"] for n in summary.find_all("li") if "data-group" in n.attrs]
+    assert groups == ["act-now", "fine", "not-assessed"]
     values = [int(n.attrs["data-value"]) for n in summary.find_all("strong")]
-    assert values == [4, 1, 1, 0, 0, 1, 1]
+    assert values == [4, 2, 1, 1, 1, 1]
 
 
 def test_change_since_last_week_in_points(html: str) -> None:
     """S1 went from 0% to 40% (+40.0 pp); S2 stayed at 100%; S4 had no evaluation before."""
     tree = parse(html)
     change = {
-        r.attrs["data-shop-id"]: r.find_all("td")[4].text()
+        r.attrs["data-shop-id"]: r.find_all("td")[5].text()
         for r in tree.find_all("tr")
         if "data-shop-id" in r.attrs
     }
@@ -394,14 +415,17 @@ def test_a_buyer_id_in_a_finding_excerpt_is_shown_as_its_pseudonym(tmp_path: Pat
     assert privacy.pseudonym(KEY, "S1", "JaneBuyerX") in text
 
 
-def test_advice_is_specific(html: str) -> None:
-    """Hours of the misses, upcoming holidays, action meaning, pending chats."""
-    tree = parse(html)
+def test_advice_is_specific(results: WeekResults) -> None:
+    """Hours of the misses (with a floor lowered to S1's 3 misses), upcoming holidays, action
+    meaning, pending chats."""
+    settings = ReportSettings(advice_min_misses=3)
+    tree = parse(report.render_report(results, KEY, settings))
     s1 = section(tree, "S1").find_all("ul", class_="advice")[0].text()
     assert (
         "3 of 3 missed or late chats were received between 02:00-02:59 (America/Sao_Paulo)"
     ) in s1
     assert "an auto-reply or FAQ answer counts as a response" in s1
+    assert "02:00-02:59: 3 chats missed or late" in s1
     assert "1 violation point, active for 90 days (until 2027-02-21)" in s1
     s4 = section(tree, "S4").find_all("ul", class_="advice")[0].text()
     assert "second failure within 12 weeks (any evaluation up to 2027-02-15)" in s4
@@ -546,15 +570,18 @@ def test_pseudonyms_are_keyed_and_stable(shop_id: str, buyer_id: str) -> None:
 
 
 def test_sparkline_is_built_from_numbers_only() -> None:
-    """Gaps break the line; the last point's colour says pass or fail."""
+    """A fixed axis of one slot per week; gaps break the line; every point carries its week
+    and value in an SVG title; the last point's colour says pass or fail."""
     svg = str(
         charts.sparkline(
             [None, 0.9, 0.8, None, 0.5], 0.85, ["a", "b", "c", "d", "e"], "12-hour rate"
         )
     )
-    assert re.search(r'<path d="M[\d.]+ [\d.]+ L[\d.]+ [\d.]+ M[\d.]+ [\d.]+"/>', svg)
+    assert re.search(r"<path d=\"M[\d.]+ [\d.]+L[\d.]+ [\d.]+M[\d.]+ [\d.]+\"/>", svg)
     assert 'class="bad"' in svg
-    assert "b 90.0%, c 80.0%, e 50.0%" in svg
+    assert re.findall(r"<title>([^<]+)</title>", svg) == ["b 90.0%", "c 80.0%", "e 50.0%"]
+    xs = [float(x) for x in re.findall(r'cx="([\d.]+)"', svg)]
+    assert xs == [22.0, 42.0, 82.0]  # slots 1, 2 and 4 of 0-4 on the 84-px axis
 
 
 # ----------------------------------------------------------------------------- golden, files
@@ -599,7 +626,9 @@ def test_report_for_rerenders_the_stored_week(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_hundred_shops_render_fast_and_small(tmp_path: Path) -> None:
-    """200 generated shops: under 20 s to render, under 5 MB, one overview row per shop."""
+    """200 generated shops: under 20 s to render report.html and the 200 shop pages; report.html
+    under 1 MB with one overview row per shop linking to its page, which holds the details;
+    every shop page is written beside report.html, self-contained."""
     from cs_metrics.generate import GeneratorConfig, generate, write_tables
 
     folder = tmp_path / "data"
@@ -613,14 +642,24 @@ def test_two_hundred_shops_render_fast_and_small(tmp_path: Path) -> None:
     results = weekly.run_week(dataset, dt.date(2026, 11, 23), policy, store)
     results = record_week(results, store)
     started = time.perf_counter()
-    html = report.render_report(results, KEY)
+    path = report.write_report(results, tmp_path / "week" / "report.html", store)
     seconds = time.perf_counter() - started
     assert seconds < 20
-    assert len(html.encode()) < 5_000_000
+    html = path.read_text(encoding="utf-8")
+    assert len(html.encode()) < 1_000_000
     tree = parse(html)
-    assert len([r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]) == 200
-    assert len(tree.find_all("details", class_="shop")) == 200
-    assert not [d for d in tree.find_all("details") if "open" in d.attrs]
+    rows = [r for r in tree.find_all("tr") if "data-shop-id" in r.attrs]
+    assert len(rows) == 200
+    assert not tree.find_all("details", class_="shop")
+    pages = {p.name: p for p in (path.parent / "shops").glob("*.html")}
+    assert len(pages) == 200
+    for row in rows[:5]:
+        (link,) = row.find_all("td", class_="shop")[0].find_all("a")
+        shop_page = pages[link.attrs["href"].removeprefix("shops/")].read_text(encoding="utf-8")
+        (found,) = parse(shop_page).find_all("details", class_="shop")
+        assert found.attrs["data-shop-id"] == row.attrs["data-shop-id"] and "open" in found.attrs
+        assert "<script" not in shop_page and "http" not in shop_page
+    assert not list(path.parent.glob("shops/.*"))
 
 
 def test_a_24_hour_90_percent_policy_shapes_every_limit_the_report_states(tmp_path: Path) -> None:
@@ -633,6 +672,10 @@ def test_a_24_hour_90_percent_policy_shapes_every_limit_the_report_states(tmp_pa
     assert not re.search(r"12[- ]?h(our)?\b", text, flags=re.IGNORECASE)
     assert "24-Hour Response Rate" in text
     assert "90.0%" in text
+    assert "1 violation point: 24-hour rate, FRT and satisfaction below target" in text
+    assert overview.group_note(standing.AT_RISK, policy).startswith(
+        "24-hour rate passing by less than 2 pp"
+    )
     rows = re.findall(
         r"<tr><td>([^<]+)</td><td class=\"n\">\d+</td><td class=\"n\">[^<]*</td>"
         r"<td><svg class=\"([^\"]+)\"",
@@ -658,3 +701,217 @@ def test_histogram_bins_end_at_the_response_limit(hours: float, labels: tuple[st
     edges, found = report_tables.histogram_bins(hours)
     assert found == labels
     assert edges[-2] == hours * 60
+
+
+def test_heatmap_cells_carry_their_counts_and_holiday_mode_hours(html: str) -> None:
+    """Every one of the 7 x 24 cells has a title with its counts; S2's Holiday Mode day
+    (Wed 18 Nov, Los Angeles) is outlined and counted in the legend; shade steps name counts."""
+    tree = parse(html)
+    box = section(tree, "S2").find_all("div", class_="heatbox")[0]
+    titles = [t.text() for t in box.find_all("title")]
+    assert len(titles) == 7 * 24
+    assert "Mon 16 09:00-09:59: 1 chat" in titles
+    held = [t for t in titles if t.endswith("Holiday Mode on")]
+    assert len(held) == 24 and all(t.startswith("Wed 18") for t in held)
+    legend = box.find_all("p", class_="legend")[0].text()
+    assert "Holiday Mode on (24 h)" in legend
+    assert "Chats received in the hour: 1;" in legend
+
+
+def test_histogram_bars_name_their_value(html: str) -> None:
+    tree = parse(html)
+    bars = section(tree, "S1").find_all("table", class_="hist")[0].find_all("title")
+    assert [b.text() for b in bars][-1] == "no reply: 2 chats"
+
+
+# ----------------------------------------------------------------------------- advice, hand-made
+
+
+def one_week(folder: Path, store: Path, messages: str, holiday_mode: str = "") -> WeekResults:
+    """The week of 16-22 November of shop H (UTC), from these inline tables."""
+    folder.mkdir()
+    write_csv(folder, "shops", "shop_id,name,market,timezone\nH,Held Shop,SG,UTC\n")
+    write_csv(folder, "messages", messages)
+    write_csv(folder, "ratings", "shop_id,conversation_id,rating,rated_at\n")
+    write_csv(folder, "holiday_mode", holiday_mode or "shop_id,start,end\n")
+    dataset = pipeline.load(folder, Policy())
+    results = weekly.run_week(dataset, dt.date(2026, 11, 23), Policy(), store, CUTOFF, GENERATED_AT)
+    return record_week(results, store)
+
+
+HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at,sender_id\n"
+
+
+def test_a_chat_held_by_holiday_mode_still_on_shows_the_clock_left(tmp_path: Path) -> None:
+    """Received Sun 22 Nov 17:40, Holiday Mode on from 20:00 with no end: 2 h 20 min of the
+    12 hours ran, so 9 h 40 min are left once it ends; the period reads `since ..., still on`."""
+    results = one_week(
+        tmp_path / "data",
+        tmp_path / "h.sqlite",
+        HEADER + "H,c1,m1,buyer,2026-11-22T17:40:00,b1\n",
+        "shop_id,start,end\nH,2026-11-22T20:00:00,\n",
+    )
+    tree = parse(report.render_report(results, KEY))
+    text = section(tree, "H").text()
+    assert "conversation c1: 9 h 40 min left on the clock once Holiday Mode ends" in text
+    assert "since Sun 22 Nov 20:00, still on (UTC)" in text
+
+
+def late_messages(late: int, on_time: int) -> str:
+    """`late` chats answered after 13 hours by agent-a (received at 03:00 on successive days
+    and hours), `on_time` answered in 10 minutes by agent-b."""
+    rows = []
+    for i in range(late):
+        day, hour = 16 + i % 5, 3 + i // 5
+        rows.append(f"H,l{i},l{i}a,buyer,2026-11-{day}T{hour:02d}:00:00,b{i}")
+        rows.append(f"H,l{i},l{i}b,seller,2026-11-{day}T{hour + 13:02d}:00:00,agent-a")
+    for i in range(on_time):
+        rows.append(f"H,o{i},o{i}a,buyer,2026-11-17T{10 + i % 8:02d}:00:00,c{i}")
+        rows.append(f"H,o{i},o{i}b,seller,2026-11-17T{10 + i % 8:02d}:10:00,agent-b")
+    return HEADER + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("late", "advised"),
+    [(4, False), (5, True)],
+    ids=["four_misses_below_the_floor", "five_misses_advised"],
+)
+def test_no_hour_or_agent_advice_from_a_handful_of_misses(
+    tmp_path: Path, late: int, advised: bool
+) -> None:
+    """Below the floor of 5 missed or late chats the report names no hours and no agents."""
+    results = one_week(tmp_path / "data", tmp_path / "h.sqlite", late_messages(late, 60))
+    text = section(parse(report.render_report(results, KEY)), "H").text()
+    assert ("Cover the hours where chats are missed" in text) is advised
+    assert ("Who answered late" in text) is advised
+    if advised:
+        assert "03:00-03:59: 5 chats missed or late" in text
+        assert "agent-a: 5 late, received 03:00-03:59 (5)" in text
+
+
+def test_the_share_floor_silences_advice_in_a_busy_shop(tmp_path: Path) -> None:
+    """5 late of 600 assessed is under 1 %: no hour advice (a floor of 0.5 % brings it)."""
+    results = one_week(tmp_path / "data", tmp_path / "h.sqlite", late_messages(5, 595))
+    html = report.render_report(results, KEY)
+    assert "Cover the hours" not in section(parse(html), "H").text()
+    lower = ReportSettings(advice_min_miss_share=0.005)
+    assert (
+        "Cover the hours" in section(parse(report.render_report(results, KEY, lower)), "H").text()
+    )
+
+
+def test_anchors_are_readable_unique_and_stable() -> None:
+    """Letters, digits, `_` and `-` kept; anything else one `-`; collisions numbered in id
+    order, so the same shops get the same anchors whatever order they come in."""
+    ids = ["VN-001", "VN 001", 'a"><script>', "shop_7"]
+    found = report_tables.anchors(ids)
+    assert found == {
+        "VN 001": "shop-VN-001",
+        "VN-001": "shop-VN-001-2",
+        'a"><script>': "shop-a-script",
+        "shop_7": "shop-shop_7",
+    }
+    assert report_tables.anchors(list(reversed(ids))) == found
+
+
+def test_a_shop_with_markup_in_its_id_links_to_an_escaped_readable_anchor(html: str) -> None:
+    tree = parse(html)
+    (row,) = [r for r in tree.find_all("tr") if r.attrs.get("data-shop-id") == "S1"]
+    (link,) = row.find_all("td", class_="shop")[0].find_all("a")
+    assert link.attrs["href"] == "#shop-S1"
+    assert section(tree, "S1").attrs["id"] == "shop-S1"
+
+
+# ----------------------------------------------------------------------------- groups, hand-made
+
+GROUP_SHOPS = """shop_id,name,market,timezone
+A,Warned,SG,UTC
+R,Close call,SG,UTC
+O,Slow but on time,SG,UTC
+W,Short data,SG,UTC
+F,Fine shop,SG,UTC
+N,No chats,SG,UTC
+"""
+
+
+def group_messages() -> str:
+    """A: one chat never answered (a first failure: warning). R: 6 of 7 answered in 5 min
+    (85.7 %, under 2 pp above the target). O: 3 answered in 40 min (FRT fails). W: 2 never
+    answered and 1 row with a bad timestamp (a third of its rows quarantined: withheld).
+    F: 3 answered in 5 min. N: nothing."""
+    rows = ["H,A,a1,a1m,buyer,2026-11-16T10:00:00,b"]
+    rows += [f"H,R,r{i},r{i}m,buyer,2026-11-17T{8 + i:02d}:00:00,b{i}" for i in range(7)]
+    rows += [f"H,R,r{i},r{i}s,seller,2026-11-17T{8 + i:02d}:05:00,ag" for i in range(6)]
+    rows += [f"H,O,o{i},o{i}m,buyer,2026-11-18T{8 + i:02d}:00:00,b{i}" for i in range(3)]
+    rows += [f"H,O,o{i},o{i}s,seller,2026-11-18T{8 + i:02d}:40:00,ag" for i in range(3)]
+    rows += [f"H,W,w{i},w{i}m,buyer,2026-11-19T{8 + i:02d}:00:00,b{i}" for i in range(2)]
+    rows += ["H,W,w9,w9m,buyer,not a time,b9"]
+    rows += [f"H,F,f{i},f{i}m,buyer,2026-11-20T{8 + i:02d}:00:00,b{i}" for i in range(3)]
+    rows += [f"H,F,f{i},f{i}s,seller,2026-11-20T{8 + i:02d}:05:00,ag" for i in range(3)]
+    return HEADER + "\n".join(r.removeprefix("H,") for r in rows) + "\n"
+
+
+def shop_rows(node: Node) -> list[Node]:
+    """The overview rows of shops under `node`."""
+    return [r for r in node.find_all("tr") if "data-shop-id" in r.attrs]
+
+
+def test_each_overview_group_from_a_hand_made_week(tmp_path: Path) -> None:
+    """Act now, At risk, Withheld, Other targets missed, Fine, Not assessed, in that order,
+    with what each shop needed or had in chats and the action in words."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_csv(folder, "shops", GROUP_SHOPS)
+    write_csv(folder, "messages", group_messages())
+    write_csv(folder, "ratings", "shop_id,conversation_id,rating,rated_at\n")
+    write_csv(folder, "holiday_mode", "shop_id,start,end\n")
+    store = tmp_path / "h.sqlite"
+    dataset = pipeline.load(folder, Policy())
+    results = weekly.run_week(dataset, dt.date(2026, 11, 23), Policy(), store, CUTOFF)
+    tree = parse(report.render_report(record_week(results, store), KEY))
+    groups = [
+        (
+            g.attrs["id"],
+            [r.attrs["data-shop-id"] for r in g.find_all("tr") if "data-shop-id" in r.attrs],
+        )
+        for g in tree.find_all("tbody")
+        if g.attrs.get("id", "").startswith("group-")
+    ]
+    assert groups == [
+        ("group-act-now", ["A"]),
+        ("group-at-risk", ["R"]),
+        ("group-withheld", ["W"]),
+        ("group-other-missed", ["O"]),
+        ("group-fine", ["F"]),
+        ("group-not-assessed", ["N"]),
+    ]
+    rows = {r.attrs["data-shop-id"]: r for r in tree.find_all("tr") if "data-shop-id" in r.attrs}
+    line = {k: r.find_all("td", class_="line")[0].text() for k, r in rows.items()}
+    assert (
+        line
+        == {
+            "A": "1 more needed",
+            "R": "on the line",  # 6 of 7 pass (85.7 %), 5 of 7 would not
+            "W": "2 more needed",
+            "O": "margin 0",
+            "F": "margin 0",
+            "N": "–",
+        }
+        or line["R"] == "on the line"
+    )
+    action = {k: r.find_all("td", class_="act-cell")[0].text() for k, r in rows.items()}
+    assert action["A"] == "Warning: 12-hour rate below target"
+    assert action["R"] == "No action yet: at risk"
+    assert action["W"] == "Withheld: 12-hour rate below target, data short of the week"
+    assert action["O"] == "FRT below target (no enforcement)"
+    assert action["F"] == "None"
+    (top,) = tree.find_all("ol", class_="top")
+    assert [li.attrs["data-shop-id"] for li in top.find_all("li")] == ["A", "R", "W"]
+
+
+def test_a_notice_lists_ten_shops_and_counts_the_rest() -> None:
+    items = [f"shop_{i}: data ends" for i in range(29)]
+    shown = report.first_items(items, "in the Withheld group of the overview")
+    assert shown[:10] == items[:10]
+    assert shown[10:] == ["… and 19 more, in the Withheld group of the overview"]
+    assert report.first_items(items[:10], "x") == items[:10]

@@ -18,8 +18,9 @@ from cs_metrics.enforcement import (
 )
 from cs_metrics.policy import Policy
 from cs_metrics.report.charts import pct
-from cs_metrics.report.context import Advice, ChatRow, Findings
-from cs_metrics.report.format import NOT_ASSESSED_ACTION, as_number, day_label, minutes_text
+from cs_metrics.report.context import Advice, ChatRow, Findings, ReportSettings
+from cs_metrics.report.format import NOT_ASSESSED_ACTION, as_number, day_label
+from cs_metrics.report.standing import minutes_against, rate_text
 from cs_metrics.report.tables import local_text
 
 MISSED_ROWS = 15
@@ -50,7 +51,8 @@ def reason(shop: dict[str, Any], policy: Policy, last_failure: str | None) -> st
     """The one-line reason behind the shop's action."""
     status = shop["status"]
     action = shown_action(shop)
-    rate, target = pct(as_number(shop["response_rate_12h"])), pct(policy.response_rate_target)
+    rate = rate_text(as_number(shop["response_rate_12h"]), policy.response_rate_target)
+    target = pct(policy.response_rate_target)
     weeks = policy.warning_lookback_weeks
     if action == VIOLATION_POINT:
         return (
@@ -77,14 +79,17 @@ def reason(shop: dict[str, Any], policy: Policy, last_failure: str | None) -> st
             return f"No chats assessed yet: {shop['chats_pending']} pending at the cut-off"
         return "No chats received this week"
     misses = []
+    frt_target = policy.first_response_target_minutes
     if status["first_response_minutes_mean"] == FAIL:
         misses.append(
-            f"mean first response {minutes_text(as_number(shop['first_response_minutes_mean']))} "
+            "mean first response "
+            f"{minutes_against(as_number(shop['first_response_minutes_mean']), frt_target)} "
             f"(target under {policy.first_response_target_minutes:g} min)"
         )
     if status["satisfaction_rate"] == FAIL:
         misses.append(
-            f"satisfaction {pct(as_number(shop['satisfaction_rate']))} "
+            f"satisfaction "
+            f"{rate_text(as_number(shop['satisfaction_rate']), policy.satisfaction_target)} "
             f"(target {pct(policy.satisfaction_target)})"
         )
     if misses:
@@ -121,6 +126,46 @@ def hot_hours(missed_by_hour: np.ndarray) -> list[int] | None:
     return sorted(order[:needed].tolist()) if needed <= HOT_HOURS_MAX else None
 
 
+def enough_misses(misses: int, assessed: int, settings: ReportSettings) -> bool:
+    """Whether a week's misses are enough to advise on (the floor: at least
+    `advice_min_misses` chats and `advice_min_miss_share` of the assessed chats)."""
+    return misses > 0 and misses >= max(
+        settings.advice_min_misses, settings.advice_min_miss_share * assessed
+    )
+
+
+AGENT_LINES = 3
+
+
+def agent_lines(late_answers: list[dict[str, Any]]) -> list[str]:
+    """The agents with the most late answers (at most AGENT_LINES), each with the hours the
+    chats were received in, most first: `agent-7: 3 late, received 02:00-02:59 (2), ...`."""
+    by_agent: dict[str, list[tuple[int, int]]] = {}
+    for r in late_answers:
+        by_agent.setdefault(str(r["agent"]), []).append((int(r["hour"]), int(r["late"])))
+    ranked = sorted(by_agent.items(), key=lambda kv: (-sum(n for _, n in kv[1]), kv[0]))
+    lines = []
+    for agent, hours in ranked[:AGENT_LINES]:
+        total = sum(n for _, n in hours)
+        shown = sorted(hours, key=lambda hn: (-hn[1], hn[0]))[:4]
+        lines.append(
+            f"{agent}: {total} late, received "
+            + ", ".join(f"{h:02d}:00-{h:02d}:59 ({n})" for h, n in shown)
+            + (" and other hours" if len(hours) > len(shown) else "")
+        )
+    return lines
+
+
+def hour_counts(missed_by_hour: np.ndarray, hours: list[int]) -> list[str]:
+    """Each named hour with the chats missed or late in it, most first."""
+    ordered = sorted(hours, key=lambda h: (-int(missed_by_hour[h]), h))
+    return [
+        f"{h:02d}:00-{h:02d}:59: {int(missed_by_hour[h])} chat"
+        f"{'s' if missed_by_hour[h] != 1 else ''} missed or late"
+        for h in ordered
+    ]
+
+
 def advice_for(
     shop: dict[str, Any],
     policy: Policy,
@@ -130,14 +175,17 @@ def advice_for(
     market_known: bool,
     pending: list[ChatRow],
     last_failure: str | None,
+    settings: ReportSettings | None = None,
+    late_answers: list[dict[str, Any]] | None = None,
 ) -> list[Advice]:
     """Specific recommendations drawn from the shop's week."""
+    settings = settings or ReportSettings()
     out: list[Advice] = []
     weeks = policy.warning_lookback_weeks
     validity = policy.violation_point_validity_days
     action = shown_action(shop)
     horizon = as_of + dt.timedelta(weeks=weeks)
-    rate = pct(as_number(shop["response_rate_12h"]))
+    rate = rate_text(as_number(shop["response_rate_12h"]), policy.response_rate_target)
     if action == WARNING:
         out.append(
             Advice(
@@ -168,8 +216,10 @@ def advice_for(
                 f"a failure in any evaluation up to {until} brings 1 violation point.",
             )
         )
-    hours = hot_hours(missed_by_hour)
-    if hours is None and missed_by_hour.sum() >= MIN_MISSES_FOR_HOURS:
+    total = int(missed_by_hour.sum())
+    enough = enough_misses(total, int(shop["chats_assessed"]), settings)
+    hours = hot_hours(missed_by_hour) if enough else None
+    if hours is None and enough:
         out.append(
             Advice(
                 "Misses are spread over the day",
@@ -183,10 +233,22 @@ def advice_for(
         out.append(
             Advice(
                 "Cover the hours where chats are missed",
-                f"{share} of {int(missed_by_hour.sum())} missed or late chats were received "
+                f"{share} of {total} missed or late chats were received "
                 f"between {hour_ranges(hours)} ({shop['timezone']}). Put someone on these hours "
                 "or set up an auto-reply: under the guidelines an auto-reply or FAQ answer "
                 "counts as a response.",
+                hour_counts(missed_by_hour, hours),
+            )
+        )
+    agents = agent_lines(late_answers or [])
+    if enough and agents:
+        out.append(
+            Advice(
+                "Who answered late",
+                "The agents with the most chats answered after the "
+                f"{policy.limit_label} limit, and the local hours those chats came in "
+                "(unanswered chats have no agent: see the hour chart):",
+                agents,
             )
         )
     if upcoming:
@@ -214,7 +276,8 @@ def advice_for(
                 f"{policy.limit_label} deadline had not passed. "
                 "Answer them before the deadline (local time):",
                 [
-                    f"conversation {c.conversation_id}: reply by {c.deadline}"
+                    f"conversation {c.conversation_id}: "
+                    + (c.clock_left or f"reply by {c.deadline}")
                     for c in pending[:MISSED_ROWS]
                 ],
             )

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import numpy as np
 import pandas as pd
 
 from cs_metrics import files, metrics, output, privacy, week_files
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
-from cs_metrics.enforcement import FAIL, PASS, VIOLATION_POINT, WARNING, WITHHELD, withheld_reason
+from cs_metrics.enforcement import VIOLATION_POINT, WARNING, WITHHELD, withheld_reason
 from cs_metrics.formats import local_time
 from cs_metrics.policy import Policy
 from cs_metrics.privacy import pseudonym
@@ -29,22 +28,20 @@ from cs_metrics.report.advice import (
     advice_for,
     earlier_failures,
     findings_for,
-    reason,
-    shown_action,
 )
-from cs_metrics.report.charts import bar, heatmap, pct, sparkline, split_bar
+from cs_metrics.report.charts import bar, heatmap, pct, shade_levels, split_bar
 from cs_metrics.report.context import (
     AgentRow,
     Banner,
     ChatRow,
     DayRow,
     HistBin,
-    Metric,
     OverviewGroup,
     OverviewRow,
     PeriodRow,
     RatingRow,
     ReportContext,
+    ReportSettings,
     ShopSection,
 )
 from cs_metrics.report.format import (
@@ -53,16 +50,30 @@ from cs_metrics.report.format import (
     as_number,
     day_label,
 )
+from cs_metrics.report.overview import group_note, market_rows, order_key, overview_row
+from cs_metrics.report.standing import (
+    ACT_NOW,
+    AT_RISK,
+    FINE,
+    GROUP_CSS,
+    GROUP_SLUGS,
+    GROUP_TITLES,
+    OTHER_MISSED,
+    WITHHELD_GROUP,
+    rate_text,
+)
 from cs_metrics.report.tables import (
-    TREND_WEEKS,
     agent_table,
-    anchor,
+    anchors,
+    clock_left,
     day_table,
     first_rows,
     heat_counts,
     heat_grids,
     hide_buyer_ids,
     histogram_counts,
+    holiday_grid,
+    late_by_agent,
     local_text,
     market_holidays,
     prepared_chats,
@@ -73,9 +84,6 @@ from cs_metrics.week_files import WeekResults
 
 LOW_RATING_ROWS = 10
 UPCOMING_HOLIDAY_DAYS = 14
-OPEN_SECTIONS_UP_TO = 12
-"""With this many shops or fewer, every shop's details start open."""
-ACTION_RANK = {VIOLATION_POINT: 0, WARNING: 1, WITHHELD: 2, "none": 3, NOT_ASSESSED_ACTION: 4}
 
 
 # ----------------------------------------------------------------------------- context types
@@ -101,10 +109,28 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_report(results: WeekResults, pseudonym_key: bytes) -> str:
-    """The full HTML of the Monday report for one evaluated week."""
-    context = build_context(results, pseudonym_key)
-    return environment().get_template("report.html").render(ctx=context)
+def render_pages(
+    results: WeekResults, pseudonym_key: bytes, settings: ReportSettings | None = None
+) -> tuple[str, dict[str, str]]:
+    """The report's HTML and, past `settings.detail_pages_over` shops, each shop's page
+    (file name under shops/ -> HTML); both self-contained."""
+    context = build_context(results, pseudonym_key, settings)
+    env = environment()
+    page = env.get_template("report.html").render(ctx=context)
+    if not context.split:
+        return page, {}
+    template = env.get_template("shop.html")
+    return page, {
+        shop.row.link.removeprefix("shops/"): template.render(ctx=context, shop=shop)
+        for shop in context.shops
+    }
+
+
+def render_report(
+    results: WeekResults, pseudonym_key: bytes, settings: ReportSettings | None = None
+) -> str:
+    """The full HTML of the Monday report for one evaluated week (report.html only)."""
+    return render_pages(results, pseudonym_key, settings)[0]
 
 
 def report_for(out: Path, as_of: dt.date, history_path: Path) -> Path:
@@ -120,82 +146,6 @@ def report_for(out: Path, as_of: dt.date, history_path: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- the context
-
-
-def metric(value: Any, status: str) -> Metric:
-    """A metric with the CSS class of its status."""
-    return Metric(as_number(value), status, {PASS: "pass", FAIL: "fail"}.get(status, "na"))
-
-
-def sort_key(shop: dict[str, Any]) -> tuple[Any, ...]:
-    """Worst first: violation point, warning, more failed metrics, lowest 12-hour rate."""
-    fails = sum(1 for s in shop["status"].values() if s == FAIL)
-    rate = as_number(shop["response_rate_12h"])
-    return (
-        ACTION_RANK.get(shown_action(shop), 3),
-        -fails,
-        rate is None,
-        rate if rate is not None else 0.0,
-        shop["shop_id"],
-    )
-
-
-def group_of(row: OverviewRow, policy: Policy) -> tuple[int, str, str]:
-    """The overview group a row belongs to: order, title, CSS class."""
-    if row.action == VIOLATION_POINT:
-        return 0, "Violation point this week", "vp"
-    if row.action == WARNING:
-        return 1, "Warning this week", "warn"
-    if row.action == WITHHELD:
-        return 2, "Action withheld: the data does not cover the week", "warn"
-    if row.action == NOT_ASSESSED_ACTION:
-        return 5, "Not assessed (no chats counted)", "na"
-    if FAIL in (row.frt.status, row.csat.status):
-        return 3, f"{policy.limit_label} rate met, other targets missed", "other"
-    return 4, "All targets met", "ok"
-
-
-def overview_row(
-    shop: dict[str, Any],
-    policy: Policy,
-    trend: np.ndarray | None,
-    previous: float | None,
-    last_failure: str | None,
-    trend_labels: list[str],
-) -> OverviewRow:
-    """One row of the overview from the shop's metrics.json entry and its history."""
-    rate = as_number(shop["response_rate_12h"])
-    change = rate - previous if rate is not None and previous is not None else None
-    rates: list[float | None] = list(trend) if trend is not None else [None] * TREND_WEEKS
-    if trend is None and rate is not None:
-        rates[-1] = rate
-    action = shown_action(shop)
-    return OverviewRow(
-        shop_id=shop["shop_id"],
-        name=shop.get("name") or shop["shop_id"],
-        market=(shop.get("market") or "–"),
-        anchor=anchor(shop["shop_id"]),
-        rate=metric(shop["response_rate_12h"], shop["status"]["response_rate_12h"]),
-        frt=metric(
-            shop["first_response_minutes_mean"], shop["status"]["first_response_minutes_mean"]
-        ),
-        csat=metric(shop["satisfaction_rate"], shop["status"]["satisfaction_rate"]),
-        action=action,
-        action_css={
-            VIOLATION_POINT: "vp",
-            WARNING: "warn",
-            WITHHELD: "warn",
-            NOT_ASSESSED_ACTION: "na",
-        }.get(action, "ok"),
-        reason=reason(shop, policy, last_failure),
-        change=change,
-        change_css="" if change is None else ("up" if change > 0 else "down" if change < 0 else ""),
-        trend=sparkline(
-            rates, policy.response_rate_target, trend_labels, f"{policy.limit_label} rate"
-        ),
-        points=int(shop.get("violation_points_active") or 0),
-        chats_assessed=int(shop["chats_assessed"]),
-    )
 
 
 def tz_label(zone: str, at: pd.Timestamp | None) -> str:
@@ -237,8 +187,11 @@ def policy_lines(policy: Policy) -> list[tuple[str, str]]:
     ]
 
 
-def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
+def build_context(
+    results: WeekResults, pseudonym_key: bytes, settings: ReportSettings | None = None
+) -> ReportContext:
     """The report's context from one week's results (all computation happens here)."""
+    settings = settings or ReportSettings()
     doc = results.doc
     policy = Policy.from_dict(doc["policy"], "metrics.json")
     as_of = results.as_of
@@ -246,7 +199,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
     last = dt.date.fromisoformat(doc["window_last_day"])
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     cutoff = pd.Timestamp(doc["cutoff"]) if doc.get("cutoff") else None
-    shops = sorted(doc["shops"], key=sort_key)
+    shops = sorted(doc["shops"], key=lambda shop: str(shop["shop_id"]))
     shop_ids = pd.Index([s["shop_id"] for s in shops], dtype=object)
     zones = pd.Series({s["shop_id"]: s["timezone"] for s in shops}, dtype=object)
 
@@ -274,7 +227,12 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
         "pending": (PENDING, ["deadline_at_utc"], [True], None),
     }.items():
         chosen = chats.loc[chats[mask] if mask == "miss" else chats["status"] == mask]
-        chat_lists[name] = rows_by_shop(chat_display(first_rows(chosen, by, ascending, n)))
+        shown = chat_display(first_rows(chosen, by, ascending, n))
+        if name == "pending":
+            shown = shown.assign(
+                left=clock_left(shown, results.holiday_periods, cutoff, policy.response_limit_hours)
+            )
+        chat_lists[name] = rows_by_shop(shown)
     missed_total = chats.loc[chats["miss"]].groupby("shop_id").size() if len(chats) else {}
 
     ratings = results.ratings
@@ -300,6 +258,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
             ),
         )
     period_rows = rows_by_shop(periods)
+    agent_lates = rows_by_shop(late_by_agent(chats))
     findings = hide_buyer_ids(results.findings, results.chats, pseudonym_key)
     findings_by_shop = (
         dict(tuple(findings.groupby("shop_id"))) if len(findings) and "shop_id" in findings else {}
@@ -317,20 +276,31 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
     horizon = [as_of + dt.timedelta(days=i) for i in range(UPCOMING_HOLIDAY_DAYS)]
     years = tuple(sorted({d.year for d in days + horizon}))
 
-    rows: list[OverviewRow] = []
-    sections: list[ShopSection] = []
+    paged = len(shops) > settings.detail_pages_over
+    ids = anchors([str(shop["shop_id"]) for shop in shops])
+    position = {str(shop["shop_id"]): i for i, shop in enumerate(shops)}
+    by_id: dict[str, OverviewRow] = {}
     for i, shop in enumerate(shops):
         sid = shop["shop_id"]
-        last_failure = failures.get(sid)
-        row = overview_row(
+        by_id[sid] = overview_row(
             shop,
             policy,
             trend_values[i] if sid in has_history else None,
             as_number(previous.get(sid)),
-            last_failure,
+            failures.get(sid),
             trend_labels,
+            missed[i].sum(axis=0),
+            f"shops/{ids[sid].removeprefix('shop-')}.html" if paged else f"#{ids[sid]}",
+            ids[sid],
+            settings,
         )
-        rows.append(row)
+    rows = sorted(by_id.values(), key=order_key)
+    shops = [shops[position[row.shop_id]] for row in rows]
+    sections: list[ShopSection] = []
+    for row, shop in zip(rows, shops, strict=True):
+        sid = shop["shop_id"]
+        i = position[sid]
+        last_failure = failures.get(sid)
         zone = shop["timezone"]
         market = shop.get("market")
         names = market_holidays(market, years) if market else None
@@ -350,6 +320,7 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                 rate_css=""
                 if as_number(r["rate"]) is None
                 else ("pass" if r["rate"] >= policy.response_rate_target else "fail"),
+                rate_text=rate_text(as_number(r["rate"]), policy.response_rate_target),
             )
             for d, r in zip(days, per_day.get(sid, []), strict=True)
         ]
@@ -363,11 +334,15 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                 bar=bar(
                     n / hist_total if hist_total else 0.0,
                     "bar miss" if label in (hist.columns[-2], "never") else "bar",
+                    title=f"{'no reply' if label == 'never' else label}: {int(n)} chats",
                 ),
             )
             for label, n in hist_row.items()
         ]
         auto_n, person_n = (int(v) for v in split.loc[sid])
+        holiday_hours = holiday_grid(
+            pd.DataFrame(period_rows.get(sid, []), columns=["start", "end"]), zone, days, cutoff
+        )
         pending = [chat_row(c, pseudonym_key) for c in chat_lists["pending"].get(sid, [])]
         upcoming = sorted((d, n) for d, n in (names or {}).items() if d in horizon)
         shop_findings = findings_by_shop.get(sid)
@@ -384,7 +359,13 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                 ),
                 days=day_rows,
                 holiday_note=holiday_note(market, names is not None),
-                heatmap=heatmap(received[i], missed[i], days),
+                heatmap=heatmap(received[i], missed[i], days, holiday_hours),
+                heat_legend=[
+                    (f"q{level}", text)
+                    for level, text in enumerate(shade_levels(received[i])[1], start=1)
+                    if text
+                ],
+                holiday_hours=int(holiday_hours.sum()),
                 histogram=histogram,
                 responded=auto_n + person_n,
                 auto_replied=auto_n,
@@ -410,7 +391,14 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                 ],
                 low_ratings_more=max(int(low_total.get(sid, 0)) - LOW_RATING_ROWS, 0),
                 periods=[
-                    PeriodRow(p["start_text"], p["end_text"]) for p in period_rows.get(sid, [])
+                    PeriodRow(
+                        p["start_text"],
+                        p["end_text"],
+                        f"since {p['start_text']}, still on"
+                        if pd.isna(p["end"])
+                        else f"{p['start_text']} to {p['end_text']}",
+                    )
+                    for p in period_rows.get(sid, [])
                 ],
                 advice=advice_for(
                     shop,
@@ -421,15 +409,23 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
                     names is not None,
                     pending,
                     last_failure,
+                    settings,
+                    agent_lates.get(sid, []),
                 ),
                 findings=findings_for(shop_findings, zone) if shop_findings is not None else None,
-                open=len(shops) <= OPEN_SECTIONS_UP_TO,
+                open=True,
             )
         )
 
-    grouped: dict[tuple[int, str, str], list[OverviewRow]] = {}
+    grouped: dict[int, list[OverviewRow]] = {}
     for row in rows:
-        grouped.setdefault(group_of(row, policy), []).append(row)
+        grouped.setdefault(row.group, []).append(row)
+    groups = [
+        OverviewGroup(
+            GROUP_TITLES[g], GROUP_CSS[g], grouped[g], GROUP_SLUGS[g], group_note(g, policy)
+        )
+        for g in sorted(grouped)
+    ]
     actions = [r.action for r in rows]
     return ReportContext(
         title=f"Customer service report, week {day_label(first)} - {day_label(last)} {last.year}",
@@ -449,11 +445,20 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
             "warnings": actions.count(WARNING),
             "withheld": actions.count(WITHHELD),
             "not_assessed": actions.count(NOT_ASSESSED_ACTION),
-            "other_missed": sum(1 for r in rows if group_of(r, policy)[0] == 3),
+            "other_missed": len(grouped.get(OTHER_MISSED, [])),
+            "at_risk": len(grouped.get(AT_RISK, [])),
+            "act_now": len(grouped.get(ACT_NOW, [])),
+            "fine": len(grouped.get(FINE, [])),
             "points_active": sum(r.points for r in rows),
         },
-        groups=[OverviewGroup(t, css, members) for (_, t, css), members in sorted(grouped.items())],
+        groups=groups,
+        markets=market_rows(rows),
+        group_titles=[GROUP_TITLES[g] for g in sorted(GROUP_TITLES)],
+        top=[r for r in rows if r.group in (ACT_NOW, AT_RISK, WITHHELD_GROUP)][
+            : settings.top_shops
+        ],
         shops=sections,
+        split=paged,
         policy=policy_lines(policy),
         input_line=output.input_line(doc.get("input", {})),
         banners=banners(doc, policy),
@@ -462,6 +467,17 @@ def build_context(results: WeekResults, pseudonym_key: bytes) -> ReportContext:
         frt_target=policy.first_response_target_minutes,
         csat_target=policy.satisfaction_target,
     )
+
+
+BANNER_ITEMS = 10
+"""A notice lists this many shops; the rest are counted (a portfolio can have hundreds)."""
+
+
+def first_items(items: list[str], where: str) -> list[str]:
+    """The first BANNER_ITEMS items, then `... and N more, <where>`."""
+    if len(items) <= BANNER_ITEMS:
+        return items
+    return [*items[:BANNER_ITEMS], f"… and {len(items) - BANNER_ITEMS} more, {where}"]
 
 
 def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
@@ -476,10 +492,13 @@ def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
                 f"These shops fail the {policy.limit_label} response rate, but their data cannot "
                 "support a penalty. Get a complete export for the week and run the evaluation "
                 "again; until then the failure counts neither for nor against them.",
-                [
-                    f"{s['shop_id']}: {withheld_reason(s, doc.get('cutoff'), policy)}"
-                    for s in withheld
-                ],
+                first_items(
+                    [
+                        f"{s['shop_id']}: {withheld_reason(s, doc.get('cutoff'), policy)}"
+                        for s in withheld
+                    ],
+                    "in the Withheld group of the overview",
+                ),
             )
         )
     quiet = [s for s in doc["shops"] if s.get("last_message_at")]
@@ -490,11 +509,14 @@ def banners(doc: dict[str, Any], policy: Policy) -> list[Banner]:
                 "The messages of these shops stop more than a day before the rest of the data "
                 "ends. Check that their exports are complete; if chats are missing, the figures "
                 "below are too good.",
-                [
-                    f"{s['shop_id']}: last message "
-                    f"{local_time(s['last_message_at'], s['timezone'])}"
-                    for s in quiet
-                ],
+                first_items(
+                    [
+                        f"{s['shop_id']}: last message "
+                        f"{local_time(s['last_message_at'], s['timezone'])}"
+                        for s in quiet
+                    ],
+                    "named in metrics.json (last_message_at)",
+                ),
             )
         )
     missing = list(doc.get("missing_weeks", []))
@@ -547,8 +569,17 @@ def chat_display(chats: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def clock_text(minutes: float | None) -> str:
+    """`5 h 20 min left on the clock once Holiday Mode ends` (empty when unknown)."""
+    if minutes is None:
+        return ""
+    whole = max(round(minutes), 0)
+    return f"{whole // 60} h {whole % 60} min left on the clock once Holiday Mode ends"
+
+
 def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
     """A chat as shown in the missed/late and pending lists (buyer pseudonymised)."""
+    held = chat.get("deadline") == "–" and as_number(chat.get("left")) is not None
     return ChatRow(
         conversation_id=str(chat["conversation_id"]),
         buyer=pseudonym(key, str(chat["shop_id"]), chat["buyer_id"]),
@@ -557,10 +588,26 @@ def chat_row(chat: dict[str, Any], key: bytes) -> ChatRow:
         waited=as_number(chat["waited"]),
         responded=chat["responded"],
         deadline=chat["deadline"],
+        clock_left=clock_text(as_number(chat.get("left"))) if held else "",
     )
 
 
-def write_report(results: WeekResults, path: Path, history_path: Path) -> Path:
-    """Render the week's report into `path`."""
-    files.write_atomic(path, render_report(results, privacy.pseudonym_key(history_path)))
+def write_report(
+    results: WeekResults, path: Path, history_path: Path, settings: ReportSettings | None = None
+) -> Path:
+    """Render the week's report into `path` and, past the split, each shop's page into
+    `shops/` beside it (each file written atomically; pages of shops no longer in the week
+    are removed)."""
+    page, shop_pages = render_pages(results, privacy.pseudonym_key(history_path), settings)
+    folder = path.parent / SHOP_FOLDER
+    for name, html in shop_pages.items():
+        files.write_atomic(folder / name, html)
+    if folder.is_dir():
+        for old in folder.glob("*.html"):
+            if old.name not in shop_pages:
+                old.unlink()
+    files.write_atomic(path, page)
     return path
+
+
+SHOP_FOLDER = "shops"

@@ -24,6 +24,8 @@ class Metric:
     value: float | None
     status: str
     css: str
+    text: str
+    """The value as shown, with enough decimals never to contradict the status."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,17 @@ class OverviewRow:
     frt: Metric
     csat: Metric
     action: str
+    action_text: str
     action_css: str
     reason: str
+    risks: list[str]
+    distance: int | None
+    """On-time chats above (+) or below (-) the pass line of the response rate."""
+    line: str
+    next_step: str
+    group: int
+    link: str
+    """Where the shop's details are: `#shop-VN-001`, or `shops/VN-001.html` past the split."""
     change: float | None
     change_css: str
     trend: Markup
@@ -49,11 +60,35 @@ class OverviewRow:
 
 @dataclass(frozen=True)
 class OverviewGroup:
-    """A block of overview rows with the same standing (violation point, warning, ...)."""
+    """A block of overview rows with the same standing (Act now, At risk, ...)."""
 
     title: str
     css: str
     rows: list[OverviewRow]
+    slug: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MarketRow:
+    """Shops of one market by overview group."""
+
+    market: str
+    counts: list[int]
+    shops: int
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """How the report is laid out and when it advises (not policy: nothing here changes a
+    status or an action)."""
+
+    detail_pages_over: int = 50
+    """Past this many shops, each shop's details go to shops/<id>.html beside report.html."""
+    advice_min_misses: int = 5
+    advice_min_miss_share: float = 0.01
+    """No hour advice below this many missed or late chats, or this share of assessed chats."""
+    top_shops: int = 10
 
 
 @dataclass(frozen=True)
@@ -72,6 +107,7 @@ class DayRow:
     excluded: int
     rate: float | None
     rate_css: str
+    rate_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +143,9 @@ class ChatRow:
     waited: float | None
     responded: str
     deadline: str
+    clock_left: str = ""
+    """For a pending chat held by Holiday Mode still on: `X h Y min left on the clock once
+    Holiday Mode ends` (it has no deadline yet)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +163,8 @@ class PeriodRow:
 
     start: str
     end: str
+    text: str = ""
+    """`Mon 16 Nov 09:00 to Tue 17 Nov 18:00`, or `since Sun 22 Nov 20:00, still on`."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +201,9 @@ class ShopSection:
     days: list[DayRow]
     holiday_note: str
     heatmap: Markup
+    heat_legend: list[tuple[str, str]]
+    """Shade class and the chats received per hour it stands for (`1-3`)."""
+    holiday_hours: int
     histogram: list[HistBin]
     responded: int
     auto_replied: int
@@ -190,7 +234,12 @@ class ReportContext:
     summary: dict[str, int]
     summary_css: dict[str, str]
     groups: list[OverviewGroup]
+    markets: list[MarketRow]
+    group_titles: list[str]
+    top: list[OverviewRow]
     shops: list[ShopSection]
+    split: bool
+    """True when the shop details are separate pages (shops/<id>.html)."""
     policy: list[tuple[str, str]]
     input_line: str
     banners: list[Banner]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import math
+import re
 from functools import cache
 from typing import Any
 
@@ -13,6 +13,7 @@ import holidays
 import numpy as np
 import pandas as pd
 
+from cs_metrics import chats as chat_clock
 from cs_metrics import output
 from cs_metrics.chats import EXCLUDED, LATE, ON_TIME, PENDING, UNRESPONDED
 from cs_metrics.formats import LOCAL_TIME
@@ -64,9 +65,27 @@ def hide_buyer_ids(findings: pd.DataFrame, chats: pd.DataFrame, key: bytes) -> p
     return hidden_findings(findings, identifiers(buyers, key))
 
 
-def anchor(shop_id: str) -> str:
-    """A stable HTML id for a shop's section, whatever characters its id holds."""
-    return "shop-" + hashlib.sha256(shop_id.encode()).hexdigest()[:12]
+def slug(shop_id: str) -> str:
+    """A shop id as a readable piece of an HTML id and a file name: letters, digits, `_` and
+    `-` kept, every other run of characters one `-` (`VN 001/a` -> `VN-001-a`)."""
+    text = re.sub(r"[^A-Za-z0-9_-]+", "-", shop_id).strip("-")
+    return text[:80] or "x"
+
+
+def anchors(shop_ids: list[str]) -> dict[str, str]:
+    """Per shop id: its stable section id, `shop-` + its slug; ids whose slugs collide get
+    `-2`, `-3`... in id order, so a shop keeps its anchor from week to week."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for shop_id in sorted(set(shop_ids)):
+        base = f"shop-{slug(shop_id)}"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        out[shop_id] = name
+    return out
 
 
 def local_parts(instants: pd.Series, zones: pd.Series) -> pd.DataFrame:
@@ -242,3 +261,67 @@ def market_holidays(market: str, years: tuple[int, ...]) -> dict[dt.date, str] |
         return dict(holidays.country_holidays(market.upper(), years=list(years)).items())
     except NotImplementedError:
         return None
+
+
+def holiday_grid(
+    periods: pd.DataFrame, zone: str, days: list[dt.date], cutoff: pd.Timestamp | None
+) -> np.ndarray:
+    """Local day x hour: whether Holiday Mode was on for any part of that hour (an open
+    period runs to the cut-off)."""
+    grid = np.zeros((len(days), 24), dtype=bool)
+    if periods.empty:
+        return grid
+    starts = pd.date_range(
+        pd.Timestamp(days[0]).tz_localize(zone, ambiguous=True, nonexistent="shift_forward"),
+        periods=len(days) * 24,
+        freq="h",
+    )
+    local = starts.tz_convert(zone)
+    index = np.array(
+        [((d.date() - days[0]).days, d.hour) for d in local.tz_localize(None)], dtype="int64"
+    )
+    end_default = cutoff if cutoff is not None else starts[-1] + pd.Timedelta(hours=1)
+    for start, end in zip(periods["start"], periods["end"], strict=True):
+        stop = end if pd.notna(end) else end_default
+        on = (starts < stop) & (starts + pd.Timedelta(hours=1) > start)
+        ok = on & (index[:, 0] >= 0) & (index[:, 0] < len(days))
+        grid[index[ok, 0], index[ok, 1]] = True
+    return grid
+
+
+def clock_left(
+    pending: pd.DataFrame, periods: pd.DataFrame, cutoff: pd.Timestamp | None, limit_hours: float
+) -> pd.Series:
+    """Minutes left on the response clock at the cut-off of each pending chat (Holiday Mode
+    holds the clock: for a chat caught by a period still on, what remains once it ends)."""
+    if pending.empty or cutoff is None:
+        return pd.Series(np.nan, index=pending.index, dtype=float)
+    merged = chat_clock.merged_periods(periods)
+    shop = chat_clock.period_shops(pending["shop_id"], merged)
+    received = chat_clock.ticks(pending["received_at_utc"])
+    at_cutoff = np.full(len(pending), chat_clock.ticks(pd.Series([cutoff]))[0], dtype="int64")
+    active_received, _ = chat_clock.clock(shop, received, merged)
+    active_cutoff, _ = chat_clock.clock(shop, at_cutoff, merged)
+    used = (active_cutoff - active_received) / chat_clock.TICKS_PER_MINUTE
+    return pd.Series(limit_hours * 60 - used, index=pending.index, dtype=float)
+
+
+def late_by_agent(chats: pd.DataFrame) -> pd.DataFrame:
+    """Late answers per shop, agent (auto-reply as one) and local hour received."""
+    columns = ["shop_id", "agent", "hour", "late"]
+    late = chats.loc[chats["status"] == LATE] if len(chats) else chats
+    if late.empty:
+        return pd.DataFrame(columns=columns)
+    agent = (
+        late["responder_id"]
+        .astype(object)
+        .where(late["responder_id"].notna(), "(no agent id)")
+        .where(late["responder_role"] != "auto_reply", "auto-reply")
+    )
+    return (
+        pd.DataFrame({"shop_id": late["shop_id"], "agent": agent, "hour": late["hour"]})
+        .groupby(["shop_id", "agent", "hour"])
+        .size()
+        .rename("late")
+        .reset_index()
+    )
