@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cs_metrics import appeal, privacy, week_files, weekly
-from cs_metrics.cli.common import command, parse_day, printable
+from cs_metrics.cli.common import HistoryOpt, command, parse_day, printable, stored_history
 from cs_metrics.errors import UsageError
 
 
@@ -27,18 +27,14 @@ def appeal_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder of the weekly job.")],
     as_of: Annotated[str, typer.Option("--as-of", help="The Monday of the stored evaluation.")],
     shop: Annotated[str, typer.Option("--shop", help="The shop the pack is for.")],
-    history: Annotated[
-        Path | None, typer.Option("--history", help="History store (default OUT/history.sqlite).")
-    ] = None,
+    history: HistoryOpt = None,
     folder: Annotated[
         Path | None,
         typer.Option("--output", help="Folder for the pack (default OUT/<as-of>/appeal/)."),
     ] = None,
 ) -> None:
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
-    store = history if history is not None else out / "history.sqlite"
-    if not store.exists():
-        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    store = stored_history(out, history)
     week = week_files.load_week(out, day, store)
     if shop not in {s["shop_id"] for s in week.doc["shops"]}:
         raise UsageError(f"--shop {printable(shop)}: no such shop in the week of {day}")

@@ -331,3 +331,22 @@ def window(start: str, end: str) -> tuple[dt.date, dt.date]:
     if last < first:
         raise UsageError(f"--end {last} is before --start {first}")
     return first, last
+
+
+HistoryOpt = Annotated[
+    Path | None, typer.Option("--history", help="History store (default OUT/history.sqlite).")
+]
+
+
+def history_path(out: Path, given: Path | None) -> Path:
+    """The history store: --history, else OUT/history.sqlite."""
+    return given if given is not None else out / "history.sqlite"
+
+
+def stored_history(out: Path, given: Path | None) -> Path:
+    """The history store a command that reads stored weeks needs: it must exist (a mistyped
+    --history would otherwise start an empty store)."""
+    store = history_path(out, given)
+    if not store.exists():
+        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    return store

@@ -23,6 +23,7 @@ from cs_metrics.cli.common import (
     CutoffOpt,
     DataOpt,
     DateFormatOpt,
+    HistoryOpt,
     Progress,
     QuietOpt,
     RawCsvOpt,
@@ -33,6 +34,7 @@ from cs_metrics.cli.common import (
     TzOpt,
     accept,
     command,
+    history_path,
     load_whole,
     log,
     make_policy,
@@ -40,6 +42,7 @@ from cs_metrics.cli.common import (
     parse_day,
     printable,
     read_summary,
+    stored_history,
 )
 from cs_metrics.errors import UsageError
 from cs_metrics.fetch import state as fetch_state
@@ -52,14 +55,6 @@ from cs_metrics.readers import table_paths
 from cs_metrics.week_files import WeekResults
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Output folder (OUT/<as-of>/ per week).")]
-HistoryOpt = Annotated[
-    Path | None, typer.Option("--history", help="History store (default OUT/history.sqlite).")
-]
-
-
-def history_path(out: Path, given: Path | None) -> Path:
-    """The history store: --history, else OUT/history.sqlite."""
-    return given if given is not None else out / "history.sqlite"
 
 
 def default_cutoff(data: Path, cut: pd.Timestamp | None) -> pd.Timestamp | None:
@@ -341,9 +336,7 @@ def notify(
         )
     policy = make_policy(config, None)
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
-    store = history_path(out, history)
-    if not store.exists():  # a mistyped --history would otherwise start an empty store
-        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    store = stored_history(out, history)
     results = week_files.load_week(out, day, store)
     report = week_files.week_folder(out, day) / "report.html"
     message = delivery.week_message(
@@ -502,9 +495,7 @@ def report_command(
     from cs_metrics.report.build import report_for
 
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
-    store = history_path(out, history)
-    if not store.exists():  # a mistyped --history would otherwise start an empty store
-        raise UsageError(f"{store}: no history store; give the one the weekly job wrote")
+    store = stored_history(out, history)
     if not week_files.week_folder(out, day).is_dir():
         raise UsageError(f"{week_files.week_folder(out, day)}: no stored week {day}")
     # A weekly run replacing the week at the same time would leave this report stale.
