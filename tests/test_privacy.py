@@ -164,6 +164,21 @@ def test_display_names_come_from_a_sender_name_column() -> None:
     assert buyers[["buyer_id", "name"]].to_numpy().tolist() == [["b1", "Bea Lim"]]
 
 
+def test_the_buyers_of_named_shops_only() -> None:
+    """Findings are searched for the buyers of their own shop: a week's findings of shop S need
+    S's buyers only, so the others are not gathered."""
+    messages = pd.DataFrame(
+        {
+            "shop_id": pd.array(["S", "T", "S", "U"], dtype="string"),
+            "sender_role": pd.Categorical(["buyer", "buyer", "seller", "buyer"]),
+            "sender_id": pd.array(["b1", "b2", "agent", "b3"], dtype="string"),
+        }
+    )
+    assert privacy._buyers_of(messages, frozenset({"S", "U"}))["buyer_id"].tolist() == ["b1", "b3"]
+    assert privacy._buyers_of(messages, frozenset())["buyer_id"].tolist() == []
+    assert privacy._buyers_of(messages)["buyer_id"].tolist() == ["b1", "b2", "b3"]
+
+
 def test_many_buyers_are_hidden_without_a_giant_pattern() -> None:
     """200,000 buyers of one shop: only the ids a text holds make the shop's pattern."""
     ids = pd.Series([f"buyer_{i:07d}" for i in range(200_000)], dtype="string")

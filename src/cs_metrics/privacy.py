@@ -11,7 +11,7 @@ import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +112,12 @@ def pseudonym(key: bytes, shop_id: str, buyer_id: Any) -> str:
     return "buyer-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:10]
 
 
-def _buyers_of(messages: pd.DataFrame) -> pd.DataFrame:
-    """The distinct buyers (shop_id, buyer_id, name) of a group of messages."""
+def _buyers_of(messages: pd.DataFrame, shops: frozenset[str] | None = None) -> pd.DataFrame:
+    """The distinct buyers (shop_id, buyer_id, name) of a group of messages (of `shops` only,
+    when named)."""
     buyer = messages["sender_role"].astype("string").eq(BUYER).fillna(False).to_numpy(bool)
+    if shops is not None:
+        buyer &= messages["shop_id"].isin(list(shops)).to_numpy(bool)
     rows = messages.loc[buyer]
     names = rows[NAME_COLUMN] if NAME_COLUMN in rows else pd.Series(pd.NA, index=rows.index)
     return pd.DataFrame(
@@ -128,10 +131,14 @@ def _buyers_of(messages: pd.DataFrame) -> pd.DataFrame:
     ).drop_duplicates()
 
 
-def data_buyers(dataset: Dataset, chats: pd.DataFrame | None = None) -> pd.DataFrame:
+def data_buyers(
+    dataset: Dataset, chats: pd.DataFrame | None = None, shops: frozenset[str] | None = None
+) -> pd.DataFrame:
     """Every buyer the data holds, of any week: shop_id, buyer_id and display name (if given),
-    from the buyers' messages (and the chats' buyer_id)."""
-    parts = dataset.message_groups.map(_buyers_of)
+    from the buyers' messages (and the chats' buyer_id); of `shops` only, when named."""
+    parts = dataset.message_groups.map(partial(_buyers_of, shops=shops))
+    if chats is not None and shops is not None:
+        chats = chats.loc[chats["shop_id"].astype(str).isin(list(shops))]
     if chats is not None and len(chats) and "buyer_id" in chats:
         parts.append(
             pd.DataFrame(
@@ -147,9 +154,12 @@ def data_buyers(dataset: Dataset, chats: pd.DataFrame | None = None) -> pd.DataF
     return pd.concat(parts, ignore_index=True).drop_duplicates(ignore_index=True)
 
 
-def data_identifiers(dataset: Dataset, key: bytes) -> BuyerNames:
-    """`identifiers` of every buyer in the data folder's messages, of any week."""
-    return identifiers(data_buyers(dataset), key)
+def data_identifiers(
+    dataset: Dataset, key: bytes, shops: frozenset[str] | None = None
+) -> BuyerNames:
+    """`identifiers` of every buyer in the data folder's messages, of any week (of `shops` only,
+    when named: a text is only searched for the buyers of its own shop)."""
+    return identifiers(data_buyers(dataset, shops=shops), key)
 
 
 @dataclass(frozen=True, eq=False)

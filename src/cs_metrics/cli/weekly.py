@@ -119,16 +119,20 @@ def run_one_week(
     progress: Progress | None = None,
     dataset_id: str = history_store.LEGACY,
     raw_csv: bool = False,
-    buyers: pd.DataFrame | None = None,
 ) -> WeekResults:
-    """Evaluate one week, then write and record it as one unit (with its report). `buyers` are
-    the data's buyer identifiers (privacy.data_identifiers), hidden in the findings before
+    """Evaluate one week, then write and record it as one unit (with its report). The buyer
+    identifiers of the data (privacy.data_identifiers) are hidden in the findings before
     anything is written."""
     progress = progress or Progress(quiet=True)
     with progress.stage(f"Evaluating the week before {as_of} (chats, metrics, scan)"):
         results = weekly.run_week(dataset, as_of, policy, store, cut, dataset_id=dataset_id)
-        if buyers is None:
-            buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store))
+        # Only the buyers of the shops with findings can be named in one.
+        shops = (
+            frozenset(results.findings["shop_id"].astype(str))
+            if len(results.findings)
+            else frozenset()
+        )
+        buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store), shops)
         results = replace(results, findings=privacy.hidden_findings(results.findings, buyers))
     with progress.stage("Writing the week's files, report and history"):
         return weekly.commit_week(results, dataset, out, store, dataset_id, with_report, raw_csv)
@@ -387,8 +391,6 @@ def backfill(
             data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
         )
         accept(dataset, data)
-        # The buyers of the whole data, found once for every week.
-        buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store))
         progress = typer.progressbar(
             weeks, label="weeks", file=sys.stderr, hidden=not sys.stderr.isatty()
         )
@@ -403,7 +405,6 @@ def backfill(
                     cut,
                     dataset_id=dataset_id,
                     raw_csv=raw_csv,
-                    buyers=buyers,
                 )
                 log.info("week %s written to %s", day, week_files.week_folder(out, day))
                 found = weekly.outcome(results.doc, policy)
