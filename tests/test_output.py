@@ -283,8 +283,24 @@ def test_csv_bytes_are_pandas_to_csv(kinds: list[str], rows: int, data) -> None:
 def test_csv_bytes_by_arrow_in_blocks(monkeypatch) -> None:
     frame = pd.DataFrame({"a": ["x", "y,z", None, "w"], "b": [1.5, np.nan, -0.0, 2.0]})
     monkeypatch.setattr(files, "CSV_BLOCK_ROWS", 3)
-    assert files._arrow_csv(frame) == pandas_csv(frame)
-    assert files._arrow_csv(frame) == b'a,b\nx,1.5\n"y,z",\n,-0.0\nw,2.0\n'
+    pieces = list(files.csv_pieces(frame))
+    assert pieces == [b"a,b\n", b'x,1.5\n"y,z",\n,-0.0\n', b"w,2.0\n"]  # header, 3 rows, 1 row
+    assert b"".join(pieces) == pandas_csv(frame)
+    written = io.BytesIO()
+    files.csv_writer(frame)(written)
+    assert written.getvalue() == files.csv_bytes(frame) == pandas_csv(frame)
+
+
+def test_a_column_arrow_cannot_write_in_any_block_leaves_the_whole_file_to_pandas(
+    monkeypatch,
+) -> None:
+    """Text in the first block and a number in the second: the column is pandas' throughout,
+    so the blocks cannot be written two ways."""
+    frame = pd.DataFrame({"a": ["x", "=1+1", 7, "y"], "b": ["p", "q", "r", "s"]})
+    monkeypatch.setattr(files, "CSV_BLOCK_ROWS", 2)
+    assert len(list(files.csv_pieces(frame))) == 1
+    assert files.csv_bytes(frame, raw=True) == pandas_csv(frame)
+    assert files.csv_bytes(frame) == b"a,b\nx,p\n'=1+1,q\n7,r\ny,s\n"
 
 
 @pytest.mark.parametrize(
@@ -305,5 +321,5 @@ def test_csv_bytes_of_odd_frames_are_pandas_to_csv(frame: pd.DataFrame) -> None:
 
 def test_csv_bytes_leave_other_columns_to_pandas() -> None:
     frame = pd.DataFrame({"a": ["x", 1], "b": pd.array([1, None], dtype="Int64")})
-    assert files._arrow_csv(frame) is None
+    assert not files._arrow_writes(frame)
     assert files.csv_bytes(frame) == b"a,b\nx,1\n1,\n"

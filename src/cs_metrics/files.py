@@ -146,44 +146,64 @@ def csv_bytes(frame: pd.DataFrame, *, raw: bool = False) -> bytes:
     people open these files in one; `raw` writes them unchanged for machine consumers.
     Arrow also quotes a value holding a bare CR, which pandas leaves bare (readers end a row there).
     """
-    if not raw:
-        frame = spreadsheet_safe(frame)
-    fast = _arrow_csv(frame) if frame.shape[1] else None
-    if fast is not None:
-        return fast
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue().encode("utf-8")
+    return b"".join(csv_pieces(frame, raw=raw))
 
 
-def _arrow_csv(frame: pd.DataFrame) -> bytes | None:
-    """`csv_bytes` by Arrow, block by block (None: a column of a dtype left to pandas)."""
-    names = list(frame.columns)
-    if len(set(names)) < len(names) or not all(isinstance(n, str) and n for n in names):
-        return None  # repeated, empty or non-text column names: pandas' header
-    header = ",".join(_csv_quoted(pa.array(names)).to_pylist())
-    blocks = [(header + "\n").encode("utf-8")]
+def csv_writer(frame: pd.DataFrame, *, raw: bool = False) -> Writer:
+    """`csv_bytes` as a `Writer` for `write_atomic`: the text of one block of rows at a time is
+    held, never the whole file's."""
+
+    def write(handle: BinaryIO) -> None:
+        for piece in csv_pieces(frame, raw=raw):
+            handle.write(piece)
+
+    return write
+
+
+def csv_pieces(frame: pd.DataFrame, *, raw: bool = False) -> Iterator[bytes]:
+    """`csv_bytes` in pieces: the header, then each block of CSV_BLOCK_ROWS rows (by Arrow), or
+    the whole text at once when pandas writes it."""
+    if not (frame.shape[1] and _arrow_writes(frame)):
+        text = spreadsheet_safe(frame) if not raw else frame
+        buffer = io.StringIO()
+        text.to_csv(buffer, index=False, lineterminator="\n")
+        yield buffer.getvalue().encode("utf-8")
+        return
+    header = ",".join(_csv_quoted(pa.array([str(n) for n in frame.columns])).to_pylist())
+    yield (header + "\n").encode("utf-8")
     for start in range(0, len(frame), CSV_BLOCK_ROWS):
         block = frame.iloc[start : start + CSV_BLOCK_ROWS]
-        fields = [_csv_fields(block[c]) for c in block.columns]
-        columns = [c for c in fields if c is not None]
-        if len(columns) < len(fields):
-            return None
-        text = [c.cast(pa.large_string()) for c in columns]
-        comma, newline = pa.scalar(",", pa.large_string()), pa.scalar("\n", pa.large_string())
-        lines = pc.binary_join_element_wise(*text, comma)
-        if len(text) == 1:  # an empty line would be no row: a lone empty value is written ""
-            lines = pc.if_else(pc.equal(lines, ""), pa.scalar('""', pa.large_string()), lines)
-        blocks.append(
-            _text_bytes(
-                pc.binary_join_element_wise(lines, pa.scalar("", pa.large_string()), newline)
-            )
-        )
-    return b"".join(blocks)
+        yield _arrow_csv_rows(block if raw else spreadsheet_safe(block))
 
 
-def _csv_fields(column: pd.Series) -> pa.Array | None:
-    """A column's CSV fields as to_csv writes them (None: a dtype left to pandas)."""
+def _arrow_writes(frame: pd.DataFrame) -> bool:
+    """Whether Arrow writes this frame as to_csv would: text column names, each once, and every
+    column of a type `_csv_fields` handles (decided on the whole column, so every block agrees)."""
+    names = list(frame.columns)
+    if len(set(names)) < len(names) or not all(isinstance(n, str) and n for n in names):
+        return False  # repeated, empty or non-text column names: pandas' header
+    return all(_csv_fields(frame[c].iloc[:0], whole=frame[c]) is not None for c in names)
+
+
+def _arrow_csv_rows(block: pd.DataFrame) -> bytes:
+    """The CSV lines of a block of rows (no header), by Arrow (`_arrow_writes` holds)."""
+    text = [
+        c.cast(pa.large_string())
+        for c in (_csv_fields(block[n]) for n in block.columns)
+        if c is not None
+    ]
+    comma, newline = pa.scalar(",", pa.large_string()), pa.scalar("\n", pa.large_string())
+    lines = pc.binary_join_element_wise(*text, comma)
+    if len(text) == 1:  # an empty line would be no row: a lone empty value is written ""
+        lines = pc.if_else(pc.equal(lines, ""), pa.scalar('""', pa.large_string()), lines)
+    return _text_bytes(
+        pc.binary_join_element_wise(lines, pa.scalar("", pa.large_string()), newline)
+    )
+
+
+def _csv_fields(column: pd.Series, whole: pd.Series | None = None) -> pa.Array | None:
+    """A column's CSV fields as to_csv writes them (None: a dtype left to pandas; an object
+    column's cells are looked at in `whole`, when given)."""
     dtype = column.dtype
     if dtype == np.float64:
         numbers = column.to_numpy()
@@ -205,7 +225,9 @@ def _csv_fields(column: pd.Series) -> pa.Array | None:
         else:
             values = pa.array(column).cast(pa.string())
     elif isinstance(dtype, pd.StringDtype) or (
-        dtype == np.object_ and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
+        dtype == np.object_
+        and pd.api.types.infer_dtype(column if whole is None else whole, skipna=True)
+        in ("string", "empty")
     ):
         values = pa.array(column, type=pa.large_string(), from_pandas=True)
     else:

@@ -15,8 +15,10 @@ import pandas as pd
 from cs_metrics.enforcement import STATUS_METRICS
 from cs_metrics.files import (
     PRIVATE_MODE,
+    Writer,
     csv_bytes,
     csv_text,
+    csv_writer,
     iso_local,
     iso_text,
     iso_utc,
@@ -219,10 +221,21 @@ def chat_rows(chats: pd.DataFrame) -> pd.DataFrame:
 
 def chats_csv(rows: pd.DataFrame, *, raw: bool = False) -> bytes:
     """The drill-down as UTF-8 CSV, instants in ISO-8601 (spreadsheet-safe unless `raw`)."""
-    frame = rows.copy()
+    return csv_bytes(_chats_text(rows), raw=raw)
+
+
+def chats_csv_writer(rows: pd.DataFrame, *, raw: bool = False) -> Writer:
+    """`chats_csv` for `write_atomic`, written a block of rows at a time (a week of millions of
+    chats is never held as one text)."""
+    return csv_writer(_chats_text(rows), raw=raw)
+
+
+def _chats_text(rows: pd.DataFrame) -> pd.DataFrame:
+    """The drill-down with its UTC instants as ISO-8601 text."""
+    frame = rows.copy(deep=False)
     for column in ("received_at_utc", "responded_at_utc", "deadline_at_utc"):
         frame[column] = iso_text(frame[column])
-    return csv_bytes(frame, raw=raw)
+    return frame
 
 
 def chats_parquet(rows: pd.DataFrame) -> bytes:

@@ -115,10 +115,11 @@ def pseudonym(key: bytes, shop_id: str, buyer_id: Any) -> str:
 def _buyers_of(messages: pd.DataFrame, shops: frozenset[str] | None = None) -> pd.DataFrame:
     """The distinct buyers (shop_id, buyer_id, name) of a group of messages (of `shops` only,
     when named)."""
-    buyer = messages["sender_role"].astype("string").eq(BUYER).fillna(False).to_numpy(bool)
-    if shops is not None:
-        buyer &= messages["shop_id"].isin(list(shops)).to_numpy(bool)
+    # Compared as they are (a category compares its codes): no text copy of every role.
+    buyer = messages["sender_role"].eq(BUYER).fillna(False).to_numpy(bool)
     rows = messages.loc[buyer]
+    if shops is not None:
+        rows = rows.loc[rows["shop_id"].isin(list(shops)).to_numpy(bool)]
     names = rows[NAME_COLUMN] if NAME_COLUMN in rows else pd.Series(pd.NA, index=rows.index)
     return pd.DataFrame(
         {

@@ -185,10 +185,10 @@ def write_week(
     and quarantine/ into `folder` (a new staging folder); CSV text cells spreadsheet-safe
     unless `raw_csv`."""
     doc = {**results.doc, CSV_CELLS: "raw" if raw_csv else "spreadsheet_safe"}
-    texts: dict[str, str | bytes] = {
+    texts: dict[str, str | bytes | files.Writer] = {
         "metrics.json": output.to_json(doc),
         "metrics.csv": output.to_csv(results.doc["shops"], output.WEEKLY_CSV_FIELDS, raw=raw_csv),
-        "chats.csv": output.chats_csv(results.chats, raw=raw_csv),
+        "chats.csv": output.chats_csv_writer(results.chats, raw=raw_csv),
         "ratings.csv": files.csv_text(_iso_columns(results.ratings, ("rated_at",)), raw=raw_csv),
         "holiday_mode.csv": files.csv_text(
             _iso_columns(results.holiday_periods, ("start", "end")), raw=raw_csv
