@@ -255,24 +255,40 @@ def test_an_unknown_shop_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_chromium_renders_the_watch_page_and_the_appeal_pack(tmp_path: Path) -> None:
-    """Both pages in real headless Chromium: screenshots saved to out/screenshots/ to look at."""
+    """Both pages in real headless Chromium: screenshots saved to out/screenshots/ to look at.
+    The pack is built with --data and TikTok's figures for six of the seven days."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no Chromium here")
+    data = Path(shutil.copytree(SAMPLE, tmp_path / "data"))
+    days = pd.date_range("2026-11-16", "2026-11-22").strftime("%Y-%m-%d")
+    pd.DataFrame(
+        {
+            "shop_id": "VN-001",
+            "day": days,
+            "response_rate": [0.78, 0.79, 0.80, None, 0.81, 0.82, 0.83],
+            "response_time_minutes": 250.0,
+            "satisfaction_rate": 0.75,
+        }
+    ).dropna().to_csv(data / "tiktok_performance.csv", index=False)
     out = tmp_path / "out"
-    assert invoke("weekly", "--data", SAMPLE, "--out", out, "--as-of", AS_OF).exit_code == 0
-    assert invoke("appeal", "--out", out, "--as-of", AS_OF, "--shop", "VN-001").exit_code == 0
+    assert invoke("weekly", "--data", data, "--out", out, "--as-of", AS_OF).exit_code == 0
+    appeal = invoke("appeal", "--out", out, "--as-of", AS_OF, "--shop", "VN-001", "--data", data)
+    assert appeal.exit_code == 0, appeal.stderr
     watch = tmp_path / "watch.html"
     at = "2026-11-24T12:00+07:00"
     assert invoke("watch", "--data", SAMPLE, "--at", at, "--format", "html", "--output", watch)
-    pages = {"watch": watch, "appeal": out / AS_OF / "appeal" / "appeal-VN-001.html"}
+    pages = {
+        "watch": (watch, 1600),
+        "appeal": (out / AS_OF / "appeal" / "appeal-VN-001.html", 3200),
+    }
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for name, page in pages.items():
+    for name, (page, height) in pages.items():
         shot = SCREENSHOTS / f"{name}.png"
         shot.unlink(missing_ok=True)
         subprocess.run(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--screenshot={shot}", "--window-size=1280,1600", page.as_uri()],
+             f"--screenshot={shot}", f"--window-size=1280,{height}", page.as_uri()],
             capture_output=True, timeout=120, check=True,
         )  # fmt: skip
         assert shot.stat().st_size > 20_000  # a page with text and tables, not a blank one
