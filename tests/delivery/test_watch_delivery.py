@@ -27,6 +27,7 @@ from test_delivery import (  # noqa: F401 - fixtures
     write_config,
 )
 
+from cs_metrics.delivery.watch_message import RiskRow, WatchMessage
 from test_watch import AT, data  # noqa: F401 - the fixture
 
 AT_TEXT = AT.isoformat()
@@ -142,3 +143,29 @@ def test_send_needs_a_delivery_table(data: Path, tmp_path: Path) -> None:  # noq
     assert result.exit_code == 2
     assert "--send: nothing to send over" in result.stderr
     assert PASSWORD_ENV not in result.output
+
+
+def test_a_subject_names_the_three_soonest_shops_and_counts_the_rest() -> None:
+    rows = tuple(
+        RiskRow(
+            shop_id=f"S{i}",
+            verdict="needs",
+            rate_so_far=0.8,
+            pending=2,
+            needed=1,
+            what_it_takes="answer 1 of the 2 pending chats in time to stay at the target",
+            soonest_deadline=f"Thu 26 Nov 1{i}:00",
+            soonest_deadline_utc=None,
+            clock_left_minutes=60.0 * (i + 1),
+            paused=False,
+        )
+        for i in range(5)
+    )
+    message = WatchMessage(at="", target=0.85, limit_hours="12", rows=rows, page="")
+    assert message.subject == (
+        "cs-metrics watch: 5 shops at risk: "
+        "S0: answer 1 of 2 in time, first deadline Thu 26 Nov 10:00 (1 h 00 min left); "
+        "S1: answer 1 of 2 in time, first deadline Thu 26 Nov 11:00 (2 h 00 min left); "
+        "S2: answer 1 of 2 in time, first deadline Thu 26 Nov 12:00 (3 h 00 min left); "
+        "and 2 more"
+    )

@@ -20,6 +20,8 @@ from cs_metrics.report.watch_page import verdict_text
 
 AT_RISK = (watch.NEEDS, watch.LOST)
 """Verdicts that are sent: some pending chats must be answered in time, or the week is lost."""
+SUBJECT_SHOPS = 3
+"""Shops named in a subject line (the soonest deadlines); the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,10 @@ class WatchMessage:
         """E.g. `cs-metrics watch: 1 shop at risk: NEEDS: answer 3 of 4 in time, first
         deadline Thu 26 Nov 19:59 (7 h 59 min left)`."""
         count = len(self.rows)
-        shops = "; ".join(f"{r.short}, {r.pressure}" for r in self.rows)
+        named = self.rows[:SUBJECT_SHOPS]
+        shops = "; ".join(f"{r.short}, {r.pressure}" for r in named)
+        if count > len(named):
+            shops += f"; and {count - len(named)} more"
         return f"cs-metrics watch: {count} shop{'s' if count != 1 else ''} at risk: {shops}"
 
 
