@@ -239,6 +239,30 @@ def test_without_data_or_tiktok_figures_the_pack_says_what_is_missing(
             assert planted not in text, planted
 
 
+def test_markup_in_a_conversation_id_arrives_as_text_in_every_part_of_the_pack(
+    week_with_data: tuple[Path, Path],
+) -> None:
+    """A missed chat with markup for its id, on a day TikTok gave no figure for: its header,
+    its timeline and the list of chats that may explain the difference show it escaped."""
+    data, out = week_with_data
+    messages = pd.read_csv(data / "messages.csv", dtype=str)
+    extra = messages.iloc[[6]].assign(
+        conversation_id="<script>x</script>", message_id="m-x", sent_at="2026-11-21T08:00+07:00"
+    )
+    pd.concat([messages, extra]).to_csv(data / "messages.csv", index=False)
+    assert invoke("weekly", "--data", data, "--out", out, "--as-of", AS_OF).exit_code == 0
+    result = invoke("appeal", "--out", out, "--as-of", AS_OF, "--shop", "V", "--data", data)
+    assert result.exit_code == 0, result.stderr
+    html, _ = pack_files(out)
+    assert "<script" not in html.lower()
+    assert html.count("&lt;script&gt;x&lt;/script&gt;") == 3
+    assert [k for k, _, _ in events_of(html, "&lt;script&gt;x&lt;/script&gt;")] == [
+        "buyer",
+        "deadline",
+    ]
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+
+
 def test_an_unknown_shop_is_named(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
