@@ -151,9 +151,11 @@ def pack_files(out: Path) -> tuple[str, str]:
     return (folder / "appeal-V.html").read_text(), (folder / "appeal-V.csv").read_text()
 
 
-def events_of(html: str, conversation: str) -> list[tuple[str, str, str]]:
-    """(kind, UTC instant, local time) of each line of a chat's timeline."""
-    article = html.split(f'data-conversation="{conversation}"', 1)[1].split("</article>", 1)[0]
+def events_of(html: str, conversation: str, received: str = "") -> list[tuple[str, str, str]]:
+    """(kind, UTC instant, local time) of each line of a chat's timeline (the chat received at
+    `received`, when its conversation holds more than one)."""
+    start = f'data-conversation="{conversation}" data-received="{received}'
+    article = html.split(start, 1)[1].split("</article>", 1)[0]
     return re.findall(r'data-kind="([^"]+)"><time datetime="([^"]+)">([^<]+)</time>', article)
 
 
@@ -261,6 +263,36 @@ def test_markup_in_a_conversation_id_arrives_as_text_in_every_part_of_the_pack(
         "deadline",
     ]
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+
+
+def test_every_late_or_missed_chat_of_a_generated_shop_has_its_times_from_chats_csv(
+    tmp_path: Path,
+) -> None:
+    """The sample's VN-001 (a warning in the week of 23 November): every chat chats.csv counts
+    late or missed has a timeline starting at its receipt, its deadline, and its response."""
+    out = tmp_path / "out"
+    assert invoke("weekly", "--data", SAMPLE, "--out", out, "--as-of", AS_OF).exit_code == 0
+    result = invoke("appeal", "--out", out, "--as-of", AS_OF, "--shop", "VN-001", "--data", SAMPLE)
+    assert result.exit_code == 0, result.stderr
+    html = (out / AS_OF / "appeal" / "appeal-VN-001.html").read_text()
+    chats = pd.read_csv(out / AS_OF / "chats.csv", dtype=str, keep_default_na=False)
+    counted = chats.loc[
+        (chats["shop_id"] == "VN-001") & chats["status"].isin(["late", "unresponded"])
+    ]
+    assert len(counted) > 100
+    shown = re.findall(r'data-conversation="([^"]+)"', html)
+    assert sorted(shown) == sorted(counted["conversation_id"])
+    assert "The data folder does not hold" not in html
+    for chat in counted.itertuples(index=False):
+        events = events_of(html, chat.conversation_id, chat.received_at_utc)
+        assert events[0][:2] == ("buyer", chat.received_at_utc)
+        assert ("deadline", chat.deadline_at_utc) in [e[:2] for e in events]
+        buyers = sum(kind == "buyer" for kind, _, _ in events)
+        if chat.status == "late":
+            assert events[-1][:2] == (chat.responder_role, chat.responded_at_utc)
+            assert buyers == int(chat.buyer_messages)
+        else:
+            assert chat.responded_at_utc == "" and buyers >= int(chat.buyer_messages)
 
 
 def test_an_unknown_shop_is_named(tmp_path: Path) -> None:
