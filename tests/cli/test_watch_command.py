@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -67,8 +68,33 @@ def test_html_page_is_self_contained_escaped_and_pseudonymised(
 
 @pytest.mark.parametrize("shop", ["SAFE"])
 def test_shop_filter_and_a_stale_export_warning(data: Path, shop: str) -> None:  # noqa: F811
-    later = AT + __import__("pandas").Timedelta(hours=5)
+    later = AT + pd.Timedelta(hours=5)
     result = invoke("watch", "--data", data, "--at", later.isoformat(), "--shop", shop)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count(": ") >= 1 and "NEEDS" not in result.stdout
     assert "warning: the data ends" in result.stderr
+
+
+def test_no_buyer_id_name_or_handle_reaches_any_output(data: Path, tmp_path: Path) -> None:  # noqa: F811
+    """Planted: a pending chat's buyer id, display names (the column privacy.py knows and one it
+    does not) and a handle in the message text. The watch shows no message text at all."""
+    messages = pd.read_csv(data / "messages.csv", dtype=str)
+    chat = messages["conversation_id"] == "NEEDS-wait0"
+    messages.loc[chat, "sender_id"] = "jane_doe_88"
+    messages["sender_name"] = messages["buyer_name"] = None
+    messages.loc[chat, ["sender_name", "buyer_name"]] = "Jane Doe"
+    messages["content"] = "hello"
+    messages.loc[chat, "content"] = "Hi I'm @jane_doe_88, call me Janie"
+    messages.to_csv(data / "messages.csv", index=False)
+    page = tmp_path / "watch.html"
+    outputs = []
+    for fmt in ("html", "json", "table"):
+        where = ["--output", page] if fmt == "html" else []
+        result = invoke("watch", "--data", data, "--at", AT.isoformat(), "--format", fmt, *where)
+        assert result.exit_code == 0, result.stderr
+        outputs.append(result.output)
+    outputs.append(page.read_text())
+    assert "NEEDS-wait0" in outputs[-1] and "buyer-" in outputs[-1]
+    for text in outputs:
+        for planted in ("jane_doe_88", "jane doe", "jane", "janie"):
+            assert planted not in text.lower(), planted

@@ -10,6 +10,7 @@ import typer
 from cs_metrics import appeal, privacy, week_files, weekly
 from cs_metrics.cli.common import HistoryOpt, command, parse_day, printable, stored_history
 from cs_metrics.errors import UsageError
+from cs_metrics.readers import table_paths
 
 
 @command(
@@ -32,6 +33,14 @@ def appeal_command(
         Path | None,
         typer.Option("--output", help="Folder for the pack (default OUT/<as-of>/appeal/)."),
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="The week's data folder (and the connector's store): every message of each "
+            "timeline, system messages, and TikTok's own figures beside ours.",
+        ),
+    ] = None,
 ) -> None:
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
     store = stored_history(out, history)
@@ -39,6 +48,8 @@ def appeal_command(
     if shop not in {s["shop_id"] for s in week.doc["shops"]}:
         raise UsageError(f"--shop {printable(shop)}: no such shop in the week of {day}")
     target = folder if folder is not None else week_files.week_folder(out, day) / "appeal"
-    page, table = appeal.write_pack(week, shop, privacy.pseudonym_key(store), target)
+    if data is not None:
+        table_paths(data)  # a missing or doubled table is named before anything is read
+    page, table = appeal.write_pack(week, shop, privacy.pseudonym_key(store), target, data)
     typer.echo(f"Appeal pack: {page}")
     typer.echo(f"Chats:       {table}")

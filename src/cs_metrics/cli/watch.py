@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from cs_metrics import files, formats, output, privacy, watch
+from cs_metrics import delivery, files, formats, output, privacy, watch
 from cs_metrics.cli.common import (
     ConfigOpt,
     DataOpt,
@@ -21,10 +22,12 @@ from cs_metrics.cli.common import (
     accept,
     command,
     load_whole,
+    log,
     make_policy,
     parse_cutoff,
     printable,
 )
+from cs_metrics.errors import UsageError
 from cs_metrics.pipeline import resolve_cutoff
 from cs_metrics.report import watch_page
 
@@ -46,10 +49,12 @@ class WatchFormat(StrEnum):
         "The evaluation week so far, per shop: chats on time, late, missed and pending, the "
         "rate so far and if all or none of the pending chats are answered in time, how many "
         "must be, and the pending chats soonest deadline first (docs/watch.md). Meant for "
-        "cron every few hours.\n\n"
-        "Example:\n\n"
+        "cron every few hours. With --send, e-mail and webhook it over the config's [delivery] "
+        "table when a shop is at risk (exit 4 when a channel fails).\n\n"
+        "Examples:\n\n"
         "  cs-metrics watch --data exports --at 2026-11-26T12:00+08:00 --format html "
-        "--output watch.html"
+        "--output watch.html\n\n"
+        "  cs-metrics watch --data exports --config config.toml --send"
     ),
 )
 def watch_command(
@@ -69,7 +74,21 @@ def watch_command(
     config: ConfigOpt = None,
     default_timezone: TzOpt = None,
     date_format: DateFormatOpt = None,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send",
+            help="Send the watch over the config's [delivery] channels when a shop is at risk "
+            "(docs/delivery.md); nothing is sent when every shop is safe.",
+        ),
+    ] = False,
 ) -> None:
+    sending = delivery.load_delivery(config) if send else None
+    if send and sending is None:
+        raise UsageError(
+            "--send: nothing to send over: give --config with a [delivery] table naming an "
+            "e-mail or a webhook (see docs/delivery.md)"
+        )
     policy = make_policy(config, default_timezone)
     now = parse_cutoff(at, policy.default_timezone) or pd.Timestamp(dt.datetime.now(dt.UTC))
     dataset = load_whole(data, policy, date_format=date_format)
@@ -84,8 +103,9 @@ def watch_command(
         )
     found = watch.watch(dataset, now, policy, shop)
     key = privacy.pseudonym_key()
+    page = watch_page.render(found, key) if fmt == WatchFormat.html or send else ""
     if fmt == WatchFormat.html:
-        text = watch_page.render(found, key)
+        text = page
     elif fmt == WatchFormat.json:
         text = output.to_json(watch_document(found, key))
     else:
@@ -95,6 +115,27 @@ def watch_command(
     else:
         files.write_atomic(output_path, text)
         typer.echo(f"Watch: {output_path}")
+    if sending is not None and send_watch(found, page, sending):
+        raise typer.Exit(4)
+
+
+def send_watch(found: watch.Watch, page: str, settings: delivery.DeliverySettings) -> bool:
+    """Send the watch when a shop is at risk, each channel's result on stderr (stdout holds the
+    watch itself); one log line per failed channel, never a secret. True when a channel failed."""
+    message = delivery.watch_message(found, page)
+    if message is None:
+        typer.echo("Nothing sent: no shop is at risk this week so far.", err=True)
+        return False
+    result = delivery.deliver(message, settings, os.environ)
+    for sent in result.sent:
+        typer.echo(f"Sent:    {sent}", err=True)
+    for failure in result.failed:
+        log.error(
+            "delivery failed: %s; the watch was not sent there, the next run sends it again "
+            "if the shop is still at risk",
+            printable(str(failure)),
+        )
+    return bool(result.failed)
 
 
 def watch_document(found: watch.Watch, key: bytes) -> dict:

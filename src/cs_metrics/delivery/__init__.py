@@ -1,4 +1,5 @@
-"""Delivery: the weekly result sent to people by e-mail and webhook (docs/delivery.md).
+"""Delivery: the weekly result sent to people by e-mail and webhook (docs/delivery.md); the
+watch too, when a shop is at risk (`watch_message`, docs/watch.md).
 
 `config` reads the [delivery] table, `message` builds what a manager receives from metrics.json,
 `mail` and `webhook` send it. `deliver` tries every configured channel and returns the failures;
@@ -14,15 +15,18 @@ from cs_metrics.delivery.config import DeliverySettings, load_delivery
 from cs_metrics.delivery.failure import DeliveryFailed
 from cs_metrics.delivery.mail import send_email
 from cs_metrics.delivery.message import WeekMessage, week_message
+from cs_metrics.delivery.watch_message import WatchMessage, watch_message
 from cs_metrics.delivery.webhook import post_webhook
 
 __all__ = [
     "DeliveryFailed",
     "DeliveryReport",
     "DeliverySettings",
+    "WatchMessage",
     "WeekMessage",
     "deliver",
     "load_delivery",
+    "watch_message",
     "week_message",
 ]
 
@@ -36,7 +40,7 @@ class DeliveryReport:
 
 
 def deliver(
-    message: WeekMessage, settings: DeliverySettings, environ: Mapping[str, str]
+    message: WeekMessage | WatchMessage, settings: DeliverySettings, environ: Mapping[str, str]
 ) -> DeliveryReport:
     """Send `message` over every configured channel; one failing does not stop the others."""
     report = DeliveryReport()

@@ -15,6 +15,7 @@ from email.utils import formatdate, make_msgid
 from cs_metrics.delivery.config import DEFAULT_PORTS, EmailSettings
 from cs_metrics.delivery.failure import DeliveryFailed, one_line, scrubbed
 from cs_metrics.delivery.message import WeekMessage, html_body, size_text, text_body
+from cs_metrics.delivery.watch_message import WatchMessage, watch_text
 
 CHANNEL = "e-mail"
 
@@ -34,17 +35,33 @@ def report_note(message: WeekMessage, attached: bool) -> str:
     )
 
 
-def email_message(message: WeekMessage, settings: EmailSettings) -> EmailMessage:
-    """The e-mail: subject, recipients, text and HTML parts, and the report when small enough."""
-    report = message.report
-    attached = report.exists() and report.stat().st_size <= settings.attach_max_bytes
-    note = report_note(message, attached)
+def headers(subject: str, settings: EmailSettings) -> EmailMessage:
+    """An e-mail with its subject, sender, recipients, date and id."""
     mail = EmailMessage()
-    mail["Subject"] = message.subject
+    mail["Subject"] = subject
     mail["From"] = settings.sender
     mail["To"] = ", ".join(settings.to)
     mail["Date"] = formatdate(localtime=True)
     mail["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2])
+    return mail
+
+
+def watch_email(message: WatchMessage, settings: EmailSettings) -> EmailMessage:
+    """The watch's e-mail: the shops at risk as text, the watch page as the HTML part."""
+    mail = headers(message.subject, settings)
+    mail.set_content(watch_text(message))
+    mail.add_alternative(message.page, subtype="html")
+    return mail
+
+
+def email_message(message: WeekMessage | WatchMessage, settings: EmailSettings) -> EmailMessage:
+    """The e-mail: subject, recipients, text and HTML parts, and the report when small enough."""
+    if isinstance(message, WatchMessage):
+        return watch_email(message, settings)
+    report = message.report
+    attached = report.exists() and report.stat().st_size <= settings.attach_max_bytes
+    note = report_note(message, attached)
+    mail = headers(message.subject, settings)
     mail.set_content(text_body(message, note))
     mail.add_alternative(html_body(message, note), subtype="html")
     if attached:
@@ -76,8 +93,11 @@ def connect(settings: EmailSettings) -> smtplib.SMTP:
     return client
 
 
-def send_email(message: WeekMessage, settings: EmailSettings, environ: Mapping[str, str]) -> str:
-    """Send the week's e-mail; what was sent, in a few words. DeliveryFailed on any failure."""
+def send_email(
+    message: WeekMessage | WatchMessage, settings: EmailSettings, environ: Mapping[str, str]
+) -> str:
+    """Send the e-mail (the week's or the watch's); what was sent, in a few words.
+    DeliveryFailed on any failure."""
     password = None
     if settings.password_env is not None:
         password = environ.get(settings.password_env)

@@ -16,6 +16,7 @@ from cs_metrics import __version__
 from cs_metrics.delivery.config import WebhookSettings, url_problem
 from cs_metrics.delivery.failure import DeliveryFailed, one_line, scrubbed
 from cs_metrics.delivery.message import WeekMessage, webhook_payload
+from cs_metrics.delivery.watch_message import WatchMessage, watch_webhook_payload
 
 CHANNEL = "webhook"
 
@@ -48,16 +49,22 @@ def webhook_url(settings: WebhookSettings, environ: Mapping[str, str]) -> str:
 
 
 def post_webhook(
-    message: WeekMessage, settings: WebhookSettings, environ: Mapping[str, str]
+    message: WeekMessage | WatchMessage, settings: WebhookSettings, environ: Mapping[str, str]
 ) -> str:
-    """POST the week's JSON; what was sent, in a few words. DeliveryFailed on any failure."""
+    """POST the week's (or the watch's) JSON; what was sent, in a few words. DeliveryFailed
+    on any failure."""
     url = webhook_url(settings, environ)
     parts = urlsplit(url)
     host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
     # A token sits in the path or the query; short parts ("/", "/hook") are not secrets, and
     # scrubbing them would garble the server's answer.
     secrets = [url, *(s for s in (parts.path, parts.query, parts.password) if s and len(s) >= 8)]
-    body = json.dumps(webhook_payload(message), ensure_ascii=False).encode("utf-8")
+    payload = (
+        watch_webhook_payload(message)
+        if isinstance(message, WatchMessage)
+        else webhook_payload(message)
+    )
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(
         url,
         data=body,
