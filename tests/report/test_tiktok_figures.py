@@ -302,7 +302,7 @@ def test_chromium_renders_a_shop_page_with_the_comparison(
     shot.unlink(missing_ok=True)
     subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--screenshot={shot}", "--window-size=1280,900", page.as_uri()],
+         f"--screenshot={shot}", "--window-size=1280,600", page.as_uri()],
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert shot.stat().st_size > 20_000
