@@ -306,3 +306,17 @@ def test_chromium_renders_a_shop_page_with_the_comparison(
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert shot.stat().st_size > 20_000
+
+
+def test_a_hand_edited_figures_file_counts_only_its_numbers(tmp_path: Path) -> None:
+    """Text in a figure, a missing column, a row without a day: no figure there, no failed
+    week. H keeps one day, 16 Nov's 0.5; the other columns are missing."""
+    text = "shop_id,day,response_rate\nH,2026-11-16,0.5\nH,2026-11-17,n/a\nH,,0.3\n"
+    results = evaluated(data_folder(tmp_path / "data", text), tmp_path / "history.sqlite")
+    figures = results.tiktok_figures
+    assert figures["shop_id"].tolist() == ["H"]
+    assert figures["days"].tolist() == [1]
+    assert figures["response_rate"].tolist() == [0.5]
+    assert figures[["response_time_minutes", "satisfaction_rate"]].isna().all(axis=None)
+    tree = parse(report.render_report(results, KEY))
+    assert comparison(tree, "H")[1] == ["Response rate", "75.0%", "50.0%", "+25.0 pp", "differs"]

@@ -145,9 +145,12 @@ def tiktok_figures(
     A folder without TikTok's figures (not a fetched store, or fetched with `--no-extras`)
     gives every shop 0 days.
     """
-    rows = read_performance(data_dir)
+    rows = read_performance(data_dir).reindex(columns=list(PERFORMANCE_COLUMNS))
+    # A value that is not a number (a file edited by hand) is no figure, not a failed week.
+    figures_read = rows[list(FIGURE_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    rows = rows.assign(**{column: figures_read[column] for column in FIGURE_COLUMNS})
     first, last = (pd.Timestamp(d).strftime("%Y-%m-%d") for d in (first_day, last_day))
-    inside = rows["day"].between(first, last)
+    inside = rows["day"].astype("string").between(first, last).fillna(False)
     given = rows[list(FIGURE_COLUMNS)].notna().any(axis=1)
     chosen = rows.loc[inside & given & rows["shop_id"].isin(shop_ids)]
     figures = chosen.groupby("shop_id").agg(
