@@ -58,9 +58,11 @@ ls -1t "$out"/logs/weekly-*.log 2>/dev/null | tail -n +"$((keep + 1))" | xargs -
 fetched=0
 if [ -n "$store" ]; then
     fetch=(fetch tiktok --store "$store" --credentials "$CS_METRICS_TIKTOK_CREDENTIALS")
-    # Word splitting on purpose: a list of options in one variable.
+    # Word splitting on purpose (a list of options in one variable), but no globbing.
+    set -f
     # shellcheck disable=SC2206
     [ -n "${CS_METRICS_FETCH_ARGS:-}" ] && fetch+=($CS_METRICS_FETCH_ARGS)
+    set +f
     echo "# $(date -u +%FT%TZ) cs-metrics ${fetch[*]}" >>"$log"
     "$bin" "${fetch[@]}" >>"$log" 2>&1
     fetched=$?
@@ -81,10 +83,12 @@ echo "# $(date -u +%FT%TZ) cs-metrics ${args[*]}" >>"$log"
 "$bin" "${args[@]}" >>"$log" 2>&1
 status=$?
 echo "# $(date -u +%FT%TZ) exit status $status" >>"$log"
+if [ "$fetched" -eq 4 ]; then
+    echo "cs-metrics fetch tiktok could not fetch everything (status 4; named in the log); weekly ran up to the store's complete_until; see $log" >&2
+fi
 if [ "$status" -ne 0 ]; then
     echo "cs-metrics weekly failed with status $status; see $log" >&2
 elif [ "$fetched" -eq 4 ]; then
-    echo "cs-metrics fetch tiktok could not fetch everything (status 4; named in the log); weekly ran up to the store's complete_until; see $log" >&2
     status=4
 fi
 exit "$status"

@@ -5,6 +5,7 @@ tests/fetch, a real HTTP server), then evaluates, as the fetch's exit status say
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,8 @@ def test_a_partial_fetch_still_runs_weekly_and_the_wrapper_exits_4(
     assert "missing: shop 7495000000000000003: conversation 3003" in log
     assert "fetch exit status 4" in log
     assert "weekly runs on what was fetched, with the store's complete_until as its cut-off" in log
+    cutoff = re.search(r"cut-off (\S+): the fetched store is complete up to then", log)
+    assert cutoff and pd.Timestamp(cutoff.group(1)) < pd.Timestamp(UNTIL)
     assert "Outcome: 3 shops:" in log
     assert (out / "2026-11-23" / "metrics.json").is_file()
     assert "could not fetch everything (status 4" in run.stderr
