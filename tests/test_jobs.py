@@ -1,25 +1,47 @@
-"""jobs/: the Monday wrapper logs each run, points latest.log at it, passes the status on."""
+"""jobs/: the Monday wrapper logs each run, points latest.log at it, passes the status on;
+with a TikTok store configured it fetches first (against the fake Open API server of
+tests/fetch, a real HTTP server), then evaluates, as the fetch's exit status says."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pandas as pd
+import pytest
+from fake_tiktok import APP_KEY, APP_SECRET, SECRETS, FakeTikTok, running
+from fetch_helpers import write_credentials
 
 from paths import ROOT
 
 WRAPPER = ROOT / "jobs" / "cs-metrics-weekly.sh"
+UNTIL = "2026-11-23T00:00:00Z"
+FETCH_SETTINGS = (
+    "CS_METRICS_TIKTOK_STORE",
+    "CS_METRICS_TIKTOK_CREDENTIALS",
+    "CS_METRICS_FETCH_ARGS",
+    "TIKTOK_APP_KEY",
+    "TIKTOK_APP_SECRET",
+)
 
 
 def run_wrapper(
-    out: Path, *args: str, data: Path | None = ROOT / "sample_data"
+    out: Path,
+    *args: str,
+    data: Path | None = ROOT / "sample_data",
+    settings: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CS_METRICS_HOME": str(ROOT), "CS_METRICS_OUT": str(out)}
-    env.pop("CS_METRICS_DATA", None)
+    for name in ("CS_METRICS_DATA", *FETCH_SETTINGS):
+        env.pop(name, None)
     if data is not None:
         env["CS_METRICS_DATA"] = str(data)
+    env.update(settings or {})
     return subprocess.run(
-        ["bash", str(WRAPPER), *args], capture_output=True, text=True, env=env, timeout=180
+        ["bash", str(WRAPPER), *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 
@@ -75,3 +97,109 @@ def test_timer_runs_on_monday_mornings_and_the_crontab_calls_the_wrapper() -> No
     assert any(
         line.startswith("30 7 * * 1") and line.endswith("cs-metrics-weekly.sh") for line in cron
     )
+
+
+# ----------------------------------------------------------------------------- the fetch step
+
+
+@pytest.fixture
+def fake() -> FakeTikTok:
+    fake = FakeTikTok()
+    fake.visible_until = int(pd.Timestamp(UNTIL).timestamp())
+    return fake
+
+
+@pytest.fixture
+def base(fake: FakeTikTok) -> Iterator[str]:
+    with running(fake) as url:
+        yield url
+
+
+def fetch_settings(tmp_path: Path, base: str, credentials: Path | None = None) -> dict[str, str]:
+    """A store fetched from the fake server up to Mon 23 Nov 00:00 UTC."""
+    return {
+        "CS_METRICS_TIKTOK_STORE": str(tmp_path / "store"),
+        "CS_METRICS_TIKTOK_CREDENTIALS": str(
+            credentials or write_credentials(tmp_path / "tokens.json")
+        ),
+        "CS_METRICS_FETCH_ARGS": f"--api-base {base} --auth-base {base} --until {UNTIL} "
+        "--rate 1000",
+        "TIKTOK_APP_KEY": APP_KEY,
+        "TIKTOK_APP_SECRET": APP_SECRET,
+    }
+
+
+def test_with_a_store_the_wrapper_fetches_then_evaluates_it(
+    fake: FakeTikTok, base: str, tmp_path: Path
+) -> None:
+    """Fetch exit 0, then weekly on the store, cut off where the fetch is complete; one log
+    holds both runs; the report sets TikTok's own figures beside ours."""
+    out = tmp_path / "out"
+    run = run_wrapper(
+        out, "--as-of", "2026-11-23", data=None, settings=fetch_settings(tmp_path, base)
+    )
+    assert run.returncode == 0, run.stderr + (out / "logs" / "latest.log").read_text()
+    assert run.stderr == ""
+    log = (out / "logs" / "latest.log").read_text()
+    fetch_line = log.index("cs-metrics fetch tiktok --store")
+    assert log.index("fetch exit status 0") > fetch_line
+    assert log.index("cs-metrics weekly --data " + str(tmp_path / "store")) > fetch_line
+    assert "cut-off 2026-11-23T00:00:00+00:00: the fetched store is complete up to then" in log
+    assert log.rstrip().endswith("exit status 0")
+    assert not any(s in log for s in (*SECRETS, "access-1", "refresh-1"))
+    assert (out / "2026-11-23" / "tiktok_figures.csv").is_file()
+    assert (out / "2026-11-23" / "report.html").read_text().count('<div class="tiktok') == 3
+    assert fake.violations == []
+
+
+def test_a_partial_fetch_still_runs_weekly_and_the_wrapper_exits_4(
+    fake: FakeTikTok, base: str, tmp_path: Path
+) -> None:
+    """One conversation of the GB shop keeps failing: fetch exits 4, weekly runs with the
+    store's complete_until (held back by that shop) as its cut-off, and the wrapper exits 4
+    saying why."""
+    fake.inject("error_page", lambda r: r.path.endswith("/conversations/3003/messages"), times=99)
+    out = tmp_path / "out"
+    run = run_wrapper(
+        out, "--as-of", "2026-11-23", data=None, settings=fetch_settings(tmp_path, base)
+    )
+    assert run.returncode == 4
+    log = (out / "logs" / "latest.log").read_text()
+    assert "missing: shop 7495000000000000003: conversation 3003" in log
+    assert "fetch exit status 4" in log
+    assert "weekly runs on what was fetched, with the store's complete_until as its cut-off" in log
+    cutoff = re.search(r"cut-off (\S+): the fetched store is complete up to then", log)
+    assert cutoff and pd.Timestamp(cutoff.group(1)) < pd.Timestamp(UNTIL)
+    assert "Outcome: 3 shops:" in log
+    assert (out / "2026-11-23" / "metrics.json").is_file()
+    assert "could not fetch everything (status 4" in run.stderr
+
+
+def test_a_fetch_that_fails_stops_the_job_before_weekly(
+    fake: FakeTikTok, base: str, tmp_path: Path
+) -> None:
+    """A credentials file that is not there: fetch exits 2, weekly does not run, the wrapper
+    exits 2 and says where the log is."""
+    out = tmp_path / "out"
+    settings = fetch_settings(tmp_path, base, credentials=tmp_path / "missing.json")
+    run = run_wrapper(out, "--as-of", "2026-11-23", data=None, settings=settings)
+    assert run.returncode == 2
+    assert run.stderr.startswith("cs-metrics fetch tiktok failed with status 2, so weekly did not")
+    log = (out / "logs" / "latest.log").read_text()
+    assert "credentials file not found" in log
+    assert log.rstrip().endswith("# weekly not run: the fetch failed")
+    assert "cs-metrics weekly" not in log
+    assert not (out / "2026-11-23").exists()
+    assert fake.requests == []
+
+
+def test_a_store_without_credentials_or_beside_other_data_is_refused(tmp_path: Path) -> None:
+    store = {"CS_METRICS_TIKTOK_STORE": str(tmp_path / "store")}
+    run = run_wrapper(tmp_path / "out", "--as-of", "2026-11-23", data=None, settings=store)
+    assert run.returncode == 2
+    assert "CS_METRICS_TIKTOK_CREDENTIALS is not" in run.stderr
+    both = {**store, "CS_METRICS_TIKTOK_CREDENTIALS": str(tmp_path / "tokens.json")}
+    run = run_wrapper(tmp_path / "out", "--as-of", "2026-11-23", settings=both)
+    assert run.returncode == 2
+    assert "CS_METRICS_DATA and CS_METRICS_TIKTOK_STORE name different folders" in run.stderr
+    assert not (tmp_path / "out").exists()

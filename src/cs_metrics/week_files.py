@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +44,30 @@ CSV_CELLS = "csv_cells"
 formula-like cell has one more leading `'`) or `raw` (absent: raw, as older versions wrote)."""
 PRIVATE_FILES = frozenset({"chats.csv", "findings.csv"})
 """Files holding raw buyer data (ids, message text): readable by their owner only."""
+
+
+TIKTOK_FIGURES_FILE = "tiktok_figures.csv"
+"""TikTok's own figures of the week per shop, for the report's comparison: written only when
+the data folder (a fetched store) holds some, so that `report` shows them without it."""
+TIKTOK_FIGURES_COLUMNS = (
+    "shop_id",
+    "days",
+    "response_rate",
+    "response_time_minutes",
+    "satisfaction_rate",
+)
+
+
+def no_tiktok_figures() -> pd.DataFrame:
+    """The figures of a week whose data holds none of TikTok's (the common case)."""
+    return pd.DataFrame(
+        {
+            column: pd.Series(
+                dtype="string" if column == "shop_id" else "int64" if column == "days" else float
+            )
+            for column in TIKTOK_FIGURES_COLUMNS
+        }
+    )
 
 
 def new_run_id() -> str:
@@ -181,9 +205,9 @@ def remove_temporary_files(out: Path) -> list[Path]:
 def write_week(
     results: WeekResults, dataset: Dataset, folder: Path, raw_csv: bool = False
 ) -> list[Path]:
-    """Write metrics.json, metrics.csv, chats.csv, ratings.csv, holiday_mode.csv, findings.csv
-    and quarantine/ into `folder` (a new staging folder); CSV text cells spreadsheet-safe
-    unless `raw_csv`."""
+    """Write metrics.json, metrics.csv, chats.csv, ratings.csv, holiday_mode.csv, findings.csv,
+    tiktok_figures.csv (only when there are any) and quarantine/ into `folder` (a new staging
+    folder); CSV text cells spreadsheet-safe unless `raw_csv`."""
     doc = {**results.doc, CSV_CELLS: "raw" if raw_csv else "spreadsheet_safe"}
     texts: dict[str, str | bytes | files.Writer] = {
         "metrics.json": output.to_json(doc),
@@ -195,6 +219,10 @@ def write_week(
         ),
         "findings.csv": files.csv_text(_iso_columns(results.findings, ("sent_at",)), raw=raw_csv),
     }
+    if len(results.tiktok_figures):
+        texts[TIKTOK_FIGURES_FILE] = files.csv_text(
+            results.tiktok_figures[list(TIKTOK_FIGURES_COLUMNS)], raw=raw_csv
+        )
     written = []
     for name, text in texts.items():
         mode = files.PRIVATE_MODE if name in PRIVATE_FILES else None
@@ -249,7 +277,18 @@ def load_week(out: Path, as_of: dt.date, history_path: Path) -> WeekResults:
         holiday_periods=_read_csv(folder / "holiday_mode.csv", ("start", "end"), safe),
         findings=_read_csv(folder / "findings.csv", ("sent_at",), safe),
         history=hist.loc[hist["as_of"] <= as_of.isoformat()].reset_index(drop=True),
+        tiktok_figures=_read_figures(folder / TIKTOK_FIGURES_FILE, safe),
     )
+
+
+def _read_figures(path: Path, safe: bool) -> pd.DataFrame:
+    """A week's stored TikTok figures (none when the week has no file: its data had none)."""
+    if not path.is_file():
+        return no_tiktok_figures()
+    frame = _read_csv(path, (), safe)
+    if frame.empty:
+        return no_tiktok_figures()
+    return frame.reindex(columns=list(TIKTOK_FIGURES_COLUMNS))
 
 
 STORED_TABLES = ("chats.csv", "ratings.csv", "holiday_mode.csv", "findings.csv")
@@ -303,3 +342,6 @@ class WeekResults:
     """Compliance-scan findings of the week (may be empty)."""
     history: pd.DataFrame
     """Stored evaluations of these shops up to and including this week (history.COLUMNS)."""
+    tiktok_figures: pd.DataFrame = field(default_factory=no_tiktok_figures)
+    """TikTok's own figures of the week, one row per shop that has any
+    (TIKTOK_FIGURES_COLUMNS: `days` with figures, the mean of each daily figure)."""

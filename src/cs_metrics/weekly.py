@@ -17,6 +17,7 @@ import pandas as pd
 from cs_metrics import enforcement, files, formats, history, output, week_files
 from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import UsageError
+from cs_metrics.fetch.performance import tiktok_figures
 from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
 from cs_metrics.policy import Policy
 from cs_metrics.report import build
@@ -226,9 +227,11 @@ def run_week(
     cutoff: pd.Timestamp | None = None,
     generated_at: dt.datetime | None = None,
     dataset_id: str = history.LEGACY,
+    data_dir: Path | None = None,
 ) -> WeekResults:
     """Evaluate the week before `as_of` for every shop (nothing is stored yet), against the
-    stored weeks of the data set `dataset_id`."""
+    stored weeks of the data set `dataset_id`. `data_dir`, the folder `dataset` was read from,
+    gives TikTok's own figures of the week where it is a fetched store that holds them."""
     first, last = week_days(as_of, policy)
     evaluation = evaluate(dataset, first, last, policy, cutoff)
     stored = history.records(history_path, dataset=dataset_id)
@@ -267,7 +270,18 @@ def run_week(
         holiday_periods=periods_touching(dataset.holiday_mode, evaluation),
         findings=week_findings(dataset, first, last, evaluation.cutoff),
         history=earlier,
+        tiktok_figures=week_figures(data_dir, table["shop_id"].astype(str).tolist(), first, last),
     )
+
+
+def week_figures(
+    data_dir: Path | None, shop_ids: list[str], first: dt.date, last: dt.date
+) -> pd.DataFrame:
+    """TikTok's own figures of the week for the shops that have any (none without a folder)."""
+    if data_dir is None:
+        return week_files.no_tiktok_figures()
+    figures = tiktok_figures(data_dir, shop_ids, first, last)
+    return figures.loc[figures["days"] > 0].reset_index(drop=True)
 
 
 def with_this_week(

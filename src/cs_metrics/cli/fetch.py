@@ -36,7 +36,12 @@ EXIT_PARTIAL = 4
         "Example:\n\n"
         "  export TIKTOK_APP_KEY=6abc... TIKTOK_APP_SECRET=...\n\n"
         "  cs-metrics fetch tiktok --store store/ --credentials tiktok-tokens.json\n\n"
-        "  cs-metrics weekly --data store/ --out reports/"
+        "  cs-metrics weekly --data store/ --out reports/\n\n"
+        "A first sync reaching back for a backfill, for one shop:\n\n"
+        "\b\n  cs-metrics fetch tiktok --store store/ --credentials tiktok-tokens.json \\\n"
+        "      --shop 7495000000000000001 --since 2026-08-24\n\n"
+        "Every Monday, jobs/cs-metrics-weekly.sh fetches, then runs weekly, when "
+        "CS_METRICS_TIKTOK_STORE and CS_METRICS_TIKTOK_CREDENTIALS are set (docs/fetch.md)."
     ),
 )
 def fetch_tiktok(

@@ -119,13 +119,16 @@ def run_one_week(
     progress: Progress | None = None,
     dataset_id: str = history_store.LEGACY,
     raw_csv: bool = False,
+    data: Path | None = None,
 ) -> WeekResults:
     """Evaluate one week, then write and record it as one unit (with its report). The buyer
     identifiers of the data (privacy.data_identifiers) are hidden in the findings before
-    anything is written."""
+    anything is written. `data`, the data folder, gives TikTok's own figures when it holds them."""
     progress = progress or Progress(quiet=True)
     with progress.stage(f"Evaluating the week before {as_of} (chats, metrics, scan)"):
-        results = weekly.run_week(dataset, as_of, policy, store, cut, dataset_id=dataset_id)
+        results = weekly.run_week(
+            dataset, as_of, policy, store, cut, dataset_id=dataset_id, data_dir=data
+        )
         # Only the buyers of the shops with findings can be named in one.
         shops = (
             frozenset(results.findings["shop_id"].astype(str))
@@ -292,7 +295,17 @@ def weekly_command(
         accept(dataset, data)
         log.info("weekly evaluation for %s from %s", day, data)
         results = run_one_week(
-            dataset, day, policy, out, store, cut, with_report, progress, dataset_id, raw_csv
+            dataset,
+            day,
+            policy,
+            out,
+            store,
+            cut,
+            with_report,
+            progress,
+            dataset_id,
+            raw_csv,
+            data=data,
         )
     folder = week_files.week_folder(out, day)
     log.info("done: %s (history %s)", folder, store)
@@ -405,6 +418,7 @@ def backfill(
                     cut,
                     dataset_id=dataset_id,
                     raw_csv=raw_csv,
+                    data=data,
                 )
                 log.info("week %s written to %s", day, week_files.week_folder(out, day))
                 found = weekly.outcome(results.doc, policy)

@@ -37,6 +37,7 @@ PERFORMANCE_COLUMNS = (
     "satisfaction_rate",
 )
 SESSION_PAGE_SIZE = 50
+FIGURE_COLUMNS = ("response_rate", "response_time_minutes", "satisfaction_rate")
 REVISED_DAYS = 2
 """Days before a sync's start whose performance figures are fetched again."""
 
@@ -139,13 +140,19 @@ def tiktok_figures(
 ) -> pd.DataFrame:
     """TikTok's own figures per shop over first_day..last_day, for setting beside ours.
 
-    One row per shop named: `days` with figures, the mean daily `response_rate` and
-    `satisfaction_rate` (0..1) and `response_time_minutes`; missing where TikTok gave none.
+    One row per shop named: `days` with at least one figure, the mean daily `response_rate`
+    and `satisfaction_rate` (0..1) and `response_time_minutes`; missing where TikTok gave none.
+    A folder without TikTok's figures (not a fetched store, or fetched with `--no-extras`)
+    gives every shop 0 days.
     """
-    rows = read_performance(data_dir)
+    rows = read_performance(data_dir).reindex(columns=list(PERFORMANCE_COLUMNS))
+    # A value that is not a number (a file edited by hand) is no figure, not a failed week.
+    figures_read = rows[list(FIGURE_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    rows = rows.assign(**{column: figures_read[column] for column in FIGURE_COLUMNS})
     first, last = (pd.Timestamp(d).strftime("%Y-%m-%d") for d in (first_day, last_day))
-    inside = rows["day"].between(first, last)
-    chosen = rows.loc[inside & rows["shop_id"].isin(shop_ids)]
+    inside = rows["day"].astype("string").between(first, last).fillna(False)
+    given = rows[list(FIGURE_COLUMNS)].notna().any(axis=1)
+    chosen = rows.loc[inside & given & rows["shop_id"].isin(shop_ids)]
     figures = chosen.groupby("shop_id").agg(
         days=("day", "nunique"),
         response_rate=("response_rate", "mean"),

@@ -35,6 +35,7 @@ from cs_metrics.report.context import (
     Banner,
     ChatRow,
     DayRow,
+    FigureRow,
     HistBin,
     OverviewGroup,
     OverviewRow,
@@ -43,12 +44,15 @@ from cs_metrics.report.context import (
     ReportContext,
     ReportSettings,
     ShopSection,
+    TikTokFigures,
 )
 from cs_metrics.report.format import (
     FILTERS,
     NOT_ASSESSED_ACTION,
     as_number,
     day_label,
+    minutes_text,
+    points_change,
 )
 from cs_metrics.report.overview import group_note, market_rows, order_key, overview_row
 from cs_metrics.report.standing import (
@@ -276,6 +280,7 @@ def build_context(
     horizon = [as_of + dt.timedelta(days=i) for i in range(UPCOMING_HOLIDAY_DAYS)]
     years = tuple(sorted({d.year for d in days + horizon}))
 
+    theirs = {str(r["shop_id"]): r for r in results.tiktok_figures.to_dict("records")}
     paged = len(shops) > settings.detail_pages_over
     ids = anchors([str(shop["shop_id"]) for shop in shops])
     position = {str(shop["shop_id"]): i for i, shop in enumerate(shops)}
@@ -414,6 +419,7 @@ def build_context(
                 ),
                 findings=findings_for(shop_findings, zone) if shop_findings is not None else None,
                 open=True,
+                tiktok=beside_tiktok(shop, row, theirs.get(sid), policy.window_days),
             )
         )
 
@@ -427,6 +433,7 @@ def build_context(
         for g in sorted(grouped)
     ]
     actions = [r.action for r in rows]
+    compared = [section for section in sections if section.tiktok is not None]
     return ReportContext(
         title=f"Customer service report, week {day_label(first)} - {day_label(last)} {last.year}",
         as_of=as_of,
@@ -466,7 +473,81 @@ def build_context(
         rate_target=policy.response_rate_target,
         frt_target=policy.first_response_target_minutes,
         csat_target=policy.satisfaction_target,
+        tiktok_differs=frozenset(
+            section.row.shop_id for section in compared if section.tiktok and section.tiktok.differs
+        ),
+        tiktok_shops=len(compared),
     )
+
+
+RATE_TOLERANCE_PP = 2.0
+"""A rate differs from TikTok's when the two are more than this many percentage points apart."""
+MINUTES_TOLERANCE = 5.0
+MINUTES_TOLERANCE_SHARE = 0.10
+"""The response time differs when the two are more than 10% of TikTok's figure apart, and at
+least MINUTES_TOLERANCE minutes."""
+TOLERANCE_TEXT = (
+    f"a rate over {RATE_TOLERANCE_PP:g} percentage points, or a response time over "
+    f"{MINUTES_TOLERANCE_SHARE:.0%} (and {MINUTES_TOLERANCE:g} min), from TikTok's"
+)
+
+
+def beside_tiktok(
+    shop: dict[str, Any], row: OverviewRow, theirs: dict[str, Any] | None, window_days: int
+) -> TikTokFigures | None:
+    """The shop's three metrics beside TikTok's own figures of the week (None: it has none).
+
+    A difference is judged on the values as shown (one decimal), so that a marked row never
+    shows a difference within the tolerance.
+    """
+    if theirs is None or not int(theirs["days"]):
+        return None
+    rows = []
+    for metric, label, key, shown in (
+        ("response_rate_12h", "Response rate", "response_rate", row.rate.text),
+        (
+            "first_response_minutes_mean",
+            "Response time (mean)",
+            "response_time_minutes",
+            row.frt.text,
+        ),
+        ("satisfaction_rate", "Satisfaction", "satisfaction_rate", row.csat.text),
+    ):
+        ours, tiktok = as_number(shop.get(metric)), as_number(theirs.get(key))
+        difference = None if ours is None or tiktok is None else ours - tiktok
+        if key == "response_time_minutes":
+            tiktok_text, difference_text = minutes_text(tiktok), minutes_change(difference)
+            gap = None if difference is None else round(abs(difference), 1)
+            limit = max(MINUTES_TOLERANCE, MINUTES_TOLERANCE_SHARE * (tiktok or 0.0))
+        else:
+            tiktok_text, difference_text = pct(tiktok), points_change(difference)
+            gap = None if difference is None else round(abs(difference) * 100, 1)
+            limit = RATE_TOLERANCE_PP
+        rows.append(
+            FigureRow(
+                metric=metric,
+                label=label,
+                ours=ours,
+                tiktok=tiktok,
+                difference=difference,
+                ours_text=shown,
+                tiktok_text=tiktok_text,
+                difference_text=difference_text,
+                differs=gap is not None and gap > limit,
+            )
+        )
+    return TikTokFigures(
+        days=int(theirs["days"]), window_days=window_days, rows=rows, tolerance=TOLERANCE_TEXT
+    )
+
+
+def minutes_change(value: float | None) -> str:
+    """A difference of durations, signed: `+12.5 min`, `−1 h 05 min`; an en dash when unknown."""
+    if value is None:
+        return "–"
+    if round(abs(value), 1) == 0:
+        return "±0.0 min"
+    return f"{'+' if value > 0 else '−'}{minutes_text(abs(value))}"
 
 
 BANNER_ITEMS = 10

@@ -168,6 +168,43 @@ class PeriodRow:
 
 
 @dataclass(frozen=True)
+class FigureRow:
+    """One metric of a shop beside TikTok's own figure for it."""
+
+    metric: str
+    """The metrics.json field of ours (`response_rate_12h`, ...)."""
+    label: str
+    ours: float | None
+    tiktok: float | None
+    difference: float | None
+    """Ours less TikTok's: a fraction for rates, minutes for the response time (None when
+    either is missing)."""
+    ours_text: str
+    tiktok_text: str
+    difference_text: str
+    """`+3.2 pp`, `−12.5 min`, `–` when either figure is missing."""
+    differs: bool
+    """The difference is beyond the tolerance (build.FIGURE_TOLERANCE)."""
+
+
+@dataclass(frozen=True)
+class TikTokFigures:
+    """A shop's week beside TikTok's own figures for the same days."""
+
+    days: int
+    """Days of the week TikTok gave figures for."""
+    window_days: int
+    rows: list[FigureRow]
+    tolerance: str
+    """What counts as a difference, in words."""
+
+    @property
+    def differs(self) -> bool:
+        """Some metric differs beyond the tolerance."""
+        return any(row.differs for row in self.rows)
+
+
+@dataclass(frozen=True)
 class Advice:
     """One recommendation: a headline, the specific text, optional detail lines."""
 
@@ -219,6 +256,8 @@ class ShopSection:
     advice: list[Advice]
     findings: Findings | None
     open: bool
+    tiktok: TikTokFigures | None = None
+    """TikTok's own figures beside ours (None: the week's data held none for this shop)."""
 
 
 @dataclass(frozen=True)
@@ -248,3 +287,8 @@ class ReportContext:
     rate_target: float
     frt_target: float
     csat_target: float
+    tiktok_differs: frozenset[str] = frozenset()
+    """Shops whose figures differ from TikTok's own beyond the tolerance (marked in the
+    overview and counted in the summary)."""
+    tiktok_shops: int = 0
+    """Shops with TikTok's own figures this week."""
