@@ -134,7 +134,7 @@ def _object_match(column: pd.Series, pattern: str) -> pd.Series:
     return column.where(is_text, "").astype(str).str.match(pattern)
 
 
-CSV_BLOCK_ROWS = 2**20
+CSV_BLOCK_ROWS = 2**17
 """Rows per block when Arrow writes a CSV (memory holds a block's text, not the file's twice)."""
 
 

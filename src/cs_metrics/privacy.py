@@ -117,9 +117,11 @@ def _buyers_of(messages: pd.DataFrame, shops: frozenset[str] | None = None) -> p
     when named)."""
     # Compared as they are (a category compares its codes): no text copy of every role.
     buyer = messages["sender_role"].eq(BUYER).fillna(False).to_numpy(bool)
-    rows = messages.loc[buyer]
     if shops is not None:
-        rows = rows.loc[rows["shop_id"].isin(list(shops)).to_numpy(bool)]
+        buyer = buyer & messages["shop_id"].isin(list(shops)).to_numpy(bool)
+    # Only the columns read here are copied, not the buyers' messages.
+    wanted = [c for c in ("shop_id", "sender_id", NAME_COLUMN) if c in messages]
+    rows = messages[wanted].loc[buyer]
     names = rows[NAME_COLUMN] if NAME_COLUMN in rows else pd.Series(pd.NA, index=rows.index)
     return pd.DataFrame(
         {

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +18,13 @@ from cs_metrics import enforcement, files, formats, history, output, week_files
 from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import UsageError
 from cs_metrics.fetch.performance import tiktok_figures
-from cs_metrics.pipeline import Dataset, Evaluation, evaluate, messages_in_window
+from cs_metrics.pipeline import (
+    Dataset,
+    Evaluation,
+    evaluate,
+    messages_in_window,
+    resolve_cutoff,
+)
 from cs_metrics.policy import Policy
 from cs_metrics.report import build
 from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_messages, scanned_roles
@@ -228,11 +234,17 @@ def run_week(
     generated_at: dt.datetime | None = None,
     dataset_id: str = history.LEGACY,
     data_dir: Path | None = None,
+    between_stages: Callable[[], object] = lambda: None,
 ) -> WeekResults:
     """Evaluate the week before `as_of` for every shop (nothing is stored yet), against the
     stored weeks of the data set `dataset_id`. `data_dir`, the folder `dataset` was read from,
-    gives TikTok's own figures of the week where it is a fetched store that holds them."""
+    gives TikTok's own figures of the week where it is a fetched store that holds them.
+    `between_stages` runs after the scan (the command line hands freed memory back there)."""
     first, last = week_days(as_of, policy)
+    # The scan runs before the chats are built: its working copies of the texts are freed first,
+    # so the two never take memory at once.
+    findings = week_findings(dataset, first, last, resolve_cutoff(dataset, cutoff))
+    between_stages()
     evaluation = evaluate(dataset, first, last, policy, cutoff)
     stored = history.records(history_path, dataset=dataset_id)
     earlier = stored.loc[stored["as_of"] < as_of.isoformat()].reset_index(drop=True)
@@ -268,7 +280,7 @@ def run_week(
         chats=output.chat_rows(evaluation.chats),
         ratings=evaluation.ratings[["shop_id", "conversation_id", "rating", "rated_at"]],
         holiday_periods=periods_touching(dataset.holiday_mode, evaluation),
-        findings=week_findings(dataset, first, last, evaluation.cutoff),
+        findings=findings,
         history=earlier,
         tiktok_figures=week_figures(data_dir, table["shop_id"].astype(str).tolist(), first, last),
     )

@@ -84,3 +84,37 @@ def test_importing_the_package_changes_no_process_setting() -> None:
     ).stdout.split()
     assert out[0] == "True"
     assert out[1] != "jemalloc" or "ARROW_DEFAULT_MEMORY_POOL" in env
+
+
+# Frees a 512 MB array that the heap keeps (under the trim threshold), then hands it back.
+HAND_BACK = """
+from cs_metrics.cli.allocator import hand_back_freed, reuse_freed_memory, tune_environment
+tune_environment()
+import numpy as np
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) // 1024 for l in status if l.startswith("VmRSS"))
+
+assert reuse_freed_memory()
+array = np.ones(64 * 2**20)  # 512 MB, every page touched
+del array
+kept = rss_mb()
+hand_back_freed()
+print(kept - rss_mb())
+"""
+
+
+@glibc_only
+def test_freed_memory_is_handed_back_between_stages() -> None:
+    """The heap keeps a freed block for reuse; between stages it goes back to the kernel."""
+    out = subprocess.run(
+        [sys.executable, "-c", HAND_BACK], capture_output=True, text=True, check=True, env=INHERITED
+    )
+    assert int(out.stdout) >= 400
+
+
+def test_nothing_is_handed_back_from_a_heap_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(allocator.SETTINGS, "heap_reused", False)
+    monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: pytest.fail("libc was called"))
+    allocator.hand_back_freed()

@@ -23,6 +23,8 @@ class ProcessSettings:
     """What the user chose before the run: their choices are never overridden."""
 
     user_arrow_pool: bool
+    heap_reused: bool = False
+    """Whether `reuse_freed_memory` took effect (glibc keeps freed blocks in its heap)."""
 
 
 SETTINGS = ProcessSettings(user_arrow_pool=ARROW_POOL in os.environ)
@@ -64,4 +66,17 @@ def reuse_freed_memory() -> bool:
         import pyarrow as pa
 
         pa.set_memory_pool(pa.system_memory_pool())
+    SETTINGS.heap_reused = True
     return True
+
+
+def hand_back_freed() -> None:
+    """Between the stages of a run that reuses freed memory: the heap's free pages go back to
+    the kernel, so what one stage freed does not add to the next stage's peak.
+
+    Freed blocks are reused within a stage; across stages (scan, chats, files) the one heap
+    otherwise keeps each stage's gaps, about a gigabyte at 10M messages (docs/performance.md).
+    Costs a walk of the heap; nothing when the heap is not ours to tune.
+    """
+    if SETTINGS.heap_reused:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

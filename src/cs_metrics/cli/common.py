@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from cs_metrics import __version__
-from cs_metrics.cli.allocator import reuse_freed_memory
+from cs_metrics.cli.allocator import hand_back_freed, reuse_freed_memory
 from cs_metrics.engines import DISK_FROM_BYTES, chosen_name
 from cs_metrics.errors import CsMetricsError, UsageError
 from cs_metrics.pipeline import (
@@ -313,9 +313,12 @@ def read_summary(dataset: Dataset, data: Path) -> str:
 
 
 def load_whole(*args: Any, **kwargs: Any) -> Dataset:
-    """`pipeline.load` for a run that holds every message: freed columns are reused."""
+    """`pipeline.load` for a run that holds every message: freed columns are reused while it
+    reads, and handed back once the messages are held."""
     reuse_freed_memory()
-    return load(*args, **kwargs)
+    dataset = load(*args, **kwargs)
+    hand_back_freed()
+    return dataset
 
 
 def reuse_memory_if_held(engine: Engine, data: Path) -> None:

@@ -18,6 +18,7 @@ import typer
 
 from cs_metrics import delivery, files, output, privacy, week_files, weekly
 from cs_metrics import history as history_store
+from cs_metrics.cli.allocator import hand_back_freed
 from cs_metrics.cli.common import (
     ConfigOpt,
     CutoffOpt,
@@ -127,8 +128,16 @@ def run_one_week(
     progress = progress or Progress(quiet=True)
     with progress.stage(f"Evaluating the week before {as_of} (chats, metrics, scan)"):
         results = weekly.run_week(
-            dataset, as_of, policy, store, cut, dataset_id=dataset_id, data_dir=data
+            dataset,
+            as_of,
+            policy,
+            store,
+            cut,
+            dataset_id=dataset_id,
+            data_dir=data,
+            between_stages=hand_back_freed,
         )
+        hand_back_freed()
         # Only the buyers of the shops with findings can be named in one.
         shops = (
             frozenset(results.findings["shop_id"].astype(str))
@@ -137,6 +146,7 @@ def run_one_week(
         )
         buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store), shops)
         results = replace(results, findings=privacy.hidden_findings(results.findings, buyers))
+        hand_back_freed()
     with progress.stage("Writing the week's files, report and history"):
         return weekly.commit_week(results, dataset, out, store, dataset_id, with_report, raw_csv)
 
