@@ -237,9 +237,12 @@ def _csv_fields(column: pd.Series, whole: pd.Series | None = None) -> pa.Array |
 
 def _csv_quoted(text: pa.Array) -> pa.Array:
     """Texts in double quotes (inner quotes doubled) where they hold `,` `"` CR or LF."""
+    needs = pc.match_substring_regex(text, '[,"\r\n]')
+    if not pc.any(needs).as_py():
+        return text  # ids, instants and codes mostly: nothing to quote, nothing copied
     mark, empty = pa.scalar('"', text.type), pa.scalar("", text.type)
     quoted = pc.binary_join_element_wise(mark, pc.replace_substring(text, '"', '""'), mark, empty)
-    return pc.if_else(pc.match_substring_regex(text, '[,"\r\n]'), quoted, text)
+    return pc.if_else(needs, quoted, text)
 
 
 def _text_bytes(text: pa.Array) -> bytes:

@@ -518,7 +518,19 @@ def messages_in_window(
 
     Only the `columns` asked for that the table has, and the messages of the `roles` asked for.
     """
-    messages = dataset.messages
+    return window_rows(dataset.messages, dataset, start, end, shop_ids, columns, roles)
+
+
+def window_rows(
+    messages: pd.DataFrame,
+    dataset: Dataset,
+    start: dt.date | None,
+    end: dt.date | None,
+    shop_ids: list[str] | None = None,
+    columns: Iterable[str] | None = None,
+    roles: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """`messages_in_window` of some of the dataset's messages (a group of its engine)."""
     keep = np.ones(len(messages), dtype=bool)
     if shop_ids:
         keep &= messages["shop_id"].isin(shop_ids).to_numpy(dtype=bool, na_value=False)

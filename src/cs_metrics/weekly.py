@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -22,14 +23,16 @@ from cs_metrics.pipeline import (
     Dataset,
     Evaluation,
     evaluate,
-    messages_in_window,
     resolve_cutoff,
+    stacked,
+    window_rows,
 )
 from cs_metrics.policy import Policy
 from cs_metrics.report import build
 from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_messages, scanned_roles
 from cs_metrics.week_files import WeekResults
 
+T = TypeVar("T")
 log = logging.getLogger("cs_metrics")
 LOCK_NAME = ".cs-metrics.lock"
 
@@ -92,13 +95,22 @@ def run_lock(out: Path, wait: float = 0.0, command: str = "weekly") -> Iterator[
             raise
 
 
+def each_group(dataset: Dataset, func: Callable[[pd.DataFrame], T]) -> list[T]:
+    """`func` of each group of the dataset's messages where its engine keeps them (one group
+    held in memory, or one bucket of shops at a time from disk); of no message, when none."""
+    found = dataset.message_groups.map(func)
+    return found if found else [func(dataset.message_groups.empty())]
+
+
 def message_rows_by_shop(dataset: Dataset) -> pd.DataFrame:
     """Per shop: message rows read and quarantined (SPEC 6a's bad-row share is over these).
 
     Rows read are the shop's used, duplicate and quarantined rows; a quarantined row counts for
     the shop its (trimmed) shop_id names, and a row with no shop_id for none.
     """
-    used = dataset.messages["shop_id"].value_counts()
+    counts = each_group(dataset, lambda group: group["shop_id"].value_counts())
+    # A shop's messages are all in one group: the groups' counts only need putting together.
+    used = counts[0] if len(counts) == 1 else pd.concat(counts)
     quarantined = dataset.quarantined_by_shop
     duplicates = dataset.duplicates_by_shop
     shops = used.index.union(quarantined.index).union(duplicates.index)
@@ -255,7 +267,8 @@ def run_week(
     )
     replaced = stored.loc[stored["as_of"] == as_of.isoformat(), "policy_fingerprint"].dropna()
     bounds = evaluation.metrics.set_index("shop_id")[["window_start", "window_end"]]
-    quiet = quiet_shops(dataset.messages, bounds, evaluation.cutoff)
+    parts = each_group(dataset, lambda group: quiet_shops(group, bounds, evaluation.cutoff))
+    quiet = parts[0] if len(parts) == 1 else pd.concat(parts)
     table["last_message_at"] = [
         files.iso_utc(quiet[s]) if s in quiet.index else None for s in table["shop_id"]
     ]
@@ -434,12 +447,21 @@ def week_findings(
 ) -> pd.DataFrame:
     """Compliance-scan findings of the messages sent in the week, up to the cut-off."""
     rules = load_rules()
-    messages = messages_in_window(
-        dataset, first, last, columns=SCAN_COLUMNS, roles=scanned_roles(rules)
-    )
-    if cutoff is not None:
-        messages = messages.loc[messages["sent_at"] <= cutoff]
-    return scan_messages(messages, rules)
+
+    def group_findings(group: pd.DataFrame) -> pd.DataFrame:
+        messages = window_rows(
+            group, dataset, first, last, columns=SCAN_COLUMNS, roles=scanned_roles(rules)
+        )
+        if cutoff is not None:
+            messages = messages.loc[messages["sent_at"] <= cutoff]
+        return scan_messages(messages, rules)
+
+    found = each_group(dataset, group_findings)
+    if len(found) == 1:
+        return found[0]
+    # Each group's findings are in order and hold whole shops: in shop order, they are in the
+    # order one scan of every message gives.
+    return stacked(found).sort_values("shop_id", kind="stable").reset_index(drop=True)
 
 
 def history_summary(

@@ -538,3 +538,49 @@ def test_progress_shows_on_a_terminal_and_never_in_a_pipe(tmp_path: Path) -> Non
     )
     assert piped.returncode == 0
     assert "Reading and checking" not in piped.stderr
+
+
+WEEK_FILES = ("metrics.csv", "chats.csv", "findings.csv", "ratings.csv", "holiday_mode.csv")
+
+
+def week_files_of(out: Path, as_of: str) -> dict[str, bytes]:
+    """A stored week's files (quarantine included), metrics.json without its run time."""
+    folder = out / as_of
+    found = {name: (folder / name).read_bytes() for name in WEEK_FILES}
+    found |= {
+        f"quarantine/{p.name}": p.read_bytes() for p in sorted((folder / "quarantine").glob("*"))
+    }
+    doc = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    doc.pop("generated_at")
+    found["metrics.json"] = json.dumps(doc).encode()
+    return found
+
+
+def test_weekly_and_backfill_on_the_disk_engine_write_what_the_pandas_engine_writes(
+    tmp_path: Path,
+) -> None:
+    """The sample has bad rows, duplicates, findings and Holiday Mode: each read by shop from
+    disk, a bucket at a time, gives the same week, byte for byte."""
+    for engine in ("pandas", "disk"):
+        out = tmp_path / engine
+        result = invoke(
+            "backfill", "--data", SAMPLE, "--out", out, "--from", "2026-11-16",
+            "--to", "2026-11-23", "--engine", engine,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        result = invoke(
+            "weekly", "--data", SAMPLE, "--out", out, "--as-of", "2026-11-23", "--engine", engine
+        )
+        assert result.exit_code == 0, result.output
+    pandas, disk = (week_files_of(tmp_path / e, "2026-11-23") for e in ("pandas", "disk"))
+    assert pandas == disk
+    assert pandas["findings.csv"].count(b"\n") > 1  # the scan found something to compare
+    assert any(name.startswith("quarantine/") for name in pandas)
+
+
+def test_weekly_runs_on_pandas_or_disk_only(tmp_path: Path) -> None:
+    result = invoke(
+        "weekly", "--data", SAMPLE, "--out", tmp_path, "--as-of", "2026-11-23", "--engine", "dask"
+    )
+    assert result.exit_code == 2
+    assert "weekly runs on pandas or disk" in result.output

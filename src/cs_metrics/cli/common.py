@@ -21,7 +21,7 @@ from rich.console import Console
 
 from cs_metrics import __version__
 from cs_metrics.cli.allocator import hand_back_freed, reuse_freed_memory
-from cs_metrics.engines import DISK_FROM_BYTES, chosen_name
+from cs_metrics.engines import DISK_FROM_BYTES, DISK_FROM_ROWS, choose, chosen_name
 from cs_metrics.errors import CsMetricsError, UsageError
 from cs_metrics.pipeline import (
     Dataset,
@@ -319,6 +319,30 @@ def load_whole(*args: Any, **kwargs: Any) -> Dataset:
     dataset = load(*args, **kwargs)
     hand_back_freed()
     return dataset
+
+
+WEEKLY_ENGINE_HELP = (
+    "pandas (all messages in memory, fastest), disk (messages spilled to temporary files by "
+    "shop: memory stays flat with the number of messages; the week's chats are held), or auto: "
+    f"disk for a CSV or JSON Lines messages file of {DISK_FROM_BYTES // 2**20} MB or more, "
+    f"Parquet messages of {DISK_FROM_ROWS:,} rows or more, or messages that would not fit in "
+    "the memory available, else pandas."
+)
+WeeklyEngineOpt = Annotated[Engine, typer.Option("--engine", help=WEEKLY_ENGINE_HELP)]
+
+
+@contextmanager
+def week_data(data: Path, engine: Engine, *args: Any, **kwargs: Any) -> Iterator[Dataset]:
+    """The data folder read for `weekly` and `backfill` (`pipeline.load`'s arguments), held in
+    memory or kept on disk by shop, open while the block runs (a week's scan, drill-down and
+    files read it group by group)."""
+    if engine == Engine.dask:
+        raise UsageError("--engine dask is for compute and validate; weekly runs on pandas or disk")
+    if chosen_name(engine.value, data) == "pandas":
+        yield load_whole(data, *args, **kwargs)
+        return
+    with choose(engine.value, data) as chosen:
+        yield load(data, *args, engine=chosen, **kwargs)
 
 
 def reuse_memory_if_held(engine: Engine, data: Path) -> None:

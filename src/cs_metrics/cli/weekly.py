@@ -24,6 +24,7 @@ from cs_metrics.cli.common import (
     CutoffOpt,
     DataOpt,
     DateFormatOpt,
+    Engine,
     HistoryOpt,
     Progress,
     QuietOpt,
@@ -33,10 +34,10 @@ from cs_metrics.cli.common import (
     StrictOpt,
     TextFormat,
     TzOpt,
+    WeeklyEngineOpt,
     accept,
     command,
     history_path,
-    load_whole,
     log,
     make_policy,
     parse_cutoff,
@@ -44,6 +45,7 @@ from cs_metrics.cli.common import (
     printable,
     read_summary,
     stored_history,
+    week_data,
 )
 from cs_metrics.errors import UsageError
 from cs_metrics.fetch import state as fetch_state
@@ -277,6 +279,7 @@ def weekly_command(
     ] = True,
     dataset_name: DatasetOpt = None,
     raw_csv: RawCsvOpt = False,
+    engine: WeeklyEngineOpt = Engine.auto,
 ) -> None:
     policy = make_policy(config, default_timezone)
     dataset_id = dataset_identity(out, history_path(out, history), dataset_name)
@@ -288,17 +291,20 @@ def weekly_command(
     check_store(store)
     # The lock comes first, so that a second run stops at once; a failed run that created OUT
     # leaves nothing in it (SPEC 8: unusable input writes nothing).
-    with week_unit(out, store, dataset_id) as mismatched:
+    with week_unit(out, store, dataset_id) as mismatched, contextlib.ExitStack() as held:
         progress = Progress(quiet)
         read: list[Dataset] = []
         with progress.stage(f"Reading and checking {data}", lambda: read_summary(read[0], data)):
             read.append(
-                load_whole(
-                    data,
-                    policy,
-                    strict,
-                    date_format=date_format,
-                    reject_mangled_ids=reject_mangled_ids,
+                held.enter_context(
+                    week_data(
+                        data,
+                        engine,
+                        policy,
+                        strict,
+                        date_format=date_format,
+                        reject_mangled_ids=reject_mangled_ids,
+                    )
                 )
             )
         dataset = read[0]
@@ -395,6 +401,7 @@ def backfill(
     reject_mangled_ids: RejectIdsOpt = False,
     dataset_name: DatasetOpt = None,
     raw_csv: RawCsvOpt = False,
+    engine: WeeklyEngineOpt = Engine.auto,
 ) -> None:
     policy = make_policy(config, default_timezone)
     dataset_id = dataset_identity(out, history_path(out, history), dataset_name)
@@ -409,9 +416,16 @@ def backfill(
     missing: set[str] = set()
     table_paths(data)
     check_store(store)
-    with week_unit(out, store, dataset_id) as mismatched:
-        dataset = load_whole(
-            data, policy, strict, date_format=date_format, reject_mangled_ids=reject_mangled_ids
+    with week_unit(out, store, dataset_id) as mismatched, contextlib.ExitStack() as held:
+        dataset = held.enter_context(
+            week_data(
+                data,
+                engine,
+                policy,
+                strict,
+                date_format=date_format,
+                reject_mangled_ids=reject_mangled_ids,
+            )
         )
         accept(dataset, data)
         progress = typer.progressbar(
