@@ -734,3 +734,28 @@ def test_neutralisers_too_large_to_join_are_applied_one_by_one() -> None:
     text = pa.chunked_array([pa.array(["x7 abc q tail", "nothing", ""])])
     assert _neutralised(text, many).to_pylist() == ["  tail", "nothing", ""]
     assert _neutralised(text, many).to_pylist() == every_text_rewritten(text, many).to_pylist()
+
+
+def test_scan_eval_module_prints_both_sets(tmp_path):
+    """`python -m cs_metrics.scan_eval`, run from a folder holding tests/scan_eval/ (stand-in
+    sets here, so that running the tests never scores the real blind set), prints both."""
+    import subprocess
+    import sys
+
+    header = "text,sender_role,language,expected,note\n"
+    sets = tmp_path / "tests" / "scan_eval"
+    sets.mkdir(parents=True)
+    (sets / "labelled.csv").write_text(header + "pls whatsapp me at +65 9123 4567,seller,en,,\n")
+    (sets / "blind.csv").write_text(header + "blind miss,seller,en,spam_marketing,\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cs_metrics.scan_eval", "--errors"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.count("| category | precision | recall |") == 2
+    assert "labelled.csv: 1 messages, 1 clean" in done.stdout
+    assert "blind.csv: 1 messages, 0 clean" in done.stdout
+    assert "pls whatsapp me" in done.stdout  # the tuning set's error is listed
+    assert "blind miss" not in done.stdout
