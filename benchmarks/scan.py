@@ -85,13 +85,20 @@ def main() -> None:
     seconds, findings = timed(lambda: weekly.week_findings(data, FIRST, LAST, None), args.repeat)
     rows = [("weekly scan (week_findings, as the weekly job runs it)", seconds, len(findings))]
 
-    rules = load_rules()
-    before = dataclasses.replace(rules, asked_first=())
-    sellers = week.loc[week["sender_role"].isin(["seller", "auto_reply"])]
-    seconds, findings = timed(lambda: scan_messages(sellers, before), args.repeat)
-    rows.append(("scan_messages, seller messages, no asked_first", seconds, len(findings)))
+    # As the weekly scan ran before the buyer's earlier requests were looked at: only seller
+    # and auto-reply messages picked, no [[asked_first]].
+    def scan_before() -> object:
+        before = dataclasses.replace(load_rules(), asked_first=())  # week_findings loads too
+        sellers = pipeline.messages_in_window(
+            data, FIRST, LAST, columns=SCAN_COLUMNS, roles=["seller", "auto_reply"]
+        )
+        return scan_messages(sellers, before)
 
-    print(f"{total:,} messages in the week {FIRST}..{LAST}, {len(sellers):,} of sellers/bots")
+    seconds, findings = timed(scan_before, args.repeat)
+    rows.append(("the same without [[asked_first]] (sellers only)", seconds, len(findings)))
+    sellers = int(week["sender_role"].isin(["seller", "auto_reply"]).sum())
+
+    print(f"{total:,} messages in the week {FIRST}..{LAST}, {sellers:,} of sellers/bots")
     print("| what | seconds | messages/s | findings |")
     print("| --- | ---: | ---: | ---: |")
     for name, seconds, found in rows:

@@ -699,14 +699,16 @@ def _first_requests(
     """When the buyer first asked (`asked.pattern`) in each of `chats`' conversations:
     columns shop_id, conversation_id, first_at (conversations where the buyer never asked
     are left out)."""
-    buyer = (
-        messages["sender_role"].astype("string").eq("buyer").to_numpy(dtype=bool, na_value=False)
-    )
-    if not buyer.any():
-        return pd.DataFrame(columns=["shop_id", "conversation_id", "first_at"])
+    # The few conversations first (one hash lookup per message), then their buyers' messages.
     wanted = pd.unique(chats["conversation_id"])
-    buyer &= messages["conversation_id"].isin(wanted).to_numpy(dtype=bool, na_value=False)
-    said = messages.loc[buyer, ["shop_id", "conversation_id", "sent_at", "content"]]
+    near = np.flatnonzero(messages["conversation_id"].isin(wanted).to_numpy(bool, na_value=False))
+    said = messages.iloc[near]
+    said = said.loc[
+        said["sender_role"].isin(["buyer"]).to_numpy(bool, na_value=False),
+        ["shop_id", "conversation_id", "sent_at", "content"],
+    ]
+    if said.empty:
+        return pd.DataFrame(columns=["shop_id", "conversation_id", "first_at"])
     blanking = tuple(n for n in rules.neutralisers if n.id in asked.neutralise)
     text = _neutralised(_fold_array(_display_array(said["content"])), blanking)
     hit = pc.fill_null(pc.match_substring_regex(text, asked.pattern), False)
