@@ -215,6 +215,26 @@ FAMILY_POSITIVES = [
     # buyer abuse: knowing where the seller lives, animal insults
     ("buyer.threat_more", "ms", "Aku tau kedai kau, tunggu je nanti"),
     ("buyer.obscene", "vi", "shop la do suc sinh, lua tien nguoi ta"),
+    # second round: paying first, personal accounts, meet-ups; courting; dismissals; intimidation
+    ("payment.named_account", "en", "Pay first then we send it out today"),
+    ("payment.named_account", "ms", "Bank in dulu ke akaun peribadi saya, esok pos"),
+    ("payment.named_account", "id", "Scan QRIS toko aja kak biar cepat"),
+    ("payment.named_account", "vi", "Bạn ck trước rồi shop giao liền"),
+    ("payment.named_account", "th", "โอนก่อนนะคะ แล้วจะส่งของพรุ่งนี้"),
+    ("payment.named_account", "tl", "Meet tayo sa LRT station, cash na lang"),
+    ("sexual.content", "en", "Would you be my girlfriend? I'll give you free stuff"),
+    ("sexual.content", "id", "Adek mau jadi pacar abang gak?"),
+    ("sexual.content", "vi", "Anh muốn làm quen em, cho anh xin Zalo nhé"),
+    ("sexual.content", "th", "เป็นแฟนพี่ได้ไหมจ๊ะ"),
+    ("sexual.content", "tl", "Pwede ba kitang jowain?"),
+    ("abuse.lexicon", "en", "What a stupid question, read the title"),
+    ("abuse.lexicon", "ms", "Jangan kacau saya la, barang dah pos"),
+    ("abuse.lexicon", "vi", "Không thích thì cút khỏi shop"),
+    ("abuse.lexicon", "th", "มีสมองไหมเนี่ย ถามซ้ำ"),
+    ("abuse.lexicon", "tl", "Ang kulit mo, sinabi ko na"),
+    ("buyer.threat_more", "en", "My brother is a lawyer, refund me today"),
+    ("buyer.threat_more", "th", "ไม่คืนเงินเดี๋ยวแจ้งความเลย"),
+    ("buyer.threat_more", "tl", "Ipapakulong ko kayo pag di niyo binalik"),
 ]
 
 BUYER_RULES = {
@@ -321,6 +341,11 @@ FALSE_ALARMS = [
     # a lingerie shop describing a photo, and a silent fan
     ("en", "You can see the lace details in the bra photo", "seller"),
     ("ms", "Kipas ni diam je bila pusing, tak bising", "seller"),
+    # collectible figures, electronics, a year-end note, paying in the app first
+    ("en", "Such a nice figure, hand painted, 20 cm tall", "seller"),
+    ("vi", "Đồ điện tử bảo hành 12 tháng", "seller"),
+    ("en", "Please pay first at checkout in the app, then we ship the same day", "seller"),
+    ("id", "Sayang sekali stoknya habis kak", "seller"),
 ]
 
 
