@@ -22,6 +22,7 @@ from cs_metrics.scan.scanner import (
     _broadcast,
     _display_array,
     _fold_array,
+    _groups,
     _matches_any,
     _neutralised,
     load_rules,
@@ -719,6 +720,26 @@ def test_rows_no_pattern_of_a_category_matches_are_skipped_unless_re2_cannot_joi
     # Each compiles alone; joined, they are over RE2's size limit: every row is checked.
     huge = ["(?:.{0,1000}q.{0,1000})"] * 100
     assert list(_matches_any(text, huge)) == [True, True, True]
+
+
+def test_patterns_are_joined_in_groups_small_enough_for_re2s_dfa(monkeypatch) -> None:
+    """Joined patterns stay under JOINED_CHARS (a larger one can make RE2 fall back to a scan
+    a hundred times slower); a pattern longer than that is a group of its own."""
+    from cs_metrics.scan import scanner
+
+    monkeypatch.setattr(scanner, "JOINED_CHARS", 10)
+    assert _groups(["aaaa", "bbbb", "cc", "d" * 12, "e"]) == [
+        ["aaaa", "bbbb", "cc"],
+        ["d" * 12],
+        ["e"],
+    ]
+    text = pa.chunked_array([pa.array(["xaaaax", "e", "cc", "zzz"])])
+    assert list(_matches_any(text, ["aaaa", "bbbb", "cc", "d" * 12, "e"])) == [
+        True,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_neutralisers_too_large_to_join_are_applied_one_by_one() -> None:

@@ -507,13 +507,35 @@ def _either(patterns: Iterable[str]) -> str:
     return "|".join(f"(?:{p})" for p in patterns)
 
 
+JOINED_CHARS = 12_000
+"""Patterns are joined for one pass up to about this many characters. Larger joined patterns
+can outgrow RE2's DFA memory, and RE2 then falls back to a scan a hundred times slower
+(one category's 20,000 characters took 60 s for 180,000 messages instead of 0.05 s)."""
+
+
+def _groups(patterns: list[str]) -> list[list[str]]:
+    """`patterns` in file order, packed into groups of at most JOINED_CHARS characters."""
+    groups: list[list[str]] = []
+    size = 0
+    for pattern in patterns:
+        if not groups or size + len(pattern) > JOINED_CHARS:
+            groups.append([])
+            size = 0
+        groups[-1].append(pattern)
+        size += len(pattern)
+    return groups
+
+
 def _matches_any(text: pa.ChunkedArray, patterns: list[str]) -> np.ndarray:
     """Whether each text may match one of `patterns` (all true when RE2 cannot join them)."""
-    try:
-        hit = pc.match_substring_regex(text, _either(patterns))
-    except pa.ArrowInvalid:  # the joined pattern is over RE2's size limit
-        return np.ones(len(text), dtype=bool)
-    return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+    found = np.zeros(len(text), dtype=bool)
+    for group in _groups(patterns):
+        try:
+            hit = pc.match_substring_regex(text, _either(group))
+        except pa.ArrowInvalid:  # the joined pattern is over RE2's size limit
+            return np.ones(len(text), dtype=bool)
+        found |= np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return found
 
 
 def _at(text: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
