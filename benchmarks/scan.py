@@ -6,8 +6,9 @@ The data folder is the one benchmarks/run.py generates (seeded, under benchmarks
 `cs-metrics generate` on first use), or `--data DIR`. It is loaded once, untimed; then the
 weekly job's own scan (`weekly.week_findings`: the week's messages picked, then scanned) is
 timed, and, for comparison, the scan of the seller and auto-reply messages alone without the
-conversation-aware cancellation ([[asked_first]]), as the scan ran before it. Prints seconds and
-messages per second (messages of the week, all roles).
+conversation-aware cancellation ([[asked_first]]), as the scan ran before it (with
+`--before-rules OLD.toml`, also with older rules). Prints seconds and messages per second
+(messages of the week, all roles).
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def main() -> None:
     parser.add_argument("--shops", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--before-rules",
+        type=Path,
+        default=None,
+        help="rules file of the comparison row (an older rules.toml; default: the packaged one)",
+    )
     args = parser.parse_args()
     folder = args.data or dataset(args.messages, args.shops)
     policy = load_policy()
@@ -88,14 +95,16 @@ def main() -> None:
     # As the weekly scan ran before the buyer's earlier requests were looked at: only seller
     # and auto-reply messages picked, no [[asked_first]].
     def scan_before() -> object:
-        before = dataclasses.replace(load_rules(), asked_first=())  # week_findings loads too
+        # week_findings loads its rules too
+        before = dataclasses.replace(load_rules(args.before_rules), asked_first=())
         sellers = pipeline.messages_in_window(
             data, FIRST, LAST, columns=SCAN_COLUMNS, roles=["seller", "auto_reply"]
         )
         return scan_messages(sellers, before)
 
     seconds, findings = timed(scan_before, args.repeat)
-    rows.append(("the same without [[asked_first]] (sellers only)", seconds, len(findings)))
+    name = f"sellers only, no [[asked_first]], rules {args.before_rules or 'packaged'}"
+    rows.append((name, seconds, len(findings)))
     sellers = int(week["sender_role"].isin(["seller", "auto_reply"]).sum())
 
     print(f"{total:,} messages in the week {FIRST}..{LAST}, {sellers:,} of sellers/bots")
