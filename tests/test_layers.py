@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "output",
         "privacy",
         "scan",
+        "scan_eval",
         "importers",
         "generate",
         "fetch",

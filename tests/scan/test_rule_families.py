@@ -168,9 +168,82 @@ FAMILY_POSITIVES = [
     ("buyer.threat_shop", "en", "I'll make sure your shop gets banned"),
     ("buyer.threat_shop", "th", "มึงโกงกูใช่มั้ย รอดูนะ"),
     ("buyer.extortion", "en", "Refund me now or I will give your shop 1 star and report you"),
+    # sexual content written as sellers flirt in chat (sexual_more)
+    ("sexual.content", "en", "u free tonight? I can bring the dress over myself"),
+    ("sexual.content", "en", "Your thighs must look so hot in these shorts"),
+    ("sexual.content", "ms", "Nanti temankan abang malam ni, barang abang hantar sendiri"),
+    ("sexual.content", "ms", "Abang nak tengok adik pakai bikini tu, mesti cantik"),
+    ("sexual.content", "id", "Badannya kakak pasti montok ya, cocok sama gaun ini"),
+    ("sexual.content", "id", "Malam minggu nginep bareng yuk kak"),
+    ("sexual.content", "vi", "Tối nay em có rảnh không, đi chơi riêng với anh"),
+    ("sexual.content", "vi", "than hinh cua ban chac nuot lam"),
+    ("sexual.content", "th", "หุ่นคุณคงเซ็กซี่น่าดู"),
+    ("sexual.content", "th", "ใส่บิกินี่ตัวนี้แล้วถ่ายรูปส่งให้พี่ดูนะ"),
+    ("sexual.content", "tl", "Ang hot siguro ng body mo pag suot mo yan"),
+    ("sexual.content", "tl", "Video call tayo mamaya, naka-bra ka lang ha"),
+    # abusive language: blind, manners, shut up, poverty, everyday slang
+    ("abuse.lexicon", "en", "Are u blind or what, the colour is in the title"),
+    ("abuse.lexicon", "en", "Just shut up and wait like everyone else"),
+    ("abuse.lexicon", "ms", "Dah la kurang ajar, nak diskaun lagi"),
+    ("abuse.lexicon", "ms", "Tak ada duit tak payah nak order banyak-banyak"),
+    ("abuse.lexicon", "id", "Bacot, paket lagi di jalan"),
+    ("abuse.lexicon", "id", "Gak punya uang jangan sok belanja online"),
+    ("abuse.lexicon", "vi", "Im mồm đi, hàng đang giao"),
+    ("abuse.lexicon", "vi", "Khách mù à, ảnh ghi rõ màu đen"),
+    ("abuse.lexicon", "th", "ไม่มีมารยาทเลยนะ ลูกค้าคนนี้"),
+    ("abuse.lexicon", "th", "ตาบอดเหรอ บอกในรูปแล้ว"),
+    ("abuse.lexicon", "tl", "Manahimik ka nga, darating din yan"),
+    ("abuse.lexicon", "tl", "Walang pera tapos huwag kang mag-order"),
+    # off-platform payment: wallets as verbs, transfers, deposits
+    ("payment.ewallet_transfer", "en", "Just PayNow us the balance and I'll send it out"),
+    ("payment.ewallet_transfer", "tl", "GCash mo sa akin yung bayad, para mabilis"),
+    ("payment.pay_directly", "id", "Mending tf langsung ke rekening toko, lebih hemat"),
+    ("payment.named_account", "tl", "Bayad muna kalahati bago ko i-ship"),
+    ("payment.bank_account", "tl", "Sa Metrobank po kayo mag-transfer ng bayad, 123 456 7890"),
+    ("payment.named_account", "th", "โอนเข้าพร้อมเพย์ร้าน 0891234567 ถูกกว่าในแอปนะคะ"),
+    # spam: offers with the region's calls to action
+    ("spam.unsolicited_promotion", "en", "Flash sale on all bags, today only!"),
+    ("spam.unsolicited_promotion", "ms", "Stok baru tudung bawal, hari ni je harga istimewa"),
+    (
+        "spam.unsolicited_promotion",
+        "id",
+        "Koleksi lebaran terbaru sudah ready, cepat order sebelum habis",
+    ),
+    ("spam.unsolicited_promotion", "vi", "Giày hot trend về lại hàng, đặt ngay kẻo hết size"),
+    ("spam.unsolicited_promotion", "th", "ลดพิเศษรุ่นขายดี จำนวนจำกัดนะคะ"),
+    ("spam.unsolicited_promotion", "tl", "Promo sa lahat ng sapatos, claim niyo na yung voucher"),
+    # buyer abuse: knowing where the seller lives, animal insults
+    ("buyer.threat_more", "ms", "Aku tau kedai kau, tunggu je nanti"),
+    ("buyer.obscene", "vi", "shop la do suc sinh, lua tien nguoi ta"),
+    # second round: paying first, personal accounts, meet-ups; courting; dismissals; intimidation
+    ("payment.named_account", "en", "Pay first then we send it out today"),
+    ("payment.named_account", "ms", "Bank in dulu ke akaun peribadi saya, esok pos"),
+    ("payment.named_account", "id", "Scan QRIS toko aja kak biar cepat"),
+    ("payment.named_account", "vi", "Bạn ck trước rồi shop giao liền"),
+    ("payment.named_account", "th", "โอนก่อนนะคะ แล้วจะส่งของพรุ่งนี้"),
+    ("payment.named_account", "tl", "Meet tayo sa LRT station, cash na lang"),
+    ("sexual.content", "en", "Would you be my girlfriend? I'll give you free stuff"),
+    ("sexual.content", "id", "Adek mau jadi pacar abang gak?"),
+    ("sexual.content", "vi", "Anh muốn làm quen em, cho anh xin Zalo nhé"),
+    ("sexual.content", "th", "เป็นแฟนพี่ได้ไหมจ๊ะ"),
+    ("sexual.content", "tl", "Pwede ba kitang jowain?"),
+    ("abuse.lexicon", "en", "What a stupid question, read the title"),
+    ("abuse.lexicon", "ms", "Jangan kacau saya la, barang dah pos"),
+    ("abuse.lexicon", "vi", "Không thích thì cút khỏi shop"),
+    ("abuse.lexicon", "th", "มีสมองไหมเนี่ย ถามซ้ำ"),
+    ("abuse.lexicon", "tl", "Ang kulit mo, sinabi ko na"),
+    ("buyer.threat_more", "en", "My brother is a lawyer, refund me today"),
+    ("buyer.threat_more", "th", "ไม่คืนเงินเดี๋ยวแจ้งความเลย"),
+    ("buyer.threat_more", "tl", "Ipapakulong ko kayo pag di niyo binalik"),
 ]
 
-BUYER_RULES = {"buyer.threat_more", "buyer.profanity", "buyer.threat_shop", "buyer.extortion"}
+BUYER_RULES = {
+    "buyer.threat_more",
+    "buyer.profanity",
+    "buyer.threat_shop",
+    "buyer.extortion",
+    "buyer.obscene",
+}
 
 
 @pytest.mark.parametrize(
@@ -254,6 +327,25 @@ FALSE_ALARMS = [
     ("en", "Please update your TikTok app to see the voucher", "seller"),
     # a buyer's rude complaint without threat or obscenity
     ("en", "This shop is so slow, worst service ever", "buyer"),
+    # a seller blaming themselves is no insult
+    ("en", "Sorry, I was so dumb to pack the wrong size", "seller"),
+    ("ms", "Maaf sis, saya memang bodoh tersalah letak alamat", "seller"),
+    ("id", "Aduh aku bego banget, lupa masukin bonusnya", "seller"),
+    ("th", "ขอโทษค่ะ ร้านเองโง่ที่แพ็คผิด", "seller"),
+    ("tl", "Sorry po, ang bobo ko, mali yung kulay", "seller"),
+    # bedding and sleepwear copy, "50% off", "cheaper than in the shop" is no payment
+    ("en", "Silk pillowcase, perfect for reading in bed", "seller"),
+    ("en", "Send us your size and get 50% off the second pair at checkout", "seller"),
+    ("vi", "Bạn thanh toán bằng ZaloPay ngay trong ứng dụng khi đặt hàng nhé", "seller"),
+    ("th", "ชำระผ่านพร้อมเพย์ในหน้าชำระเงินของแอปได้ค่ะ", "seller"),
+    # a lingerie shop describing a photo, and a silent fan
+    ("en", "You can see the lace details in the bra photo", "seller"),
+    ("ms", "Kipas ni diam je bila pusing, tak bising", "seller"),
+    # collectible figures, electronics, a year-end note, paying in the app first
+    ("en", "Such a nice figure, hand painted, 20 cm tall", "seller"),
+    ("vi", "Đồ điện tử bảo hành 12 tháng", "seller"),
+    ("en", "Please pay first at checkout in the app, then we ship the same day", "seller"),
+    ("id", "Sayang sekali stoknya habis kak", "seller"),
 ]
 
 

@@ -22,6 +22,7 @@ from cs_metrics.scan.scanner import (
     _broadcast,
     _display_array,
     _fold_array,
+    _groups,
     _matches_any,
     _neutralised,
     load_rules,
@@ -721,6 +722,26 @@ def test_rows_no_pattern_of_a_category_matches_are_skipped_unless_re2_cannot_joi
     assert list(_matches_any(text, huge)) == [True, True, True]
 
 
+def test_patterns_are_joined_in_groups_small_enough_for_re2s_dfa(monkeypatch) -> None:
+    """Joined patterns stay under JOINED_CHARS (a larger one can make RE2 fall back to a scan
+    a hundred times slower); a pattern longer than that is a group of its own."""
+    from cs_metrics.scan import scanner
+
+    monkeypatch.setattr(scanner, "JOINED_CHARS", 10)
+    assert _groups(["aaaa", "bbbb", "cc", "d" * 12, "e"]) == [
+        ["aaaa", "bbbb", "cc"],
+        ["d" * 12],
+        ["e"],
+    ]
+    text = pa.chunked_array([pa.array(["xaaaax", "e", "cc", "zzz"])])
+    assert list(_matches_any(text, ["aaaa", "bbbb", "cc", "d" * 12, "e"])) == [
+        True,
+        True,
+        True,
+        False,
+    ]
+
+
 def test_neutralisers_too_large_to_join_are_applied_one_by_one() -> None:
     """Found in review: neutralisers that compile alone but not joined crashed every scan."""
     from cs_metrics.scan.scanner import Neutraliser
@@ -734,3 +755,28 @@ def test_neutralisers_too_large_to_join_are_applied_one_by_one() -> None:
     text = pa.chunked_array([pa.array(["x7 abc q tail", "nothing", ""])])
     assert _neutralised(text, many).to_pylist() == ["  tail", "nothing", ""]
     assert _neutralised(text, many).to_pylist() == every_text_rewritten(text, many).to_pylist()
+
+
+def test_scan_eval_module_prints_both_sets(tmp_path):
+    """`python -m cs_metrics.scan_eval`, run from a folder holding tests/scan_eval/ (stand-in
+    sets here, so that running the tests never scores the real blind set), prints both."""
+    import subprocess
+    import sys
+
+    header = "text,sender_role,language,expected,note\n"
+    sets = tmp_path / "tests" / "scan_eval"
+    sets.mkdir(parents=True)
+    (sets / "labelled.csv").write_text(header + "pls whatsapp me at +65 9123 4567,seller,en,,\n")
+    (sets / "blind.csv").write_text(header + "blind miss,seller,en,spam_marketing,\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cs_metrics.scan_eval", "--errors"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.count("| category | precision | recall |") == 2
+    assert "labelled.csv: 1 messages, 1 clean" in done.stdout
+    assert "blind.csv: 1 messages, 0 clean" in done.stdout
+    assert "pls whatsapp me" in done.stdout  # the tuning set's error is listed
+    assert "blind miss" not in done.stdout

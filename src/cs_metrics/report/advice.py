@@ -18,7 +18,7 @@ from cs_metrics.enforcement import (
 )
 from cs_metrics.policy import Policy
 from cs_metrics.report.charts import pct
-from cs_metrics.report.context import Advice, ChatRow, Findings, ReportSettings
+from cs_metrics.report.context import Advice, ChatRow, Findings, ReportSettings, RuleFindings
 from cs_metrics.report.format import NOT_ASSESSED_ACTION, as_number, day_label
 from cs_metrics.report.standing import minutes_against, rate_text
 from cs_metrics.report.tables import local_text
@@ -27,6 +27,10 @@ MISSED_ROWS = 15
 """Missed and late chats listed per shop (unanswered newest first, then late longest first)."""
 FINDING_ROWS = 15
 EXCERPT_CHARS = 140
+RULE_BREAKDOWN = 5
+"""Agents and auto-reply templates listed per rule (the rest are counted together)."""
+TEMPLATE_CHARS = 80
+"""Characters of an auto-reply template's excerpt shown next to its count."""
 HOT_HOURS_SHARE = 0.6
 HOT_HOURS_MAX = 6
 """Hours are named in advice when at most HOT_HOURS_MAX of them hold HOT_HOURS_SHARE of misses."""
@@ -324,4 +328,95 @@ def findings_for(rows: pd.DataFrame, zone: str) -> Findings:
         by_agent=[(str(k), int(v)) for k, v in by_agent.items()],
         rows=listed.to_dict(orient="records"),
         more=max(len(rows) - FINDING_ROWS, 0),
+        by_rule=findings_by_rule(rows, agents, auto),
     )
+
+
+def _template_key(excerpt: pd.Series) -> pd.Series:
+    """One key per auto-reply template: the excerpt in NFKC, lower case, white space collapsed.
+
+    The scan cuts an excerpt the same way from the same text and rule, so every message of one
+    template gives the same excerpt for a rule.
+    """
+    text = excerpt.astype(object).where(excerpt.notna(), "").astype(str)
+    return text.str.normalize("NFKC").str.lower().str.replace(r"\s+", " ", regex=True).str.strip()
+
+
+def _top(
+    counts: pd.DataFrame, keys: list[str]
+) -> tuple[dict[str, list[tuple[str, int]]], dict[str, int]]:
+    """Per rule, its RULE_BREAKDOWN largest (name, n) rows and the findings of the others.
+
+    `counts` has columns rule, name, n; `keys` is every rule id."""
+    ordered = counts.sort_values(
+        ["rule", "n", "name"], ascending=[True, False, True], kind="stable"
+    )
+    shown = ordered.groupby("rule", sort=False).cumcount() < RULE_BREAKDOWN
+    listed = ordered.loc[shown]
+    rest = ordered.loc[~shown].groupby("rule")["n"].sum()
+    pairs = {
+        str(rule): [(str(name), int(n)) for name, n in zip(g["name"], g["n"], strict=True)]
+        for rule, g in listed.groupby("rule", sort=False)
+    }
+    return (
+        {k: pairs.get(k, []) for k in keys},
+        {k: int(rest.get(k, 0)) for k in keys},
+    )
+
+
+def findings_by_rule(rows: pd.DataFrame, agents: pd.Series, auto: pd.Series) -> list[RuleFindings]:
+    """Per rule (most findings first): its category, section and count, the agents whose own
+    messages broke it, and the auto-reply templates that did (identical normalised text is
+    one template), so that one bad auto-reply shows as one line with its count."""
+    if not len(rows):
+        return []
+    excerpt = rows["excerpt"].astype(object).where(rows["excerpt"].notna(), "").astype(str)
+    frame = pd.DataFrame(
+        {
+            "rule": rows["rule_id"].astype(str),
+            "category": rows["category"].astype(str),
+            "section": rows["section"]
+            .astype(object)
+            .where(rows["section"].notna(), "")
+            .astype(str),
+            "auto": auto.to_numpy(dtype=bool),
+            "agent": agents.astype(str),
+            "template": _template_key(rows["excerpt"]),
+            "excerpt": excerpt.where(
+                excerpt.str.len() <= TEMPLATE_CHARS,
+                excerpt.str.slice(0, TEMPLATE_CHARS - 1).str.rstrip() + "…",
+            ),
+        },
+        index=rows.index,
+    )
+    per_rule = (
+        frame.groupby("rule", sort=False)
+        .agg(category=("category", "first"), section=("section", "first"), n=("rule", "size"))
+        .reset_index()
+        .sort_values(["n", "rule"], ascending=[False, True], kind="stable")
+    )
+    keys = per_rule["rule"].tolist()
+    people = frame.loc[~frame["auto"]].groupby(["rule", "agent"]).size().rename("n").reset_index()
+    templates = (
+        frame.loc[frame["auto"]]
+        .groupby(["rule", "template"])
+        .agg(name=("excerpt", "first"), n=("rule", "size"))
+        .reset_index()
+    )
+    by_agent, agents_more = _top(people.rename(columns={"agent": "name"}), keys)
+    by_template, templates_more = _top(templates[["rule", "name", "n"]], keys)
+    return [
+        RuleFindings(
+            rule_id=rule,
+            category=category,
+            section=section,
+            count=int(n),
+            by_agent=by_agent[rule],
+            agents_more=agents_more[rule],
+            templates=by_template[rule],
+            templates_more=templates_more[rule],
+        )
+        for rule, category, section, n in zip(
+            per_rule["rule"], per_rule["category"], per_rule["section"], per_rule["n"], strict=True
+        )
+    ]

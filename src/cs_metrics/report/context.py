@@ -214,6 +214,24 @@ class Advice:
 
 
 @dataclass(frozen=True)
+class RuleFindings:
+    """The findings of one scan rule in one shop: who sent them, and which auto-reply."""
+
+    rule_id: str
+    category: str
+    section: str
+    count: int
+    by_agent: list[tuple[str, int]]
+    """Agents (sender ids) whose own messages broke the rule, most findings first."""
+    agents_more: int
+    """Findings of further agents, not listed."""
+    templates: list[tuple[str, int]]
+    """Auto-reply templates (one per normalised text) as a short excerpt, and their findings."""
+    templates_more: int
+    """Findings of further templates, not listed."""
+
+
+@dataclass(frozen=True)
 class Findings:
     """Compliance-scan findings of one shop: counts and the first findings."""
 
@@ -222,6 +240,8 @@ class Findings:
     by_agent: list[tuple[str, int]]
     rows: list[dict[str, str]]
     more: int
+    by_rule: list[RuleFindings] = field(default_factory=list)
+    """Per rule, most findings first."""
 
 
 @dataclass(frozen=True)

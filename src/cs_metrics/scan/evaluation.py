@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     Without a path both sets are evaluated, but --errors lists only the tuning set's misses:
     the blind set stays blind (read its figures, never its misclassified texts).
     """
-    parser = argparse.ArgumentParser(prog="python -m cs_metrics.scan.evaluation")
+    parser = argparse.ArgumentParser(prog="python -m cs_metrics.scan_eval")
     parser.add_argument("labelled", nargs="?", type=Path, default=None)
     parser.add_argument("--rules", type=Path, default=None)
     parser.add_argument(

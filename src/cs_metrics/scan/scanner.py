@@ -110,6 +110,24 @@ class Neutraliser:
 
 
 @dataclass(frozen=True)
+class AskedFirst:
+    """A buyer's request that turns the seller's later findings of `category` in the same
+    conversation into answers: the buyer asked to cancel first, the seller agreed.
+
+    A finding that a rule of `keep_rules` also names stays (agreeing to cancel is fine,
+    "cancel it and pay me directly" is not).
+    """
+
+    id: str
+    category: str
+    languages: tuple[str, ...]
+    pattern: str  # the buyer-side patterns joined into one alternation
+    keep_rules: tuple[str, ...]
+    neutralise: tuple[str, ...]  # neutralisers blanking the buyer's text first ("don't cancel")
+    rationale: str
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """The compiled rules file."""
 
@@ -119,6 +137,7 @@ class RuleSet:
     broadcast_min_conversations: int
     excerpt_chars: int
     source: str
+    asked_first: tuple[AskedFirst, ...] = ()
 
     def rules_for(self, category: str) -> tuple[Rule, ...]:
         """The rules of one category, in file order."""
@@ -242,6 +261,7 @@ def _merged_config(data: dict[str, Any]) -> dict[str, Any]:
     base = _read_toml(None)
     user_ids = {r.get("id") for r in data.get("rule", [])}
     user_nids = {n.get("id") for n in data.get("neutralise", [])}
+    user_aids = {a.get("id") for a in data.get("asked_first", [])}
     return {
         "settings": {**base.get("settings", {}), **data.get("settings", {})},
         "macros": {**base.get("macros", {}), **data.get("macros", {})},
@@ -249,6 +269,8 @@ def _merged_config(data: dict[str, Any]) -> dict[str, Any]:
         + data.get("neutralise", []),
         "rule": [r for r in base.get("rule", []) if r.get("id") not in user_ids]
         + data.get("rule", []),
+        "asked_first": [a for a in base.get("asked_first", []) if a.get("id") not in user_aids]
+        + data.get("asked_first", []),
     }
 
 
@@ -260,11 +282,14 @@ def _read_toml(path: Path | None) -> dict[str, Any]:
 def load_rules(path: Path | None = None) -> RuleSet:
     """Load and compile a rules file (default: the packaged `rules.toml`)."""
     raw = _read_toml(path)
-    unknown = unknown_names(raw, ("version", "extends", "settings", "macros", "neutralise", "rule"))
+    unknown = unknown_names(
+        raw, ("version", "extends", "settings", "macros", "neutralise", "rule", "asked_first")
+    )
     if unknown:  # e.g. [[rules]] for [[rule]]: the file would scan with no rules
         raise InputError(
             f"scan rules: unknown table {', '.join(unknown)} "
-            "(a rules file holds [settings], [macros], [[neutralise]] and [[rule]])"
+            "(a rules file holds [settings], [macros], [[neutralise]], [[rule]] "
+            "and [[asked_first]])"
         )
     data = _merged_config(raw)
     settings = data.get("settings", {})
@@ -343,6 +368,9 @@ def load_rules(path: Path | None = None) -> RuleSet:
         )
     if not rules:
         raise InputError("scan rules: the file defines no [[rule]], so nothing would be found")
+    asked_first = _asked_first_entries(
+        data.get("asked_first", []), macros, seen, {n.id for n in neutralisers}
+    )
     return RuleSet(
         rules=tuple(rules),
         neutralisers=tuple(neutralisers),
@@ -350,7 +378,66 @@ def load_rules(path: Path | None = None) -> RuleSet:
         broadcast_min_conversations=int(settings.get("broadcast_min_conversations", 20)),
         excerpt_chars=int(settings.get("excerpt_chars", 120)),
         source=str(path) if path else "rules.toml (packaged)",
+        asked_first=asked_first,
     )
+
+
+def _asked_first_entries(
+    entries: list[dict[str, Any]],
+    macros: Mapping[str, str],
+    rule_ids: set[str],
+    neutraliser_ids: set[str],
+) -> tuple[AskedFirst, ...]:
+    """The compiled [[asked_first]] tables (buyer requests that make a seller's reply fine)."""
+    out = []
+    seen: set[str] = set()
+    for i, raw in enumerate(entries):
+        aid = raw.get("id")
+        if not isinstance(aid, str) or not aid:
+            raise InputError(f"scan rules: asked_first #{i + 1}: missing `id`")
+        if aid in seen:
+            raise InputError(f"scan rules: asked_first {aid}: duplicate id")
+        seen.add(aid)
+        for key in ("category", "patterns", "rationale"):
+            if key not in raw:
+                raise InputError(f"scan rules: asked_first {aid}: missing `{key}`")
+        if raw["category"] not in CATEGORIES:
+            raise InputError(f"scan rules: asked_first {aid}: unknown category {raw['category']!r}")
+        languages = _string_list(raw.get("languages", ["all"]), f"{aid}.languages")
+        if set(languages) - LANGUAGES:
+            raise InputError(
+                f"scan rules: asked_first {aid}: unknown language "
+                f"{sorted(set(languages) - LANGUAGES)}"
+            )
+        keep = _string_list(raw.get("keep_rules"), f"{aid}.keep_rules", required=False)
+        if set(keep) - rule_ids:
+            raise InputError(
+                f"scan rules: asked_first {aid}: keep_rules names no rule "
+                f"{sorted(set(keep) - rule_ids)}"
+            )
+        blanking = _string_list(raw.get("neutralise"), f"{aid}.neutralise", required=False)
+        if set(blanking) - neutraliser_ids:
+            raise InputError(
+                f"scan rules: asked_first {aid}: neutralise names no neutraliser "
+                f"{sorted(set(blanking) - neutraliser_ids)}"
+            )
+        pattern = _either(
+            fold_pattern(_expand(p, macros, aid))
+            for p in _string_list(raw["patterns"], f"{aid}.patterns")
+        )
+        _compile(pattern, aid)
+        out.append(
+            AskedFirst(
+                id=aid,
+                category=str(raw["category"]),
+                languages=languages,
+                pattern=pattern,
+                keep_rules=keep,
+                neutralise=blanking,
+                rationale=str(raw["rationale"]).strip(),
+            )
+        )
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- masking
@@ -420,13 +507,35 @@ def _either(patterns: Iterable[str]) -> str:
     return "|".join(f"(?:{p})" for p in patterns)
 
 
+JOINED_CHARS = 12_000
+"""Patterns are joined for one pass up to about this many characters. Larger joined patterns
+can outgrow RE2's DFA memory, and RE2 then falls back to a scan a hundred times slower
+(one category's 20,000 characters took 60 s for 180,000 messages instead of 0.05 s)."""
+
+
+def _groups(patterns: list[str]) -> list[list[str]]:
+    """`patterns` in file order, packed into groups of at most JOINED_CHARS characters."""
+    groups: list[list[str]] = []
+    size = 0
+    for pattern in patterns:
+        if not groups or size + len(pattern) > JOINED_CHARS:
+            groups.append([])
+            size = 0
+        groups[-1].append(pattern)
+        size += len(pattern)
+    return groups
+
+
 def _matches_any(text: pa.ChunkedArray, patterns: list[str]) -> np.ndarray:
     """Whether each text may match one of `patterns` (all true when RE2 cannot join them)."""
-    try:
-        hit = pc.match_substring_regex(text, _either(patterns))
-    except pa.ArrowInvalid:  # the joined pattern is over RE2's size limit
-        return np.ones(len(text), dtype=bool)
-    return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+    found = np.zeros(len(text), dtype=bool)
+    for group in _groups(patterns):
+        try:
+            hit = pc.match_substring_regex(text, _either(group))
+        except pa.ArrowInvalid:  # the joined pattern is over RE2's size limit
+            return np.ones(len(text), dtype=bool)
+        found |= np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return found
 
 
 def _at(text: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
@@ -492,10 +601,17 @@ SCAN_COLUMNS = (*FINDING_COLUMNS[:6], "content")
 """The message columns a scan reads."""
 
 
-def scanned_roles(rules: RuleSet, *, include_buyer_abuse: bool = False) -> set[str]:
+def _checked_roles(rules: RuleSet, *, include_buyer_abuse: bool = False) -> set[str]:
     """The sender roles whose messages some active rule checks."""
     active = [r for r in rules.rules if include_buyer_abuse or r.category != "buyer_abuse"]
     return set().union(*(r.roles for r in active))
+
+
+def scanned_roles(rules: RuleSet, *, include_buyer_abuse: bool = False) -> set[str]:
+    """The sender roles whose messages a scan reads: those some active rule checks, and the
+    buyer's when an [[asked_first]] entry looks for what the buyer asked before."""
+    roles = _checked_roles(rules, include_buyer_abuse=include_buyer_abuse)
+    return roles | {"buyer"} if rules.asked_first else roles
 
 
 def scan_messages(
@@ -503,7 +619,7 @@ def scan_messages(
 ) -> pd.DataFrame:
     """One row per (message, category) that breaks a rule; columns FINDING_COLUMNS."""
     active = tuple(r for r in rules.rules if include_buyer_abuse or r.category != "buyer_abuse")
-    roles = scanned_roles(rules, include_buyer_abuse=include_buyer_abuse)
+    roles = _checked_roles(rules, include_buyer_abuse=include_buyer_abuse)
     scanned = messages["sender_role"].isin(roles).to_numpy(dtype=bool, na_value=False)
     candidates = messages if scanned.all() else messages[scanned]
     if candidates.empty or not active:
@@ -560,6 +676,15 @@ def scan_messages(
     positions = np.concatenate([p for p, _ in hits])
     rule_of = [r for p, r in hits for _ in range(len(p))]
     found = candidates.iloc[positions].reindex(columns=FINDING_COLUMNS[:6]).reset_index(drop=True)
+    if rules.asked_first:
+        stays, rule_of = _not_answers(
+            messages, found, folded.take(pa.array(positions)), rule_of, rules
+        )
+        if not stays.all():
+            positions, found = positions[stays], found[stays].reset_index(drop=True)
+            rule_of = [r for r, s in zip(rule_of, stays, strict=True) if s]
+        if not len(found):
+            return _empty_findings(messages)
     display_rows = display.take(pa.array(positions)).to_pylist()
     folded_rows = folded.take(pa.array(positions)).to_pylist()
     blanking = {c: rules.neutralisers_for(c) for c in CATEGORIES}
@@ -588,6 +713,75 @@ def scan_messages(
         .drop(columns="_cat")
         .reset_index(drop=True)
     )
+
+
+def _first_requests(
+    messages: pd.DataFrame, chats: pd.DataFrame, asked: AskedFirst, rules: RuleSet
+) -> pd.DataFrame:
+    """When the buyer first asked (`asked.pattern`) in each of `chats`' conversations:
+    columns shop_id, conversation_id, first_at (conversations where the buyer never asked
+    are left out)."""
+    # The few conversations first (one hash lookup per message), then their buyers' messages.
+    wanted = pd.unique(chats["conversation_id"])
+    near = np.flatnonzero(messages["conversation_id"].isin(wanted).to_numpy(bool, na_value=False))
+    said = messages.iloc[near]
+    said = said.loc[
+        said["sender_role"].isin(["buyer"]).to_numpy(bool, na_value=False),
+        ["shop_id", "conversation_id", "sent_at", "content"],
+    ]
+    if said.empty:
+        return pd.DataFrame(columns=["shop_id", "conversation_id", "first_at"])
+    blanking = tuple(n for n in rules.neutralisers if n.id in asked.neutralise)
+    text = _neutralised(_fold_array(_display_array(said["content"])), blanking)
+    hit = pc.fill_null(pc.match_substring_regex(text, asked.pattern), False)
+    asking = said.loc[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)]
+    return (
+        asking.groupby(["shop_id", "conversation_id"], observed=True, sort=False)["sent_at"]
+        .min()
+        .rename("first_at")
+        .reset_index()
+    )
+
+
+def _not_answers(
+    messages: pd.DataFrame,
+    found: pd.DataFrame,
+    folded: pa.ChunkedArray,
+    rule_of: list[Rule],
+    rules: RuleSet,
+) -> tuple[np.ndarray, list[Rule]]:
+    """Which findings stay, and the rule naming each, once replies to a buyer's own earlier
+    request ([[asked_first]]) are taken out. `folded` is each finding's normalised text.
+
+    Only the messages given are seen: a request sent before them (before the scanned week)
+    does not count, and the seller's reply stays a finding.
+    """
+    stays = np.ones(len(found), dtype=bool)
+    named = list(rule_of)
+    category = np.array([r.category for r in rule_of], dtype=object)
+    by_id = {r.id: r for r in rules.rules}
+    for asked in rules.asked_first:
+        rows = np.flatnonzero(category == asked.category)
+        if not len(rows):
+            continue
+        seller = found.iloc[rows][["shop_id", "conversation_id", "sent_at"]]
+        first = _first_requests(messages, seller, asked, rules)
+        if first.empty:
+            continue
+        joined = seller.merge(first, on=["shop_id", "conversation_id"], how="left")
+        answered = (joined["first_at"] < joined["sent_at"]).to_numpy(dtype=bool, na_value=False)
+        rows = rows[answered]
+        # "OK, cancel it and pay me directly" after the buyer asked is still a finding.
+        text = _neutralised(_at(folded, rows), rules.neutralisers_for(asked.category))
+        kept = np.zeros(len(rows), dtype=bool)
+        for rule_id in asked.keep_rules:
+            rule = by_id[rule_id]
+            hit = _matches(text, rule) & ~kept
+            for i in np.flatnonzero(hit):
+                named[rows[i]] = rule
+            kept |= hit
+        stays[rows[~kept]] = False
+    return stays, named
 
 
 # --------------------------------------------------------------------------- summary

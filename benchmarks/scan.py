@@ -1,0 +1,118 @@
+"""Time the compliance scan alone on the generated 10M-message week (2,000 shops).
+
+    python benchmarks/scan.py [--messages 10000000] [--shops 2000] [--data DIR] [--repeat 1]
+
+The data folder is the one benchmarks/run.py generates (seeded, under benchmarks/data/, made with
+`cs-metrics generate` on first use), or `--data DIR`. It is loaded once, untimed; then the
+weekly job's own scan (`weekly.week_findings`: the week's messages picked, then scanned) is
+timed, and, for comparison, the scan of the seller and auto-reply messages alone without the
+conversation-aware cancellation ([[asked_first]]), as the scan ran before it (with
+`--before-rules OLD.toml`, also with older rules). Prints seconds and messages per second
+(messages of the week, all roles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cs_metrics import pipeline, weekly
+from cs_metrics.policy import load_policy
+from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_messages
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+FIRST, LAST = dt.date(2026, 11, 16), dt.date(2026, 11, 22)
+"""The generated week (benchmarks/run.py's START..END)."""
+
+
+def dataset(messages: int, shops: int) -> Path:
+    """The seeded Parquet dataset benchmarks/run.py uses (generated here when missing)."""
+    folder = HERE / "data" / f"m{messages}_s{shops}"
+    if not (folder / "messages.parquet").exists():
+        print(
+            f"generating {messages:,} messages for {shops:,} shops in {folder} ...", file=sys.stderr
+        )
+        subprocess.run(
+            [
+                BIN / "cs-metrics",
+                "generate",
+                "--out",
+                folder,
+                "--shops",
+                str(shops),
+                "--messages",
+                str(messages),
+                "--format",
+                "parquet",
+                "--no-bad-rows",
+            ],
+            check=True,
+        )
+    return folder
+
+
+def timed(run, repeat: int) -> tuple[float, object]:
+    """The fastest of `repeat` runs, in seconds, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000_000)
+    parser.add_argument("--shops", type=int, default=2000)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--before-rules",
+        type=Path,
+        default=None,
+        help="rules file of the comparison row (an older rules.toml; default: the packaged one)",
+    )
+    args = parser.parse_args()
+    folder = args.data or dataset(args.messages, args.shops)
+    policy = load_policy()
+    start = time.perf_counter()
+    data = pipeline.load(folder, policy)
+    loaded = time.perf_counter() - start
+    print(f"loaded {len(data.messages):,} messages from {folder} in {loaded:.1f} s")
+    week = pipeline.messages_in_window(data, FIRST, LAST, columns=SCAN_COLUMNS)
+    total = len(week)
+
+    seconds, findings = timed(lambda: weekly.week_findings(data, FIRST, LAST, None), args.repeat)
+    rows = [("weekly scan (week_findings, as the weekly job runs it)", seconds, len(findings))]
+
+    # As the weekly scan ran before the buyer's earlier requests were looked at: only seller
+    # and auto-reply messages picked, no [[asked_first]].
+    def scan_before() -> object:
+        # week_findings loads its rules too
+        before = dataclasses.replace(load_rules(args.before_rules), asked_first=())
+        sellers = pipeline.messages_in_window(
+            data, FIRST, LAST, columns=SCAN_COLUMNS, roles=["seller", "auto_reply"]
+        )
+        return scan_messages(sellers, before)
+
+    seconds, findings = timed(scan_before, args.repeat)
+    name = f"sellers only, no [[asked_first]], rules {args.before_rules or 'packaged'}"
+    rows.append((name, seconds, len(findings)))
+    sellers = int(week["sender_role"].isin(["seller", "auto_reply"]).sum())
+
+    print(f"{total:,} messages in the week {FIRST}..{LAST}, {sellers:,} of sellers/bots")
+    print("| what | seconds | messages/s | findings |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, seconds, found in rows:
+        print(f"| {name} | {seconds:.1f} | {total / seconds:,.0f} | {found:,} |")
+
+
+if __name__ == "__main__":
+    main()
