@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cs_metrics.errors import InputError
+from cs_metrics.scan import scanner
 from cs_metrics.scan.evaluation import evaluate, read_labelled
 from cs_metrics.scan.scanner import (
     _FOLD_CLASSES,
@@ -780,3 +781,60 @@ def test_scan_eval_module_prints_both_sets(tmp_path):
     assert "blind.csv: 1 messages, 0 clean" in done.stdout
     assert "pls whatsapp me" in done.stdout  # the tuning set's error is listed
     assert "blind miss" not in done.stdout
+
+
+def _every_row_its_own_text(content: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """The straightforward form of `_distinct`: no text shared, each message worked on alone."""
+    return np.arange(len(content), dtype=np.int64), scanner._content_array(content)
+
+
+# Texts that fire rules of several kinds (contact, cancellation, spam by broadcast, threats,
+# a buyer's request to cancel first) and some that fire none, drawn with repeats.
+POOL = [
+    "Add me on WhatsApp 0812 3456 7890 for a better price",
+    "Please cancel the order and buy again from our new link",
+    "Big sale today! 50% off everything, visit our shop now",
+    "Give us 5 stars and we refund you 10k",
+    "If you don't change the review we will report you to the police",
+    "I want to cancel my order please",
+    "Your order has been cancelled as you asked",
+    "Thank you for your order, it ships tomorrow",
+    "",
+    None,
+    "Chào bạn, thêm Zalo 0912345678 nhé",
+    "ยกเลิกคำสั่งซื้อแล้วโอนเงินตรงมาที่บัญชีนี้",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["seller", "auto_reply", "buyer", "system"]),
+            st.sampled_from(range(len(POOL))),
+            st.sampled_from(["c1", "c2", "c3", "c4"]),
+            st.sampled_from(["s1", "s2"]),
+        ),
+        max_size=40,
+    )
+)
+def test_each_distinct_text_matched_once_finds_what_each_message_alone_finds(rows) -> None:
+    """`scan_messages` works on each distinct text once; against the form that works on every
+    message's own text, the findings are the same, in the same order."""
+    rules = load_rules()
+    frame = pd.DataFrame(
+        {
+            "shop_id": pd.array([r[3] for r in rows], dtype="string"),
+            "conversation_id": pd.array([r[2] for r in rows], dtype="string"),
+            "message_id": pd.array([f"m{i}" for i in range(len(rows))], dtype="string"),
+            "sender_role": pd.array([r[0] for r in rows], dtype="string"),
+            "sender_id": pd.array(["agent7"] * len(rows), dtype="string"),
+            "sent_at": [T0 + pd.Timedelta(minutes=i) for i in range(len(rows))],
+            "content": pd.array([POOL[r[1]] for r in rows], dtype="string"),
+        }
+    )
+    shared = scan_messages(frame, rules)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scanner, "_distinct", _every_row_its_own_text)
+        alone = scan_messages(frame, rules)
+    pd.testing.assert_frame_equal(shared, alone)

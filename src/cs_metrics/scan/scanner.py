@@ -159,12 +159,27 @@ def fold_pattern(pattern: str) -> str:
     return text.translate(_FOLD_TABLE)
 
 
-def _display_array(content: pd.Series) -> pa.ChunkedArray:
+def _display_array(content: pd.Series | pa.Array) -> pa.ChunkedArray:
     """NFKC-normalised content as Arrow strings, missing values as ''."""
-    arr = pa.chunked_array([pa.array(content, type=pa.large_string(), from_pandas=True)])
-    arr = pc.fill_null(arr, "")
+    raw = content if isinstance(content, pa.Array) else _content_array(content)
+    arr = pc.fill_null(pa.chunked_array([raw]), "")
     arr = pc.utf8_normalize(arr, "NFKC")
     return pc.replace_substring(arr, _THAI_AM_SPLIT, _THAI_AM)
+
+
+def _content_array(content: pd.Series) -> pa.Array:
+    """A content column as one Arrow array of large strings."""
+    arr = pa.array(content, type=pa.large_string(), from_pandas=True)
+    # A column backed by several Arrow chunks comes back chunked.
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _distinct(content: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Each message's position among the distinct texts, and the distinct texts (a missing
+    text is one of them): auto-replies and canned answers repeat, and a rule's verdict
+    depends on the text alone, so each text is normalised and matched once."""
+    encoded = pc.dictionary_encode(_content_array(content), null_encoding="encode")
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
 def _fold_array(display: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -625,18 +640,24 @@ def scan_messages(
     if candidates.empty or not active:
         return _empty_findings(messages)
 
-    display = _display_array(candidates["content"])
+    # The texts are worked on once each (`_distinct`); `code` says which is each message's.
+    code, texts = _distinct(candidates["content"])
+    display = _display_array(texts)
     folded = _fold_array(display)
     # Neutralisers for every category run once; the others once per category.
     shared = _neutralised(folded, tuple(n for n in rules.neutralisers if "all" in n.categories))
     role_codes, role_names = pd.factorize(candidates["sender_role"])
+
+    def of_rows(text: pa.ChunkedArray, rows: np.ndarray | None = None) -> pa.ChunkedArray:
+        """The distinct-text array `text` as one value per candidate message (of `rows`)."""
+        return text.take(pa.array(code if rows is None else code[rows]))
 
     def has_role(codes: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
         """Whether each of `codes` is one of the `wanted` roles."""
         return np.isin(codes, np.flatnonzero(np.isin(np.asarray(role_names), list(wanted))))
 
     reach = (
-        _broadcast(candidates, folded, rules.broadcast_min_conversations)
+        _broadcast(candidates, of_rows(folded), rules.broadcast_min_conversations)
         if any(r.kind == "broadcast" for r in active)
         else None
     )
@@ -649,11 +670,13 @@ def scan_messages(
         rows = np.flatnonzero(has_role(role_codes, wanted))
         if not len(rows):
             return []
+        # The distinct texts of these rows, and each row's place among them.
+        needed, place = np.unique(code[rows], return_inverse=True)
         own = tuple(n for n in rules.neutralisers_for(category) if "all" not in n.categories)
-        text = _neutralised(_at(shared, rows), own)
+        text = _neutralised(_at(shared, needed), own)
         # A rule fires only where its pattern matches, so one pass of all the category's
         # patterns leaves the few rows worth checking rule by rule ("taken" by no rule).
-        taken = ~_matches_any(text, [r.pattern for r in cat_rules])
+        taken = ~_matches_any(text, [r.pattern for r in cat_rules])[place]
         found: list[tuple[np.ndarray, Rule]] = []
         for rule in cat_rules:
             todo = np.flatnonzero(has_role(role_codes[rows], rule.roles) & ~taken)
@@ -661,7 +684,10 @@ def scan_messages(
                 todo = todo[reach[rows[todo]]]
             if not len(todo):
                 continue
-            hit = todo[_matches(_at(text, todo), rule)]
+            checked = np.unique(place[todo])
+            matched = np.zeros(len(needed), dtype=bool)
+            matched[checked] = _matches(_at(text, checked), rule)
+            hit = todo[matched[place[todo]]]
             if len(hit):
                 found.append((rows[hit], rule))
                 taken[hit] = True
@@ -677,16 +703,14 @@ def scan_messages(
     rule_of = [r for p, r in hits for _ in range(len(p))]
     found = candidates.iloc[positions].reindex(columns=FINDING_COLUMNS[:6]).reset_index(drop=True)
     if rules.asked_first:
-        stays, rule_of = _not_answers(
-            messages, found, folded.take(pa.array(positions)), rule_of, rules
-        )
+        stays, rule_of = _not_answers(messages, found, of_rows(folded, positions), rule_of, rules)
         if not stays.all():
             positions, found = positions[stays], found[stays].reset_index(drop=True)
             rule_of = [r for r, s in zip(rule_of, stays, strict=True) if s]
         if not len(found):
             return _empty_findings(messages)
-    display_rows = display.take(pa.array(positions)).to_pylist()
-    folded_rows = folded.take(pa.array(positions)).to_pylist()
+    display_rows = of_rows(display, positions).to_pylist()
+    folded_rows = of_rows(folded, positions).to_pylist()
     blanking = {c: rules.neutralisers_for(c) for c in CATEGORIES}
     excerpts = [
         _excerpt(
