@@ -29,7 +29,7 @@ from cs_metrics.pipeline import (
 )
 from cs_metrics.policy import Policy
 from cs_metrics.report import build
-from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_messages, scanned_roles
+from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_asking_late
 from cs_metrics.week_files import WeekResults
 
 T = TypeVar("T")
@@ -93,6 +93,11 @@ def run_lock(out: Path, wait: float = 0.0, command: str = "weekly") -> Iterator[
                     lock.unlink()
                 out.rmdir()
             raise
+
+
+def conversation_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each row's conversation as one text (conversation ids are only unique within a shop)."""
+    return frame["shop_id"].astype("string") + "\x1f" + frame["conversation_id"].astype("string")
 
 
 def each_group(dataset: Dataset, func: Callable[[pd.DataFrame], T]) -> list[T]:
@@ -449,12 +454,16 @@ def week_findings(
     rules = load_rules()
 
     def group_findings(group: pd.DataFrame) -> pd.DataFrame:
-        messages = window_rows(
-            group, dataset, first, last, columns=SCAN_COLUMNS, roles=scanned_roles(rules)
-        )
-        if cutoff is not None:
-            messages = messages.loc[messages["sent_at"] <= cutoff]
-        return scan_messages(messages, rules)
+        def pick(roles: set[str], talks: pd.DataFrame | None) -> pd.DataFrame:
+            """The group's messages of `roles` in the week (of the conversations `talks`)."""
+            part = group
+            if talks is not None:
+                wanted = conversation_keys(group).isin(conversation_keys(talks))
+                part = group.loc[wanted.to_numpy(dtype=bool)]
+            messages = window_rows(part, dataset, first, last, columns=SCAN_COLUMNS, roles=roles)
+            return messages if cutoff is None else messages.loc[messages["sent_at"] <= cutoff]
+
+        return scan_asking_late(pick, rules)
 
     found = each_group(dataset, group_findings)
     if len(found) == 1:

@@ -838,3 +838,71 @@ def test_each_distinct_text_matched_once_finds_what_each_message_alone_finds(row
         patch.setattr(scanner, "_distinct", _every_row_its_own_text)
         alone = scan_messages(frame, rules)
     pd.testing.assert_frame_equal(shared, alone)
+
+
+def _pick_from(frame: pd.DataFrame):
+    """`scan_asking_late`'s picker over a hand-made frame: the rows of some roles (and some
+    conversations)."""
+
+    def pick(roles: set[str], talks: pd.DataFrame | None) -> pd.DataFrame:
+        rows = frame["sender_role"].isin(list(roles)).to_numpy(dtype=bool)
+        if talks is not None:
+            pairs = set(zip(talks["shop_id"], talks["conversation_id"], strict=True))
+            rows = rows & [
+                (s, c) in pairs
+                for s, c in zip(frame["shop_id"], frame["conversation_id"], strict=True)
+            ]
+        return frame.loc[rows]
+
+    return pick
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["seller", "auto_reply", "buyer", "buyer", "system"]),
+            st.sampled_from([1, 2, 5, 6, 7, 0, 8]),  # cancellation asked, offered, confirmed
+            st.sampled_from(["c1", "c2", "c3"]),
+            st.sampled_from(["s1", "s2"]),
+        ),
+        max_size=40,
+    )
+)
+def test_scanning_sellers_first_finds_what_one_scan_of_everyone_finds(rows) -> None:
+    """The buyers' messages read only for conversations where a cancellation finding could be
+    an answer to the buyer's own request: the same findings as one scan of every message."""
+    rules = load_rules()
+    frame = pd.DataFrame(
+        {
+            "shop_id": pd.array([r[3] for r in rows], dtype="string"),
+            "conversation_id": pd.array([r[2] for r in rows], dtype="string"),
+            "message_id": pd.array([f"m{i}" for i in range(len(rows))], dtype="string"),
+            "sender_role": pd.array([r[0] for r in rows], dtype="string"),
+            "sender_id": pd.array(["agent7"] * len(rows), dtype="string"),
+            "sent_at": [T0 + pd.Timedelta(minutes=i) for i in range(len(rows))],
+            "content": pd.array([POOL[r[1]] for r in rows], dtype="string"),
+        }
+    )
+    pd.testing.assert_frame_equal(
+        scanner.scan_asking_late(_pick_from(frame), rules), scan_messages(frame, rules)
+    )
+
+
+def test_a_buyer_who_asked_first_is_read_for_that_conversation_only() -> None:
+    rules = load_rules()
+    frame = messages(
+        ("buyer", "I want to cancel my order please", "c1"),
+        ("seller", "Please cancel the order and buy again from our new link", "c1"),
+        ("seller", "Please cancel the order and buy again from our new link", "c2"),
+    )
+    asked: list[pd.DataFrame | None] = []
+    pick = _pick_from(frame)
+
+    def watching(roles: set[str], talks: pd.DataFrame | None) -> pd.DataFrame:
+        asked.append(talks)
+        return pick(roles, talks)
+
+    found = scanner.scan_asking_late(watching, rules)
+    assert found["conversation_id"].tolist() == ["c2"]  # c1's seller answered the buyer
+    assert asked[0] is None and asked[1]["conversation_id"].tolist() == ["c1", "c2"]

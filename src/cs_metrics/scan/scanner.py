@@ -730,6 +730,11 @@ def scan_messages(
         .fillna(False)
         .astype(bool),
     )
+    return _in_order(found)
+
+
+def _in_order(found: pd.DataFrame) -> pd.DataFrame:
+    """Findings by shop, time, conversation, message, then category in CATEGORIES order."""
     order = {c: i for i, c in enumerate(CATEGORIES)}
     found = found.assign(_cat=found["category"].map(order).astype(int))
     return (
@@ -737,6 +742,35 @@ def scan_messages(
         .drop(columns="_cat")
         .reset_index(drop=True)
     )
+
+
+def scan_asking_late(
+    pick: Callable[[set[str], pd.DataFrame | None], pd.DataFrame], rules: RuleSet
+) -> pd.DataFrame:
+    """`scan_messages` of the messages `pick(roles, conversations)` gives (of those roles, and of
+    those conversations, a frame of shop_id and conversation_id, unless None), reading the
+    buyers' messages only where they can matter.
+
+    The sellers' messages are scanned first. A buyer's earlier request ([[asked_first]]) only
+    takes findings away, and only in its own conversation, so the buyers' messages are picked
+    just for the conversations holding a finding it could take: the same findings as one scan
+    of everyone's messages, without every buyer's text in memory. Broadcast rules in such a
+    category count conversations across the shop, so those rules make it one scan of all.
+    """
+    checked, everyone = _checked_roles(rules), scanned_roles(rules)
+    asked = {a.category for a in rules.asked_first}
+    if everyone == checked or any(
+        r.kind == "broadcast" for r in rules.rules if r.category in asked
+    ):
+        return scan_messages(pick(everyone, None), rules)
+    found = scan_messages(pick(checked, None), rules)
+    suspect = found["category"].isin(list(asked)).to_numpy(dtype=bool)
+    if not suspect.any():
+        return found
+    talks = found.loc[suspect, ["shop_id", "conversation_id"]].drop_duplicates()
+    again = scan_messages(pick(everyone, talks), rules)
+    again = again.loc[again["category"].isin(list(asked)).to_numpy(dtype=bool)]
+    return _in_order(pd.concat([found.loc[~suspect], again], ignore_index=True))
 
 
 def _first_requests(
