@@ -906,3 +906,15 @@ def test_a_buyer_who_asked_first_is_read_for_that_conversation_only() -> None:
     found = scanner.scan_asking_late(watching, rules)
     assert found["conversation_id"].tolist() == ["c2"]  # c1's seller answered the buyer
     assert asked[0] is None and asked[1]["conversation_id"].tolist() == ["c1", "c2"]
+
+
+def test_a_number_inside_a_link_is_no_bank_account(rules):
+    """From a real customer-care export: an archived page's timestamp after "account"."""
+    text = (
+        "Have you tried signing in to your account lately on: "
+        "https://web.archive.org/web/20200326201544915/https://www.dropbox.com"
+    )
+    assert found(rules, text) == [("off_platform_contact", "contact.link")]
+    assert ("off_platform_payment", "payment.bank_account") in found(
+        rules, "Transfer to my account 1234 5678 9012 instead"
+    )
