@@ -25,7 +25,7 @@ import pandas as pd
 
 from cs_metrics import files, formats, privacy
 from cs_metrics.chats import LATE, ON_TIME, UNRESPONDED
-from cs_metrics.fetch.performance import read_performance, tiktok_figures
+from cs_metrics.fetch.performance import daily_figures, tiktok_figures
 from cs_metrics.pipeline import load
 from cs_metrics.policy import Policy
 from cs_metrics.report.build import environment
@@ -331,7 +331,7 @@ def timeline_events(
     response = messages["message_id"].eq(messages["response_id"]).fillna(False)
     what = np.select(
         [
-            first.to_numpy(bool),
+            (first & role.eq("buyer")).to_numpy(bool),
             role.eq("buyer").to_numpy(bool),
             (response & role.eq("auto_reply")).to_numpy(bool),
             response.to_numpy(bool),
@@ -447,24 +447,23 @@ def tiktok_comparison(
             "Response rate (ours: within 12 hours)",
             _pct(ours_rate),
             _pct(theirs["response_rate"]),
-            points_change(_minus(theirs["response_rate"], ours_rate)),
+            points_change(_minus(ours_rate, theirs["response_rate"])),
         ),
         FigureRow(
             "Mean first response time",
             minutes_text(ours_minutes),
             minutes_text(theirs["response_time_minutes"]),
-            _minutes_change(_minus(theirs["response_time_minutes"], ours_minutes)),
+            _minutes_change(_minus(ours_minutes, theirs["response_time_minutes"])),
         ),
         FigureRow(
             "Satisfaction rate",
             _pct(ours_satisfied),
             _pct(theirs["satisfaction_rate"]),
-            points_change(_minus(theirs["satisfaction_rate"], ours_satisfied)),
+            points_change(_minus(ours_satisfied, theirs["satisfaction_rate"])),
         ),
     ]
     days = pd.date_range(first, last, freq="D").strftime("%Y-%m-%d")
-    stored = read_performance(data)
-    stored = stored.loc[stored["shop_id"].eq(shop_id) & stored["day"].isin(days)]
+    stored = daily_figures(data, [shop_id], first, last)
     tiktok_day = stored.set_index("day")["response_rate"].reindex(days)
     assessed = chats.loc[chats["status"].isin([ON_TIME, LATE, UNRESPONDED])]
     local_day = assessed["received_at_utc"].dt.tz_convert(zone).dt.strftime("%Y-%m-%d")
@@ -481,7 +480,7 @@ def tiktok_comparison(
             assessed=int(0 if pd.isna(n) else n),
             ours=_pct(_number(o)),
             tiktok=_pct(_number(t)),
-            difference=points_change(_minus(_number(t), _number(o))),
+            difference=points_change(_minus(_number(o), _number(t))),
         )
         for day, n, o, t in zip(days, per_day["assessed"], ours_day, tiktok_day, strict=True)
     ]

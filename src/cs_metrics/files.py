@@ -187,11 +187,9 @@ def _arrow_writes(frame: pd.DataFrame) -> bool:
 
 def _arrow_csv_rows(block: pd.DataFrame) -> bytes:
     """The CSV lines of a block of rows (no header), by Arrow (`_arrow_writes` holds)."""
-    text = [
-        c.cast(pa.large_string())
-        for c in (_csv_fields(block[n]) for n in block.columns)
-        if c is not None
-    ]
+    fields = [_csv_fields(block[n]) for n in block.columns]
+    assert all(f is not None for f in fields), "a column _arrow_writes leaves to pandas"
+    text = [f.cast(pa.large_string()) for f in fields if f is not None]
     comma, newline = pa.scalar(",", pa.large_string()), pa.scalar("\n", pa.large_string())
     lines = pc.binary_join_element_wise(*text, comma)
     if len(text) == 1:  # an empty line would be no row: a lone empty value is written ""

@@ -456,12 +456,17 @@ def week_findings(
     def group_findings(group: pd.DataFrame) -> pd.DataFrame:
         def pick(roles: set[str], talks: pd.DataFrame | None) -> pd.DataFrame:
             """The group's messages of `roles` in the week (of the conversations `talks`)."""
-            part = group
+            messages = window_rows(group, dataset, first, last, columns=SCAN_COLUMNS, roles=roles)
+            if cutoff is not None:
+                messages = messages.loc[messages["sent_at"] <= cutoff]
             if talks is not None:
-                wanted = conversation_keys(group).isin(conversation_keys(talks))
-                part = group.loc[wanted.to_numpy(dtype=bool)]
-            messages = window_rows(part, dataset, first, last, columns=SCAN_COLUMNS, roles=roles)
-            return messages if cutoff is None else messages.loc[messages["sent_at"] <= cutoff]
+                # The few conversations' ids first, then the exact (shop, conversation) pairs.
+                near = messages.loc[
+                    messages["conversation_id"].isin(talks["conversation_id"]).to_numpy(bool)
+                ]
+                exact = conversation_keys(near).isin(conversation_keys(talks))
+                messages = near.loc[exact.to_numpy(dtype=bool)]
+            return messages
 
         return scan_asking_late(pick, rules)
 

@@ -196,12 +196,12 @@ def test_with_data_every_message_of_each_late_or_missed_chat_is_in_its_timeline(
     assert "TikTok gave figures for 4 of the 7 days" in html
     assert re.search(
         r"Response rate \(ours: within 12 hours\)</th><td class=\"n\">25\.0%</td>"
-        r"<td class=\"n\">65\.0%</td><td class=\"n\">\+40\.0 pp</td>",
+        r"<td class=\"n\">65\.0%</td><td class=\"n\">−40\.0 pp</td>",
         html,
     )
     assert re.search(
         r"Tue 17 Nov</th><td class=\"n\">1</td><td class=\"n\">0\.0%</td>"
-        r"<td class=\"n\">50\.0%</td><td class=\"n\">\+50\.0 pp</td>",
+        r"<td class=\"n\">50\.0%</td><td class=\"n\">−50\.0 pp</td>",
         html,
     )
     explaining = html.split('class="explaining"', 1)[1].split("</ul>", 1)[0]
@@ -348,3 +348,27 @@ def test_chromium_renders_the_watch_page_and_the_appeal_pack(tmp_path: Path) -> 
             capture_output=True, timeout=120, check=True,
         )  # fmt: skip
         assert shot.stat().st_size > 20_000  # a page with text and tables, not a blank one
+
+
+def test_a_hand_edited_figures_file_gives_a_pack_not_a_traceback(
+    week_with_data: tuple[Path, Path],
+) -> None:
+    """Text in a figure, a missing column and one day twice (the later row counts), as the
+    weekly run takes them; then an empty file, which holds no figure."""
+    data, out = week_with_data
+    (data / "tiktok_performance.csv").write_text(
+        "shop_id,day,response_rate\nV,2026-11-16,n/a\nV,2026-11-17,0.2\nV,2026-11-17,0.6\n"
+    )
+    result = invoke("appeal", "--out", out, "--as-of", AS_OF, "--shop", "V", "--data", data)
+    assert result.exit_code == 0, result.stderr
+    html, _ = pack_files(out)
+    assert "TikTok gave figures for 1 of the 7 days" in html
+    assert re.search(
+        r"Tue 17 Nov</th><td class=\"n\">1</td><td class=\"n\">0\.0%</td>"
+        r"<td class=\"n\">60\.0%</td><td class=\"n\">−60\.0 pp</td>",
+        html,
+    )
+    (data / "tiktok_performance.csv").write_text("")
+    result = invoke("appeal", "--out", out, "--as-of", AS_OF, "--shop", "V", "--data", data)
+    assert result.exit_code == 0, result.stderr
+    assert "own figures for 2026-11-16 to 2026-11-22 are not in data/" in pack_files(out)[0]

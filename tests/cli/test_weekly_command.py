@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from cs_metrics import week_files, weekly
 from cs_metrics.cli.app import app
+from cs_metrics.engines import disk
 from paths import ROOT
 
 SAMPLE = ROOT / "sample_data"
@@ -557,10 +558,21 @@ def week_files_of(out: Path, as_of: str) -> dict[str, bytes]:
 
 
 def test_weekly_and_backfill_on_the_disk_engine_write_what_the_pandas_engine_writes(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sample has bad rows, duplicates, findings and Holiday Mode: each read by shop from
     disk, a bucket at a time, gives the same week, byte for byte."""
+    # 4 MB of sample in buckets of 64 kB: its shops spread over many buckets.
+    monkeypatch.setattr(disk, "BUCKET_BYTES", 2**16)
+    filled: list[int] = []
+    real_map = disk.BucketGroups.map
+
+    def counted_map(self, func):
+        found = real_map(self, func)
+        filled.append(len(found))
+        return found
+
+    monkeypatch.setattr(disk.BucketGroups, "map", counted_map)
     for engine in ("pandas", "disk"):
         out = tmp_path / engine
         result = invoke(
@@ -572,8 +584,9 @@ def test_weekly_and_backfill_on_the_disk_engine_write_what_the_pandas_engine_wri
             "weekly", "--data", SAMPLE, "--out", out, "--as-of", "2026-11-23", "--engine", engine
         )
         assert result.exit_code == 0, result.output
-    pandas, disk = (week_files_of(tmp_path / e, "2026-11-23") for e in ("pandas", "disk"))
-    assert pandas == disk
+    pandas, on_disk = (week_files_of(tmp_path / e, "2026-11-23") for e in ("pandas", "disk"))
+    assert pandas == on_disk
+    assert filled and min(filled) > 1  # every per-group step met several buckets
     assert pandas["findings.csv"].count(b"\n") > 1  # the scan found something to compare
     assert any(name.startswith("quarantine/") for name in pandas)
 

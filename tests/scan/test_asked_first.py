@@ -174,6 +174,10 @@ ENTRY = (
             "neutralise names no neutraliser",
         ),
         (
+            ENTRY + 'keep_rules = ["contact.link"]\n',
+            "are not rules of its category",
+        ),
+        (
             '[[asked_first]]\nid = "x"\ncategory = "order_cancellation_request"\nrationale = "r"\n',
             "missing `patterns`",
         ),
@@ -195,4 +199,15 @@ def test_user_file_can_replace_the_packaged_entry(tmp_path):
     rules = load_rules(path)
     assert [a.pattern for a in rules.asked_first] == ["(?:zzz)"]
     frame = chat(("c1", "buyer", CASES[0][1]), ("c1", "seller", CASES[0][2]))
+    assert [m for m, _ in cancel_findings(rules, frame)] == ["m1"]
+
+
+def test_a_request_in_the_same_second_as_the_reply_counts(rules):
+    """An auto-reply lands in the second of the message it answers; at one instant the buyer's
+    message comes first (SPEC 2)."""
+    buyer, seller = CASES[0][1], CASES[0][2]
+    frame = chat(("c1", "buyer", buyer), ("c1", "auto_reply", seller))
+    frame["sent_at"] = T0
+    assert cancel_findings(rules, frame) == []
+    frame.loc[1, "sent_at"] = T0 - pd.Timedelta(seconds=1)  # the reply a second before
     assert [m for m, _ in cancel_findings(rules, frame)] == ["m1"]

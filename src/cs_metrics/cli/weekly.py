@@ -146,8 +146,9 @@ def run_one_week(
             if len(results.findings)
             else frozenset()
         )
-        buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store), shops)
-        results = replace(results, findings=privacy.hidden_findings(results.findings, buyers))
+        if shops:
+            buyers = privacy.data_identifiers(dataset, privacy.pseudonym_key(store), shops)
+            results = replace(results, findings=privacy.hidden_findings(results.findings, buyers))
         hand_back_freed()
     with progress.stage("Writing the week's files, report and history"):
         return weekly.commit_week(results, dataset, out, store, dataset_id, with_report, raw_csv)

@@ -135,6 +135,34 @@ def read_performance(data_dir: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"shop_id": "string", "day": "string"})
 
 
+def daily_figures(
+    data_dir: Path, shop_ids: list[str], first_day: dt.date, last_day: dt.date
+) -> pd.DataFrame:
+    """TikTok's stored daily figures of the shops named over first_day..last_day: one row per
+    shop and day with at least one figure (PERFORMANCE_COLUMNS).
+
+    The file may have been edited by hand: a value that is not a number is no figure, a missing
+    column has none, an empty file has no rows, and of two rows of one shop and day the later
+    counts; none of these fails the week.
+    """
+    try:
+        rows = read_performance(data_dir)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        rows = pd.DataFrame(columns=list(PERFORMANCE_COLUMNS))
+    rows = rows.reindex(columns=list(PERFORMANCE_COLUMNS))
+    figures_read = rows[list(FIGURE_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    rows = rows.assign(
+        shop_id=rows["shop_id"].astype("string"),
+        day=rows["day"].astype("string"),
+        **{column: figures_read[column] for column in FIGURE_COLUMNS},
+    )
+    first, last = (pd.Timestamp(d).strftime("%Y-%m-%d") for d in (first_day, last_day))
+    inside = rows["day"].between(first, last).fillna(False)
+    given = rows[list(FIGURE_COLUMNS)].notna().any(axis=1)
+    chosen = rows.loc[(inside & given & rows["shop_id"].isin(shop_ids)).to_numpy(dtype=bool)]
+    return chosen.drop_duplicates(["shop_id", "day"], keep="last").reset_index(drop=True)
+
+
 def tiktok_figures(
     data_dir: Path, shop_ids: list[str], first_day: dt.date, last_day: dt.date
 ) -> pd.DataFrame:
@@ -145,14 +173,7 @@ def tiktok_figures(
     A folder without TikTok's figures (not a fetched store, or fetched with `--no-extras`)
     gives every shop 0 days.
     """
-    rows = read_performance(data_dir).reindex(columns=list(PERFORMANCE_COLUMNS))
-    # A value that is not a number (a file edited by hand) is no figure, not a failed week.
-    figures_read = rows[list(FIGURE_COLUMNS)].apply(pd.to_numeric, errors="coerce")
-    rows = rows.assign(**{column: figures_read[column] for column in FIGURE_COLUMNS})
-    first, last = (pd.Timestamp(d).strftime("%Y-%m-%d") for d in (first_day, last_day))
-    inside = rows["day"].astype("string").between(first, last).fillna(False)
-    given = rows[list(FIGURE_COLUMNS)].notna().any(axis=1)
-    chosen = rows.loc[inside & given & rows["shop_id"].isin(shop_ids)]
+    chosen = daily_figures(data_dir, shop_ids, first_day, last_day)
     figures = chosen.groupby("shop_id").agg(
         days=("day", "nunique"),
         response_rate=("response_rate", "mean"),

@@ -500,7 +500,10 @@ def beside_tiktok(
     A difference is judged on the values as shown (one decimal), so that a marked row never
     shows a difference within the tolerance.
     """
-    if theirs is None or not int(theirs["days"]):
+    if theirs is None:
+        return None
+    days = theirs.get("days")
+    if days is None or pd.isna(days) or not int(days):
         return None
     rows = []
     for metric, label, key, shown in (
@@ -537,7 +540,7 @@ def beside_tiktok(
             )
         )
     return TikTokFigures(
-        days=int(theirs["days"]), window_days=window_days, rows=rows, tolerance=TOLERANCE_TEXT
+        days=int(days), window_days=window_days, rows=rows, tolerance=TOLERANCE_TEXT
     )
 
 

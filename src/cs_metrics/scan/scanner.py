@@ -384,7 +384,10 @@ def load_rules(path: Path | None = None) -> RuleSet:
     if not rules:
         raise InputError("scan rules: the file defines no [[rule]], so nothing would be found")
     asked_first = _asked_first_entries(
-        data.get("asked_first", []), macros, seen, {n.id for n in neutralisers}
+        data.get("asked_first", []),
+        macros,
+        {r.id: r.category for r in rules},
+        {n.id for n in neutralisers},
     )
     return RuleSet(
         rules=tuple(rules),
@@ -400,7 +403,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
 def _asked_first_entries(
     entries: list[dict[str, Any]],
     macros: Mapping[str, str],
-    rule_ids: set[str],
+    rule_categories: Mapping[str, str],
     neutraliser_ids: set[str],
 ) -> tuple[AskedFirst, ...]:
     """The compiled [[asked_first]] tables (buyer requests that make a seller's reply fine)."""
@@ -425,10 +428,17 @@ def _asked_first_entries(
                 f"{sorted(set(languages) - LANGUAGES)}"
             )
         keep = _string_list(raw.get("keep_rules"), f"{aid}.keep_rules", required=False)
-        if set(keep) - rule_ids:
+        if set(keep) - set(rule_categories):
             raise InputError(
                 f"scan rules: asked_first {aid}: keep_rules names no rule "
-                f"{sorted(set(keep) - rule_ids)}"
+                f"{sorted(set(keep) - set(rule_categories))}"
+            )
+        # A kept finding is named by the keep rule: of another category, it would move there.
+        elsewhere = sorted(k for k in keep if rule_categories[k] != raw["category"])
+        if elsewhere:
+            raise InputError(
+                f"scan rules: asked_first {aid}: keep_rules {elsewhere} are not rules of "
+                f"its category {raw['category']}"
             )
         blanking = _string_list(raw.get("neutralise"), f"{aid}.neutralise", required=False)
         if set(blanking) - neutraliser_ids:
@@ -827,7 +837,9 @@ def _not_answers(
         if first.empty:
             continue
         joined = seller.merge(first, on=["shop_id", "conversation_id"], how="left")
-        answered = (joined["first_at"] < joined["sent_at"]).to_numpy(dtype=bool, na_value=False)
+        # At the same instant the buyer's message comes first (SPEC 2), as an auto-reply often
+        # lands in the second of the message it answers.
+        answered = (joined["first_at"] <= joined["sent_at"]).to_numpy(dtype=bool, na_value=False)
         rows = rows[answered]
         # "OK, cancel it and pay me directly" after the buyer asked is still a finding.
         text = _neutralised(_at(folded, rows), rules.neutralisers_for(asked.category))
