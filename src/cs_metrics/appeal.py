@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -170,7 +171,7 @@ def likely_disputes(
 
 
 def appeal_pack(
-    week: WeekResults, shop_id: str, key: bytes, data: Path | None = None
+    week: WeekResults, shop_id: str, key: bytes, data: Path | None = None, **reading: Any
 ) -> AppealPack:
     """The pack for one shop of a stored week (`data`: the data folder, for every message and
     TikTok's own figures)."""
@@ -184,7 +185,7 @@ def appeal_pack(
     zone = str(shop.get("timezone") or "UTC")
     messages = None
     if data is not None and len(counted):
-        dataset = load(data, week_policy(week.doc), message_columns=())
+        dataset = load(data, week_policy(week.doc), message_columns=(), **reading)
         messages = chat_messages(dataset.messages, counted, shop_id, _cutoff(week.doc))
     system = None if messages is None else system_inside(messages, len(counted))
     flags = likely_disputes(counted, periods, system) if len(counted) else pd.Series(dtype=object)
@@ -598,10 +599,16 @@ def file_stem(shop_id: str) -> str:
 
 
 def write_pack(
-    week: WeekResults, shop_id: str, key: bytes, folder: Path, data: Path | None = None
+    week: WeekResults,
+    shop_id: str,
+    key: bytes,
+    folder: Path,
+    data: Path | None = None,
+    **reading: Any,
 ) -> tuple[Path, Path]:
-    """Write the page and the CSV (atomically, owner-only); their paths."""
-    pack = appeal_pack(week, shop_id, key, data)
+    """Write the page and the CSV (atomically, owner-only); their paths. `reading`: the weekly
+    run's reading options for `data` (`date_format`, `reject_mangled_ids`)."""
+    pack = appeal_pack(week, shop_id, key, data, **reading)
     page, table = folder / f"{file_stem(shop_id)}.html", folder / f"{file_stem(shop_id)}.csv"
     files.write_atomic(page, render(pack), mode=files.PRIVATE_MODE)
     files.write_atomic(table, chats_csv(week, shop_id, key), mode=files.PRIVATE_MODE)

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from cs_metrics import appeal, privacy, week_files, weekly
-from cs_metrics.cli.common import HistoryOpt, command, parse_day, printable, stored_history
+from cs_metrics.cli.common import (
+    DateFormatOpt,
+    HistoryOpt,
+    RejectIdsOpt,
+    command,
+    parse_day,
+    printable,
+    stored_history,
+)
 from cs_metrics.errors import UsageError
 from cs_metrics.readers import table_paths
 
@@ -41,6 +49,8 @@ def appeal_command(
             "timeline, system messages, and TikTok's own figures beside ours.",
         ),
     ] = None,
+    date_format: DateFormatOpt = None,
+    reject_mangled_ids: RejectIdsOpt = False,
 ) -> None:
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
     store = stored_history(out, history)
@@ -50,6 +60,16 @@ def appeal_command(
     target = folder if folder is not None else week_files.week_folder(out, day) / "appeal"
     if data is not None:
         table_paths(data)  # a missing or doubled table is named before anything is read
-    page, table = appeal.write_pack(week, shop, privacy.pseudonym_key(store), target, data)
+    # The data is read as the weekly run read it (give the same --date-format), so each
+    # timeline has chats.csv's times.
+    page, table = appeal.write_pack(
+        week,
+        shop,
+        privacy.pseudonym_key(store),
+        target,
+        data,
+        date_format=date_format,
+        reject_mangled_ids=reject_mangled_ids,
+    )
     typer.echo(f"Appeal pack: {page}")
     typer.echo(f"Chats:       {table}")
