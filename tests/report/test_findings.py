@@ -108,9 +108,9 @@ def test_rule_table_is_rendered_and_escaped() -> None:
     ]
     body_rows = table.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
     assert [row.split("</td>")[0] for row in body_rows] == [
-        '<td class="mono">contact.chat_app',
-        '<td class="mono">cancel.request_en',
-        '<td class="mono">review.reward_for_review',
+        '<td class="mono" data-label="Rule">contact.chat_app',
+        '<td class="mono" data-label="Rule">cancel.request_en',
+        '<td class="mono" data-label="Rule">review.reward_for_review',
     ]
     assert '<q class="excerpt">' + WA + "</q> 3" in body_rows[0]
     assert '<span class="mono">agent-3</span> 1' in body_rows[0]
