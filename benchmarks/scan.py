@@ -17,48 +17,19 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from run import dataset  # benchmarks/run.py, beside this script: the same generated weeks
 
 from cs_metrics import pipeline, weekly
 from cs_metrics.policy import load_policy
 from cs_metrics.scan import scanner
 from cs_metrics.scan.scanner import SCAN_COLUMNS, load_rules, scan_messages
 
-HERE = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
 FIRST, LAST = dt.date(2026, 11, 16), dt.date(2026, 11, 22)
 """The generated week (benchmarks/run.py's START..END)."""
-
-
-def dataset(messages: int, shops: int) -> Path:
-    """The seeded Parquet dataset benchmarks/run.py uses (generated here when missing)."""
-    folder = HERE / "data" / f"m{messages}_s{shops}"
-    if not (folder / "messages.parquet").exists():
-        print(
-            f"generating {messages:,} messages for {shops:,} shops in {folder} ...", file=sys.stderr
-        )
-        subprocess.run(
-            [
-                BIN / "cs-metrics",
-                "generate",
-                "--out",
-                folder,
-                "--shops",
-                str(shops),
-                "--messages",
-                str(messages),
-                "--format",
-                "parquet",
-                "--no-bad-rows",
-            ],
-            check=True,
-        )
-    return folder
 
 
 @contextlib.contextmanager

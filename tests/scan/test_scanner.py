@@ -806,6 +806,21 @@ POOL = [
 ]
 
 
+def pool_messages(rows: list[tuple[str, int, str, str]]) -> pd.DataFrame:
+    """Messages from (sender_role, POOL index, conversation_id, shop_id) rows, a minute apart."""
+    return pd.DataFrame(
+        {
+            "shop_id": pd.array([r[3] for r in rows], dtype="string"),
+            "conversation_id": pd.array([r[2] for r in rows], dtype="string"),
+            "message_id": pd.array([f"m{i}" for i in range(len(rows))], dtype="string"),
+            "sender_role": pd.array([r[0] for r in rows], dtype="string"),
+            "sender_id": pd.array(["agent7"] * len(rows), dtype="string"),
+            "sent_at": [T0 + pd.Timedelta(minutes=i) for i in range(len(rows))],
+            "content": pd.array([POOL[r[1]] for r in rows], dtype="string"),
+        }
+    )
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -822,17 +837,7 @@ def test_each_distinct_text_matched_once_finds_what_each_message_alone_finds(row
     """`scan_messages` works on each distinct text once; against the form that works on every
     message's own text, the findings are the same, in the same order."""
     rules = load_rules()
-    frame = pd.DataFrame(
-        {
-            "shop_id": pd.array([r[3] for r in rows], dtype="string"),
-            "conversation_id": pd.array([r[2] for r in rows], dtype="string"),
-            "message_id": pd.array([f"m{i}" for i in range(len(rows))], dtype="string"),
-            "sender_role": pd.array([r[0] for r in rows], dtype="string"),
-            "sender_id": pd.array(["agent7"] * len(rows), dtype="string"),
-            "sent_at": [T0 + pd.Timedelta(minutes=i) for i in range(len(rows))],
-            "content": pd.array([POOL[r[1]] for r in rows], dtype="string"),
-        }
-    )
+    frame = pool_messages(rows)
     shared = scan_messages(frame, rules)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scanner, "_distinct", _every_row_its_own_text)
@@ -873,17 +878,7 @@ def test_scanning_sellers_first_finds_what_one_scan_of_everyone_finds(rows) -> N
     """The buyers' messages read only for conversations where a cancellation finding could be
     an answer to the buyer's own request: the same findings as one scan of every message."""
     rules = load_rules()
-    frame = pd.DataFrame(
-        {
-            "shop_id": pd.array([r[3] for r in rows], dtype="string"),
-            "conversation_id": pd.array([r[2] for r in rows], dtype="string"),
-            "message_id": pd.array([f"m{i}" for i in range(len(rows))], dtype="string"),
-            "sender_role": pd.array([r[0] for r in rows], dtype="string"),
-            "sender_id": pd.array(["agent7"] * len(rows), dtype="string"),
-            "sent_at": [T0 + pd.Timedelta(minutes=i) for i in range(len(rows))],
-            "content": pd.array([POOL[r[1]] for r in rows], dtype="string"),
-        }
-    )
+    frame = pool_messages(rows)
     pd.testing.assert_frame_equal(
         scanner.scan_asking_late(_pick_from(frame), rules), scan_messages(frame, rules)
     )
