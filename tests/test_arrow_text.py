@@ -58,3 +58,40 @@ def test_clean_text_trims_like_arrow_on_every_value(values, skip):
     series = pd.Series(values, dtype="string").iloc[min(skip, len(values)) :]
     cleaned = arrow_text.clean_text(series).astype(object).where(lambda s: s.notna(), None)
     assert cleaned.tolist() == _trimmed(values[min(skip, len(values)) :])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.none() | st.text(st.sampled_from(["a", "b", "\x00", "é", "7"]), max_size=20)),
+    st.integers(0, 12),
+)
+def test_text_hashes_depend_on_the_value_alone(values, cut):
+    """A value hashes alike wherever it is (any chunk, offset or neighbours); missing as empty."""
+    whole = pa.chunked_array([pa.array(values, pa.large_string())], pa.large_string())
+    split = pa.chunked_array(
+        [pa.array(values[:cut], pa.large_string()), pa.array(values[cut:], pa.large_string())]
+    )
+    expected = arrow_text.text_hashes(whole).tolist()
+    assert arrow_text.text_hashes(split).tolist() == expected
+    assert arrow_text.text_hashes(whole.slice(1)).tolist() == expected[1:]
+    alone = [
+        arrow_text.text_hashes(pa.chunked_array([pa.array([v or ""], pa.large_string())]))[0]
+        for v in values
+    ]
+    assert alone == expected
+
+
+def test_text_hashes_tell_apart_values_that_differ_in_a_byte_or_a_length():
+    values = [
+        "",
+        "\x00",
+        "\x00\x00",
+        "a",
+        "a\x00",
+        "abcdefgh",
+        "abcdefgh\x00",
+        "abcdefghi",
+        "b" * 40,
+    ]
+    hashes = arrow_text.text_hashes(pa.chunked_array([pa.array(values, pa.large_string())]))
+    assert len(set(hashes.tolist())) == len(values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -135,7 +136,39 @@ def test_repeated_pairs_by_hand() -> None:
         False,
         False,
     ]
+    # A missing value after the highest code is repeated (-1 must not index from the end).
+    assert duplicates.repeated_pairs(np.zeros(3, "int64"), np.array([0, 0, -1])).tolist() == [
+        False,
+        True,
+        False,
+    ]
     assert duplicates.repeated_pairs(np.zeros(2, "int64"), np.array([-1, -1])).tolist() == [
         False,
         False,
     ]
+
+
+TEXT_IDS = st.sampled_from(["m1", "m2", "M1", "m10", "", " m1", "ab" * 9, "ab" * 9 + "c", "é"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["s1", "s2"]), TEXT_IDS | st.none()), max_size=40))
+def test_text_ids_repeat_exactly_when_their_texts_do(rows):
+    """Text ids (compared by hash, then by text) against the reference, whatever the hash: a
+    hash that makes every id collide gives the same answer."""
+    shops = [s for s, _ in rows]
+    ids = pd.Series([i for _, i in rows], dtype="string")
+    shop_codes, _ = arrow_text.text_codes(pd.Series(shops, dtype="string"))
+    # A missing id repeats nothing.
+    expected = [
+        seen and i is not None
+        for seen, (_, i) in zip(
+            _reference_repeats(shops, [str(i) for _, i in rows]), rows, strict=True
+        )
+    ]
+    assert duplicates.repeated_ids(shop_codes, ids).tolist() == expected
+
+    def colliding(text: pa.ChunkedArray) -> np.ndarray:
+        return np.zeros(len(text), dtype=np.uint64)
+
+    assert duplicates.repeated_ids(shop_codes, ids, hashes=colliding).tolist() == expected

@@ -77,6 +77,58 @@ def text_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     return codes, len(distinct)
 
 
+HASH_ROWS = 2**17
+"""Values hashed at a time: the per-value work arrays stay small whatever the column's size."""
+_WORD_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
+
+
+def text_hashes(text: pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each text value (a missing value hashes as an empty one).
+
+    Equal texts have equal hashes; unequal texts almost never do, so callers compare the texts
+    of rows whose hashes repeat (a hash alone decides nothing). Hashing 8 bytes at a time is
+    several times faster than Arrow's dictionary of every distinct value, which for ten million
+    distinct ids spends most of its time missing the CPU's caches.
+    """
+    pieces = [
+        _hashes(chunk.slice(start, HASH_ROWS))
+        for chunk in text.chunks
+        for start in range(0, len(chunk), HASH_ROWS)
+    ]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint64)
+
+
+def _hashes(text: pa.Array) -> np.ndarray:
+    """`text_hashes` of one large_string array: its bytes read as little-endian 64-bit words,
+    each word mixed into the value's hash, then the bits spread (splitmix64's finaliser)."""
+    starts, stops, data = value_bytes(text)
+    lengths = stops - starts
+    if text.null_count:
+        lengths = np.where(text.is_valid().to_numpy(zero_copy_only=False), lengths, 0)
+    hashes = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    longest = int(lengths.max()) if len(lengths) else 0
+    if longest:
+        first, last = int(starts[0]), int(stops[-1])
+        padded = np.zeros(last - first + 8, dtype=np.uint8)
+        padded[: last - first] = data[first:last]
+        # Every byte offset seen as the start of a 64-bit word (unaligned reads of `padded`).
+        words = np.ndarray((last - first + 1,), dtype="<u8", buffer=padded, strides=(1,))
+        at = starts - first
+        for offset in range(0, longest, 8):
+            # Only values with bytes left take a round: a value's hash is the same in any array.
+            left = np.clip(lengths - offset, 0, 8)
+            mixed = hashes ^ (words[np.minimum(at + offset, last - first)] & _WORD_MASKS[left])
+            mixed *= np.uint64(0x100000001B3)
+            mixed ^= mixed >> np.uint64(29)
+            hashes = np.where(left > 0, mixed, hashes)
+    hashes ^= hashes >> np.uint64(30)
+    hashes *= np.uint64(0xBF58476D1CE4E5B9)
+    hashes ^= hashes >> np.uint64(27)
+    hashes *= np.uint64(0x94D049BB133111EB)
+    hashes ^= hashes >> np.uint64(31)
+    return hashes
+
+
 WIDEST_NUMBER = 19
 """Digits of the widest id read as a number: every 19-digit number fits in 64 bits unsigned."""
 

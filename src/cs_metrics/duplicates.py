@@ -9,13 +9,23 @@ says what the whole table needs to know of it (counts, time range, shops, odd id
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from cs_metrics.arrow_text import arrow_chunks, clean_text, id_numbers, text_codes, whole_numbers
+from cs_metrics.arrow_text import (
+    arrow_chunks,
+    clean_text,
+    dictionary_codes,
+    id_numbers,
+    text_codes,
+    text_hashes,
+    whole_numbers,
+)
 from cs_metrics.readers import ROW
 from cs_metrics.reasons import AS_TEXT, SCIENTIFIC_ID, InputWarning, Warn
 
@@ -25,22 +35,30 @@ CONVERSATION_KEYS = ("shop_key", "conversation_key")
 """Integer columns of settled messages: equal in both, same conversation (SPEC 2)."""
 
 
-def repeated_ids(shop: np.ndarray, ids: pd.Series) -> np.ndarray:
-    """Which rows repeat the id of an earlier row of the same shop (`shop` holds shop codes)."""
+def repeated_ids(
+    shop: np.ndarray,
+    ids: pd.Series,
+    hashes: Callable[[pa.ChunkedArray], np.ndarray] = text_hashes,
+) -> np.ndarray:
+    """Which rows repeat the id of an earlier row of the same shop (`shop` holds shop codes).
+
+    Text ids are compared by `hashes` of them first, then by the texts of rows whose hashes
+    repeat: the result does not depend on the hash.
+    """
     arrow = arrow_chunks(ids)
     numbers = whole_numbers(arrow)
-    if numbers is None or numbers.null_count:
-        return repeated_pairs(shop, text_codes(ids)[0])
-    # Numeric ids: a stable sort (fast on ids that mostly rise, as the marketplace's do) finds
-    # the values that occur more than once; only their rows are compared as (shop, id) pairs.
-    values = numbers.to_numpy()
-    ordered = np.sort(values, kind="stable")
+    exact = numbers is not None and not numbers.null_count
+    # A number per id: the id itself (marketplace ids are numbers), else a hash of its text.
+    values = numbers.to_numpy() if numbers is not None and exact else hashes(arrow)
+    # A sort (stable: fast on ids that mostly rise, as the marketplace's do) finds the values
+    # that occur more than once; only their rows are compared, by their ids, as (shop, id) pairs.
+    ordered = np.sort(values, kind="stable" if exact else "quicksort")
     shared = ordered[1:][ordered[1:] == ordered[:-1]]
     repeated = np.zeros(len(values), dtype=bool)
     if not len(shared):
         return repeated
     rows = np.flatnonzero(np.isin(values, shared))
-    codes, _ = pd.factorize(values[rows])
+    codes = pd.factorize(values[rows])[0] if exact else dictionary_codes(arrow.take(rows))[0]
     repeated[rows] = repeated_pairs(shop[rows], codes.astype("int64"))
     return repeated
 
@@ -59,7 +77,7 @@ def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
         return maybe
     involved = np.zeros(int(second.max()) + 1, dtype=bool)
     involved[second[maybe]] = True
-    rows = np.flatnonzero(involved[second])
+    rows = np.flatnonzero(involved[second] & (second >= 0))
     pairs = pd.Series(first[rows] * (int(second.max()) + 1) + second[rows])
     repeated = np.zeros(len(second), dtype=bool)
     repeated[rows] = pairs.duplicated().to_numpy()
