@@ -42,6 +42,12 @@ MAX_BUCKETS = 512
 """At most this many bucket files (each is an open file during pass 1)."""
 
 
+SPILL_FORMAT: dict[str, Any] = {"compression": "lz4", "use_dictionary": False}
+"""How bucket files are written: read back once, soon, so speed over size (measured on 1M
+generated messages: written and read back in 0.45 s against 0.96 s with Parquet's defaults,
+30 MB against 27 MB)."""
+
+
 FLAT_CSV_BLOCK_BYTES = 2**22
 """CSV blocks of 4 MB: with Arrow's default 32 MB ones the peak grew with file size (measured:
 517, 633 and 839 MB at 1M, 2M and 4M rows; 332, 344 and 364 MB with 4 MB blocks)."""
@@ -96,12 +102,17 @@ class BucketFiles:
         numbers = bucket_numbers(good["shop_id"], self.buckets)
         order = np.argsort(numbers, kind="stable")
         bounds = np.searchsorted(numbers[order], np.arange(self.buckets + 1))
+        # One Arrow take puts the block in bucket order; each bucket's rows are then a slice
+        # (a pandas take per bucket copied every text column once per bucket, with overhead).
+        table = pa.Table.from_pandas(good, schema=self.schema, preserve_index=False)
+        table = table.take(pa.array(order))
         for bucket in np.flatnonzero(np.diff(bounds)).tolist():
-            rows = good.iloc[order[bounds[bucket] : bounds[bucket + 1]]]
-            table = pa.Table.from_pandas(rows, schema=self.schema, preserve_index=False)
+            rows = table.slice(bounds[bucket], bounds[bucket + 1] - bounds[bucket])
             if bucket not in self.writers:
-                self.writers[bucket] = pq.ParquetWriter(self.path(bucket), self.schema)
-            self.writers[bucket].write_table(table)
+                self.writers[bucket] = pq.ParquetWriter(
+                    self.path(bucket), self.schema, **SPILL_FORMAT
+                )
+            self.writers[bucket].write_table(rows)
 
     def close(self) -> None:
         """Every file closed (complete on disk)."""
