@@ -181,7 +181,7 @@ def load(
         if strict:
             raise_on_bad_rows(spill.rows, small, paths)
         # The duplicate rule (SPEC 8), settled in each group: each shop's rows are in one.
-        messages = messages.transform(duplicates.flagged)
+        messages = messages.transform(duplicates.flagged).settled()
         summaries = [*messages.map(duplicates.group_summary), *spill.early_duplicates]
         messages = messages.transform(duplicates.without_duplicates)
         dataset = dataset_of(messages_table(blocks, summaries, messages, spill), small, policy)

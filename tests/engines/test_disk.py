@@ -556,3 +556,39 @@ def test_spill_folders_of_runs_that_are_gone_are_removed(tmp_path: Path) -> None
         assert not dead.exists()
         assert alive.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "not-ours"]
+
+
+def test_settled_buckets_run_each_step_once_and_keep_their_rows(tmp_path: Path) -> None:
+    """After `settled`, the buckets hold the steps' results (their own column types, a text id's
+    code in one bucket and a number in another): maps read them without running a step again."""
+    from cs_metrics.engines.disk import BucketFiles, BucketGroups
+
+    rows = pd.DataFrame(
+        {
+            "shop_id": pd.Series(["a", "b", "a", "c"], dtype="string[pyarrow]"),
+            "conversation_id": pd.Series(["7", "x1", "8", "9"], dtype="string[pyarrow]"),
+            "_row": np.arange(1, 5, dtype="int64"),
+        }
+    )
+    store = BucketFiles(tmp_path, 3)
+    with store:
+        store.append(rows)
+    dtypes = {str(c): d for c, d in rows.dtypes.items()}
+    calls: list[int] = []
+
+    def keyed(group: pd.DataFrame) -> pd.DataFrame:
+        calls.append(len(group))
+        numbers = pd.to_numeric(group["conversation_id"], errors="coerce")
+        key = numbers.astype("uint64") if numbers.notna().all() else group["_row"] * 10
+        return group.assign(key=key.to_numpy())
+
+    groups = BucketGroups(store, dtypes, rows.iloc[:0]).transform(keyed)
+    before = sorted(groups.map(lambda g: g.to_dict("records")), key=str)
+    calls.clear()
+    settled = groups.settled()
+    assert sum(calls) == len(rows)  # each row through the step once
+    calls.clear()
+    after = sorted(settled.map(lambda g: g.to_dict("records")), key=str)
+    assert after == before and not calls
+    assert sorted(str(g["key"].dtype) for g in settled.map(lambda g: g)) == ["int64", "uint64"]
+    assert not any(store.path(b).exists() for b in range(3))  # the unsettled files are gone

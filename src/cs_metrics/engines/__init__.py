@@ -61,6 +61,11 @@ class MessageGroups(Protocol):
         """The groups, each replaced by `func` of it, kept where they live."""
         ...
 
+    def settled(self) -> MessageGroups:
+        """The groups with every transform worked out once and kept: an engine that applies its
+        transforms as each group is read does them now, not again at every `map`."""
+        ...
+
     def held(self) -> pd.DataFrame | None:
         """Every row as one frame when this process holds them all (else None)."""
         ...

@@ -166,6 +166,10 @@ class DaskGroups:
         frame = self.frame.map_partitions(func, meta=meta).persist()
         return DaskGroups(self.client, frame, meta)
 
+    def settled(self) -> DaskGroups:
+        """The partitions themselves (each transform is persisted on the workers at once)."""
+        return self
+
     def held(self) -> None:
         """None: the workers hold the messages."""
         return

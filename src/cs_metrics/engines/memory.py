@@ -38,6 +38,10 @@ class FrameGroups:
         """The one group replaced by `func` of it."""
         return FrameGroups(func(self.frame))
 
+    def settled(self) -> FrameGroups:
+        """The group itself (transforms are applied at once)."""
+        return self
+
     def held(self) -> pd.DataFrame:
         """Every message (this engine holds them all)."""
         return self.frame
