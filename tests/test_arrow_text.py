@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -95,3 +96,48 @@ def test_text_hashes_tell_apart_values_that_differ_in_a_byte_or_a_length():
     ]
     hashes = arrow_text.text_hashes(pa.chunked_array([pa.array(values, pa.large_string())]))
     assert len(set(hashes.tolist())) == len(values)
+
+
+def _mixed_frame(values: list[str | None]) -> pd.DataFrame:
+    """One column of each kind the pipeline's frames hold; text in two Arrow chunks, as blocks
+    read one after another give it."""
+    n = len(values)
+    half = n // 2
+    chunked = pa.chunked_array(
+        [pa.array(values[:half], pa.large_string()), pa.array(values[half:], pa.large_string())]
+    )
+    return pd.DataFrame(
+        {
+            "text": pd.Series(pd.arrays.ArrowStringArray(chunked)),
+            "str": pd.Series(values, dtype="str"),
+            "at": pd.Series(pd.date_range("2026-11-16", periods=n, freq="h", tz="UTC")),
+            "number": pd.Series(range(n), dtype="int64"),
+            "code": pd.Series(range(n), dtype="uint64"),
+            "flag": pd.Series([i % 2 == 0 for i in range(n)], dtype=bool),
+            "role": pd.Series(
+                ["buyer", "seller"] * (n // 2) + ["buyer"] * (n % 2), dtype="category"
+            ),
+            "arrow_int": pd.Series(range(n), dtype=pd.ArrowDtype(pa.int64())),
+        },
+        index=pd.RangeIndex(10, 10 + n),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.none() | st.sampled_from(["a", "", "é", "bb"]), max_size=12), st.data())
+def test_rows_kept_and_column_taken_equal_pandas_own(values, data):
+    """The Arrow-direct selections against pandas' `.loc[mask]` and `.array.take`."""
+    frame = _mixed_frame(values)
+    keep = np.array(data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values))))
+    pd.testing.assert_frame_equal(arrow_text.rows_kept(frame, keep), frame.loc[keep])
+    rows = np.array(
+        data.draw(st.lists(st.integers(-1, max(len(values) - 1, -1)), max_size=8)), dtype="int64"
+    )
+    for name in frame:
+        fill = bool((rows < 0).any())
+        expected = (
+            frame[name].array.take(rows, allow_fill=True) if fill else frame[name].array.take(rows)
+        )
+        taken = arrow_text.column_taken(frame[name], rows, fill=fill)
+        pd.testing.assert_extension_array_equal(pd.array(taken), pd.array(expected))
+        assert taken.dtype == expected.dtype

@@ -175,3 +175,47 @@ def id_numbers(values: pd.Series) -> np.ndarray:
     if numbers is not None and not numbers.null_count:
         return numbers.to_numpy()
     return dictionary_codes(arrow)[0]
+
+
+def _arrow_backed(array: object) -> bool:
+    return isinstance(array, pd.arrays.ArrowExtensionArray)
+
+
+def _like(
+    array: pd.arrays.ArrowExtensionArray, values: pa.ChunkedArray
+) -> pd.api.extensions.ExtensionArray:
+    """Arrow `values` as an array of the same pandas type as `array` (text keeps its NA kind)."""
+    if isinstance(array, pd.arrays.ArrowStringArray):
+        return pd.arrays.ArrowStringArray(values, dtype=array.dtype)
+    return pd.arrays.ArrowExtensionArray(values)
+
+
+def column_taken(
+    column: pd.Series, rows: np.ndarray, fill: bool = False
+) -> pd.api.extensions.ExtensionArray:
+    """`column.array.take(rows, allow_fill=fill)` (with `fill`, -1 takes a missing value).
+
+    An Arrow-backed column is taken by Arrow directly: pandas' take of a column of many chunks
+    (one per block read) costs several times Arrow's own (1.1 s against 0.3 s for 5M of 10M
+    generated conversation ids).
+    """
+    array = column.array
+    if not _arrow_backed(array):
+        return array.take(rows, allow_fill=fill)
+    indices = pa.array(rows, mask=rows < 0) if fill else pa.array(rows)
+    return _like(array, array._pa_array.take(indices))
+
+
+def rows_kept(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """`frame.loc[keep]` for a boolean mask `keep`: the same frame, index and types; its
+    Arrow-backed columns filtered by Arrow (see `column_taken`)."""
+    keep = np.asarray(keep, dtype=bool)
+    mask = pa.array(keep)
+    rows = np.flatnonzero(keep)
+    columns = {
+        name: _like(column.array, pc.filter(column.array._pa_array, mask))
+        if _arrow_backed(column.array)
+        else column.array.take(rows)
+        for name, column in frame.items()
+    }
+    return pd.DataFrame(columns, index=frame.index[rows], columns=frame.columns, copy=False)

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 from cs_metrics.arrow_text import (
     arrow_chunks,
     arrow_strings,
+    column_taken,
     dictionary_codes,
     id_numbers,
     text_codes,
@@ -188,7 +189,7 @@ def _columns_at(messages: pd.DataFrame, rows: np.ndarray, names: dict[str, str])
     out = pd.DataFrame(index=pd.RangeIndex(len(rows)))
     for column, name in names.items():
         if column in messages:
-            out[name] = messages[column].array.take(rows, allow_fill=True)
+            out[name] = column_taken(messages[column], rows, fill=True)
         else:
             out[name] = pd.Series(pd.NA, index=out.index, dtype="string")
     return out

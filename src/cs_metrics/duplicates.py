@@ -22,6 +22,7 @@ from cs_metrics.arrow_text import (
     clean_text,
     dictionary_codes,
     id_numbers,
+    rows_kept,
     text_codes,
     text_hashes,
     whole_numbers,
@@ -103,7 +104,7 @@ def without_duplicates(group: pd.DataFrame) -> pd.DataFrame:
     """A flagged group's used rows: the duplicates and the DUPLICATE column left out."""
     duplicate = group[DUPLICATE].to_numpy()
     used = group.drop(columns=DUPLICATE)
-    return used.loc[~duplicate].reset_index(drop=True) if duplicate.any() else used
+    return rows_kept(used, ~duplicate).reset_index(drop=True) if duplicate.any() else used
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from cs_metrics.arrow_text import rows_kept
 from cs_metrics.chats import (
     EXCLUDED,
     LATE,
@@ -70,7 +71,7 @@ def window_bounds(shops: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataF
 
 def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFrame:
     """Rows of `frame` whose `at` instant falls in their shop's window."""
-    return frame.loc[window_mask(frame, at, bounds)]
+    return rows_kept(frame, window_mask(frame, at, bounds))
 
 
 def window_mask(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cs_metrics import duplicates, validate
+from cs_metrics.arrow_text import rows_kept
 from cs_metrics.chats import build_chats
 from cs_metrics.duplicates import GroupSummary
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
@@ -439,7 +440,7 @@ def group_evaluation(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and window chats of the reported shops whose messages are in this group."""
     reported = group["shop_id"].isin(inputs.bounds["shop_id"]).to_numpy()
-    messages = group if reported.all() else group.loc[reported]
+    messages = group if reported.all() else rows_kept(group, reported)
     shop_ids = pd.Index(messages["shop_id"].unique(), dtype="string").sort_values()
     return shops_evaluation(messages, shop_ids, inputs)
 
@@ -541,7 +542,7 @@ def window_rows(
         keep &= window_mask(messages, "sent_at", bounds)
     if columns is not None:
         messages = messages[[c for c in columns if c in messages.columns]]
-    return messages if keep.all() else messages.loc[keep]
+    return messages if keep.all() else rows_kept(messages, keep)
 
 
 def evaluated(

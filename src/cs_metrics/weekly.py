@@ -16,6 +16,7 @@ from typing import TypeVar
 import pandas as pd
 
 from cs_metrics import enforcement, files, formats, history, output, week_files
+from cs_metrics.arrow_text import rows_kept
 from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import UsageError
 from cs_metrics.fetch.performance import tiktok_figures
@@ -233,7 +234,9 @@ def quiet_shops(
     """
     if cutoff is None or messages.empty:
         return pd.Series(dtype="datetime64[us, UTC]")
-    used = messages.loc[messages["sent_at"] <= cutoff]
+    used = rows_kept(
+        messages[["shop_id", "sent_at"]], (messages["sent_at"] <= cutoff).to_numpy(bool)
+    )
     last = used.groupby("shop_id", observed=True)["sent_at"].max()
     starts = pd.to_datetime(bounds["window_start"], utc=True).reindex(last.index)
     ends = pd.to_datetime(bounds["window_end"], utc=True).reindex(last.index)
@@ -457,8 +460,9 @@ def week_findings(
         def pick(roles: set[str], talks: pd.DataFrame | None) -> pd.DataFrame:
             """The group's messages of `roles` in the week (of the conversations `talks`)."""
             messages = window_rows(group, dataset, first, last, columns=SCAN_COLUMNS, roles=roles)
-            if cutoff is not None:
-                messages = messages.loc[messages["sent_at"] <= cutoff]
+            sent = None if cutoff is None else (messages["sent_at"] <= cutoff).to_numpy(bool)
+            if sent is not None and not sent.all():
+                messages = rows_kept(messages, sent)
             if talks is not None:
                 # The few conversations' ids first, then the exact (shop, conversation) pairs.
                 near = messages.loc[
