@@ -3,13 +3,14 @@ the time pyarrow needs merely to read the columns, and with one DuckDB SQL query
 12-Hour Response Rate. Prints Markdown tables; `make bench` runs it.
 
     python benchmarks/run.py [--sizes 1000000 10000000] [--shops 2000] [--repeat 1]
-                             [--variants numeric text csv] [--big 50000000]
+                             [--variants numeric text csv] [--big 50000000] [--big-days 75]
 
 Variants of the largest size: `numeric` (the generator's marketplace-style ids), `text` (the same
 week with text ids such as `S0001`, `C2213`, `M398`, as other tools export them) and `csv` (the
 same week generated as CSV; DuckDB reads the same CSV; `compute` runs on its default engine, the
 disk engine for a CSV this large, and on the in-memory one). `--big N` also runs `weekly` on N
 messages (5x the week at 50M) and compares its time with the 10M run: it takes long.
+`--big-days 75` spreads them over five times the days instead (the same messages per week).
 
 Datasets are generated once (seeded) under benchmarks/data/ and reused. Each measurement runs in a
 fresh process; its peak memory is that process's maximum resident set size.
@@ -144,10 +145,17 @@ def measure(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float, 
     return result["seconds"], result["peak_mb"], result["out"]
 
 
-def dataset(messages: int, shops: int, fmt: str = "parquet") -> Path:
-    """The seeded dataset of about `messages` messages (generated on first use); the CSV one holds
-    the same rows as the Parquet one (same seed)."""
-    folder = DATA / (f"m{messages}_s{shops}" + ("_csv" if fmt == "csv" else ""))
+DAYS = 15
+"""Days of the generated data (its default): the benchmark week and the week before it."""
+
+
+def dataset(messages: int, shops: int, fmt: str = "parquet", days: int = DAYS) -> Path:
+    """The seeded dataset of about `messages` messages over `days` days up to the benchmark
+    week's end (generated on first use); the CSV one holds the same rows as the Parquet one
+    (same seed)."""
+    name = f"m{messages}_s{shops}" + ("" if days == DAYS else f"_d{days}")
+    folder = DATA / (name + ("_csv" if fmt == "csv" else ""))
+    first = dt.date.fromisoformat(AS_OF) - dt.timedelta(days=days - 1)
     if not (folder / f"messages.{fmt}").exists():
         print(
             f"generating {messages:,} messages for {shops:,} shops in {folder} ...", file=sys.stderr
@@ -164,6 +172,10 @@ def dataset(messages: int, shops: int, fmt: str = "parquet") -> Path:
                 str(messages),
                 "--format",
                 fmt,
+                "--start",
+                first.isoformat(),
+                "--days",
+                str(days),
                 "--no-bad-rows",
                 "--quiet",
             ],
@@ -287,11 +299,12 @@ def bench(
     }
 
 
-def big_run(messages: int, shops: int) -> dict:
-    """`weekly --no-report` on a week of `messages` (the out-of-core path), time and peak."""
-    folder = dataset(messages, shops)
+def big_run(messages: int, shops: int, days: int = DAYS) -> dict:
+    """`weekly --no-report` on `messages` over `days` days (the out-of-core path), time and
+    peak."""
+    folder = dataset(messages, shops, days=days)
     seconds, peak, _ = weekly_run(folder, 1)
-    return {"messages": messages, "weekly_s": seconds, "weekly_mb": peak}
+    return {"messages": messages, "days": days, "weekly_s": seconds, "weekly_mb": peak}
 
 
 def machine() -> str:
@@ -356,6 +369,14 @@ def main() -> int:
         choices=["numeric", "text", "csv"],
     )
     parser.add_argument("--big", type=int, metavar="N", help="also run weekly on N messages")
+    parser.add_argument(
+        "--big-days",
+        type=int,
+        default=DAYS,
+        metavar="D",
+        help=f"the --big messages over D days (default {DAYS}, as the other sizes; 75 for five "
+        "times the range at the same messages per day)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = [bench(dataset(n, args.shops), "numeric ids", args.repeat) for n in args.sizes]
@@ -375,12 +396,13 @@ def main() -> int:
     print(table(results))
     big = None
     if args.big:
-        big = big_run(args.big, args.shops)
+        big = big_run(args.big, args.shops, args.big_days)
         base = next(
             r for r in results if r["label"] == "numeric ids" and r["messages"] >= largest * 0.9
         )
         print(
-            f"\nweekly on {big['messages']:,} messages: {big['weekly_s']:.1f} s, peak "
+            f"\nweekly on {big['messages']:,} messages over {big['days']} days: "
+            f"{big['weekly_s']:.1f} s, peak "
             f"{big['weekly_mb']:,.0f} MB; {big['weekly_s'] / base['weekly_s']:.1f}x the time of "
             f"{base['messages']:,} messages for {big['messages'] / base['messages']:.1f}x the messages."
         )
