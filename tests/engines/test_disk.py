@@ -592,3 +592,29 @@ def test_settled_buckets_run_each_step_once_and_keep_their_rows(tmp_path: Path) 
     assert after == before and not calls
     assert sorted(str(g["key"].dtype) for g in settled.map(lambda g: g)) == ["int64", "uint64"]
     assert not any(store.path(b).exists() for b in range(3))  # the unsettled files are gone
+
+
+def test_buckets_are_worked_in_bucket_order_on_threads(tmp_path: Path) -> None:
+    """`map` on two threads gives each bucket's result in bucket order; an error in a bucket is
+    raised to the caller."""
+    from cs_metrics.engines.disk import BucketFiles, BucketGroups
+
+    shops = [f"s{i}" for i in range(40)]
+    rows = pd.DataFrame(
+        {"shop_id": pd.Series(shops, dtype="string[pyarrow]"), "_row": np.arange(40)}
+    )
+    store = BucketFiles(tmp_path, 16)
+    with store:
+        store.append(rows)
+    groups = BucketGroups(store, {str(c): d for c, d in rows.dtypes.items()}, rows.iloc[:0])
+    found = groups.map(lambda g: sorted(g["shop_id"].tolist()))
+    expected = [sorted(store.read(b)["shop_id"].tolist()) for b in store.filled()]
+    assert found == expected and len(found) > 2
+
+    def fails_at_first(group: pd.DataFrame) -> int:
+        if "s0" in set(group["shop_id"]):
+            raise ValueError("bad bucket")
+        return len(group)
+
+    with pytest.raises(ValueError, match="bad bucket"):
+        groups.map(fails_at_first)

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -37,6 +38,9 @@ T = TypeVar("T")
 
 BUCKET_BYTES = 32 * 2**20
 """Bytes of messages file per bucket: a bucket's rows take a few times this in memory."""
+MAP_THREADS = 2
+"""Buckets worked on at once: most of a bucket's work runs in Arrow and numpy, outside the GIL,
+so two use both cores of a small machine; each holds its bucket in memory."""
 MAX_BUCKETS = 512
 """At most this many bucket files (each is an open file during pass 1)."""
 
@@ -177,6 +181,16 @@ def spilled_block(
     return kept
 
 
+def in_turn(func: Callable[[int], T], buckets: list[int]) -> list[T]:
+    """`func` of each bucket on MAP_THREADS threads, the results in bucket order. On an error
+    (or a signal's exception) the buckets not yet started are dropped, not worked out first."""
+    pool = ThreadPoolExecutor(MAP_THREADS)
+    try:
+        return list(pool.map(func, buckets))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 @dataclass(frozen=True)
 class BucketGroups:
     """The messages in bucket files, one group per bucket, read back one at a time."""
@@ -197,8 +211,8 @@ class BucketGroups:
         return frame
 
     def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
-        """`func` of each bucket in turn (one bucket in memory at a time)."""
-        return [func(self.group(bucket)) for bucket in self.store.filled()]
+        """`func` of each bucket, in bucket order; MAP_THREADS buckets in memory at a time."""
+        return in_turn(lambda bucket: func(self.group(bucket)), self.store.filled())
 
     def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> BucketGroups:
         """The buckets with `func` applied as each is read (the files stay as they are)."""
@@ -211,10 +225,12 @@ class BucketGroups:
             return self
         done = BucketFiles(self.store.folder / "settled", self.store.buckets)
         done.folder.mkdir()
+        def settle(bucket: int) -> None:
+            done.put(bucket, self.group(bucket))
+            self.store.path(bucket).unlink()  # not read again: its disk space goes now
+
         with done:
-            for bucket in self.store.filled():
-                done.put(bucket, self.group(bucket))
-                self.store.path(bucket).unlink()  # not read again: its disk space goes now
+            in_turn(settle, self.store.filled())
         return BucketGroups(done, self.dtypes, self.meta)
 
     def held(self) -> None:
