@@ -431,7 +431,7 @@ def shops_evaluation(
     window_chats = in_window(chats, "received_at", inputs.bounds)
     rated = inputs.rated.loc[inputs.rated["shop_id"].isin(shop_ids).to_numpy()]
     metrics = shop_metrics(window_chats, rated, shop_ids, inputs.satisfied_min_rating)
-    # Without chats kept, none of the group's buffers outlive the group (one at a time on disk).
+    # Without chats kept, none of the group's buffers outlive the group (two at a time on disk).
     return metrics, window_chats if inputs.keep_chats else empty_like(window_chats)
 
 

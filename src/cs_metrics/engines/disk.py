@@ -7,8 +7,9 @@ of the shop_id: each shop's rows are all in one bucket. Its bad rows go to the q
 (`engines.quarantine`), and a message repeating an earlier one of its shop in the same block is
 dropped there as a duplicate (one shop's repeated rows would otherwise fill its bucket). Only the
 counts, id findings and shop ids of each block stay in memory. `pipeline` then settles the
-remaining duplicates and evaluates bucket by bucket, one bucket in memory at a time. The
-temporary folder is removed when the run ends, also when it fails.
+remaining duplicates once (rewriting each bucket) and evaluates bucket by bucket, two buckets in
+memory at a time (one per core). The temporary folder is removed when the run ends, also when it
+fails.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def in_turn(func: Callable[[int], T], buckets: list[int]) -> list[T]:
 
 @dataclass(frozen=True)
 class BucketGroups:
-    """The messages in bucket files, one group per bucket, read back one at a time."""
+    """The messages in bucket files, one group per bucket, read back MAP_THREADS at a time."""
 
     store: BucketFiles
     dtypes: dict[str, Any]
