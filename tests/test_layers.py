@@ -19,8 +19,8 @@ PACKAGE = ROOT / "src" / "cs_metrics"
 
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("config", "files", "formats"),
-    ("readers", "reasons", "timestamps", "arrow_text", "validate", "duplicates"),
+    ("arrow_text", "config", "files", "formats"),
+    ("readers", "reasons", "timestamps", "validate", "duplicates"),
     ("policy", "chats", "metrics", "unusable", "engines"),
     ("pipeline", "enforcement"),
     (

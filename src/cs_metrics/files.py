@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cs_metrics.arrow_text import arrow_chunks, first_bytes
 from cs_metrics.errors import LockHeldError, UsageError
 
 Writer = Callable[[BinaryIO], object]
@@ -71,6 +72,8 @@ _FORMULA = f"^'*[{re.escape(FORMULA_STARTS)}]"
 """A text a spreadsheet would evaluate, or one that only looks neutralised (quotes before the
 formula): both get one more quote, so taking one off again gives back the original exactly."""
 _NEUTRALISED = f"^'+[{re.escape(FORMULA_STARTS)}]"
+_FIRST_BYTES = np.frombuffer(("'" + FORMULA_STARTS).encode("ascii"), dtype="uint8")
+"""The first bytes a cell matching either pattern can have."""
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -113,6 +116,12 @@ def _requoted_column(column: pd.Series, pattern: str, add: bool) -> pd.Series | 
         return None if renamed is None else column.cat.rename_categories(list(renamed))
     if not (isinstance(dtype, pd.StringDtype) or dtype == np.object_):
         return None
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        # Both patterns need a quote or a formula character first: a look at each first byte
+        # spares the regular expression for the columns (dates, ids, words) that have none.
+        firsts = [first_bytes(chunk) for chunk in arrow_chunks(column).chunks]
+        if not np.isin(np.concatenate([np.zeros(0, "uint8"), *firsts]), _FIRST_BYTES).any():
+            return None
     hit = (
         column.str.match(pattern)
         if isinstance(dtype, pd.StringDtype)
