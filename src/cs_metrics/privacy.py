@@ -287,6 +287,8 @@ def _by_ascii(
     """`python(text)` (text a `str` Series without missing values): `arrow` computes it for the
     ASCII texts, `python` only for the rest, each in its row."""
     values = pa.array(text)
+    if isinstance(values, pa.ChunkedArray):  # Arrow's mask kernels take arrays only
+        values = values.combine_chunks()
     done = pd.Series(pd.array(arrow(values), dtype=text.dtype), index=text.index)
     rest = ~pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
     if rest.any():
