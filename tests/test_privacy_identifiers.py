@@ -194,11 +194,11 @@ ROLES = st.sampled_from(["buyer", "seller", None])
 MESSAGE_ROWS = st.lists(st.tuples(SHOPS, ROLES, VALUES, VALUES), max_size=20)
 
 
-def messages_frame(rows: list[Any], with_names: bool) -> pd.DataFrame:
+def messages_frame(rows: list[Any], with_names: bool, dtype: str = "string") -> pd.DataFrame:
     frame = pd.DataFrame(
         rows, columns=["shop_id", "sender_role", "sender_id", privacy.NAME_COLUMN], dtype=object
     )
-    frame = frame.astype({"shop_id": "string", "sender_id": "string"})
+    frame = frame.astype({"shop_id": dtype, "sender_id": dtype})
     frame["sender_role"] = pd.Categorical(
         frame["sender_role"], categories=["buyer", "seller", "auto_reply", "system"]
     )
@@ -212,13 +212,14 @@ def messages_frame(rows: list[Any], with_names: bool) -> pd.DataFrame:
     st.lists(MESSAGE_ROWS, max_size=4),
     st.booleans(),
     st.one_of(st.none(), st.frozensets(SHOPS)),
+    st.sampled_from(["string", "str", "category"]),
 )
 def test_data_buyers_and_identifiers_are_the_reference_ones(
-    groups: list[list[Any]], with_names: bool, shops: frozenset[str] | None
+    groups: list[list[Any]], with_names: bool, shops: frozenset[str] | None, dtype: str
 ) -> None:
     """Groups may even share shops (the engines' groups do not): a buyer row repeated in two
     groups is one row of data_buyers and changes no identifier."""
-    frames = [messages_frame(rows, with_names) for rows in groups]
+    frames = [messages_frame(rows, with_names, dtype) for rows in groups]
     dataset = dataset_of(frames)
     expected = reference_data_buyers(frames, shops)
     buyers = privacy.data_buyers(dataset, shops=shops)
