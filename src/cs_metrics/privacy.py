@@ -166,6 +166,7 @@ def _buyer_parts(
 
 
 def _stacked(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts of `_buyer_parts` as one frame (no row when there is no part)."""
     if not parts:
         return pd.DataFrame(columns=["shop_id", "buyer_id", "name"], dtype="string")
     return pd.concat(parts, ignore_index=True)
@@ -176,8 +177,7 @@ def data_buyers(
 ) -> pd.DataFrame:
     """Every buyer the data holds, of any week: shop_id, buyer_id and display name (if given),
     from the buyers' messages (and the chats' buyer_id); of `shops` only, when named."""
-    parts = _buyer_parts(dataset, chats, shops)
-    return _stacked(parts).drop_duplicates(ignore_index=True) if parts else _stacked(parts)
+    return _stacked(_buyer_parts(dataset, chats, shops)).drop_duplicates(ignore_index=True)
 
 
 def data_identifiers(
@@ -274,6 +274,7 @@ _ASCII_TOKEN = f"[{_ASCII_WORD}][{_ASCII_WORD}.+-]*[{_ASCII_WORD}]|[{_ASCII_WORD
 
 
 def _ascii_spaces_joined(text: pa.Array) -> pa.Array:
+    """ASCII texts with each run of white space (as Python's `re` has it) as one space."""
     return pc.replace_substring_regex(text, _ASCII_SPACES, " ")
 
 
