@@ -83,7 +83,7 @@ _WORD_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dty
 
 
 def text_hashes(text: pa.ChunkedArray) -> np.ndarray:
-    """A 64-bit hash of each text value (a missing value hashes as an empty one).
+    """A 64-bit hash of each value of large_string text (a missing value hashes as an empty one).
 
     Equal texts have equal hashes; unequal texts almost never do, so callers compare the texts
     of rows whose hashes repeat (a hash alone decides nothing). Hashing 8 bytes at a time is
