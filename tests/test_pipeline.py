@@ -277,3 +277,32 @@ def test_messages_in_window_keeps_the_asked_roles_columns_shops_and_days(data: P
     everything = messages_in_window(dataset, first, last)
     assert list(everything["message_id"]) == ["m1", "m2", "m4", "m1"]
     assert len(messages_in_window(dataset, None, None, roles=["buyer"])) == 1
+
+
+@pytest.mark.parametrize("detail", [True, False])
+def test_two_halves_of_the_shops_give_one_evaluations_metrics_and_chats(
+    tmp_path: Path, detail: bool
+) -> None:
+    """`by_halves` (every other shop on each of two threads) against one evaluation of all the
+    shops: the same metrics, and the same chats in the same order."""
+    from cs_metrics.generate import GeneratorConfig, generate, write_tables
+    from cs_metrics.pipeline import by_halves, metric_inputs, shop_zones, shops_evaluation
+
+    config = GeneratorConfig(shops=30, start=dt.date(2026, 11, 9), days=15, messages=8000, seed=7)
+    write_tables(generate(config), tmp_path, "csv")
+    policy = Policy()
+    dataset = load(tmp_path, policy)
+    shops = shop_zones(dataset, None)
+    inputs = metric_inputs(
+        dataset, shops, dt.date(2026, 11, 16), dt.date(2026, 11, 22), policy, None, detail, True
+    )
+    messages = dataset.messages
+    shop_ids = pd.Index(messages["shop_id"].unique(), dtype="string").sort_values()
+    one_metrics, one_chats = shops_evaluation(messages, shop_ids, inputs)
+    two_metrics, two_chats = by_halves(messages, shop_ids, inputs)
+    assert len(one_chats) > 1000 and one_chats["shop_id"].nunique() == 30
+    pd.testing.assert_frame_equal(
+        two_metrics.sort_values("shop_id").reset_index(drop=True),
+        one_metrics.sort_values("shop_id").reset_index(drop=True),
+    )
+    pd.testing.assert_frame_equal(two_chats, one_chats.reset_index(drop=True))

@@ -46,16 +46,22 @@ def from_ticks(values: np.ndarray | pd.Series, index: pd.Index | None = None) ->
 
 
 def counted_messages(
-    messages: pd.DataFrame, cutoff: pd.Timestamp | None, auto_reply_counts: bool = True
+    messages: pd.DataFrame,
+    cutoff: pd.Timestamp | None,
+    auto_reply_counts: bool = True,
+    among: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Messages that can open or close a chat, up to the cut-off, in conversation order.
 
     One row per such message: its `position` in `messages`, whether it is in the same
     conversation as the row before and whether a buyer sent it (the text columns stay where they
-    are; chats take them only where needed).
+    are; chats take them only where needed). With `among` (a mask holding whole shops), only
+    those rows.
     """
     roles = ["buyer", "seller", "auto_reply"] if auto_reply_counts else ["buyer", "seller"]
     keep = messages["sender_role"].isin(roles).to_numpy().copy()
+    if among is not None:
+        keep &= among
     sent_at = ticks(messages["sent_at"])
     if cutoff is not None:
         keep = keep & (sent_at <= int(ticks(pd.Series([cutoff]))[0]))
@@ -365,7 +371,9 @@ def build_chats(
     limit: pd.Timedelta,
     auto_reply_counts: bool = True,
     detail: bool = True,
+    among: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Every chat in the data up to the cut-off, with its clock and status (see `chats`)."""
-    ordered = counted_messages(messages, cutoff, auto_reply_counts)
+    """Every chat in the data up to the cut-off, with its clock and status (see `chats`); of
+    the shops whose rows `among` marks, when given (the frame is not copied for them)."""
+    ordered = counted_messages(messages, cutoff, auto_reply_counts, among)
     return chat_clock(chats(messages, ordered, detail), holiday_mode, cutoff, limit)

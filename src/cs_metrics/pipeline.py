@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,7 +20,7 @@ import pandas as pd
 
 from cs_metrics import duplicates, validate
 from cs_metrics.arrow_text import rows_kept
-from cs_metrics.chats import build_chats
+from cs_metrics.chats import build_chats, positions
 from cs_metrics.duplicates import GroupSummary
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
 from cs_metrics.engines.memory import FrameGroups, MemoryEngine
@@ -416,9 +417,13 @@ class MetricInputs:
 
 
 def shops_evaluation(
-    messages: pd.DataFrame, shop_ids: pd.Index, inputs: MetricInputs
+    messages: pd.DataFrame,
+    shop_ids: pd.Index,
+    inputs: MetricInputs,
+    among: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """SPEC 5 fields of `shop_ids` from all their messages, and their chats of the window."""
+    """SPEC 5 fields of `shop_ids` from all their messages (the rows `among` marks, when given),
+    and their chats of the window."""
     holiday_mode = inputs.holiday_mode.loc[inputs.holiday_mode["shop_id"].isin(shop_ids).to_numpy()]
     chats = build_chats(
         messages,
@@ -427,6 +432,7 @@ def shops_evaluation(
         inputs.response_limit,
         inputs.auto_reply_counts,
         inputs.chat_detail,
+        among,
     )
     window_chats = in_window(chats, "received_at", inputs.bounds)
     rated = inputs.rated.loc[inputs.rated["shop_id"].isin(shop_ids).to_numpy()]
@@ -442,7 +448,66 @@ def group_evaluation(
     reported = group["shop_id"].isin(inputs.bounds["shop_id"]).to_numpy()
     messages = group if reported.all() else rows_kept(group, reported)
     shop_ids = pd.Index(messages["shop_id"].unique(), dtype="string").sort_values()
+    halves = len(messages) >= HALVES_FROM_ROWS and len(shop_ids) > 1 and "shop_key" in messages
+    # Only when no chat is kept: two halves' working arrays and chats at once took the weekly
+    # job's peak from 3.7 to 4.2 GB at 10M messages.
+    if halves and not inputs.keep_chats:
+        return by_halves(messages, shop_ids, inputs)
     return shops_evaluation(messages, shop_ids, inputs)
+
+
+HALVES_FROM_ROWS = 2**20
+"""A group of this many messages is evaluated as two halves of its shops, one per core: the
+chats' sort and clock run in Arrow and numpy, outside the GIL (10M messages: 4.3 s in one
+thread, 2.5 s in two)."""
+
+
+def by_halves(
+    messages: pd.DataFrame, shop_ids: pd.Index, inputs: MetricInputs
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`shops_evaluation` of every other shop on each of two threads, the frame shared (no copy);
+    the chats put back in the order one evaluation of all the shops gives (by `shop_key`)."""
+    shop = positions(shop_ids, messages["shop_id"])
+    keys = np.zeros(len(shop_ids), dtype="int64")
+    keys[shop] = messages["shop_key"].to_numpy()  # one key per shop: any of its rows gives it
+    with ThreadPoolExecutor(2) as pool:
+        halves = list(
+            pool.map(
+                lambda h: shops_evaluation(messages, shop_ids[h::2], inputs, shop % 2 == h),
+                (0, 1),
+            )
+        )
+    metrics = pd.concat([m for m, _ in halves], ignore_index=True)
+    chats = pd.concat([c for _, c in halves], ignore_index=True)
+    order = np.argsort(keys[positions(shop_ids, chats["shop_id"])], kind="stable")
+    return metrics, chats.take(order).reset_index(drop=True)
+
+
+def metric_inputs(
+    dataset: Dataset,
+    shops: pd.DataFrame,
+    start: dt.date,
+    end: dt.date,
+    policy: Policy,
+    cutoff: pd.Timestamp | None,
+    chat_detail: bool,
+    keep_chats: bool,
+) -> MetricInputs:
+    """What every group's evaluation needs for the local days start..end of `shops` (shop_id,
+    timezone), as known at the cut-off (default: the latest message)."""
+    cut = resolve_cutoff(dataset, cutoff)
+    bounds = window_bounds(shops, start, end)
+    return MetricInputs(
+        holiday_mode=dataset.holiday_mode,
+        bounds=bounds,
+        rated=counted_ratings(dataset.ratings, dataset.holiday_mode, bounds, cut),
+        cutoff=cut,
+        response_limit=policy.response_limit,
+        auto_reply_counts=policy.auto_reply_counts_as_response,
+        satisfied_min_rating=policy.satisfied_min_rating,
+        chat_detail=chat_detail,
+        keep_chats=keep_chats,
+    )
 
 
 def evaluate(
@@ -462,20 +527,9 @@ def evaluate(
     chats carry only shop, instants and status (no ids or time zone): enough for the metrics,
     and faster; without `keep_chats` no chat comes back at all (only the metrics).
     """
-    cut = resolve_cutoff(dataset, cutoff)
     shops = shop_zones(dataset, shop_ids)
-    bounds = window_bounds(shops, start, end)
-    inputs = MetricInputs(
-        holiday_mode=dataset.holiday_mode,
-        bounds=bounds,
-        rated=counted_ratings(dataset.ratings, dataset.holiday_mode, bounds, cut),
-        cutoff=cut,
-        response_limit=policy.response_limit,
-        auto_reply_counts=policy.auto_reply_counts_as_response,
-        satisfied_min_rating=policy.satisfied_min_rating,
-        chat_detail=chat_detail,
-        keep_chats=keep_chats,
-    )
+    inputs = metric_inputs(dataset, shops, start, end, policy, cutoff, chat_detail, keep_chats)
+    cut, bounds = inputs.cutoff, inputs.bounds
     groups = dataset.message_groups
     found = groups.map(partial(group_evaluation, inputs=inputs))
     # Reported shops with no message (ratings only, or seen only in bad rows) get their metrics

@@ -226,6 +226,7 @@ class BucketGroups:
             return self
         done = BucketFiles(self.store.folder / "settled", self.store.buckets)
         done.folder.mkdir()
+
         def settle(bucket: int) -> None:
             done.put(bucket, self.group(bucket))
             self.store.path(bucket).unlink()  # not read again: its disk space goes now
