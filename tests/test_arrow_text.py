@@ -141,3 +141,31 @@ def test_rows_kept_and_column_taken_equal_pandas_own(values, data):
         taken = arrow_text.column_taken(frame[name], rows, fill=fill)
         pd.testing.assert_extension_array_equal(pd.array(taken), pd.array(expected))
         assert taken.dtype == expected.dtype
+
+
+def _whole_numbers_reference(values: list[str | None]) -> list[int | None] | None:
+    """Reference: every value ASCII digits, none with a leading zero, at most 19 of them."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    ok = all(v.isascii() and v.isdecimal() and not v.startswith("0") for v in present)
+    if not ok or max(map(len, present)) > arrow_text.WIDEST_NUMBER:
+        return None
+    return [None if v is None else int(v) for v in values]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.none()
+        | st.text(
+            alphabet=st.sampled_from(["0", "1", "9", "x", "+", "-", " ", ".", "e", "٣", "５"]),
+            max_size=21,
+        ),
+        max_size=8,
+    )
+)
+def test_whole_numbers_are_exactly_the_ids_of_ascii_digits(values):
+    """Arrow's cast as the digit check reads a column as numbers exactly when every id is digits."""
+    numbers = arrow_text.whole_numbers(pa.chunked_array([pa.array(values, pa.large_string())]))
+    assert (None if numbers is None else numbers.to_pylist()) == _whole_numbers_reference(values)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import MESSAGES_HEADER, drilldown, run, statuses, write_csv
+from cs_metrics import chats
+from cs_metrics.validate import ROLES
 
 HOLIDAY_HEADER = "shop_id,start,end"
 
@@ -484,3 +489,17 @@ S1,c2,m3,buyer,2026-11-17T02:00:00Z
     assert lean.chats.equals(full.chats[lean.chats.columns])
     assert list(lean.chats["status"]) == ["on_time", "pending"]
     assert list(lean.chats["response_minutes"].fillna(-1)) == [20.0, -1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["buyer", "seller", "auto_reply", "system", None]), max_size=10),
+    st.sets(st.sampled_from(["buyer", "seller", "auto_reply", "system"])),
+)
+def test_roles_in_by_category_codes_is_isin_of_the_text(roles, wanted):
+    """The code lookup of checked (categorical) roles against `isin` of the same roles as text."""
+    text = pd.Series(roles, dtype="string")
+    expected = text.isin(sorted(wanted)).to_numpy(dtype=bool, na_value=False)
+    categorical = pd.Series(roles, dtype=ROLES)
+    assert chats.roles_in(categorical, sorted(wanted)).tolist() == expected.tolist()
+    assert chats.roles_in(text, sorted(wanted)).tolist() == expected.tolist()

@@ -59,7 +59,7 @@ def counted_messages(
     those rows.
     """
     roles = ["buyer", "seller", "auto_reply"] if auto_reply_counts else ["buyer", "seller"]
-    keep = messages["sender_role"].isin(roles).to_numpy().copy()
+    keep = roles_in(messages["sender_role"], roles)
     if among is not None:
         keep &= among
     sent_at = ticks(messages["sent_at"])
@@ -96,6 +96,17 @@ def counted_messages(
             "is_buyer": not_buyer == 0,
         }
     )
+
+
+def roles_in(roles: pd.Series, wanted: list[str]) -> np.ndarray:
+    """Which rows' sender_role is one of `wanted` (a missing role is not), as a new array.
+
+    Checked roles are categories: their few codes are looked up, not every row's text.
+    """
+    if isinstance(roles.dtype, pd.CategoricalDtype):
+        lookup = np.append(roles.cat.categories.isin(wanted), False)  # code -1: missing
+        return lookup[roles.cat.codes.to_numpy()]
+    return roles.isin(wanted).to_numpy(dtype=bool, na_value=False)
 
 
 def _same_as_previous(values: np.ndarray) -> np.ndarray:

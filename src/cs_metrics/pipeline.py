@@ -20,7 +20,7 @@ import pandas as pd
 
 from cs_metrics import duplicates, validate
 from cs_metrics.arrow_text import rows_kept
-from cs_metrics.chats import build_chats, positions
+from cs_metrics.chats import build_chats, positions, roles_in
 from cs_metrics.duplicates import GroupSummary
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
 from cs_metrics.engines.memory import FrameGroups, MemoryEngine
@@ -590,7 +590,7 @@ def window_rows(
     if shop_ids:
         keep &= messages["shop_id"].isin(shop_ids).to_numpy(dtype=bool, na_value=False)
     if roles is not None:
-        keep &= messages["sender_role"].isin(list(roles)).to_numpy(dtype=bool, na_value=False)
+        keep &= roles_in(messages["sender_role"], list(roles))
     if start is not None and end is not None:
         bounds = window_bounds(shop_zones(dataset, shop_ids), start, end)
         keep &= window_mask(messages, "sent_at", bounds)
