@@ -18,7 +18,7 @@ from paths import ROOT
 PACKAGE = ROOT / "src" / "cs_metrics"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("errors",),
+    ("errors", "threads"),
     ("arrow_text", "config", "files", "formats"),
     ("readers", "reasons", "timestamps", "validate", "duplicates"),
     ("policy", "chats", "metrics", "unusable", "engines"),
