@@ -323,3 +323,57 @@ def test_csv_bytes_leave_other_columns_to_pandas() -> None:
     frame = pd.DataFrame({"a": ["x", 1], "b": pd.array([1, None], dtype="Int64")})
     assert not files._arrow_writes(frame)
     assert files.csv_bytes(frame) == b"a,b\nx,1\n1,\n"
+
+
+_CHAT_ROW = st.tuples(
+    st.sampled_from(["s2", "s1", "S", "é", "s10"]),
+    st.sampled_from(["10", "9", "c", "ä"]),
+    st.integers(0, 3),
+    st.none() | st.integers(0, 5),
+    st.sampled_from(["Asia/Singapore", "Asia/Bangkok", "UTC"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_CHAT_ROW, max_size=14))
+def test_chat_rows_are_in_the_order_of_a_stable_pandas_sort(rows):
+    """Arrow's sort against `sort_values(kind="stable")` on shop, received instant and
+    conversation: ties keep their order, text goes by code point."""
+    base = pd.Timestamp("2026-11-16T01:00:00Z")
+    received = pd.Series(
+        [base + pd.Timedelta(hours=r[2]) for r in rows], dtype="datetime64[us, UTC]"
+    )
+    answered = [None if r[3] is None else base + pd.Timedelta(hours=r[2] + r[3]) for r in rows]
+    chats = pd.DataFrame(
+        {
+            "shop_id": pd.Series([r[0] for r in rows], dtype="string"),
+            "conversation_id": pd.Series([r[1] for r in rows], dtype="string"),
+            "first_message_id": pd.Series([str(i) for i in range(len(rows))], dtype="string"),
+            "buyer_id": pd.Series(["b"] * len(rows), dtype="string"),
+            "buyer_messages": np.ones(len(rows), dtype="int64"),
+            "received_at": received,
+            "responded_at": pd.Series(answered, dtype="datetime64[us, UTC]"),
+            "responder_role": pd.Series(["seller"] * len(rows), dtype="string"),
+            "responder_id": pd.Series(["x"] * len(rows), dtype="string"),
+            "response_message_id": pd.Series(["m"] * len(rows), dtype="string"),
+            "response_minutes": np.zeros(len(rows)),
+            "deadline_at": received + pd.Timedelta(hours=12),
+            "status": pd.Categorical(["on_time"] * len(rows)),
+            "timezone": pd.Series([r[4] for r in rows], dtype="string"),
+        }
+    )
+    expected = chats.sort_values(["shop_id", "received_at", "conversation_id"], kind="stable")
+    out = output.chat_rows(chats)
+    assert out["first_message_id"].tolist() == expected["first_message_id"].tolist()
+    assert out.index.equals(pd.RangeIndex(len(rows)))
+    local = [
+        None if pd.isna(t) else t.tz_convert(z).isoformat()
+        for t, z in zip(expected["responded_at"], expected["timezone"], strict=True)
+    ]
+    assert (
+        out["responded_at_local"]
+        .astype(object)
+        .where(out["responded_at_local"].notna(), None)
+        .tolist()
+        == local
+    )
