@@ -639,6 +639,14 @@ def scanned_roles(rules: RuleSet, *, include_buyer_abuse: bool = False) -> set[s
     return roles | {"buyer"} if rules.asked_first else roles
 
 
+def _ranked(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(codes, return_inverse=True)` of codes in 0..size-1, by counting, not sorting:
+    the distinct codes in order, and each code's place among them."""
+    present = np.zeros(size, dtype=bool)
+    present[codes] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[codes]
+
+
 def scan_messages(
     messages: pd.DataFrame, rules: RuleSet, *, include_buyer_abuse: bool = False
 ) -> pd.DataFrame:
@@ -663,8 +671,8 @@ def scan_messages(
         return text.take(pa.array(code if rows is None else code[rows]))
 
     def has_role(codes: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
-        """Whether each of `codes` is one of the `wanted` roles."""
-        return np.isin(codes, np.flatnonzero(np.isin(np.asarray(role_names), list(wanted))))
+        """Whether each of `codes` is one of the `wanted` roles (a lookup of the few roles)."""
+        return np.isin(np.asarray(role_names), list(wanted))[codes]
 
     reach = (
         _broadcast(candidates, of_rows(folded), rules.broadcast_min_conversations)
@@ -681,7 +689,7 @@ def scan_messages(
         if not len(rows):
             return []
         # The distinct texts of these rows, and each row's place among them.
-        needed, place = np.unique(code[rows], return_inverse=True)
+        needed, place = _ranked(code[rows], len(texts))
         own = tuple(n for n in rules.neutralisers_for(category) if "all" not in n.categories)
         text = _neutralised(_at(shared, needed), own)
         # A rule fires only where its pattern matches, so one pass of all the category's
