@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import MESSAGES_HEADER, compute, run, shop, write_csv, write_jsonl, write_parquet
 from cs_metrics.reasons import Reason
@@ -417,3 +419,22 @@ def test_parquet_integer_epoch_and_date_columns(data: Path) -> None:
     doc = compute(data)
     assert doc["input"]["messages"]["rows_used"] == 2
     assert shop(doc, "S1")["chats_excluded_holiday_mode"] == 1
+
+
+def _whole_rating_reference(values: pd.Series) -> pd.Series:
+    """Reference: every row's text read as a rating on its own."""
+    whole = values.str.fullmatch(r"[0-9]+(?:\.0+)?").fillna(False).astype(bool)
+    number = pd.to_numeric(values.where(whole), errors="coerce")
+    return number.where((number >= 1) & (number <= 5)).astype("Int8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.none() | st.text(alphabet=st.sampled_from(["0", "1", "5", "6", ".", "+", "-", "a"])),
+        max_size=12,
+    )
+)
+def test_ratings_read_once_per_distinct_text_are_those_read_per_row(raw):
+    values = pd.Series(raw, dtype="string").replace("", None)
+    assert whole_rating(values).equals(_whole_rating_reference(values))

@@ -386,10 +386,17 @@ def check_holiday_mode(
 
 
 def whole_rating(values: pd.Series) -> pd.Series:
-    """Ratings 1..5 written as whole numbers (`5`, `5.0`); anything else is missing."""
-    whole = values.str.fullmatch(r"[0-9]+(?:\.0+)?").fillna(False).astype(bool)
-    number = pd.to_numeric(values.where(whole), errors="coerce")
-    return number.where((number >= 1) & (number <= 5)).astype("Int8")
+    """Ratings 1..5 written as whole numbers (`5`, `5.0`); anything else is missing.
+
+    Each distinct text is read once (a table of ratings holds a few: `1` to `5`, maybe `5.0`).
+    """
+    codes, distinct = dictionary_codes(arrow_chunks(values))
+    text = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([distinct], pa.large_string())))
+    whole = text.str.fullmatch(r"[0-9]+(?:\.0+)?").fillna(False).astype(bool)
+    number = pd.to_numeric(text.where(whole), errors="coerce")
+    rating = number.where((number >= 1) & (number <= 5)).fillna(0).to_numpy("int8")
+    found = np.append(rating, 0).astype("int8")[codes]  # code -1 (missing) finds 0: no rating
+    return pd.Series(pd.arrays.IntegerArray(found, found == 0), index=values.index)
 
 
 def _timestamp_checks(
