@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -306,3 +307,42 @@ def test_two_halves_of_the_shops_give_one_evaluations_metrics_and_chats(
         one_metrics.sort_values("shop_id").reset_index(drop=True),
     )
     pd.testing.assert_frame_equal(two_chats, one_chats.reset_index(drop=True))
+
+
+def test_keyed_shops_name_each_key_from_any_of_its_rows() -> None:
+    from cs_metrics.pipeline import keyed_shops
+
+    group = pd.DataFrame(
+        {
+            "shop_id": pd.Series(["S2", "S1", "S2", "S4", "S1"], dtype="string"),
+            "shop_key": np.array([0, 1, 0, 3, 1]),  # key 2: no row of this group
+        }
+    )
+    key, ids = keyed_shops(group)
+    assert key.tolist() == [0, 1, 0, 3, 1]
+    assert ids[0] == "S2" and ids[1] == "S1" and pd.isna(ids[2]) and ids[3] == "S4"
+
+
+@pytest.mark.parametrize("some", [False, True])
+def test_a_groups_shops_by_their_keys_are_those_by_their_text(tmp_path: Path, some: bool) -> None:
+    """`group_evaluation` of a settled group (shops found by `shop_key`) against the same rows
+    without the keys (shops found by each row's shop_id): the same metrics and chats."""
+    from cs_metrics.generate import GeneratorConfig, generate, write_tables
+    from cs_metrics.pipeline import group_evaluation, metric_inputs, shop_zones
+
+    config = GeneratorConfig(shops=25, start=dt.date(2026, 11, 9), days=15, messages=5000, seed=3)
+    write_tables(generate(config), tmp_path, "csv")
+    policy = Policy()
+    dataset = load(tmp_path, policy)
+    reported = list(dataset.shop_ids[::8]) if some else None
+    shops = shop_zones(dataset, reported)
+    inputs = metric_inputs(
+        dataset, shops, dt.date(2026, 11, 16), dt.date(2026, 11, 22), policy, None, True, True
+    )
+    keyed = dataset.messages
+    assert "shop_key" in keyed
+    by_key = group_evaluation(keyed, inputs)
+    by_text = group_evaluation(keyed.drop(columns=["shop_key", "conversation_key"]), inputs)
+    assert by_key[0]["shop_id"].nunique() == (4 if some else 25) and len(by_key[1]) > 100
+    pd.testing.assert_frame_equal(by_key[0], by_text[0])
+    pd.testing.assert_frame_equal(by_key[1], by_text[1])

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cs_metrics import duplicates, validate
-from cs_metrics.arrow_text import rows_kept
+from cs_metrics.arrow_text import column_taken, rows_kept
 from cs_metrics.chats import build_chats, positions, roles_in
 from cs_metrics.duplicates import GroupSummary
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
@@ -445,9 +445,16 @@ def group_evaluation(
     group: pd.DataFrame, inputs: MetricInputs
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and window chats of the reported shops whose messages are in this group."""
-    reported = group["shop_id"].isin(inputs.bounds["shop_id"]).to_numpy()
+    if "shop_key" in group and len(group) and group["shop_key"].min() >= 0:
+        # A settled group's shops by their keys: a lookup per shop, not per row's text.
+        key, ids = keyed_shops(group)
+        wanted = ids.isin(inputs.bounds["shop_id"]) & ids.notna()
+        reported = wanted[key]
+        shop_ids = pd.Index(ids[wanted], dtype="string").sort_values()
+    else:
+        reported = group["shop_id"].isin(inputs.bounds["shop_id"]).to_numpy()
+        shop_ids = pd.Index(group["shop_id"][reported].unique(), dtype="string").sort_values()
     messages = group if reported.all() else rows_kept(group, reported)
-    shop_ids = pd.Index(messages["shop_id"].unique(), dtype="string").sort_values()
     halves = len(messages) >= HALVES_FROM_ROWS and len(shop_ids) > 1 and "shop_key" in messages
     # Only when no chat is kept: two halves' working arrays and chats at once took the weekly
     # job's peak from 3.7 to 4.2 GB at 10M messages.
@@ -462,14 +469,27 @@ chats' sort and clock run in Arrow and numpy, outside the GIL (10M messages: 4.3
 thread, 2.5 s in two)."""
 
 
+def keyed_shops(group: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Each row's `shop_key`, and the shop_id of each key (missing for a key no row has).
+
+    A settled group's rows of one shop share a key: one row per key is looked at.
+    """
+    key = group["shop_key"].to_numpy()
+    row_of = np.full(int(key.max(initial=-1)) + 1, -1, dtype="int64")
+    row_of[key] = np.arange(len(key))  # any row of a key will do: they hold the same shop
+    ids = pd.Series(column_taken(group["shop_id"], row_of, fill=True))
+    return key, pd.Index(ids, dtype="string")
+
+
 def by_halves(
     messages: pd.DataFrame, shop_ids: pd.Index, inputs: MetricInputs
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`shops_evaluation` of every other shop on each of two threads, the frame shared (no copy);
     the chats put back in the order one evaluation of all the shops gives (by `shop_key`)."""
-    shop = positions(shop_ids, messages["shop_id"])
+    key, ids = keyed_shops(messages)
+    shop = shop_ids.get_indexer(ids)[key]
     keys = np.zeros(len(shop_ids), dtype="int64")
-    keys[shop] = messages["shop_key"].to_numpy()  # one key per shop: any of its rows gives it
+    keys[shop] = key  # one key per shop: any of its rows gives it
     with ThreadPoolExecutor(2) as pool:
         halves = list(
             pool.map(
