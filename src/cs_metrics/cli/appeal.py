@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cs_metrics import appeal, privacy, week_files, weekly
 from cs_metrics.cli.common import (
     DateFormatOpt,
     HistoryOpt,
@@ -52,6 +51,10 @@ def appeal_command(
     date_format: DateFormatOpt = None,
     reject_mangled_ids: RejectIdsOpt = False,
 ) -> None:
+    # Imported here: the pack's modules (report templates, Jinja) would slow every command's
+    # start by a tenth of a second.
+    from cs_metrics import appeal, privacy, week_files, weekly
+
     day = weekly.check_monday(parse_day(as_of, "--as-of"))
     store = stored_history(out, history)
     week = week_files.load_week(out, day, store)
