@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from cs_metrics.arrow_text import missing_text
 from cs_metrics.errors import InputError
 from cs_metrics.readers.folder import LINE_BYTES_MAX, PARSE_ERROR, size_text
 from cs_metrics.readers.frames import arrow_to_frame, concat_blocks, with_parse_error
@@ -318,7 +319,7 @@ def _csv_blocks_tolerant(path: Path, usecols: list[str], options: dict) -> Itera
             swallowed.check(frame_columns(block[header]), len(block))
             flagged = (block["_extra"] != "").to_numpy()
             block = block[usecols].astype("string")
-            block[PARSE_ERROR] = pd.Series(pd.NA, index=block.index, dtype="string")
+            block[PARSE_ERROR] = missing_text(block.index)
             block.loc[flagged, PARSE_ERROR] = "row has more fields than the header"
             yield block
     if not ended:

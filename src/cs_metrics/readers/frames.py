@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cs_metrics.arrow_text import missing_text
 from cs_metrics.readers.folder import PARSE_ERROR, TIMESTAMP_COLUMNS
 
 
@@ -27,7 +28,7 @@ def first_line(exc: BaseException) -> str:
 def with_parse_error(block: pd.DataFrame) -> pd.DataFrame:
     """A block of well-formed rows, with the (empty) PARSE_ERROR column."""
     block = block.copy()
-    block[PARSE_ERROR] = pd.Series(pd.NA, index=block.index, dtype="string")
+    block[PARSE_ERROR] = missing_text(block.index)
     return block
 
 
@@ -47,7 +48,7 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     for name in table.column_names:
         frame[name] = _arrow_column(name, table.column(name))
-    frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    frame[PARSE_ERROR] = missing_text(frame.index)
     return frame
 
 

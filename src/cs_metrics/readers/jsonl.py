@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from cs_metrics.arrow_text import missing_text
 from cs_metrics.errors import InputError
 from cs_metrics.readers.folder import (
     LINE_BYTES_MAX,
@@ -182,9 +183,7 @@ def _json_frame(lines: list[str], wanted: tuple[str, ...]) -> tuple[pd.DataFrame
     }
     block = pd.DataFrame(
         {
-            c: texts[c][0]
-            if c in keys
-            else pd.Series(pd.NA, index=pd.RangeIndex(len(records)), dtype="string")
+            c: texts[c][0] if c in keys else missing_text(pd.RangeIndex(len(records)))
             for c in wanted
         },
         index=pd.RangeIndex(len(records)),
