@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -169,3 +171,28 @@ def test_whole_numbers_are_exactly_the_ids_of_ascii_digits(values):
     """Arrow's cast as the digit check reads a column as numbers exactly when every id is digits."""
     numbers = arrow_text.whole_numbers(pa.chunked_array([pa.array(values, pa.large_string())]))
     assert (None if numbers is None else numbers.to_pylist()) == _whole_numbers_reference(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.none() | st.sampled_from(["a", "", "é", "bb"]), max_size=14),
+    st.lists(st.integers(0, 14), max_size=4),
+    st.data(),
+)
+def test_chunks_taken_is_arrows_take_of_the_joined_chunks(values, cuts, data):
+    """Taking from each chunk its own rows, against Arrow's take of the whole column (chunks
+    of any size, empty ones too; rows in any order, repeated, missing with `fill`)."""
+    edges = sorted({0, len(values), *(min(c, len(values)) for c in cuts)})
+    pieces = [values[a:b] for a, b in itertools.pairwise(edges)] + [[]]
+    column = pa.chunked_array([pa.array(p, pa.large_string()) for p in pieces], pa.large_string())
+    fill = data.draw(st.booleans())
+    low = -1 if fill else 0
+    rows = np.array(
+        data.draw(
+            st.lists(st.integers(low, len(values) - 1), max_size=10) if values else st.just([])
+        ),
+        dtype="int64",
+    )
+    indices = pa.array(rows, mask=rows < 0) if fill else pa.array(rows, pa.int64())
+    expected = column.combine_chunks().take(indices).to_pylist()
+    assert arrow_text.chunks_taken(column, rows, fill).to_pylist() == expected

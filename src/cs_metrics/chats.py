@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 from cs_metrics.arrow_text import (
     arrow_chunks,
     arrow_strings,
+    chunks_taken,
     column_taken,
     dictionary_codes,
     id_numbers,
@@ -131,7 +132,7 @@ def _ties_by_message_id(
     inner = positions > 0
     continues[inner] = same_as_previous[positions[inner] - 1]
     run = np.cumsum(~continues)
-    ids = pa.chunked_array(arrow_strings(message_id)).take(rows[order[positions]])
+    ids = chunks_taken(pa.chunked_array(arrow_strings(message_id)), rows[order[positions]])
     within = pc.sort_indices(
         pa.table({"run": run, "message_id": ids}),
         sort_keys=[("run", "ascending"), ("message_id", "ascending")],

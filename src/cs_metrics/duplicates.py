@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from cs_metrics.arrow_text import (
     arrow_chunks,
+    chunks_taken,
     clean_text,
     dictionary_codes,
     id_numbers,
@@ -59,7 +60,9 @@ def repeated_ids(
     if not len(shared):
         return repeated
     rows = np.flatnonzero(np.isin(values, shared))
-    codes = pd.factorize(values[rows])[0] if exact else dictionary_codes(arrow.take(rows))[0]
+    codes = (
+        pd.factorize(values[rows])[0] if exact else dictionary_codes(chunks_taken(arrow, rows))[0]
+    )
     repeated[rows] = repeated_pairs(shop[rows], codes.astype("int64"))
     return repeated
 
