@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -503,3 +504,34 @@ def test_roles_in_by_category_codes_is_isin_of_the_text(roles, wanted):
     categorical = pd.Series(roles, dtype=ROLES)
     assert chats.roles_in(categorical, sorted(wanted)).tolist() == expected.tolist()
     assert chats.roles_in(text, sorted(wanted)).tolist() == expected.tolist()
+
+
+def test_keyed_shops_name_each_key_from_any_of_its_rows() -> None:
+    group = pd.DataFrame(
+        {
+            "shop_id": pd.Series(["S2", "S1", "S2", "S4", "S1"], dtype="string"),
+            "shop_key": np.array([0, 1, 0, 3, 1]),  # key 2: no row of this group
+        }
+    )
+    key, ids = chats.keyed_shops(group)
+    assert key.tolist() == [0, 1, 0, 3, 1]
+    assert ids[0] == "S2" and ids[1] == "S1" and pd.isna(ids[2]) and ids[3] == "S4"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["S1", "S2", "S3", "é"]), min_size=1, max_size=12), st.data())
+def test_shop_positions_by_key_are_those_by_text(shops, data):
+    """A keyed group's shop positions (one lookup per key) against every row's text looked up."""
+    codes = {s: k for k, s in enumerate(dict.fromkeys(shops))}  # as text_codes numbers them
+    frame = pd.DataFrame(
+        {
+            "shop_id": pd.Series(shops, dtype="string"),
+            "shop_key": np.array([codes[s] for s in shops], dtype="int64"),
+        }
+    )
+    index = pd.Index(
+        data.draw(st.lists(st.sampled_from(["S1", "S2", "S3", "é", "S9"]), unique=True))
+    )
+    expected = chats.positions(index, frame["shop_id"]).tolist()
+    assert chats.shop_positions(index, frame).tolist() == expected
+    assert chats.shop_positions(index, frame.drop(columns="shop_key")).tolist() == expected

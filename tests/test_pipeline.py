@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -307,20 +306,6 @@ def test_two_halves_of_the_shops_give_one_evaluations_metrics_and_chats(
         one_metrics.sort_values("shop_id").reset_index(drop=True),
     )
     pd.testing.assert_frame_equal(two_chats, one_chats.reset_index(drop=True))
-
-
-def test_keyed_shops_name_each_key_from_any_of_its_rows() -> None:
-    from cs_metrics.pipeline import keyed_shops
-
-    group = pd.DataFrame(
-        {
-            "shop_id": pd.Series(["S2", "S1", "S2", "S4", "S1"], dtype="string"),
-            "shop_key": np.array([0, 1, 0, 3, 1]),  # key 2: no row of this group
-        }
-    )
-    key, ids = keyed_shops(group)
-    assert key.tolist() == [0, 1, 0, 3, 1]
-    assert ids[0] == "S2" and ids[1] == "S1" and pd.isna(ids[2]) and ids[3] == "S4"
 
 
 @pytest.mark.parametrize("some", [False, True])

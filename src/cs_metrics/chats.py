@@ -225,6 +225,32 @@ def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
     return found[codes]
 
 
+def is_keyed(frame: pd.DataFrame) -> bool:
+    """Whether `frame` holds rows of one settled group, its shops keyed (`shop_key`)."""
+    return "shop_key" in frame and len(frame) > 0 and int(frame["shop_key"].min()) >= 0
+
+
+def keyed_shops(group: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Each row's `shop_key`, and the shop_id of each key (missing for a key no row has).
+
+    A settled group's rows of one shop share a key: one row per key is looked at.
+    """
+    key = group["shop_key"].to_numpy()
+    row_of = np.full(int(key.max(initial=-1)) + 1, -1, dtype="int64")
+    row_of[key] = np.arange(len(key))  # any row of a key will do: they hold the same shop
+    ids = pd.Series(column_taken(group["shop_id"], row_of, fill=True))
+    return key, pd.Index(ids, dtype="string")
+
+
+def shop_positions(index: pd.Index, frame: pd.DataFrame) -> np.ndarray:
+    """`positions(index, frame["shop_id"])`: by shop key where the rows are keyed (a lookup
+    per shop rather than a hash of every row's text)."""
+    if not is_keyed(frame):
+        return positions(index, frame["shop_id"])
+    key, ids = keyed_shops(frame)
+    return index.get_indexer(ids)[key]
+
+
 def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes and distinct values of text, hashed by Arrow."""
     codes, distinct = dictionary_codes(arrow_chunks(values.astype("string")))

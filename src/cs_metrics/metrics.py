@@ -19,6 +19,7 @@ from cs_metrics.chats import (
     merged_periods,
     period_shops,
     positions,
+    shop_positions,
     ticks,
 )
 from cs_metrics.timestamps import INSTANT
@@ -76,7 +77,7 @@ def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFram
 
 def window_mask(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> np.ndarray:
     """Whether each row's `at` instant falls in its shop's window."""
-    position = positions(pd.Index(bounds["shop_id"]), frame["shop_id"])
+    position = shop_positions(pd.Index(bounds["shop_id"]), frame)
     known = position >= 0
     start = ticks(bounds["window_start"])[position]
     end = ticks(bounds["window_end"])[position]

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from cs_metrics import duplicates, validate
-from cs_metrics.arrow_text import column_taken, rows_kept
-from cs_metrics.chats import build_chats, positions, roles_in
+from cs_metrics.arrow_text import rows_kept
+from cs_metrics.chats import build_chats, is_keyed, keyed_shops, positions, roles_in
 from cs_metrics.duplicates import GroupSummary
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
 from cs_metrics.engines.memory import FrameGroups, MemoryEngine
@@ -445,7 +445,7 @@ def group_evaluation(
     group: pd.DataFrame, inputs: MetricInputs
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The metrics and window chats of the reported shops whose messages are in this group."""
-    if "shop_key" in group and len(group) and group["shop_key"].min() >= 0:
+    if is_keyed(group):
         # A settled group's shops by their keys: a lookup per shop, not per row's text.
         key, ids = keyed_shops(group)
         wanted = ids.isin(inputs.bounds["shop_id"]) & ids.notna()
@@ -467,18 +467,6 @@ HALVES_FROM_ROWS = 2**20
 """A group of this many messages is evaluated as two halves of its shops, one per core: the
 chats' sort and clock run in Arrow and numpy, outside the GIL (10M messages: 4.3 s in one
 thread, 2.5 s in two)."""
-
-
-def keyed_shops(group: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
-    """Each row's `shop_key`, and the shop_id of each key (missing for a key no row has).
-
-    A settled group's rows of one shop share a key: one row per key is looked at.
-    """
-    key = group["shop_key"].to_numpy()
-    row_of = np.full(int(key.max(initial=-1)) + 1, -1, dtype="int64")
-    row_of[key] = np.arange(len(key))  # any row of a key will do: they hold the same shop
-    ids = pd.Series(column_taken(group["shop_id"], row_of, fill=True))
-    return key, pd.Index(ids, dtype="string")
 
 
 def by_halves(
