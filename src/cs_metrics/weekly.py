@@ -17,6 +17,7 @@ import pandas as pd
 
 from cs_metrics import enforcement, files, formats, history, output, week_files
 from cs_metrics.arrow_text import rows_kept
+from cs_metrics.duplicates import CONVERSATION_KEYS
 from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import UsageError
 from cs_metrics.fetch.performance import tiktok_figures
@@ -459,7 +460,9 @@ def week_findings(
     def group_findings(group: pd.DataFrame) -> pd.DataFrame:
         def pick(roles: set[str], talks: pd.DataFrame | None) -> pd.DataFrame:
             """The group's messages of `roles` in the week (of the conversations `talks`)."""
-            messages = window_rows(group, dataset, first, last, columns=SCAN_COLUMNS, roles=roles)
+            # With the keys of settled messages: the scan groups by them rather than by text.
+            columns = (*SCAN_COLUMNS, *CONVERSATION_KEYS)
+            messages = window_rows(group, dataset, first, last, columns=columns, roles=roles)
             sent = None if cutoff is None else (messages["sent_at"] <= cutoff).to_numpy(bool)
             if sent is not None and not sent.all():
                 messages = rows_kept(messages, sent)

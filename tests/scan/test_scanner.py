@@ -923,3 +923,35 @@ def test_ranked_codes_are_numpys_unique_with_inverse(codes):
     needed, place = scanner._ranked(array, 10)
     expected, inverse = np.unique(array, return_inverse=True)
     assert needed.tolist() == expected.tolist() and place.tolist() == inverse.ravel().tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["S1", "S2"]),
+            st.sampled_from(["10", "11", "12", "13"]),
+            st.sampled_from(["hi", "hi ", "promo", ""]),
+        ),
+        min_size=1,  # the scan never asks about no message
+        max_size=16,
+    ),
+    st.integers(1, 3),
+)
+def test_broadcast_by_keys_is_broadcast_by_text(rows, least):
+    """Settled messages' integer keys group shops and conversations as their texts do."""
+    shops = [r[0] for r in rows]
+    talks = [r[1] for r in rows]
+    frame = pd.DataFrame(
+        {
+            "shop_id": pd.Series(shops, dtype="string"),
+            "conversation_id": pd.Series(talks, dtype="string"),
+        }
+    )
+    keyed = frame.assign(
+        shop_key=pd.factorize(pd.Series(shops))[0],
+        conversation_key=np.array([7438000000000000000 + int(t) for t in talks], dtype="uint64"),
+    )
+    folded = pa.chunked_array([pa.array([r[2] for r in rows], pa.large_string())])
+    by_text = scanner._broadcast(frame, folded, least)
+    assert scanner._broadcast(keyed, folded, least).tolist() == by_text.tolist()

@@ -568,6 +568,13 @@ def _at(text: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
     return text if len(rows) == len(text) else text.take(pa.array(rows))
 
 
+def _group_codes(frame: pd.DataFrame, key: str, text: str) -> np.ndarray:
+    """Codes 0.. of a column's distinct values: of its integer key where the rows have one
+    (settled messages do), cheaper to hash than the text."""
+    values = frame[key].to_numpy() if key in frame else frame[text]
+    return pd.factorize(values)[0].astype(np.int64)
+
+
 def _broadcast(frame: pd.DataFrame, folded: pa.ChunkedArray, min_conversations: int) -> np.ndarray:
     """Whether each message's normalised text reaches >= min_conversations of its shop's chats."""
     spaced = _rewrite_matching(
@@ -576,8 +583,8 @@ def _broadcast(frame: pd.DataFrame, folded: pa.ChunkedArray, min_conversations: 
     key = pc.utf8_trim_whitespace(spaced)
     keys = pc.dictionary_encode(key).combine_chunks()
     key_code = keys.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    shop_code = pd.factorize(frame["shop_id"])[0].astype(np.int64)
-    chat_code = pd.factorize(frame["conversation_id"])[0].astype(np.int64)
+    shop_code = _group_codes(frame, "shop_key", "shop_id")
+    chat_code = _group_codes(frame, "conversation_key", "conversation_id")
     # (shop, text) groups, then the distinct (group, conversation) pairs counted per group.
     group, _ = pd.factorize(shop_code * len(keys.dictionary) + key_code)
     width = int(chat_code.max(initial=0)) + 1
