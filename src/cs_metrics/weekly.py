@@ -468,11 +468,12 @@ def week_findings(
                 messages = rows_kept(messages, sent)
             if talks is not None:
                 # The few conversations' ids first, then the exact (shop, conversation) pairs.
-                near = messages.loc[
-                    messages["conversation_id"].isin(talks["conversation_id"]).to_numpy(bool)
-                ]
+                near = rows_kept(
+                    messages,
+                    messages["conversation_id"].isin(talks["conversation_id"]).to_numpy(bool),
+                )
                 exact = conversation_keys(near).isin(conversation_keys(talks))
-                messages = near.loc[exact.to_numpy(dtype=bool)]
+                messages = rows_kept(near, exact.to_numpy(dtype=bool))
             return messages
 
         return scan_asking_late(pick, rules)
