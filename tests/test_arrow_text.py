@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -196,3 +197,7 @@ def test_chunks_taken_is_arrows_take_of_the_joined_chunks(values, cuts, data):
     indices = pa.array(rows, mask=rows < 0) if fill else pa.array(rows, pa.int64())
     expected = column.combine_chunks().take(indices).to_pylist()
     assert arrow_text.chunks_taken(column, rows, fill).to_pylist() == expected
+    # Chunk by chunk whatever share of the rows is taken (it joins the chunks for a large one).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(arrow_text, "MOST_ROWS", 0)
+        assert arrow_text.chunks_taken(column, rows, fill).to_pylist() == expected

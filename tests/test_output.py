@@ -377,3 +377,35 @@ def test_chat_rows_are_in_the_order_of_a_stable_pandas_sort(rows):
         .tolist()
         == local
     )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.none() | st.integers(0, 10**7),
+            st.none()
+            | st.sampled_from(["Asia/Ho_Chi_Minh", "America/New_York", "UTC", "Asia/Kathmandu"]),
+        ),
+        max_size=12,
+    )
+)
+def test_local_instants_are_each_rows_isoformat_in_its_zone(rows):
+    """Each zone's rows made into text together and put back in order: the same text as each
+    instant's own `isoformat` in its zone; no instant or no zone stays missing."""
+    base = pd.Timestamp("2026-03-08T00:00:00Z")
+    instants = pd.Series(
+        [None if r[0] is None else base + pd.Timedelta(seconds=r[0]) for r in rows],
+        dtype="datetime64[us, UTC]",
+        index=pd.RangeIndex(5, 5 + len(rows)),
+    )
+    zones = pd.Series([r[1] for r in rows], dtype="string", index=instants.index)
+    out = files.iso_local(instants, zones)
+    expected = [
+        None
+        if t is None or z is None
+        else (base + pd.Timedelta(seconds=t)).tz_convert(z).isoformat()
+        for t, z in rows
+    ]
+    assert out.index.equals(instants.index)
+    assert out.astype(object).where(out.notna(), None).tolist() == expected

@@ -284,11 +284,23 @@ def iso_utc(instant: pd.Timestamp | None, zulu: bool = False) -> str | None:
 
 
 def iso_local(instants: pd.Series, zones: pd.Series) -> pd.Series:
-    """Instants as ISO-8601 text with each row's local offset (missing stays missing)."""
-    out = pd.Series(pd.NA, index=instants.index, dtype="string")
-    for zone, idx in zones.groupby(zones, sort=False).groups.items():
-        out.loc[idx] = iso_text(instants.loc[idx].dt.tz_convert(str(zone)))
-    return out
+    """Instants as ISO-8601 text with each row's local offset (missing stays missing, as does
+    an instant without a zone)."""
+    codes, distinct = pd.factorize(zones.to_numpy(dtype=object, na_value=None))
+    # Each zone's rows made into text together, then all put back in the rows' order by one take
+    # (setting each zone's rows into a column of text copies it once per zone).
+    order = np.argsort(codes, kind="stable")
+    # Where each code's rows start in `order`: code -1 (no zone) first, then each zone's.
+    starts = np.searchsorted(codes[order], np.arange(-1, len(distinct) + 1))
+    pieces = [pa.nulls(int(starts[1]), pa.large_string())]
+    for number, zone in enumerate(distinct):
+        rows = order[starts[number + 1] : starts[number + 2]]
+        local = instants.iloc[rows].dt.tz_convert(str(zone))
+        pieces.append(arrow_chunks(iso_text(local)).combine_chunks())
+    place = np.empty(len(codes), dtype="int64")
+    place[order] = np.arange(len(codes))
+    text = pa.concat_arrays(pieces).take(pa.array(place))
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([text])), index=instants.index)
 
 
 def iso_text(instants: pd.Series) -> pd.Series:
