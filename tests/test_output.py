@@ -409,3 +409,10 @@ def test_local_instants_are_each_rows_isoformat_in_its_zone(rows):
     ]
     assert out.index.equals(instants.index)
     assert out.astype(object).where(out.notna(), None).tolist() == expected
+
+
+def test_local_instants_without_zones_are_missing():
+    """No zone given at all (a drill-down without its time zone column): every text missing."""
+    instants = pd.Series(pd.to_datetime(["2026-01-01T00:00:00Z", None], utc=True))
+    out = files.iso_local(instants, pd.Series(dtype="string"))
+    assert out.isna().all() and len(out) == 2

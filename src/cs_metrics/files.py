@@ -285,7 +285,9 @@ def iso_utc(instant: pd.Timestamp | None, zulu: bool = False) -> str | None:
 
 def iso_local(instants: pd.Series, zones: pd.Series) -> pd.Series:
     """Instants as ISO-8601 text with each row's local offset (missing stays missing, as does
-    an instant without a zone)."""
+    an instant without a zone, or with no zone given at all)."""
+    if not zones.index.equals(instants.index):
+        zones = zones.reindex(instants.index)  # each instant's zone is the one of its label
     codes, distinct = pd.factorize(zones.to_numpy(dtype=object, na_value=None))
     # Each zone's rows made into text together, then all put back in the rows' order by one take
     # (setting each zone's rows into a column of text copies it once per zone).
