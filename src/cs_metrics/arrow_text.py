@@ -154,8 +154,12 @@ def missing_text(index: pd.Index) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(nulls), index=index)
 
 
-def first_bytes(text: pa.Array) -> np.ndarray:
-    """The first byte of each value (0 for an empty or missing one)."""
+def first_bytes(text: pa.ChunkedArray) -> np.ndarray:
+    """The first byte of each value of large_string chunks (0 for an empty or missing one)."""
+    return np.concatenate([np.zeros(0, "uint8"), *map(_first_bytes, text.chunks)])
+
+
+def _first_bytes(text: pa.Array) -> np.ndarray:
     starts, stops, data = value_bytes(text)
     first = np.zeros(len(text), dtype="uint8")
     filled = stops > starts

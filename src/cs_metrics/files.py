@@ -117,12 +117,11 @@ def _requoted_column(column: pd.Series, pattern: str, add: bool) -> pd.Series | 
         return None if renamed is None else column.cat.rename_categories(list(renamed))
     if not (isinstance(dtype, pd.StringDtype) or dtype == np.object_):
         return None
-    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        # Both patterns need a quote or a formula character first: a look at each first byte
-        # spares the regular expression for the columns (dates, ids, words) that have none.
-        firsts = [first_bytes(chunk) for chunk in arrow_chunks(column).chunks]
-        if not np.isin(np.concatenate([np.zeros(0, "uint8"), *firsts]), _FIRST_BYTES).any():
-            return None
+    # Both patterns need a quote or a formula character first: a look at each first byte spares
+    # the regular expression for the columns (dates, ids, words) that have none.
+    arrow_text = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    if arrow_text and not np.isin(first_bytes(arrow_chunks(column)), _FIRST_BYTES).any():
+        return None
     hit = (
         column.str.match(pattern)
         if isinstance(dtype, pd.StringDtype)

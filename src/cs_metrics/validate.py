@@ -190,7 +190,7 @@ def _full_matches(values: pd.Series, patterns: list[str]) -> list[pd.Series]:
     arrow = arrow_chunks(values)
     none = [pd.Series(False, index=values.index) for _ in patterns]
     # Cheap first passes: candidates begin with a digit and are not all digits.
-    first = np.concatenate([np.zeros(0, "uint8"), *map(first_bytes, arrow.chunks)])
+    first = first_bytes(arrow)
     maybe = (first >= ord("0")) & (first <= ord("9"))
     if not maybe.any():
         return none
