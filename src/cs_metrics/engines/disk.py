@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -33,6 +32,7 @@ import pyarrow as pa
 from cs_metrics.engines import CheckedMessages, MessageSource, set_aside, without_good_rows
 from cs_metrics.engines.quarantine import QuarantineSpill
 from cs_metrics.readers import ROW, map_blocks
+from cs_metrics.threads import in_order
 from cs_metrics.validate import BlockCheck
 
 T = TypeVar("T")
@@ -182,16 +182,6 @@ def spilled_block(
     return kept
 
 
-def in_turn(func: Callable[[int], T], buckets: list[int]) -> list[T]:
-    """`func` of each bucket on MAP_THREADS threads, the results in bucket order. On an error
-    (or a signal's exception) the buckets not yet started are dropped, not worked out first."""
-    pool = ThreadPoolExecutor(MAP_THREADS)
-    try:
-        return list(pool.map(func, buckets))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 @dataclass(frozen=True)
 class BucketGroups:
     """The messages in bucket files, one group per bucket, read back MAP_THREADS at a time."""
@@ -213,7 +203,7 @@ class BucketGroups:
 
     def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
         """`func` of each bucket, in bucket order; MAP_THREADS buckets in memory at a time."""
-        return in_turn(lambda bucket: func(self.group(bucket)), self.store.filled())
+        return list(in_order(lambda b: func(self.group(b)), self.store.filled(), MAP_THREADS))
 
     def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> BucketGroups:
         """The buckets with `func` applied as each is read (the files stay as they are)."""
@@ -232,7 +222,7 @@ class BucketGroups:
             self.store.path(bucket).unlink()  # not read again: its disk space goes now
 
         with done:
-            in_turn(settle, self.store.filled())
+            list(in_order(settle, self.store.filled(), MAP_THREADS))
         return BucketGroups(done, self.dtypes, self.meta)
 
     def held(self) -> None:
