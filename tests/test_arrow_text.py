@@ -64,6 +64,38 @@ def test_clean_text_trims_like_arrow_on_every_value(values, skip):
     assert cleaned.tolist() == _trimmed(values[min(skip, len(values)) :])
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.text(alphabet=st.sampled_from(["a", "7", " ", "\t", "\u00a0", "é", "\n"])),
+        ),
+        max_size=12,
+    ),
+    st.lists(st.integers(0, 12), max_size=3),
+    st.integers(0, 2),
+)
+def test_clean_text_of_chunks_with_hidden_bytes_trims_like_arrow(rows, cuts, skip):
+    """Several chunks, each a slice of its buffers, whose missing values may still hold bytes
+    (Arrow allows it): the offsets and edge bytes read never decide wrongly."""
+    present = [p for p, _ in rows]
+    texts = [t for _, t in rows]
+    full = pa.array(texts, pa.large_string())
+    validity = pa.py_buffer(np.packbits(np.array(present, dtype=bool), bitorder="little"))
+    _, offsets, data = full.buffers()
+    array = pa.Array.from_buffers(pa.large_string(), len(full), [validity, offsets, data])
+    array = array.slice(min(skip, len(array)))
+    bounds = sorted({0, len(array), *(min(c, len(array)) for c in cuts)})
+    chunked = pa.chunked_array(
+        [array.slice(a, b - a) for a, b in itertools.pairwise(bounds)],
+        pa.large_string(),
+    )
+    series = pd.Series(pd.arrays.ArrowStringArray(chunked))
+    cleaned = arrow_text.clean_text(series).astype(object).where(lambda s: s.notna(), None)
+    assert cleaned.tolist() == _trimmed(array.to_pylist())
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.none() | st.text(st.sampled_from(["a", "b", "\x00", "é", "7"]), max_size=20)),

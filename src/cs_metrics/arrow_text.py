@@ -13,26 +13,57 @@ def clean_text(values: pd.Series) -> pd.Series:
     if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
         return values
     text = pa.chunked_array(arrow_strings(values))
-    if any(_maybe_padded(chunk) for chunk in text.chunks):
-        stripped = pc.utf8_trim_whitespace(text)
-        # Keep the original column (not a second copy) when nothing was stripped.
-        if pc.any(pc.not_equal(pc.binary_length(stripped), pc.binary_length(text))).as_py():
-            text = stripped
-    empty = pc.equal(pc.binary_length(text), 0)
-    if pc.any(empty).as_py():
-        text = pc.if_else(empty, pa.scalar(None, text.type), text)
+    looks = [(chunk, *_edges(chunk)) for chunk in text.chunks]
+    empty = any(e for *_, e in looks)
+    maybe = [chunk.take(pa.array(rows)) for chunk, rows, _ in looks if len(rows)]
+    # Only values whose edges are not visible ASCII are trimmed first: most values are not.
+    if maybe and _trimmed(pa.chunked_array(maybe)):
+        text = pc.utf8_trim_whitespace(text)
+        empty = bool(pc.any(pc.equal(pc.binary_length(text), 0)).as_py())
+    if empty:
+        text = pc.if_else(pc.equal(pc.binary_length(text), 0), pa.scalar(None, text.type), text)
     return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
 
 
-def _maybe_padded(text: pa.Array) -> bool:
-    """Whether a value may begin or end with white space (a quick look before trimming).
+def _trimmed(text: pa.ChunkedArray) -> bool:
+    """Whether trimming white space changes some value."""
+    stripped = pc.utf8_trim_whitespace(text)
+    return bool(pc.any(pc.not_equal(pc.binary_length(stripped), pc.binary_length(text))).as_py())
 
-    True when some value's first or last byte is not a visible ASCII character.
+
+def _edges(text: pa.Array) -> tuple[np.ndarray, bool]:
+    """The values that may begin or end with white space, and whether some value is empty: read
+    off the offsets and the values' first and last bytes, without looking at the rest.
+
+    A value may be padded when its first or last byte is not a visible ASCII character. An empty
+    or missing value's "edges" are bytes of the values beside it (also looked at anyway), or of
+    the buffer's ends: at worst a value is trimmed needlessly.
     """
     starts, stops, data = value_bytes(text)
-    filled = stops > starts  # empty values have no bytes (they become missing)
-    edges = np.concatenate([data[starts[filled]], data[stops[filled] - 1]])
-    return bool(((edges <= 0x20) | (edges >= 0x7F)).any())
+    blank = stops == starts
+    empty = bool(blank.any()) and bool(_present(text, np.flatnonzero(blank)).any())
+    if not (len(data) and len(starts)):
+        return np.zeros(0, dtype="int64"), empty
+    # Offsets rise: only trailing empty values start at the end of the bytes.
+    first = data[starts] if starts[-1] < len(data) else data[np.minimum(starts, len(data) - 1)]
+    edges = _invisible(first)
+    edges |= _invisible(data[stops - 1])  # -1 (leading empty values): the buffer's last byte
+    return (np.flatnonzero(edges) if edges.any() else np.zeros(0, dtype="int64")), empty
+
+
+def _present(text: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """Whether the values at `rows` are present (not missing), read from the validity bits."""
+    validity = text.buffers()[0]
+    if validity is None or not text.null_count:
+        return np.ones(len(rows), dtype=bool)
+    bits = np.frombuffer(validity, dtype="uint8")
+    at = rows + text.offset
+    return ((bits[at >> 3] >> (at & 7).astype("uint8")) & 1).astype(bool)
+
+
+def _invisible(edges: np.ndarray) -> np.ndarray:
+    """Which bytes are outside visible ASCII (0x21-0x7E): one wrapped subtraction, one compare."""
+    return (edges - np.uint8(0x21)) >= np.uint8(0x7E - 0x21 + 1)
 
 
 def value_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
