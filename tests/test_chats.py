@@ -506,18 +506,6 @@ def test_roles_in_by_category_codes_is_isin_of_the_text(roles, wanted):
     assert chats.roles_in(text, sorted(wanted)).tolist() == expected.tolist()
 
 
-def test_keyed_shops_name_each_key_from_any_of_its_rows() -> None:
-    group = pd.DataFrame(
-        {
-            "shop_id": pd.Series(["S2", "S1", "S2", "S4", "S1"], dtype="string"),
-            "shop_key": np.array([0, 1, 0, 3, 1]),  # key 2: no row of this group
-        }
-    )
-    key, ids = chats.keyed_shops(group)
-    assert key.tolist() == [0, 1, 0, 3, 1]
-    assert ids[0] == "S2" and ids[1] == "S1" and pd.isna(ids[2]) and ids[3] == "S4"
-
-
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.sampled_from(["S1", "S2", "S3", "é"]), min_size=1, max_size=12), st.data())
 def test_shop_positions_by_key_are_those_by_text(shops, data):

@@ -64,6 +64,37 @@ def test_the_summary_covers_used_rows_only() -> None:
     assert summary.collapsed.empty
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["S1", "S2", " S3", "é"]), st.sampled_from(["m1", "m2", "m3"])),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_the_used_shops_by_key_are_those_of_the_used_rows(rows):
+    """A flagged group's shops named by key (one row per key) against the text of every used
+    row, in order of first appearance, duplicates among the rows or not."""
+    table = group([(s, "c", m, "2026-11-17T10:00:00Z", n) for n, (s, m) in enumerate(rows, 1)])
+    marked = flagged(table)
+    used = marked.loc[~marked[DUPLICATE], "shop_id"]
+    expected = used.dropna().unique().tolist()
+    assert list(group_summary(marked).shop_ids) == expected
+    assert list(group_summary(marked.drop(columns="shop_key")).shop_ids) == expected
+
+
+def test_keyed_shops_name_each_key_from_any_of_its_rows() -> None:
+    group = pd.DataFrame(
+        {
+            "shop_id": pd.Series(["S2", "S1", "S2", "S4", "S1"], dtype="string"),
+            "shop_key": np.array([0, 1, 0, 3, 1]),  # key 2: no row of this group
+        }
+    )
+    key, ids = duplicates.keyed_shops(group)
+    assert key.tolist() == [0, 1, 0, 3, 1]
+    assert ids[0] == "S2" and ids[1] == "S1" and pd.isna(ids[2]) and ids[3] == "S4"
+
+
 def test_an_empty_group_has_no_cutoff() -> None:
     summary = group_summary(flagged(group(ROWS).iloc[:0]))
     assert (summary.duplicates, summary.earliest, summary.latest) == (0, None, None)

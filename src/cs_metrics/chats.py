@@ -16,7 +16,7 @@ from cs_metrics.arrow_text import (
     id_numbers,
     text_codes,
 )
-from cs_metrics.duplicates import CONVERSATION_KEYS
+from cs_metrics.duplicates import CONVERSATION_KEYS, is_keyed, keyed_shops
 from cs_metrics.timestamps import INSTANT, LAST_INSTANT
 
 ON_TIME, LATE, UNRESPONDED, PENDING, EXCLUDED = (
@@ -223,23 +223,6 @@ def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
         codes, distinct = _arrow_factorize(values)
     found = np.append(index.get_indexer(distinct), -1)  # code -1 (missing) is not there
     return found[codes]
-
-
-def is_keyed(frame: pd.DataFrame) -> bool:
-    """Whether `frame` holds rows of one settled group, its shops keyed (`shop_key`)."""
-    return "shop_key" in frame and len(frame) > 0 and int(frame["shop_key"].min()) >= 0
-
-
-def keyed_shops(group: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
-    """Each row's `shop_key`, and the shop_id of each key (missing for a key no row has).
-
-    A settled group's rows of one shop share a key: one row per key is looked at.
-    """
-    key = group["shop_key"].to_numpy()
-    row_of = np.full(int(key.max(initial=-1)) + 1, -1, dtype="int64")
-    row_of[key] = np.arange(len(key))  # any row of a key will do: they hold the same shop
-    ids = pd.Series(column_taken(group["shop_id"], row_of, fill=True))
-    return key, pd.Index(ids, dtype="string")
 
 
 def shop_positions(index: pd.Index, frame: pd.DataFrame) -> np.ndarray:

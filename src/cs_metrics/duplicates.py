@@ -21,6 +21,7 @@ from cs_metrics.arrow_text import (
     arrow_chunks,
     chunks_taken,
     clean_text,
+    column_taken,
     dictionary_codes,
     id_numbers,
     rows_kept,
@@ -103,6 +104,27 @@ def flagged(group: pd.DataFrame) -> pd.DataFrame:
     return group
 
 
+def is_keyed(frame: pd.DataFrame) -> bool:
+    """Whether `frame` holds rows of one settled group, its shops keyed (`shop_key`)."""
+    return "shop_key" in frame and len(frame) > 0 and int(frame["shop_key"].min()) >= 0
+
+
+def keyed_shops(group: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Each row's `shop_key`, and the shop_id of each key (missing for a key no row has).
+
+    A settled group's rows of one shop share a key: one row per key is looked at.
+    """
+    key = group["shop_key"].to_numpy()
+    row_of = np.full(int(key.max(initial=-1)) + 1, -1, dtype="int64")
+    # Any row of a key will do (they hold the same shop): every key starts a run of equal keys.
+    starts = np.flatnonzero(key[1:] != key[:-1]) + 1
+    row_of[key[starts]] = starts
+    if len(key):
+        row_of[key[0]] = 0
+    ids = pd.Series(column_taken(group["shop_id"], row_of, fill=True))
+    return key, pd.Index(ids, dtype="string")
+
+
 def without_duplicates(group: pd.DataFrame) -> pd.DataFrame:
     """A flagged group's used rows: the duplicates and the DUPLICATE column left out."""
     duplicate = group[DUPLICATE].to_numpy()
@@ -129,16 +151,31 @@ class GroupSummary:
 def group_summary(group: pd.DataFrame) -> GroupSummary:
     """The duplicates, sent_at range, shops and collapsed-id rows of a flagged group."""
     duplicate = group[DUPLICATE].to_numpy()
-    sent_at = group["sent_at"][~duplicate]
+    found = bool(duplicate.any())
+    # Without duplicates (the common case) no column is masked: selecting none of ten million
+    # rows still reads the mask and allocates as much as selecting them all.
+    sent_at = group["sent_at"][~duplicate] if found else group["sent_at"]
+    repeats = group.loc[duplicate, [ROW, "message_id", "shop_id"]] if found else group.iloc[:0]
     earliest, latest = sent_at.min(), sent_at.max()
     return GroupSummary(
         duplicates=int(duplicate.sum()),
         earliest=None if pd.isna(earliest) else pd.Timestamp(earliest),
         latest=None if pd.isna(latest) else pd.Timestamp(latest),
-        shop_ids=pd.Index(group["shop_id"][~duplicate].dropna().unique(), dtype="string"),
-        collapsed=collapsed_rows(group.loc[duplicate, [ROW, "message_id"]]),
-        duplicates_by_shop=group["shop_id"][duplicate].value_counts(),
+        shop_ids=_used_shops(group, duplicate),
+        collapsed=collapsed_rows(repeats[[ROW, "message_id"]]),
+        duplicates_by_shop=repeats["shop_id"].value_counts(),
     )
+
+
+def _used_shops(group: pd.DataFrame, duplicate: np.ndarray) -> pd.Index:
+    """The shop_ids of a flagged group's used rows, in order of first appearance.
+
+    A shop's first row is never a duplicate, so a keyed group's shops are those of its keys
+    (numbered in order of first appearance): one lookup per key, not a hash of every row.
+    """
+    if is_keyed(group):
+        return pd.Index(keyed_shops(group)[1].dropna(), dtype="string")
+    return pd.Index(group["shop_id"][~duplicate].dropna().unique(), dtype="string")
 
 
 def collapsed_rows(duplicates: pd.DataFrame) -> pd.DataFrame:

@@ -19,8 +19,8 @@ import pandas as pd
 
 from cs_metrics import duplicates, validate
 from cs_metrics.arrow_text import rows_kept
-from cs_metrics.chats import build_chats, is_keyed, keyed_shops, positions, roles_in
-from cs_metrics.duplicates import GroupSummary
+from cs_metrics.chats import build_chats, positions, roles_in
+from cs_metrics.duplicates import GroupSummary, is_keyed, keyed_shops
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
 from cs_metrics.engines.memory import FrameGroups, MemoryEngine
 from cs_metrics.engines.quarantine import Quarantine, QuarantineSpill
