@@ -201,9 +201,34 @@ def _whole_numbers_reference(values: list[str | None]) -> list[int | None] | Non
     )
 )
 def test_whole_numbers_are_exactly_the_ids_of_ascii_digits(values):
-    """Arrow's cast as the digit check reads a column as numbers exactly when every id is digits."""
+    """A column is read as numbers exactly when every id is digits."""
     numbers = arrow_text.whole_numbers(pa.chunked_array([pa.array(values, pa.large_string())]))
     assert (None if numbers is None else numbers.to_pylist()) == _whole_numbers_reference(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, arrow_text.FIRST_LOOK + 3),
+    st.lists(
+        st.none() | st.text(alphabet=st.sampled_from(["0", "1", "9", "x", " "]), max_size=21),
+        max_size=4,
+    ),
+    st.lists(st.integers(0, arrow_text.FIRST_LOOK + 8), max_size=3),
+    st.integers(0, 2),
+)
+def test_whole_numbers_look_past_the_first_values_and_across_chunks(digits, tail, cuts, skip):
+    """Digits first (as many as the first look, or more), then anything, in chunks that are
+    slices of one buffer: the quick look at the first values and the per-chunk reads of lengths
+    and first bytes decide as the reference does."""
+    values = [str(7 * n + 1) for n in range(digits)] + tail
+    array = pa.array(values, pa.large_string()).slice(min(skip, len(values)))
+    bounds = sorted({0, len(array), *(min(c, len(array)) for c in cuts)})
+    chunked = pa.chunked_array(
+        [array.slice(a, b - a) for a, b in itertools.pairwise(bounds)], pa.large_string()
+    )
+    numbers = arrow_text.whole_numbers(chunked)
+    expected = _whole_numbers_reference(array.to_pylist())
+    assert (None if numbers is None else numbers.to_pylist()) == expected
 
 
 @settings(max_examples=300, deadline=None)

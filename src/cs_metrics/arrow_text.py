@@ -172,11 +172,36 @@ def whole_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
     """
     if not len(text) or text.null_count == len(text):
         return None
-    if not pc.all(pc.ascii_is_decimal(text)).as_py() or pc.any(pc.starts_with(text, "0")).as_py():
+    # A look at the first values answers for most text ids, before every value is read.
+    if not _all_digits(text.slice(0, FIRST_LOOK)) or not _all_digits(text):
         return None
-    if pc.max(pc.binary_length(text)).as_py() > WIDEST_NUMBER:
+    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    if not all(map(_short_without_leading_zero, chunks)):
         return None
     return pc.cast(text, pa.uint64())
+
+
+FIRST_LOOK = 64
+
+
+def _all_digits(text: pa.ChunkedArray) -> bool:
+    """Whether every present value is ASCII digits (an empty value is not)."""
+    return bool(pc.all(pc.ascii_is_decimal(text), min_count=0).as_py())
+
+
+def _short_without_leading_zero(digits: pa.Array) -> bool:
+    """Whether no value of digits (none empty) is longer than WIDEST_NUMBER or begins with 0.
+
+    Read off the offsets and each value's first byte (a missing value has none; one that still
+    holds bytes, as Arrow allows, may at worst keep a column from being read as numbers).
+    """
+    starts, stops, data = value_bytes(digits)
+    if not (len(data) and len(starts)):
+        return True
+    if int((stops - starts).max()) > WIDEST_NUMBER:
+        return False
+    first = data[starts] if starts[-1] < len(data) else data[np.minimum(starts, len(data) - 1)]
+    return not bool(((first == ord("0")) & (stops > starts)).any())
 
 
 def missing_text(index: pd.Index) -> pd.Series:
