@@ -118,3 +118,43 @@ def test_nothing_is_handed_back_from_a_heap_left_alone(monkeypatch: pytest.Monke
     monkeypatch.setattr(allocator.SETTINGS, "heap_reused", False)
     monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: pytest.fail("libc was called"))
     allocator.hand_back_freed()
+
+
+# Columns made and freed on a thread (as the checks of blocks are), then made again on the main
+# thread: prints the page faults of the second making.
+ONE_HEAP = """
+import resource, sys, threading
+from cs_metrics.cli.allocator import reuse_freed_memory, tune_environment
+tune_environment()
+import numpy as np
+
+assert reuse_freed_memory(one_heap=sys.argv[1] == "one")
+
+def columns():
+    return [np.ones(4 * 2**20) for _ in range(8)]  # 8 columns of 32 MB, every page touched
+
+worker = threading.Thread(target=columns)
+worker.start()
+worker.join()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+kept = columns()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@glibc_only
+def test_with_one_heap_the_main_thread_reuses_what_a_thread_freed() -> None:
+    """In a thread's own arena, freed columns stay out of the main thread's reach: it takes
+    (and faults in) fresh pages for some of them (here 16K pages: 64 MB of the 256 MB)."""
+    faults = {}
+    for setting in ("one", "per-thread"):
+        out = subprocess.run(
+            [sys.executable, "-c", ONE_HEAP, setting],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=INHERITED,
+        )
+        faults[setting] = int(out.stdout)
+    assert faults["per-thread"] > 8_000
+    assert faults["one"] < faults["per-thread"] // 10
