@@ -64,8 +64,7 @@ def test_clean_text_trims_like_arrow_on_every_value(values, skip):
     assert cleaned.tolist() == _trimmed(values[min(skip, len(values)) :])
 
 
-@settings(max_examples=300, deadline=None)
-@given(
+HIDDEN_BYTES = (
     st.lists(
         st.tuples(
             st.booleans(),
@@ -76,24 +75,44 @@ def test_clean_text_trims_like_arrow_on_every_value(values, skip):
     st.lists(st.integers(0, 12), max_size=3),
     st.integers(0, 2),
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(*HIDDEN_BYTES)
 def test_clean_text_of_chunks_with_hidden_bytes_trims_like_arrow(rows, cuts, skip):
     """Several chunks, each a slice of its buffers, whose missing values may still hold bytes
     (Arrow allows it): the offsets and edge bytes read never decide wrongly."""
+    array, chunked = _chunks_with_hidden_bytes(rows, cuts, skip)
+    series = pd.Series(pd.arrays.ArrowStringArray(chunked))
+    cleaned = arrow_text.clean_text(series).astype(object).where(lambda s: s.notna(), None)
+    assert cleaned.tolist() == _trimmed(array.to_pylist())
+
+
+def _chunks_with_hidden_bytes(
+    rows: list[tuple[bool, str]], cuts: list[int], skip: int
+) -> tuple[pa.Array, pa.ChunkedArray]:
+    """Texts (present or not: a missing one keeps its bytes) as one array sliced at `skip`, and
+    the same values as chunks cut at `cuts`, each a slice of the array's buffers."""
     present = [p for p, _ in rows]
-    texts = [t for _, t in rows]
-    full = pa.array(texts, pa.large_string())
+    full = pa.array([t for _, t in rows], pa.large_string())
     validity = pa.py_buffer(np.packbits(np.array(present, dtype=bool), bitorder="little"))
     _, offsets, data = full.buffers()
     array = pa.Array.from_buffers(pa.large_string(), len(full), [validity, offsets, data])
     array = array.slice(min(skip, len(array)))
     bounds = sorted({0, len(array), *(min(c, len(array)) for c in cuts)})
     chunked = pa.chunked_array(
-        [array.slice(a, b - a) for a, b in itertools.pairwise(bounds)],
-        pa.large_string(),
+        [array.slice(a, b - a) for a, b in itertools.pairwise(bounds)], pa.large_string()
     )
-    series = pd.Series(pd.arrays.ArrowStringArray(chunked))
-    cleaned = arrow_text.clean_text(series).astype(object).where(lambda s: s.notna(), None)
-    assert cleaned.tolist() == _trimmed(array.to_pylist())
+    return array, chunked
+
+
+@settings(max_examples=300, deadline=None)
+@given(*HIDDEN_BYTES)
+def test_first_bytes_are_each_present_values_first_byte(rows, cuts, skip):
+    """The first byte of each value (0 for an empty or missing one) against Python's encoding."""
+    array, chunked = _chunks_with_hidden_bytes(rows, cuts, skip)
+    expected = [v.encode()[0] if v else 0 for v in array.to_pylist()]
+    assert arrow_text.first_bytes(chunked).tolist() == expected
 
 
 @settings(max_examples=200, deadline=None)

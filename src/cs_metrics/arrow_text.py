@@ -217,11 +217,15 @@ def first_bytes(text: pa.ChunkedArray) -> np.ndarray:
 
 def _first_bytes(text: pa.Array) -> np.ndarray:
     starts, stops, data = value_bytes(text)
-    first = np.zeros(len(text), dtype="uint8")
-    filled = stops > starts
+    if not (len(data) and len(starts)):
+        return np.zeros(len(text), dtype="uint8")
+    # Offsets rise: only trailing empty values start at the end of the bytes.
+    first = data[starts] if starts[-1] < len(data) else data[np.minimum(starts, len(data) - 1)]
+    blank = stops == starts
+    if blank.any():
+        first[blank] = 0
     if text.null_count:
-        filled &= text.is_valid().to_numpy(zero_copy_only=False)
-    first[filled] = data[starts[filled]]
+        first[~text.is_valid().to_numpy(zero_copy_only=False)] = 0
     return first
 
 

@@ -70,8 +70,9 @@ def first_reason(checks: list[tuple[pd.Series, str, str]], index: pd.Index) -> p
     """Per row, the first failing check's reason code and message (missing when the row is good)."""
     which = np.full(len(index), -1, dtype="int64")
     for number, (failed, _, _) in enumerate(checks):
-        take = np.asarray(failed.fillna(False), dtype=bool) & (which == -1)
-        which[take] = number
+        fails = failed.to_numpy(dtype=bool, na_value=False)
+        if fails.any():  # most checks fail nowhere
+            which[fails & (which == -1)] = number
     reasons = pd.Series([r for _, r, _ in checks] + [pd.NA], dtype="string")
     messages = pd.Series([m for _, _, m in checks] + [pd.NA], dtype="string")
     bad = which >= 0
