@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.arrow_text import arrow_chunks
+from cs_metrics.arrow_text import arrow_chunks, missing_text
 from cs_metrics.errors import UsageError
 from cs_metrics.reasons import Reason
 
@@ -179,7 +179,7 @@ def _strptime_ok(value: str, date_format: str) -> bool:
 
 
 def _no_reasons(index: pd.Index) -> pd.Series:
-    return pd.Series(pd.NA, index=index, dtype="string")
+    return missing_text(index)
 
 
 def _epoch_instants(digits: pd.Series) -> pd.Series:
@@ -236,5 +236,6 @@ def _localize(wall: pd.Series, zones: pd.Series) -> tuple[pd.Series, pd.Series]:
 def row_zones(shop_id: pd.Series, zones: pd.Series, instants: pd.Series) -> pd.Series:
     """Each row's shop zone, for reading naive times (typed aware instants need none)."""
     if isinstance(instants.dtype, pd.DatetimeTZDtype):
-        return pd.Series(UTC, index=shop_id.index, dtype="string")
+        utc = pa.repeat(pa.scalar(UTC, pa.large_string()), len(shop_id))
+        return pd.Series(pd.arrays.ArrowStringArray(utc), index=shop_id.index)
     return shop_id.map(zones)
