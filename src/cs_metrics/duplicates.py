@@ -48,6 +48,32 @@ def repeated_ids(
     Text ids are compared by `hashes` of them first, then by the texts of rows whose hashes
     repeat: the result does not depend on the hash.
     """
+    return shared_ids(ids, hashes).repeated(shop)
+
+
+@dataclass(frozen=True)
+class SharedIds:
+    """The rows whose id another row also has (whatever its shop), found before the shops are
+    known: `repeated` finishes `repeated_ids` once they are."""
+
+    rows: np.ndarray
+    codes: np.ndarray
+    """One code per distinct id of those rows, in order of first appearance."""
+    size: int
+    """Rows in all."""
+
+    def repeated(self, shop: np.ndarray) -> np.ndarray:
+        """`repeated_ids` with these shop codes."""
+        repeated = np.zeros(self.size, dtype=bool)
+        if len(self.rows):
+            repeated[self.rows] = repeated_pairs(shop[self.rows], self.codes)
+        return repeated
+
+
+def shared_ids(
+    ids: pd.Series, hashes: Callable[[pa.ChunkedArray], np.ndarray] = text_hashes
+) -> SharedIds:
+    """The rows of `ids` whose id occurs more than once (see `repeated_ids`)."""
     arrow = arrow_chunks(ids)
     numbers = whole_numbers(arrow)
     exact = numbers is not None and not numbers.null_count
@@ -57,15 +83,13 @@ def repeated_ids(
     # that occur more than once; only their rows are compared, by their ids, as (shop, id) pairs.
     ordered = np.sort(values, kind="stable" if exact else "quicksort")
     shared = ordered[1:][ordered[1:] == ordered[:-1]]
-    repeated = np.zeros(len(values), dtype=bool)
     if not len(shared):
-        return repeated
+        return SharedIds(np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64"), len(values))
     rows = np.flatnonzero(np.isin(values, shared))
     codes = (
         pd.factorize(values[rows])[0] if exact else dictionary_codes(chunks_taken(arrow, rows))[0]
     )
-    repeated[rows] = repeated_pairs(shop[rows], codes.astype("int64"))
-    return repeated
+    return SharedIds(rows, codes.astype("int64"), len(values))
 
 
 def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -94,11 +118,14 @@ def flagged(group: pd.DataFrame) -> pd.DataFrame:
     if not group[ROW].is_monotonic_increasing:
         group = group.sort_values(ROW, kind="stable")
     group = group.reset_index(drop=True)
-    # Arrow and numpy release the GIL: conversation ids are keyed on a second core meanwhile.
+    # Arrow and numpy release the GIL: shops and conversations are keyed on a second core while
+    # the message ids are read (the longer part: they are also sorted).
     with ThreadPoolExecutor(1) as pool:
+        shop_codes = pool.submit(text_codes, group["shop_id"])
         conversation = pool.submit(id_numbers, group["conversation_id"])
-        shop, _ = text_codes(group["shop_id"])
-        duplicate = repeated_ids(shop, group["message_id"])
+        shared = shared_ids(group["message_id"])
+        shop = shop_codes.result()[0]
+        duplicate = shared.repeated(shop)
         group["shop_key"], group["conversation_key"] = shop, conversation.result()
     group[DUPLICATE] = duplicate
     return group
