@@ -209,6 +209,25 @@ def test_iso_text_is_isoformat(instants, zone) -> None:
     assert files.iso_text(series).tolist() == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.none()
+        | st.datetimes(dt.datetime(1, 1, 2), dt.datetime(9999, 12, 30)).map(
+            lambda d: d.replace(microsecond=0, tzinfo=dt.UTC)
+        ),
+        max_size=8,
+    ),
+    st.sampled_from(["UTC", "Asia/Singapore", "Europe/Amsterdam", "America/Sao_Paulo"]),
+)
+def test_iso_text_of_whole_seconds_is_isoformat(instants, zone) -> None:
+    """Whole seconds, from year 1 to 9999: laid out byte by byte where every value has one
+    width, else (an offset in seconds, as Amsterdam's before 1937) by Arrow's text kernels."""
+    series = pd.Series(instants, dtype="datetime64[us, UTC]").dt.tz_convert(zone)
+    expected = [pd.NA if pd.isna(t) else t.isoformat() for t in series]
+    assert files.iso_text(series).tolist() == expected
+
+
 # CSV files are written by Arrow where it can: the same bytes as pandas' to_csv.
 
 
@@ -379,21 +398,32 @@ def test_chat_rows_are_in_the_order_of_a_stable_pandas_sort(rows):
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.lists(
         st.tuples(
             st.none() | st.integers(0, 10**7),
             st.none()
-            | st.sampled_from(["Asia/Ho_Chi_Minh", "America/New_York", "UTC", "Asia/Kathmandu"]),
+            | st.sampled_from(
+                [
+                    "Asia/Ho_Chi_Minh",
+                    "America/New_York",
+                    "UTC",
+                    "Asia/Kathmandu",
+                    "Europe/Amsterdam",
+                ]
+            ),
         ),
         max_size=12,
-    )
+    ),
+    st.sampled_from(["2026-03-08T00:00:00Z", "1890-01-01T00:00:00Z"]),
+    st.sampled_from([0, 0, 250_000]),
 )
-def test_local_instants_are_each_rows_isoformat_in_its_zone(rows):
-    """Each zone's rows made into text together and put back in order: the same text as each
-    instant's own `isoformat` in its zone; no instant or no zone stays missing."""
-    base = pd.Timestamp("2026-03-08T00:00:00Z")
+def test_local_instants_are_each_rows_isoformat_in_its_zone(rows, start, micros):
+    """Each zone's rows converted together, the text made once for every row: the same text
+    as each instant's own `isoformat` in its zone (whole seconds or not, offsets in seconds
+    as Amsterdam's of 1890 or not); no instant or no zone stays missing."""
+    base = pd.Timestamp(start) + pd.Timedelta(microseconds=micros)
     instants = pd.Series(
         [None if r[0] is None else base + pd.Timedelta(seconds=r[0]) for r in rows],
         dtype="datetime64[us, UTC]",
