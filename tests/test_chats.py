@@ -523,3 +523,43 @@ def test_shop_positions_by_key_are_those_by_text(shops, data):
     expected = chats.positions(index, frame["shop_id"]).tolist()
     assert chats.shop_positions(index, frame).tolist() == expected
     assert chats.shop_positions(index, frame.drop(columns="shop_key")).tolist() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["S1", "S2"]),
+            st.sampled_from(["c1", "c2", "c3"]),
+            st.sampled_from(["buyer", "seller", "auto_reply", "system"]),
+            st.integers(0, 40),
+        ),
+        max_size=20,
+    ),
+    st.data(),
+)
+def test_detail_taken_later_equals_detail_taken_with_every_chat(rows, data):
+    """The drill-down's columns taken for some chats afterwards (`rows`, then `with_detail`):
+    the same frame, columns and types as those chats taken from chats made with `detail`."""
+    frame = pd.DataFrame(
+        {
+            "shop_id": pd.Series([r[0] for r in rows], dtype="string[pyarrow]"),
+            "conversation_id": pd.Series([r[1] for r in rows], dtype="string[pyarrow]"),
+            "message_id": pd.Series([f"m{i}" for i in range(len(rows))], dtype="string[pyarrow]"),
+            "sender_role": pd.Series([r[2] for r in rows], dtype=ROLES),
+            "sent_at": pd.Series(
+                [pd.Timestamp("2026-11-16T00:00:00Z") + pd.Timedelta(minutes=r[3]) for r in rows],
+                dtype="datetime64[us, UTC]",
+            ),
+            "sender_id": pd.Series([f"u{r[3] % 3}" for r in rows], dtype="string[pyarrow]"),
+        }
+    )
+    no_periods = pd.DataFrame(
+        {"shop_id": pd.Series(dtype="string"), "start": [], "end": []}
+    ).astype({"start": "datetime64[us, UTC]", "end": "datetime64[us, UTC]"})
+    limit = pd.Timedelta(hours=12)
+    full = chats.build_chats(frame, no_periods, None, limit, detail=True)
+    later = chats.build_chats(frame, no_periods, None, limit, detail=False, rows=True)
+    keep = np.array(data.draw(st.lists(st.booleans(), min_size=len(full), max_size=len(full))))
+    kept = chats.with_detail(frame, later.loc[keep])
+    pd.testing.assert_frame_equal(kept, full.loc[keep])

@@ -160,10 +160,18 @@ METRIC_COLUMNS = {"shop_id", "sent_at"}
 """The only ones the metrics need: the rest are for the drill-down."""
 
 
-def chats(messages: pd.DataFrame, ordered: pd.DataFrame, detail: bool = True) -> pd.DataFrame:
+OPENING_ROW, ANSWER_ROW = "_opening_row", "_answer_row"
+"""Columns of chats made with `rows`: the message rows of each chat's opening and answer (-1:
+none), from which `with_detail` takes the drill-down's columns later."""
+
+
+def chats(
+    messages: pd.DataFrame, ordered: pd.DataFrame, detail: bool = True, rows: bool = False
+) -> pd.DataFrame:
     """One row per chat: received at its first buyer message, responded at the next reply.
 
-    Without `detail`, only what the metrics need: shop and instants (see METRIC_COLUMNS).
+    Without `detail`, only what the metrics need: shop and instants (see METRIC_COLUMNS); with
+    `rows`, also the rows of `messages` where each chat opened and was answered.
     """
     is_buyer = ordered["is_buyer"].to_numpy()
     position = ordered["position"].to_numpy()
@@ -185,7 +193,30 @@ def chats(messages: pd.DataFrame, ordered: pd.DataFrame, detail: bool = True) ->
     result = pd.concat([started, answered], axis=1)
     if detail:
         result["responder_role"] = as_text(result["responder_role"])
+    if rows:
+        result[OPENING_ROW], result[ANSWER_ROW] = position[opens], response
     return result
+
+
+def with_detail(messages: pd.DataFrame, chats: pd.DataFrame) -> pd.DataFrame:
+    """Chats made from `messages` without `detail` but with `rows`, given the drill-down's
+    columns: the same columns, in the same order, as chats made with `detail`.
+
+    Taken for the chats kept (the window's) rather than for every chat of the data.
+    """
+    started = _columns_at(messages, chats[OPENING_ROW].to_numpy(), _detail_only(OPENING))
+    answered = _columns_at(messages, chats[ANSWER_ROW].to_numpy(), _detail_only(ANSWER))
+    answered["responder_role"] = as_text(answered["responder_role"])
+    taken = {**started.to_dict("series"), **answered.to_dict("series")}
+    own = [c for c in chats.columns if c not in (OPENING_ROW, ANSWER_ROW)]
+    first = [*OPENING.values(), "buyer_messages", *ANSWER.values()]
+    names = [*first, *(c for c in own if c not in first)]
+    columns = {n: (taken[n] if n in taken else chats[n]).array for n in names}
+    return pd.DataFrame(columns, index=chats.index, columns=names, copy=False)
+
+
+def _detail_only(names: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in names.items() if k not in METRIC_COLUMNS}
 
 
 def _wanted(names: dict[str, str], detail: bool) -> dict[str, str]:
@@ -393,8 +424,9 @@ def build_chats(
     auto_reply_counts: bool = True,
     detail: bool = True,
     among: np.ndarray | None = None,
+    rows: bool = False,
 ) -> pd.DataFrame:
     """Every chat in the data up to the cut-off, with its clock and status (see `chats`); of
     the shops whose rows `among` marks, when given (the frame is not copied for them)."""
     ordered = counted_messages(messages, cutoff, auto_reply_counts, among)
-    return chat_clock(chats(messages, ordered, detail), holiday_mode, cutoff, limit)
+    return chat_clock(chats(messages, ordered, detail, rows), holiday_mode, cutoff, limit)

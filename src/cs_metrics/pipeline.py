@@ -19,7 +19,7 @@ import pandas as pd
 
 from cs_metrics import duplicates, validate
 from cs_metrics.arrow_text import rows_kept
-from cs_metrics.chats import build_chats, positions, roles_in
+from cs_metrics.chats import build_chats, positions, roles_in, with_detail
 from cs_metrics.duplicates import GroupSummary, is_keyed, keyed_shops
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
 from cs_metrics.engines.memory import FrameGroups, MemoryEngine
@@ -425,16 +425,20 @@ def shops_evaluation(
     """SPEC 5 fields of `shop_ids` from all their messages (the rows `among` marks, when given),
     and their chats of the window."""
     holiday_mode = inputs.holiday_mode.loc[inputs.holiday_mode["shop_id"].isin(shop_ids).to_numpy()]
+    # The drill-down's columns are taken for the window's chats only, once they are known.
     chats = build_chats(
         messages,
         holiday_mode,
         inputs.cutoff,
         inputs.response_limit,
         inputs.auto_reply_counts,
-        inputs.chat_detail,
-        among,
+        detail=False,
+        among=among,
+        rows=inputs.chat_detail,
     )
     window_chats = in_window(chats, "received_at", inputs.bounds)
+    if inputs.chat_detail:
+        window_chats = with_detail(messages, window_chats)
     rated = inputs.rated.loc[inputs.rated["shop_id"].isin(shop_ids).to_numpy()]
     metrics = shop_metrics(window_chats, rated, shop_ids, inputs.satisfied_min_rating)
     # Without chats kept, none of the group's buffers outlive the group (two at a time on disk).
