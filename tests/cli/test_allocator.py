@@ -69,6 +69,7 @@ def test_a_user_chosen_arrow_pool_is_kept() -> None:
 def test_not_glibc_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("musl", "1.2"))
     assert allocator.reuse_freed_memory() is False
+    assert allocator.one_heap() is False
 
 
 def test_importing_the_package_changes_no_process_setting() -> None:
@@ -123,12 +124,12 @@ def test_nothing_is_handed_back_from_a_heap_left_alone(monkeypatch: pytest.Monke
 # Columns made and freed on a thread (as the checks of blocks are), then made again on the main
 # thread: prints the page faults of the second making.
 ONE_HEAP = """
-import resource, sys, threading
+import resource, threading
 from cs_metrics.cli.allocator import reuse_freed_memory, tune_environment
 tune_environment()
 import numpy as np
 
-assert reuse_freed_memory(one_heap=sys.argv[1] == "one")
+assert reuse_freed_memory()
 
 def columns():
     return [np.ones(4 * 2**20) for _ in range(8)]  # 8 columns of 32 MB, every page touched
@@ -144,16 +145,17 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 @glibc_only
 def test_with_one_heap_the_main_thread_reuses_what_a_thread_freed() -> None:
-    """In a thread's own arena, freed columns stay out of the main thread's reach: it takes
-    (and faults in) fresh pages for some of them (here 16K pages: 64 MB of the 256 MB)."""
+    """In a thread's own arena (here as the user's MALLOC_ARENA_MAX allows, which is kept),
+    freed columns stay out of the main thread's reach: it takes (and faults in) fresh pages
+    for some of them (16K pages here: 64 MB of the 256 MB)."""
     faults = {}
-    for setting in ("one", "per-thread"):
+    for setting, env in (("one", {}), ("per-thread", {"MALLOC_ARENA_MAX": "8"})):
         out = subprocess.run(
-            [sys.executable, "-c", ONE_HEAP, setting],
+            [sys.executable, "-c", ONE_HEAP],
             capture_output=True,
             text=True,
             check=True,
-            env=INHERITED,
+            env={**INHERITED, **env},
         )
         faults[setting] = int(out.stdout)
     assert faults["per-thread"] > 8_000

@@ -346,11 +346,10 @@ def week_data(data: Path, engine: Engine, *args: Any, **kwargs: Any) -> Iterator
 
 
 def reuse_memory_if_held(engine: Engine, data: Path) -> None:
-    """Freed columns reused, from one heap for every thread, when this process will hold every
-    message (the pandas engine): the disk engine keeps its peak flat by handing memory back, and
-    Dask holds none here."""
+    """Freed columns reused when this process will hold every message (the pandas engine): the
+    disk engine keeps its peak flat by handing memory back, and Dask holds none here."""
     if chosen_name(engine.value, data) == "pandas":
-        reuse_freed_memory(one_heap=True)
+        reuse_freed_memory()
 
 
 def window(start: str, end: str) -> tuple[dt.date, dt.date]:
