@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import MESSAGES_HEADER, drilldown, run, statuses, write_csv
-from cs_metrics import chats
+from cs_metrics import chats, duplicates
+from cs_metrics.metrics import in_window
+from cs_metrics.readers import ROW
 from cs_metrics.validate import ROLES
 
 HOLIDAY_HEADER = "shop_id,start,end"
@@ -525,23 +527,20 @@ def test_shop_positions_by_key_are_those_by_text(shops, data):
     assert chats.shop_positions(index, frame.drop(columns="shop_key")).tolist() == expected
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(["S1", "S2"]),
-            st.sampled_from(["c1", "c2", "c3"]),
-            st.sampled_from(["buyer", "seller", "auto_reply", "system"]),
-            st.integers(0, 40),
-        ),
-        max_size=20,
+MESSAGE_ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["S1", "S2"]),
+        st.sampled_from(["c1", "c2", "c3"]),
+        st.sampled_from(["buyer", "seller", "auto_reply", "system"]),
+        st.integers(0, 40),
     ),
-    st.data(),
+    max_size=20,
 )
-def test_detail_taken_later_equals_detail_taken_with_every_chat(rows, data):
-    """The drill-down's columns taken for some chats afterwards (`rows`, then `with_detail`):
-    the same frame, columns and types as those chats taken from chats made with `detail`."""
-    frame = pd.DataFrame(
+
+
+def _messages(rows: list[tuple[str, str, str, int]]) -> pd.DataFrame:
+    """Checked message rows: (shop, conversation, role, minutes after Monday 00:00 UTC)."""
+    return pd.DataFrame(
         {
             "shop_id": pd.Series([r[0] for r in rows], dtype="string[pyarrow]"),
             "conversation_id": pd.Series([r[1] for r in rows], dtype="string[pyarrow]"),
@@ -554,12 +553,60 @@ def test_detail_taken_later_equals_detail_taken_with_every_chat(rows, data):
             "sender_id": pd.Series([f"u{r[3] % 3}" for r in rows], dtype="string[pyarrow]"),
         }
     )
-    no_periods = pd.DataFrame(
-        {"shop_id": pd.Series(dtype="string"), "start": [], "end": []}
-    ).astype({"start": "datetime64[us, UTC]", "end": "datetime64[us, UTC]"})
-    limit = pd.Timedelta(hours=12)
-    full = chats.build_chats(frame, no_periods, None, limit, detail=True)
-    later = chats.build_chats(frame, no_periods, None, limit, detail=False, rows=True)
+
+
+NO_PERIODS = pd.DataFrame({"shop_id": pd.Series(dtype="string"), "start": [], "end": []}).astype(
+    {"start": "datetime64[us, UTC]", "end": "datetime64[us, UTC]"}
+)
+LIMIT = pd.Timedelta(hours=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(MESSAGE_ROWS, st.data())
+def test_detail_taken_later_equals_detail_taken_with_every_chat(rows, data):
+    """The drill-down's columns taken for some chats afterwards (`rows`, then `with_detail`):
+    the same frame, columns and types as those chats taken from chats made with `detail`."""
+    frame = _messages(rows)
+    full = chats.build_chats(frame, NO_PERIODS, None, LIMIT, detail=True)
+    later = chats.build_chats(frame, NO_PERIODS, None, LIMIT, detail=False, rows=True)
     keep = np.array(data.draw(st.lists(st.booleans(), min_size=len(full), max_size=len(full))))
     kept = chats.with_detail(frame, later.loc[keep])
     pd.testing.assert_frame_equal(kept, full.loc[keep])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    MESSAGE_ROWS,
+    st.lists(
+        st.tuples(st.sampled_from(["S1", "S2", "S3"]), st.integers(0, 40), st.integers(0, 40))
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_chats_of_the_window_are_those_of_every_chat_in_the_window(rows, windows, keyed, detail):
+    """Chats picked by their shop's window before their columns are taken and their clock runs:
+    the chats of every chat that `metrics.in_window` keeps (shops keyed or not; a shop without
+    a window has no chat)."""
+    frame = _messages(rows)
+    if keyed:
+        frame = duplicates.flagged(frame.assign(**{ROW: np.arange(1, len(frame) + 1)}))
+        frame = duplicates.without_duplicates(frame)
+    first = {shop: (a, b) for shop, a, b in windows}  # one window per shop
+    monday = pd.Timestamp("2026-11-16T00:00:00Z")
+    bounds = pd.DataFrame(
+        {
+            "shop_id": pd.Series(list(first), dtype="string"),
+            "window_start": pd.Series(
+                [monday + pd.Timedelta(minutes=a) for a, _ in first.values()],
+                dtype="datetime64[us, UTC]",
+            ),
+            "window_end": pd.Series(
+                [monday + pd.Timedelta(minutes=a + b) for a, b in first.values()],
+                dtype="datetime64[us, UTC]",
+            ),
+        }
+    )
+    every = chats.build_chats(frame, NO_PERIODS, None, LIMIT, detail=detail)
+    expected = in_window(every, "received_at", bounds).reset_index(drop=True)
+    found = chats.build_chats(frame, NO_PERIODS, None, LIMIT, detail=detail, bounds=bounds)
+    pd.testing.assert_frame_equal(found, expected)

@@ -166,12 +166,17 @@ none), from which `with_detail` takes the drill-down's columns later."""
 
 
 def chats(
-    messages: pd.DataFrame, ordered: pd.DataFrame, detail: bool = True, rows: bool = False
+    messages: pd.DataFrame,
+    ordered: pd.DataFrame,
+    detail: bool = True,
+    rows: bool = False,
+    bounds: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per chat: received at its first buyer message, responded at the next reply.
 
     Without `detail`, only what the metrics need: shop and instants (see METRIC_COLUMNS); with
-    `rows`, also the rows of `messages` where each chat opened and was answered.
+    `rows`, also the rows of `messages` where each chat opened and was answered. With `bounds`
+    (shop_id, window_start, window_end), only the chats received in their shop's window.
     """
     is_buyer = ordered["is_buyer"].to_numpy()
     position = ordered["position"].to_numpy()
@@ -182,20 +187,47 @@ def chats(
     closes = ~is_buyer & prev_buyer
     chat_no = np.cumsum(opens) - 1
 
-    started = _columns_at(messages, position[opens], _wanted(OPENING, detail))
-    started["buyer_messages"] = np.bincount(chat_no[is_buyer], minlength=len(started))[
-        : len(started)
-    ]
+    opening = position[opens]
+    buyer_messages = np.bincount(chat_no[is_buyer], minlength=len(opening))[: len(opening)]
     # The message that answered each chat (-1: none yet).
-    response = np.full(len(started), -1, dtype="int64")
+    response = np.full(len(opening), -1, dtype="int64")
     response[chat_no[closes]] = position[closes]
+    if bounds is not None:
+        kept = received_within(messages, opening, bounds)
+        opening, buyer_messages, response = opening[kept], buyer_messages[kept], response[kept]
+    started = _columns_at(messages, opening, _wanted(OPENING, detail))
+    started["buyer_messages"] = buyer_messages
     answered = _columns_at(messages, response, _wanted(ANSWER, detail))
     result = pd.concat([started, answered], axis=1)
     if detail:
         result["responder_role"] = as_text(result["responder_role"])
     if rows:
-        result[OPENING_ROW], result[ANSWER_ROW] = position[opens], response
+        result[OPENING_ROW], result[ANSWER_ROW] = opening, response
     return result
+
+
+def received_within(
+    messages: pd.DataFrame, opening: np.ndarray, bounds: pd.DataFrame
+) -> np.ndarray:
+    """Which chats, by the rows of their first buyer message, were received in their shop's
+    window (see `within_bounds`), looked up before any chat's columns are taken."""
+    index = pd.Index(bounds["shop_id"])
+    if is_keyed(messages):
+        _, ids = keyed_shops(messages)
+        shop = index.get_indexer(ids)[messages["shop_key"].to_numpy()[opening]]
+    else:
+        shop = positions(index, pd.Series(column_taken(messages["shop_id"], opening)))
+    return within_bounds(shop, ticks(messages["sent_at"])[opening], bounds)
+
+
+def within_bounds(shop: np.ndarray, at: np.ndarray, bounds: pd.DataFrame) -> np.ndarray:
+    """Whether each instant `at` (µs) falls in the window of its shop, `shop` being positions
+    in `bounds` (shop_id, window_start, window_end); -1, a shop not there, has no window."""
+    if not len(bounds):
+        return np.zeros(len(shop), dtype=bool)
+    start = ticks(bounds["window_start"])[shop]
+    end = ticks(bounds["window_end"])[shop]
+    return (shop >= 0) & (at >= start) & (at < end)
 
 
 def with_detail(messages: pd.DataFrame, chats: pd.DataFrame) -> pd.DataFrame:
@@ -425,8 +457,11 @@ def build_chats(
     detail: bool = True,
     among: np.ndarray | None = None,
     rows: bool = False,
+    bounds: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every chat in the data up to the cut-off, with its clock and status (see `chats`); of
-    the shops whose rows `among` marks, when given (the frame is not copied for them)."""
+    the shops whose rows `among` marks, when given (the frame is not copied for them); with
+    `bounds`, only the chats received in their shop's window (the clock runs for them only)."""
     ordered = counted_messages(messages, cutoff, auto_reply_counts, among)
-    return chat_clock(chats(messages, ordered, detail, rows), holiday_mode, cutoff, limit)
+    table = chats(messages, ordered, detail, rows, bounds)
+    return chat_clock(table, holiday_mode, cutoff, limit)

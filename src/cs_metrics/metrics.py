@@ -21,6 +21,7 @@ from cs_metrics.chats import (
     positions,
     shop_positions,
     ticks,
+    within_bounds,
 )
 from cs_metrics.timestamps import INSTANT
 
@@ -78,11 +79,7 @@ def in_window(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> pd.DataFram
 def window_mask(frame: pd.DataFrame, at: str, bounds: pd.DataFrame) -> np.ndarray:
     """Whether each row's `at` instant falls in its shop's window."""
     position = shop_positions(pd.Index(bounds["shop_id"]), frame)
-    known = position >= 0
-    start = ticks(bounds["window_start"])[position]
-    end = ticks(bounds["window_end"])[position]
-    instants = ticks(frame[at])
-    return known & (instants >= start) & (instants < end)
+    return within_bounds(position, ticks(frame[at]), bounds)
 
 
 def counted_ratings(

@@ -27,7 +27,6 @@ from cs_metrics.engines.quarantine import Quarantine, QuarantineSpill
 from cs_metrics.errors import StrictModeError, UsageError
 from cs_metrics.metrics import (
     counted_ratings,
-    in_window,
     shop_metrics,
     window_bounds,
     window_mask,
@@ -427,8 +426,8 @@ def shops_evaluation(
     """SPEC 5 fields of `shop_ids` from all their messages (the rows `among` marks, when given),
     and their chats of the window."""
     holiday_mode = inputs.holiday_mode.loc[inputs.holiday_mode["shop_id"].isin(shop_ids).to_numpy()]
-    # The drill-down's columns are taken for the window's chats only, once they are known.
-    chats = build_chats(
+    # Only the window's chats are clocked and, once known, given the drill-down's columns.
+    window_chats = build_chats(
         messages,
         holiday_mode,
         inputs.cutoff,
@@ -437,8 +436,8 @@ def shops_evaluation(
         detail=False,
         among=among,
         rows=inputs.chat_detail,
+        bounds=inputs.bounds,
     )
-    window_chats = in_window(chats, "received_at", inputs.bounds)
     if inputs.chat_detail:
         window_chats = with_detail(messages, window_chats)
     rated = inputs.rated.loc[inputs.rated["shop_id"].isin(shop_ids).to_numpy()]
