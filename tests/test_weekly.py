@@ -8,13 +8,17 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cs_metrics import history, weekly
+from cs_metrics import duplicates, history, weekly
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.pipeline import load
 from cs_metrics.policy import Policy
+from cs_metrics.readers import ROW
 from recorded import record_week
 
 FIRST_MONDAY = dt.date(2026, 8, 3)
@@ -245,3 +249,39 @@ def test_signals_wait_until_the_commit_block_ends() -> None:
         assert seen == ["block ran on", "handled"]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["S2", "S1", "é", " S3"]), st.integers(0, 50)),
+        min_size=1,
+        max_size=16,
+    ),
+    st.integers(0, 50),
+)
+def test_counts_and_last_messages_by_key_are_those_by_shop_id(rows, cut):
+    """A keyed group's rows per shop and latest message up to the cut-off, looked up by key,
+    against pandas' value_counts and groupby of the shop id text."""
+    monday = pd.Timestamp("2026-11-16T00:00:00Z")
+    group = pd.DataFrame(
+        {
+            "shop_id": pd.Series([s for s, _ in rows], dtype="string[pyarrow]"),
+            "conversation_id": pd.Series(["c"] * len(rows), dtype="string[pyarrow]"),
+            "message_id": pd.Series([f"m{i}" for i in range(len(rows))], dtype="string[pyarrow]"),
+            "sent_at": pd.Series(
+                [monday + pd.Timedelta(minutes=m) for _, m in rows], dtype="datetime64[us, UTC]"
+            ),
+            ROW: np.arange(1, len(rows) + 1),
+        }
+    )
+    keyed = duplicates.without_duplicates(duplicates.flagged(group))
+    text = keyed.drop(columns=["shop_key"])
+    by_key, by_text = weekly.shop_rows(keyed), weekly.shop_rows(text)
+    assert by_key.sort_index().to_dict() == by_text.sort_index().to_dict()
+    cutoff = monday + pd.Timedelta(minutes=cut)
+    last_by_key = weekly.last_message_by_shop(keyed, cutoff)
+    last_by_text = weekly.last_message_by_shop(text, cutoff)
+    assert last_by_key.to_dict() == last_by_text.to_dict()
+    assert list(last_by_key.index) == list(last_by_text.index)
+    assert last_by_key.dtype == last_by_text.dtype

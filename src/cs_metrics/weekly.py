@@ -13,11 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 
 from cs_metrics import enforcement, files, formats, history, output, week_files
 from cs_metrics.arrow_text import rows_kept
-from cs_metrics.duplicates import CONVERSATION_KEYS
+from cs_metrics.chats import from_ticks, ticks
+from cs_metrics.duplicates import CONVERSATION_KEYS, is_keyed, keyed_shops
 from cs_metrics.enforcement import actions, statuses, withheld_reason
 from cs_metrics.errors import UsageError
 from cs_metrics.fetch.performance import tiktok_figures
@@ -109,13 +111,24 @@ def each_group(dataset: Dataset, func: Callable[[pd.DataFrame], T]) -> list[T]:
     return found if found else [func(dataset.message_groups.empty())]
 
 
+def shop_rows(group: pd.DataFrame) -> pd.Series:
+    """Rows per shop_id of a group of messages (`value_counts`; counted by key where the group
+    is keyed, not by hashing every row's shop id)."""
+    if not is_keyed(group):
+        return group["shop_id"].value_counts()
+    key, ids = keyed_shops(group)
+    counts = np.bincount(key, minlength=len(ids))
+    present = counts > 0
+    return pd.Series(counts[present], index=ids[present].rename("shop_id"), name="count")
+
+
 def message_rows_by_shop(dataset: Dataset) -> pd.DataFrame:
     """Per shop: message rows read and quarantined (SPEC 6a's bad-row share is over these).
 
     Rows read are the shop's used, duplicate and quarantined rows; a quarantined row counts for
     the shop its (trimmed) shop_id names, and a row with no shop_id for none.
     """
-    counts = each_group(dataset, lambda group: group["shop_id"].value_counts())
+    counts = each_group(dataset, shop_rows)
     # A shop's messages are all in one group: the groups' counts only need putting together.
     used = counts[0] if len(counts) == 1 else pd.concat(counts)
     quarantined = dataset.quarantined_by_shop
@@ -226,6 +239,22 @@ QUIET_EXPORT = pd.Timedelta(days=1)
 """A shop whose messages stop this long before the data's end may have an incomplete export."""
 
 
+def last_message_by_shop(messages: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Series:
+    """Each shop's latest sent_at up to the cut-off, by shop_id (by key where the messages are
+    a keyed group: a group by integers, not by every row's shop id text)."""
+    if not is_keyed(messages):
+        used = rows_kept(
+            messages[["shop_id", "sent_at"]], (messages["sent_at"] <= cutoff).to_numpy(bool)
+        )
+        return used.groupby("shop_id", observed=True)["sent_at"].max()
+    key, ids = keyed_shops(messages)
+    at = ticks(messages["sent_at"])
+    kept = at <= int(ticks(pd.Series([cutoff]))[0])
+    latest = pd.Series(at[kept]).groupby(key[kept]).max()
+    shops = pd.Index(ids[latest.index.to_numpy()], name="shop_id")
+    return pd.Series(from_ticks(latest.to_numpy()).array, index=shops, name="sent_at").sort_index()
+
+
 def quiet_shops(
     messages: pd.DataFrame, bounds: pd.DataFrame, cutoff: pd.Timestamp | None
 ) -> pd.Series:
@@ -235,10 +264,7 @@ def quiet_shops(
     """
     if cutoff is None or messages.empty:
         return pd.Series(dtype="datetime64[us, UTC]")
-    used = rows_kept(
-        messages[["shop_id", "sent_at"]], (messages["sent_at"] <= cutoff).to_numpy(bool)
-    )
-    last = used.groupby("shop_id", observed=True)["sent_at"].max()
+    last = last_message_by_shop(messages, cutoff)
     starts = pd.to_datetime(bounds["window_start"], utc=True).reindex(last.index)
     ends = pd.to_datetime(bounds["window_end"], utc=True).reindex(last.index)
     covered_until = ends.where(ends < cutoff, cutoff)
