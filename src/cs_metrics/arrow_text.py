@@ -44,11 +44,15 @@ def _edges(text: pa.Array) -> tuple[np.ndarray, bool]:
     empty = bool(blank.any()) and bool(_present(text, np.flatnonzero(blank)).any())
     if not (len(data) and len(starts)):
         return np.zeros(0, dtype="int64"), empty
-    # Offsets rise: only trailing empty values start at the end of the bytes.
-    first = data[starts] if starts[-1] < len(data) else data[np.minimum(starts, len(data) - 1)]
-    edges = _invisible(first)
+    edges = _invisible(_bytes_at(data, starts))
     edges |= _invisible(data[stops - 1])  # -1 (leading empty values): the buffer's last byte
     return (np.flatnonzero(edges) if edges.any() else np.zeros(0, dtype="int64")), empty
+
+
+def _bytes_at(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The byte at each of the values' `starts` (rising offsets into `data`, not empty): only
+    trailing empty values start at the end of the bytes, and read the last byte instead."""
+    return data[starts] if starts[-1] < len(data) else data[np.minimum(starts, len(data) - 1)]
 
 
 def _present(text: pa.Array, rows: np.ndarray) -> np.ndarray:
@@ -190,18 +194,11 @@ def _all_digits(text: pa.ChunkedArray) -> bool:
 
 
 def _short_without_leading_zero(digits: pa.Array) -> bool:
-    """Whether no value of digits (none empty) is longer than WIDEST_NUMBER or begins with 0.
-
-    Read off the offsets and each value's first byte (a missing value has none; one that still
-    holds bytes, as Arrow allows, may at worst keep a column from being read as numbers).
-    """
-    starts, stops, data = value_bytes(digits)
-    if not (len(data) and len(starts)):
-        return True
-    if int((stops - starts).max()) > WIDEST_NUMBER:
+    """Whether no value of digits (none empty) is longer than WIDEST_NUMBER or begins with 0."""
+    starts, stops, _ = value_bytes(digits)
+    if len(starts) and int((stops - starts).max()) > WIDEST_NUMBER:
         return False
-    first = data[starts] if starts[-1] < len(data) else data[np.minimum(starts, len(data) - 1)]
-    return not bool(((first == ord("0")) & (stops > starts)).any())
+    return not bool((_first_bytes(digits) == ord("0")).any())
 
 
 def missing_text(index: pd.Index) -> pd.Series:
@@ -219,8 +216,7 @@ def _first_bytes(text: pa.Array) -> np.ndarray:
     starts, stops, data = value_bytes(text)
     if not (len(data) and len(starts)):
         return np.zeros(len(text), dtype="uint8")
-    # Offsets rise: only trailing empty values start at the end of the bytes.
-    first = data[starts] if starts[-1] < len(data) else data[np.minimum(starts, len(data) - 1)]
+    first = _bytes_at(data, starts)
     blank = stops == starts
     if blank.any():
         first[blank] = 0
