@@ -211,12 +211,7 @@ def received_within(
 ) -> np.ndarray:
     """Which chats, by the rows of their first buyer message, were received in their shop's
     window (see `within_bounds`), looked up before any chat's columns are taken."""
-    index = pd.Index(bounds["shop_id"])
-    if is_keyed(messages):
-        _, ids = keyed_shops(messages)
-        shop = index.get_indexer(ids)[messages["shop_key"].to_numpy()[opening]]
-    else:
-        shop = positions(index, pd.Series(column_taken(messages["shop_id"], opening)))
+    shop = shop_positions(pd.Index(bounds["shop_id"]), messages, opening)
     return within_bounds(shop, ticks(messages["sent_at"])[opening], bounds)
 
 
@@ -288,13 +283,16 @@ def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
     return found[codes]
 
 
-def shop_positions(index: pd.Index, frame: pd.DataFrame) -> np.ndarray:
-    """`positions(index, frame["shop_id"])`: by shop key where the rows are keyed (a lookup
-    per shop rather than a hash of every row's text)."""
+def shop_positions(
+    index: pd.Index, frame: pd.DataFrame, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """`positions(index, frame["shop_id"])` (of the `rows` given only): by shop key where the
+    rows are keyed (a lookup per shop rather than a hash of every row's text)."""
     if not is_keyed(frame):
-        return positions(index, frame["shop_id"])
+        shops = frame["shop_id"] if rows is None else column_taken(frame["shop_id"], rows)
+        return positions(index, pd.Series(shops))
     key, ids = keyed_shops(frame)
-    return index.get_indexer(ids)[key]
+    return index.get_indexer(ids)[key if rows is None else key[rows]]
 
 
 def _arrow_factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
