@@ -277,3 +277,15 @@ def test_chunks_taken_is_arrows_take_of_the_joined_chunks(values, cuts, data):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(arrow_text, "MOST_ROWS", 0)
         assert arrow_text.chunks_taken(column, rows, fill).to_pylist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-50_400, 50_400) | st.integers(0, 9), max_size=30))
+def test_small_codes_are_numpys_unique_with_inverse(values):
+    """Counting in place of sorting (UTC offsets, role codes): the same distinct values and
+    places as `np.unique`."""
+    array = np.array(values, dtype="int64")
+    distinct, place = arrow_text.small_codes(array)
+    expected, inverse = np.unique(array, return_inverse=True)
+    assert distinct.tolist() == expected.tolist()
+    assert place.tolist() == inverse.ravel().tolist()

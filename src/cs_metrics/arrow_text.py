@@ -104,6 +104,17 @@ def dictionary_codes(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return np.concatenate(codes).astype("int64"), encoded.chunk(0).dictionary
 
 
+def small_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` of integers in a small range (role codes, UTC
+    offsets in seconds), by counting instead of sorting: the distinct values in order, and
+    each value's place among them."""
+    if not len(values):
+        return values[:0], np.zeros(0, dtype=np.int64)
+    low = int(values.min())
+    present = np.bincount(values - low) > 0
+    return np.flatnonzero(present) + low, (np.cumsum(present) - 1)[values - low]
+
+
 def text_codes(values: pd.Series) -> tuple[np.ndarray, int]:
     """One int64 code per distinct text value (-1 for missing), and the number of values."""
     arrow = arrow_chunks(values)

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.arrow_text import arrow_chunks, dictionary_codes, first_bytes
+from cs_metrics.arrow_text import arrow_chunks, dictionary_codes, first_bytes, small_codes
 from cs_metrics.errors import LockHeldError, UsageError
 from cs_metrics.threads import in_order
 
@@ -322,7 +322,7 @@ def _iso_series(
     seconds = wall.astype("datetime64[s]")
     micros = np.where(missing, 0, (wall - seconds).astype("int64"))
     offset = np.where(missing, 0, (wall - utc).astype("timedelta64[s]").astype("int64"))
-    distinct, codes = _small_codes(offset)
+    distinct, codes = small_codes(offset)
     zones = [offset_text(int(o)) for o in distinct]
     # Exports mostly hold whole seconds: then every value usually has one width.
     fixed = None if (micros > 0).any() else _fixed_width_iso(seconds, missing, codes, zones)
@@ -335,17 +335,6 @@ def _iso_series(
     zone = pa.array(zones, pa.string()).take(pa.array(codes))
     text = pc.binary_join_element_wise(whole, fraction, zone, "")
     return pd.Series(pd.arrays.ArrowStringArray(text.cast(pa.large_string())), index=index)
-
-
-def _small_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`np.unique(values, return_inverse=True)` of integers within a day's seconds of each other
-    (UTC offsets), by counting instead of sorting."""
-    if not len(values):
-        return values[:0], np.zeros(0, dtype=np.int64)
-    low = int(values.min())
-    present = np.bincount(values - low) > 0
-    code = np.cumsum(present) - 1
-    return np.flatnonzero(present) + low, code[values - low]
 
 
 ISO_SECONDS = len("2026-11-16 01:02:03")

@@ -915,16 +915,6 @@ def test_a_number_inside_a_link_is_no_bank_account(rules):
     )
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 9), min_size=1, max_size=30))
-def test_ranked_codes_are_numpys_unique_with_inverse(codes):
-    """Counting in place of sorting: the same distinct codes and places as `np.unique`."""
-    array = np.array(codes, dtype="int64")
-    needed, place = scanner._ranked(array, 10)
-    expected, inverse = np.unique(array, return_inverse=True)
-    assert needed.tolist() == expected.tolist() and place.tolist() == inverse.ravel().tolist()
-
-
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cs_metrics.arrow_text import small_codes
 from cs_metrics.config import read_toml, unknown_names
 from cs_metrics.errors import InputError
 
@@ -646,14 +647,6 @@ def scanned_roles(rules: RuleSet, *, include_buyer_abuse: bool = False) -> set[s
     return roles | {"buyer"} if rules.asked_first else roles
 
 
-def _ranked(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """`np.unique(codes, return_inverse=True)` of codes in 0..size-1, by counting, not sorting:
-    the distinct codes in order, and each code's place among them."""
-    present = np.zeros(size, dtype=bool)
-    present[codes] = True
-    return np.flatnonzero(present), (np.cumsum(present) - 1)[codes]
-
-
 def scan_messages(
     messages: pd.DataFrame, rules: RuleSet, *, include_buyer_abuse: bool = False
 ) -> pd.DataFrame:
@@ -696,7 +689,7 @@ def scan_messages(
         if not len(rows):
             return []
         # The distinct texts of these rows, and each row's place among them.
-        needed, place = _ranked(code[rows], len(texts))
+        needed, place = small_codes(code[rows])
         own = tuple(n for n in rules.neutralisers_for(category) if "all" not in n.categories)
         text = _neutralised(_at(shared, needed), own)
         # A rule fires only where its pattern matches, so one pass of all the category's
