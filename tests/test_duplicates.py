@@ -203,3 +203,42 @@ def test_text_ids_repeat_exactly_when_their_texts_do(rows):
         return np.zeros(len(text), dtype=np.uint64)
 
     assert duplicates.repeated_ids(shop_codes, ids, hashes=colliding).tolist() == expected
+
+
+BLOCK_IDS = st.sampled_from(["7", "12", "012", "m1", "9" * 19, "1" * 20]) | st.integers(1, 9).map(
+    str
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(["s1", "s2"]), BLOCK_IDS), min_size=1, max_size=8),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_ids_carried_by_blocks_flag_as_the_ids_themselves(blocks):
+    """Blocks of numbers, of text ids or of both, each carrying its own `id_values` into the
+    group: the group is flagged as it is from its ids alone."""
+    rows, carried = [], []
+    for block in blocks:
+        first = len(rows)
+        rows += [
+            (shop, "c1", mid, "2026-11-17T10:00:00Z", first + i + 1)
+            for i, (shop, mid) in enumerate(block)
+        ]
+        carried.append(duplicates.with_id_values(group(rows[first:]))[0])
+    whole = pd.concat(carried, ignore_index=True)
+    found = flagged(whole)
+    expected = flagged(group(rows))
+    assert found.columns.tolist() == expected.columns.tolist()
+    assert found[DUPLICATE].tolist() == expected[DUPLICATE].tolist()
+    shops, ids = zip(*[(s, m) for block in blocks for s, m in block], strict=True)
+    assert found[DUPLICATE].tolist() == _reference_repeats(list(shops), list(ids))
+    # The values the group ends with are those of its ids taken whole.
+    table = duplicates.id_values(whole["message_id"])
+    carried_values = duplicates.carried_id_values(whole)
+    assert carried_values is not None
+    assert carried_values.exact == table.exact
+    assert carried_values.numbers.tolist() == table.numbers.tolist()

@@ -4,7 +4,8 @@ A message whose message_id repeats an earlier good row of its shop (in file orde
 duplicate: the first is kept, the rest are counted. An engine hands over groups of good message
 rows, each shop's rows all in one group; `flagged` marks the repeats of a group, `group_summary`
 says what the whole table needs to know of it (counts, time range, shops, odd ids) and
-`without_duplicates` leaves the rows the evaluation uses.
+`without_duplicates` leaves the rows the evaluation uses. Checked blocks carry the numbers
+their own duplicate pass gave their ids (`with_id_values`), which `flagged` takes over.
 """
 
 from __future__ import annotations
@@ -70,15 +71,35 @@ class SharedIds:
         return repeated
 
 
-def shared_ids(
+def id_values(
     ids: pd.Series, hashes: Callable[[pa.ChunkedArray], np.ndarray] = text_hashes
-) -> SharedIds:
-    """The rows of `ids` whose id occurs more than once (see `repeated_ids`)."""
+) -> IdValues:
+    """A number per id: the id itself when every id is a whole number (marketplace ids are), else
+    a hash of its text."""
     arrow = arrow_chunks(ids)
     numbers = whole_numbers(arrow)
     exact = numbers is not None and not numbers.null_count
-    # A number per id: the id itself (marketplace ids are numbers), else a hash of its text.
-    values = numbers.to_numpy() if numbers is not None and exact else hashes(arrow)
+    return IdValues(numbers.to_numpy() if numbers is not None and exact else hashes(arrow), exact)
+
+
+@dataclass(frozen=True)
+class IdValues:
+    """One uint64 per id (see `id_values`)."""
+
+    numbers: np.ndarray
+    exact: bool
+    """Whether the numbers are the ids themselves (else hashes: equal ids, equal numbers only)."""
+
+
+def shared_ids(
+    ids: pd.Series,
+    hashes: Callable[[pa.ChunkedArray], np.ndarray] = text_hashes,
+    known: IdValues | None = None,
+) -> SharedIds:
+    """The rows of `ids` whose id occurs more than once (see `repeated_ids`); from their
+    `id_values` when `known`."""
+    found = known if known is not None else id_values(ids, hashes)
+    values, exact = found.numbers, found.exact
     # A sort (stable: fast on ids that mostly rise, as the marketplace's do) finds the values
     # that occur more than once; only their rows are compared, by their ids, as (shop, id) pairs.
     ordered = np.sort(values, kind="stable" if exact else "quicksort")
@@ -87,9 +108,45 @@ def shared_ids(
         return SharedIds(np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64"), len(values))
     rows = np.flatnonzero(np.isin(values, shared))
     codes = (
-        pd.factorize(values[rows])[0] if exact else dictionary_codes(chunks_taken(arrow, rows))[0]
+        pd.factorize(values[rows])[0]
+        if exact
+        else dictionary_codes(chunks_taken(arrow_chunks(ids), rows))[0]
     )
     return SharedIds(rows, codes.astype("int64"), len(values))
+
+
+ID_VALUE = "_id_value"
+"""Column of a checked block's good rows: the `id_values` of its message_ids, worked out for the
+block's own duplicates and kept so the whole table's rule does not hash or parse them again."""
+ID_EXACT = "_id_exact"
+"""Column beside ID_VALUE: whether its block's values are the ids themselves (else hashes)."""
+
+
+def with_id_values(good: pd.DataFrame) -> tuple[pd.DataFrame, IdValues]:
+    """A block's good rows with ID_VALUE and ID_EXACT set, and their `id_values`."""
+    found = id_values(good["message_id"])
+    exact = np.full(len(good), found.exact)
+    return good.assign(**{ID_VALUE: found.numbers, ID_EXACT: exact}), found
+
+
+def carried_id_values(group: pd.DataFrame) -> IdValues | None:
+    """The `id_values` of a group's message_ids, from the ID_VALUE its blocks carried (None when
+    they carried none, as on the Dask engine).
+
+    The whole table's ids are numbers only when every block's are: a value's shape decides
+    (digits, no leading zero). Otherwise the table's values are hashes, so blocks of numbers
+    have theirs hashed now.
+    """
+    if ID_VALUE not in group:
+        return None
+    values = group[ID_VALUE].to_numpy(dtype=np.uint64)
+    exact = group[ID_EXACT].to_numpy(dtype=bool)
+    if exact.all() or not exact.any():
+        return IdValues(values, bool(exact.all()) and len(values) > 0)
+    rows = np.flatnonzero(exact)
+    values = values.copy()
+    values[rows] = text_hashes(chunks_taken(arrow_chunks(group["message_id"]), rows))
+    return IdValues(values, False)
 
 
 def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -118,13 +175,15 @@ def flagged(group: pd.DataFrame) -> pd.DataFrame:
     if not group[ROW].is_monotonic_increasing:
         group = group.sort_values(ROW, kind="stable")
     group = group.reset_index(drop=True)
-    # Arrow and numpy release the GIL: shops and conversations are keyed on a second core while
-    # the message ids are read (the longer part: they are also sorted).
+    known = carried_id_values(group)
+    if known is not None:
+        group = group.drop(columns=[ID_VALUE, ID_EXACT])
+    # Arrow and numpy release the GIL: conversations are keyed on a second core while the
+    # message ids are compared and the shops keyed here.
     with ThreadPoolExecutor(1) as pool:
-        shop_codes = pool.submit(text_codes, group["shop_id"])
         conversation = pool.submit(id_numbers, group["conversation_id"])
-        shared = shared_ids(group["message_id"])
-        shop = shop_codes.result()[0]
+        shared = shared_ids(group["message_id"], known=known)
+        shop = text_codes(group["shop_id"])[0]
         duplicate = shared.repeated(shop)
         group["shop_key"], group["conversation_key"] = shop, conversation.result()
     group[DUPLICATE] = duplicate

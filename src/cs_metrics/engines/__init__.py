@@ -28,7 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cs_metrics.arrow_text import text_codes
-from cs_metrics.duplicates import DUPLICATE, GroupSummary, group_summary, repeated_ids
+from cs_metrics.duplicates import (
+    DUPLICATE,
+    GroupSummary,
+    group_summary,
+    shared_ids,
+    with_id_values,
+)
 from cs_metrics.engines.quarantine import QuarantineSpill
 from cs_metrics.errors import UsageError
 from cs_metrics.readers import ROW, RowGroups, parquet_files, table_paths
@@ -159,12 +165,14 @@ def without_repeats(good: pd.DataFrame, spill: QuarantineSpill) -> pd.DataFrame:
     earlier row of their shop in the same block, counted in `spill`.
 
     Such a row is a duplicate (SPEC 8) whatever came before the block, so it need not be held or
-    grouped: one message repeated 40M times would otherwise fill one shop's group.
+    grouped: one message repeated 40M times would otherwise fill one shop's group. The rows keep
+    the ids' values worked out for this (`duplicates.with_id_values`) for the whole table's rule.
     """
+    good, values = with_id_values(good)
     if len(good) < 2:
         return good
     shop, _ = text_codes(good["shop_id"])
-    repeated = repeated_ids(shop, good["message_id"])
+    repeated = shared_ids(good["message_id"], known=values).repeated(shop)
     if not repeated.any():
         return good
     found = group_summary(good.assign(**{DUPLICATE: repeated}))
