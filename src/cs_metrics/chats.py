@@ -156,6 +156,8 @@ ANSWER = {
     "message_id": "response_message_id",
 }
 """Message columns taken at each chat's first buyer message and at its answer, renamed."""
+CHAT_SOURCE_COLUMNS = (*OPENING, "sender_role", *CONVERSATION_KEYS)
+"""The message columns chats are built from (the keys where the messages are settled)."""
 METRIC_COLUMNS = {"shop_id", "sent_at"}
 """The only ones the metrics need: the rest are for the drill-down."""
 

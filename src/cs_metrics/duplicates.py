@@ -234,6 +234,10 @@ class GroupSummary:
     """Rows counted as duplicates per shop_id (SPEC 6a counts a shop's rows read with them)."""
 
 
+SUMMARY_COLUMNS = (DUPLICATE, ROW, "sent_at", "message_id", "shop_id", "shop_key")
+"""The columns of a flagged group that `group_summary` reads."""
+
+
 def group_summary(group: pd.DataFrame) -> GroupSummary:
     """The duplicates, sent_at range, shops and collapsed-id rows of a flagged group."""
     duplicate = group[DUPLICATE].to_numpy()

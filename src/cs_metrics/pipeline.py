@@ -19,7 +19,13 @@ import pandas as pd
 
 from cs_metrics import duplicates, validate
 from cs_metrics.arrow_text import rows_kept
-from cs_metrics.chats import build_chats, positions, roles_in, with_detail
+from cs_metrics.chats import (
+    CHAT_SOURCE_COLUMNS,
+    build_chats,
+    positions,
+    roles_in,
+    with_detail,
+)
 from cs_metrics.duplicates import GroupSummary, is_keyed, keyed_shops
 from cs_metrics.engines import Engine, MessageGroups, MessageSource, choose, empty_like
 from cs_metrics.engines.memory import FrameGroups, MemoryEngine
@@ -183,8 +189,9 @@ def load(
             raise_on_bad_rows(spill.rows, small, paths)
         # The duplicate rule (SPEC 8), settled in each group: each shop's rows are in one.
         messages = messages.transform(duplicates.flagged).settled()
-        summaries = [*messages.map(duplicates.group_summary), *spill.early_duplicates]
-        messages = messages.transform(duplicates.without_duplicates)
+        found = messages.map(duplicates.group_summary, columns=duplicates.SUMMARY_COLUMNS)
+        summaries = [*found, *spill.early_duplicates]
+        messages = messages.transform(duplicates.without_duplicates, needs=(duplicates.DUPLICATE,))
         dataset = dataset_of(messages_table(blocks, summaries, messages, spill), small, policy)
     except BaseException:
         spill.close()  # the bad rows will not be written: their files go now
@@ -545,7 +552,7 @@ def evaluate(
     inputs = metric_inputs(dataset, shops, start, end, policy, cutoff, chat_detail, keep_chats)
     cut, bounds = inputs.cutoff, inputs.bounds
     groups = dataset.message_groups
-    found = groups.map(partial(group_evaluation, inputs=inputs))
+    found = groups.map(partial(group_evaluation, inputs=inputs), columns=CHAT_SOURCE_COLUMNS)
     # Reported shops with no message (ratings only, or seen only in bad rows) get their metrics
     # from no messages.
     seen = pd.Index([], dtype="string").append([pd.Index(m["shop_id"]) for m, _ in found])

@@ -114,6 +114,10 @@ def pseudonym(key: bytes, shop_id: str, buyer_id: Any) -> str:
     return "buyer-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:10]
 
 
+BUYER_COLUMNS = ("shop_id", "sender_id", "sender_role", NAME_COLUMN)
+"""The message columns `_buyers_of` reads."""
+
+
 def _buyers_of(messages: pd.DataFrame, shops: frozenset[str] | None = None) -> pd.DataFrame:
     """The distinct buyers (shop_id, buyer_id, name) of a group of messages (of `shops` only,
     when named)."""
@@ -140,7 +144,7 @@ def _buyer_parts(
     dataset: Dataset, chats: pd.DataFrame | None = None, shops: frozenset[str] | None = None
 ) -> list[pd.DataFrame]:
     """`data_buyers` in parts, each without repeated rows (the parts may repeat each other's)."""
-    parts = dataset.message_groups.map(partial(_buyers_of, shops=shops))
+    parts = dataset.message_groups.map(partial(_buyers_of, shops=shops), BUYER_COLUMNS)
     if chats is not None and shops is not None:
         chats = chats.loc[chats["shop_id"].astype(str).isin(list(shops))]
     if chats is not None and len(chats) and "buyer_id" in chats:

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -104,11 +104,18 @@ def conversation_keys(frame: pd.DataFrame) -> pd.Series:
     return frame["shop_id"].astype("string") + "\x1f" + frame["conversation_id"].astype("string")
 
 
-def each_group(dataset: Dataset, func: Callable[[pd.DataFrame], T]) -> list[T]:
+def each_group(
+    dataset: Dataset, func: Callable[[pd.DataFrame], T], columns: Sequence[str] | None = None
+) -> list[T]:
     """`func` of each group of the dataset's messages where its engine keeps them (one group
-    held in memory, or one bucket of shops at a time from disk); of no message, when none."""
-    found = dataset.message_groups.map(func)
+    held in memory, or one bucket of shops at a time from disk); of no message, when none.
+    With `columns`, `func` reads only those (an engine may leave the others unread)."""
+    found = dataset.message_groups.map(func, columns)
     return found if found else [func(dataset.message_groups.empty())]
+
+
+SHOP_COLUMNS = ("shop_id", "shop_key")
+"""The columns that say a message's shop (its key where the messages are settled)."""
 
 
 def shop_rows(group: pd.DataFrame) -> pd.Series:
@@ -128,7 +135,7 @@ def message_rows_by_shop(dataset: Dataset) -> pd.DataFrame:
     Rows read are the shop's used, duplicate and quarantined rows; a quarantined row counts for
     the shop its (trimmed) shop_id names, and a row with no shop_id for none.
     """
-    counts = each_group(dataset, shop_rows)
+    counts = each_group(dataset, shop_rows, SHOP_COLUMNS)
     # A shop's messages are all in one group: the groups' counts only need putting together.
     used = counts[0] if len(counts) == 1 else pd.concat(counts)
     quarantined = dataset.quarantined_by_shop
@@ -302,7 +309,11 @@ def run_week(
     )
     replaced = stored.loc[stored["as_of"] == as_of.isoformat(), "policy_fingerprint"].dropna()
     bounds = evaluation.metrics.set_index("shop_id")[["window_start", "window_end"]]
-    parts = each_group(dataset, lambda group: quiet_shops(group, bounds, evaluation.cutoff))
+    parts = each_group(
+        dataset,
+        lambda group: quiet_shops(group, bounds, evaluation.cutoff),
+        (*SHOP_COLUMNS, "sent_at"),
+    )
     quiet = parts[0] if len(parts) == 1 else pd.concat(parts)
     table["last_message_at"] = [
         files.iso_utc(quiet[s]) if s in quiet.index else None for s in table["shop_id"]
@@ -504,7 +515,7 @@ def week_findings(
 
         return scan_asking_late(pick, rules)
 
-    found = each_group(dataset, group_findings)
+    found = each_group(dataset, group_findings, (*SCAN_COLUMNS, *CONVERSATION_KEYS))
     if len(found) == 1:
         return found[0]
     # Each group's findings are in order and hold whole shops: in shop order, they are in the

@@ -618,3 +618,37 @@ def test_buckets_are_worked_in_bucket_order_on_threads(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="bad bucket"):
         groups.map(fails_at_first)
+
+
+def test_a_map_asking_for_some_columns_reads_those_and_what_the_steps_need(
+    tmp_path: Path,
+) -> None:
+    """`map` with `columns` gives each bucket's rows with those columns (the ones it has) and
+    the ones a step needs, as a map of all columns has them; `None` gives every column."""
+    from cs_metrics.engines.disk import BucketFiles, BucketGroups
+
+    rows = pd.DataFrame(
+        {
+            "shop_id": pd.Series(["a", "b", "a", "c", "b"], dtype="string[pyarrow]"),
+            "content": pd.Series(["hi", None, "yes", "no", "ok"], dtype="string[pyarrow]"),
+            "sent_at": pd.to_datetime(["2026-11-17T10:00:00Z"] * 5, utc=True),
+            "_drop": np.array([False, True, False, False, True]),
+        }
+    )
+    store = BucketFiles(tmp_path, 2)
+    with store:
+        store.append(rows)
+    dtypes = {str(c): d for c, d in rows.dtypes.items()}
+
+    def without_dropped(group: pd.DataFrame) -> pd.DataFrame:
+        return group.loc[~group["_drop"].to_numpy(bool)].drop(columns="_drop")
+
+    groups = BucketGroups(store, dtypes, rows.iloc[:0]).transform(without_dropped, needs=("_drop",))
+    whole = groups.map(lambda g: g)
+    some = groups.map(lambda g: g, columns=("sent_at", "shop_id", "not_there"))
+    assert [list(g.columns) for g in whole] == [["shop_id", "content", "sent_at"]] * len(whole)
+    assert [list(g.columns) for g in some] == [["shop_id", "sent_at"]] * len(whole)
+    for all_columns, two in zip(whole, some, strict=True):
+        pd.testing.assert_frame_equal(all_columns[["shop_id", "sent_at"]], two)
+    assert sum(len(g) for g in some) == 3
+    assert list(store.read(store.filled()[0], ("content",)).columns) == ["content"]

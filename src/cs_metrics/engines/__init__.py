@@ -16,7 +16,7 @@ evaluates them on the workers of a Dask cluster (docs/dask.md). `choose` picks o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +59,19 @@ class MessageGroups(Protocol):
     order: the duplicate rule sorts by it.
     """
 
-    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
-        """`func` of each group, where the group lives; the results, here."""
+    def map(
+        self, func: Callable[[pd.DataFrame], T], columns: Sequence[str] | None = None
+    ) -> list[T]:
+        """`func` of each group, where the group lives; the results, here. With `columns`,
+        `func` reads only those (where the groups have them): an engine may leave the others
+        unread."""
         ...
 
-    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> MessageGroups:
-        """The groups, each replaced by `func` of it, kept where they live."""
+    def transform(
+        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] = ()
+    ) -> MessageGroups:
+        """The groups, each replaced by `func` of it, kept where they live; `func` reads the
+        columns `needs` besides those a later `map` asks for."""
         ...
 
     def settled(self) -> MessageGroups:

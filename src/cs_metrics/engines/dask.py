@@ -12,7 +12,7 @@ and evaluates each partition on the workers (docs/dask.md). The client never hol
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -151,8 +151,11 @@ class DaskGroups:
     """The persisted dask.dataframe.DataFrame."""
     meta: pd.DataFrame
 
-    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
-        """`func` of each partition, run on the workers; the results come back here."""
+    def map(
+        self, func: Callable[[pd.DataFrame], T], columns: Sequence[str] | None = None
+    ) -> list[T]:
+        """`func` of each partition (all its columns: held by the workers), run on the
+        workers; the results come back here."""
         dask, _, _ = dask_modules()
         # The function (with the small tables it carries) goes to the workers once, not in
         # every task of the graph.
@@ -160,7 +163,9 @@ class DaskGroups:
         parts = self.frame.to_delayed()
         return list(dask.compute(*[dask.delayed(applied)(shared, part) for part in parts]))
 
-    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> DaskGroups:
+    def transform(
+        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] = ()
+    ) -> DaskGroups:
         """Each partition replaced by `func` of it, on the workers (and kept there)."""
         meta = func(self.meta.copy())
         frame = self.frame.map_partitions(func, meta=meta).persist()

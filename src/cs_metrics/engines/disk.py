@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -142,11 +142,19 @@ class BucketFiles:
         """The buckets holding rows, in order."""
         return sorted(self.writers)
 
-    def read(self, bucket: int, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
-        """One bucket's rows (all columns, or those named), in the order they were appended."""
-        with pa.ipc.open_file(str(self.path(bucket))) as reader:
+    def read(self, bucket: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """One bucket's rows (all columns, or those named that it has), in the order they were
+        appended. Columns not named are not read (nor decompressed)."""
+        path = str(self.path(bucket))
+        options = None
+        if columns is not None:
+            with pa.ipc.open_file(path) as reader:
+                names = reader.schema.names
+            options = pa.ipc.IpcReadOptions(
+                included_fields=[i for i, name in enumerate(names) if name in set(columns)]
+            )
+        with pa.ipc.open_file(path, options=options) as reader:
             table = reader.read_all()
-        table = table.select(list(columns)) if columns else table
         return table.to_pandas(types_mapper=_text_as_string)
 
 
@@ -192,22 +200,34 @@ class BucketGroups:
     meta: pd.DataFrame
     """No row, with the columns and types of a group after `steps`."""
     steps: tuple[Callable[[pd.DataFrame], pd.DataFrame], ...] = ()
+    needs: tuple[str, ...] = ()
+    """The columns the steps read."""
 
-    def group(self, bucket: int) -> pd.DataFrame:
-        """One bucket's rows as the blocks had them, through every step."""
-        frame = self.store.read(bucket)
+    def group(self, bucket: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """One bucket's rows as the blocks had them (all columns, or `columns` and those the
+        steps need), through every step."""
+        wanted = None if columns is None else (*columns, *self.needs)
+        frame = self.store.read(bucket, wanted)
         frame = frame.astype({c: d for c, d in self.dtypes.items() if c in frame.columns})
         for step in self.steps:
             frame = step(frame)
         return frame
 
-    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
-        """`func` of each bucket, in bucket order; MAP_THREADS buckets in memory at a time."""
-        return list(in_order(lambda b: func(self.group(b)), self.store.filled(), MAP_THREADS))
+    def map(
+        self, func: Callable[[pd.DataFrame], T], columns: Sequence[str] | None = None
+    ) -> list[T]:
+        """`func` of each bucket (only `columns` read, when named), in bucket order; MAP_THREADS
+        buckets in memory at a time."""
+        return list(
+            in_order(lambda b: func(self.group(b, columns)), self.store.filled(), MAP_THREADS)
+        )
 
-    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> BucketGroups:
+    def transform(
+        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] = ()
+    ) -> BucketGroups:
         """The buckets with `func` applied as each is read (the files stay as they are)."""
-        return replace(self, steps=(*self.steps, func), meta=func(self.meta.copy()))
+        steps, needs = (*self.steps, func), (*self.needs, *needs)
+        return replace(self, steps=steps, needs=needs, meta=func(self.meta.copy()))
 
     def settled(self) -> BucketGroups:
         """The buckets rewritten with every step applied (each bucket read, worked and written

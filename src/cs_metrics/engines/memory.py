@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -30,11 +30,15 @@ class FrameGroups:
 
     frame: pd.DataFrame
 
-    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
-        """`func` of the one group."""
+    def map(
+        self, func: Callable[[pd.DataFrame], T], columns: Sequence[str] | None = None
+    ) -> list[T]:
+        """`func` of the one group (all its columns: held here, none costs a read)."""
         return [func(self.frame)]
 
-    def transform(self, func: Callable[[pd.DataFrame], pd.DataFrame]) -> FrameGroups:
+    def transform(
+        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] = ()
+    ) -> FrameGroups:
         """The one group replaced by `func` of it."""
         return FrameGroups(func(self.frame))
 
