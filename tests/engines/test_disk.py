@@ -652,3 +652,44 @@ def test_a_map_asking_for_some_columns_reads_those_and_what_the_steps_need(
         pd.testing.assert_frame_equal(all_columns[["shop_id", "sent_at"]], two)
     assert sum(len(g) for g in some) == 3
     assert list(store.read(store.filled()[0], ("content",)).columns) == ["content"]
+
+
+def test_blocks_are_checked_on_threads_and_written_in_file_order(
+    messy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spill checks blocks on worker threads; their good rows go to the bucket files from
+    this thread, block after block in file order, so each bucket's rows keep their order."""
+    import threading
+
+    from cs_metrics.engines import disk
+    from cs_metrics.readers import ROW, jsonl
+    from cs_metrics.readers import csv as csv_reader
+
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(disk, "FLAT_CSV_BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(jsonl, "JSONL_BLOCK_BYTES", 40_000)
+    here = threading.get_ident()
+    arranged_on: set[int] = set()
+    written: list[tuple[int, np.ndarray]] = []
+    real_arranged, real_write = disk.BucketFiles.arranged, disk.BucketFiles.write
+
+    def arranged(self: disk.BucketFiles, good: pd.DataFrame) -> disk.BucketRows | None:
+        arranged_on.add(threading.get_ident())
+        return real_arranged(self, good)
+
+    def write(self: disk.BucketFiles, rows: disk.BucketRows | None) -> None:
+        if rows is not None:
+            written.append((threading.get_ident(), np.sort(rows.table[ROW].to_numpy())))
+        real_write(self, rows)
+
+    monkeypatch.setattr(disk.BucketFiles, "arranged", arranged)
+    monkeypatch.setattr(disk.BucketFiles, "write", write)
+    with disk_engine(buckets=4) as engine:
+        dataset = load(messy, Policy(), engine=engine)
+    assert len(written) > 3
+    assert {thread for thread, _ in written} == {here}
+    assert here not in arranged_on
+    starts = [rows[0] for _, rows in written]
+    ends = [rows[-1] for _, rows in written]
+    assert all(a > b for a, b in zip(starts[1:], ends[:-1], strict=True))
+    assert dataset.summary is not None

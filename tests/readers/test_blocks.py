@@ -141,3 +141,35 @@ def test_a_csv_is_one_piece(tmp_path: Path) -> None:
     path.write_text("shop_id,conversation_id,message_id,sender_role,sent_at\n")
     (piece,) = table_pieces(path, 8)
     assert (piece.groups, piece.first_row) == (None, 0)
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_then_takes_each_result_once_in_file_order(
+    messy: Path, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`func` may run on threads; `then` sees every block's result here, one at a time, in file
+    order, and its own result is what is kept."""
+    import threading
+
+    from cs_metrics.readers import ROW, map_blocks, table_paths
+
+    monkeypatch.setattr(csv_reader, "CSV_BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(jsonl, "JSONL_BLOCK_BYTES", 40_000)
+    monkeypatch.setattr(parquet, "PARQUET_BLOCK_ROWS", 300)
+    seen: list[tuple[int, int]] = []
+    here = threading.get_ident()
+
+    def first_and_last(block: pd.DataFrame) -> tuple[int, int]:
+        return int(block[ROW].iloc[0]), int(block[ROW].iloc[-1])
+
+    def then(rows: tuple[int, int]) -> tuple[int, int]:
+        assert threading.get_ident() == here
+        seen.append(rows)
+        return rows[0], -rows[1]
+
+    path = table_paths(messy)["messages"]
+    kept = map_blocks("messages", path, first_and_last, threads=threads, then=then)
+    assert len(seen) > 3
+    assert kept == [(a, -b) for a, b in seen]
+    # Every row once, blocks in file order.
+    assert [a for a, _ in seen] == [1] + [b + 1 for _, b in seen[:-1]]

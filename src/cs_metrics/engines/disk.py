@@ -1,15 +1,16 @@
 """The disk engine: messages spilled to per-shop bucket files, each bucket then one group.
 
 Peak memory stays nearly flat as the messages file grows (docs/large_files.md). The messages are
-read in blocks (`readers.map_blocks`), each block checked as by every engine, and its good rows
-appended to one of several bucket files (Arrow IPC) in a temporary folder, chosen by a stable hash
-of the shop_id: each shop's rows are all in one bucket. Its bad rows go to the quarantine spill
-(`engines.quarantine`), and a message repeating an earlier one of its shop in the same block is
-dropped there as a duplicate (one shop's repeated rows would otherwise fill its bucket). Only the
-counts, id findings and shop ids of each block stay in memory. `pipeline` then settles the
-remaining duplicates once (rewriting each bucket) and evaluates bucket by bucket, two buckets in
-memory at a time (one per core). The temporary folder is removed when the run ends, also when it
-fails.
+read in blocks (`readers.map_blocks`), each block checked as by every engine (two at once, on
+threads), and its good rows appended, block after block in file order, to one of several bucket
+files (Arrow IPC) in a temporary folder, chosen by a stable hash of the shop_id: each shop's rows
+are all in one bucket. Its bad rows go to the quarantine spill (`engines.quarantine`), and a
+message repeating an earlier one of its shop in the same block is dropped there as a duplicate
+(one shop's repeated rows would otherwise fill its bucket). Only the counts, id findings and shop
+ids of each block stay in memory. `pipeline` then settles the remaining duplicates once
+(rewriting each bucket) and evaluates bucket by bucket, two buckets in memory at a time (one per
+core). A pass over the buckets reads only the columns it needs. The temporary folder is removed
+when the run ends, also when it fails.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ BUCKET_BYTES = 32 * 2**20
 MAP_THREADS = 2
 """Buckets worked on at once: most of a bucket's work runs in Arrow and numpy, outside the GIL,
 so two use both cores of a small machine; each holds its bucket in memory."""
+CHECK_THREADS = 2
+"""Blocks checked and arranged for the buckets at once (Arrow and numpy work, outside the GIL),
+while the blocks before them are written in file order."""
 MAX_BUCKETS = 512
 """At most this many bucket files (each is an open file during pass 1)."""
 
@@ -68,6 +72,15 @@ def bucket_numbers(shop_ids: pd.Series, buckets: int) -> np.ndarray:
     codes, distinct = pd.factorize(shop_ids)
     hashes = pd.util.hash_pandas_object(pd.Series(distinct, dtype=object), index=False)
     return (hashes.to_numpy() % np.uint64(buckets)).astype("int64")[codes]
+
+
+@dataclass(frozen=True)
+class BucketRows:
+    """A block's good rows in bucket order: each bucket's rows are one slice."""
+
+    table: pa.Table
+    bounds: np.ndarray
+    """Where each bucket's rows start in `table` (and, last, its length)."""
 
 
 class BucketFiles:
@@ -99,22 +112,37 @@ class BucketFiles:
 
     def append(self, good: pd.DataFrame) -> None:
         """Rows appended to the files of their shops' buckets (in their order)."""
+        self.write(self.arranged(good))
+
+    def arranged(self, good: pd.DataFrame) -> BucketRows | None:
+        """Rows put in bucket order, to `write` (None for no row). Changes no file: blocks are
+        arranged on several threads at once, then written one at a time."""
         if not len(good):
-            return
-        if self.schema is None:
-            self.schema = pa.Schema.from_pandas(good, preserve_index=False)
+            return None
         numbers = bucket_numbers(good["shop_id"], self.buckets)
         order = np.argsort(numbers, kind="stable")
         bounds = np.searchsorted(numbers[order], np.arange(self.buckets + 1))
         # One Arrow take puts the block in bucket order; each bucket's rows are then a slice
         # (a pandas take per bucket copied every text column once per bucket, with overhead).
-        table = pa.Table.from_pandas(good, schema=self.schema, preserve_index=False)
-        table = table.take(pa.array(order))
+        table = pa.Table.from_pandas(good, preserve_index=False).take(pa.array(order))
+        return BucketRows(table, bounds)
+
+    def write(self, rows: BucketRows | None) -> None:
+        """Arranged rows appended to the files of their buckets, with the column types of the
+        first rows written."""
+        if rows is None:
+            return
+        table = rows.table
+        if self.schema is None:
+            self.schema = table.schema
+        elif not table.schema.equals(self.schema):
+            table = table.cast(self.schema)
+        bounds = rows.bounds
         for bucket in np.flatnonzero(np.diff(bounds)).tolist():
-            rows = table.slice(bounds[bucket], bounds[bucket + 1] - bounds[bucket])
+            part = table.slice(bounds[bucket], bounds[bucket + 1] - bounds[bucket])
             if bucket not in self.writers:
                 self.writers[bucket] = self._writer(bucket, self.schema)
-            self.writers[bucket].write_table(rows)
+            self.writers[bucket].write_table(part)
 
     def put(self, bucket: int, rows: pd.DataFrame) -> None:
         """A bucket's rows written as its file, with their own column types (`append` gives
@@ -170,24 +198,43 @@ def block_pieces(block: pd.DataFrame, rows: int | None) -> list[pd.DataFrame]:
     return [block.iloc[a : a + rows].reset_index(drop=True) for a in range(0, len(block), rows)]
 
 
-def spilled_block(
+@dataclass(frozen=True)
+class CheckedBlock:
+    """A block checked (on a worker thread): what is kept of each of its pieces' checks, and
+    their good rows arranged for the buckets, not written yet."""
+
+    first: bool
+    """Whether the block begins the table (row 1)."""
+    pieces: list[BlockCheck]
+    rows: list[BucketRows | None]
+
+
+def checked_block(
     block: pd.DataFrame,
     check: Callable[[pd.DataFrame], BlockCheck],
     store: BucketFiles,
     block_rows: int | None,
     spill: QuarantineSpill,
-) -> list[BlockCheck]:
-    """A block checked, its good rows appended to the buckets, its bad rows to `spill`; the
-    rest of each check kept."""
-    if len(block) and block[ROW].iloc[0] == 1:
-        # The first block, or the CSV reader starting over with its tolerant parser.
-        store.restart()
-    kept = []
+) -> CheckedBlock:
+    """A block checked, its bad rows set aside in `spill`, its good rows arranged for the
+    buckets (`written` appends them)."""
+    pieces, rows = [], []
     for piece in block_pieces(block, block_rows):
         checked = set_aside(check(piece), spill)
-        store.append(checked.rows.good)
-        kept.append(without_good_rows(checked))
-    return kept
+        rows.append(store.arranged(checked.rows.good))
+        pieces.append(without_good_rows(checked))
+    return CheckedBlock(bool(len(block)) and int(block[ROW].iloc[0]) == 1, pieces, rows)
+
+
+def written(block: CheckedBlock, store: BucketFiles) -> CheckedBlock:
+    """A checked block's good rows appended to the buckets (blocks come here in file order);
+    the rest kept."""
+    if block.first:
+        # The first block, or the CSV reader starting over with its tolerant parser.
+        store.restart()
+    for rows in block.rows:
+        store.write(rows)
+    return replace(block, rows=[])
 
 
 @dataclass(frozen=True)
@@ -268,8 +315,8 @@ class DiskEngine:
     def checked_messages(self, source: MessageSource) -> CheckedMessages:
         """Every block checked and its good rows spilled to the buckets of their shops."""
         store = BucketFiles(self.folder, self.buckets or bucket_count(source.path))
-        spill = partial(
-            spilled_block,
+        check = partial(
+            checked_block,
             check=source.check,
             store=store,
             block_rows=self.block_rows,
@@ -279,12 +326,14 @@ class DiskEngine:
             spilled = map_blocks(
                 "messages",
                 source.path,
-                spill,
+                check,
                 source.columns,
                 source.row_groups,
+                CHECK_THREADS,
                 csv_block_bytes=FLAT_CSV_BLOCK_BYTES,
+                then=partial(written, store=store),
             )
-        blocks = [piece for block in spilled for piece in block]
+        blocks = [piece for block in spilled for piece in block.pieces]
         meta = blocks[0].rows.good
         dtypes = {str(c): d for c, d in meta.dtypes.items()}
         return CheckedMessages(blocks, BucketGroups(store, dtypes, meta))

@@ -47,6 +47,7 @@ def map_blocks(
     threads: int = 0,
     csv_block_bytes: int | None = None,
     first_row: int = 0,
+    then: Callable[[T], T] | None = None,
 ) -> list[T]:
     """`func` of each block of rows of a table file, in file order, rows numbered from 1.
 
@@ -58,8 +59,10 @@ def map_blocks(
     (results of an earlier attempt are dropped; a `func` with side effects sees rows numbered
     from 1 again). With `groups`, a Parquet table is read only in the row groups it keeps. With
     `threads`, `func` runs on that many threads while the next blocks are read (only for a
-    `func` without side effects: calls may overlap). `first_row` rows come before the first
-    one read (a piece of the table, see `table_pieces`): numbers continue from there.
+    `func` without side effects: calls may overlap). `then`, when given, takes each result here,
+    one at a time in file order, and what it gives back is kept (the place for side effects).
+    `first_row` rows come before the first one read (a piece of the table, see
+    `table_pieces`): numbers continue from there.
     """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     # Looked up on the module at each call, so a test can narrow the chain.
@@ -69,7 +72,7 @@ def map_blocks(
         workers = threads if reader == csv_reader.CSV_READERS[0] else 0
         try:
             blocks = _blocks(path, wanted, reader, groups, csv_block_bytes)
-            return _map_blocks(name, path, blocks, func, workers, first_row)
+            return _map_blocks(name, path, blocks, func, workers, first_row, then)
         except NextReader:
             continue
     raise AssertionError("the tolerant CSV reader refuses no file")
@@ -157,7 +160,9 @@ def _map_blocks(
     func: Callable[[pd.DataFrame], T],
     threads: int = 0,
     first_row: int = 0,
+    then: Callable[[T], T] | None = None,
 ) -> list[T]:
+    after = then or _same
     results: list[T] = []
     running: deque[Future[T]] = deque()
     rows = first_row
@@ -182,14 +187,18 @@ def _map_blocks(
             block[ROW] = pd.RangeIndex(rows + 1, rows + len(block) + 1)
             rows += len(block)
             if not threads:
-                results.append(func(block))
+                results.append(after(func(block)))
                 continue
             running.append(pool.submit(func, block))
             # At most `threads` blocks wait, so memory holds a few blocks, not the file.
             if len(running) > threads:
-                results.append(running.popleft().result())
-        results.extend(future.result() for future in running)
+                results.append(after(running.popleft().result()))
+        results.extend(after(future.result()) for future in running)
     return results
+
+
+def _same(result: T) -> T:
+    return result
 
 
 def _check_columns(name: str, path: Path, columns: Iterable[str]) -> None:
