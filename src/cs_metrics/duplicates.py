@@ -170,6 +170,11 @@ def repeated_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return repeated
 
 
+FLAGGED_READS = (ROW, "shop_id", "conversation_id", "message_id", ID_VALUE, ID_EXACT)
+"""The columns `flagged` reads (it adds CONVERSATION_KEYS and DUPLICATE, and keeps the rows of
+a group in file order where they are)."""
+
+
 def flagged(group: pd.DataFrame) -> pd.DataFrame:
     """A group's rows in file order, conversations keyed, DUPLICATE set on repeated ids."""
     if not group[ROW].is_monotonic_increasing:

@@ -188,7 +188,8 @@ def load(
         if strict:
             raise_on_bad_rows(spill.rows, small, paths)
         # The duplicate rule (SPEC 8), settled in each group: each shop's rows are in one.
-        messages = messages.transform(duplicates.flagged).settled()
+        messages = messages.transform(duplicates.flagged, needs=duplicates.FLAGGED_READS)
+        messages = messages.settled()
         found = messages.map(duplicates.group_summary, columns=duplicates.SUMMARY_COLUMNS)
         summaries = [*found, *spill.early_duplicates]
         messages = messages.transform(duplicates.without_duplicates, needs=(duplicates.DUPLICATE,))

@@ -560,7 +560,8 @@ def test_spill_folders_of_runs_that_are_gone_are_removed(tmp_path: Path) -> None
 
 def test_settled_buckets_run_each_step_once_and_keep_their_rows(tmp_path: Path) -> None:
     """After `settled`, the buckets hold the steps' results (their own column types, a text id's
-    code in one bucket and a number in another): maps read them without running a step again."""
+    code in one bucket and a number in another): maps read them without running a step again.
+    The buckets' own files stay as they were; only the added column is written beside them."""
     from cs_metrics.engines.disk import BucketFiles, BucketGroups
 
     rows = pd.DataFrame(
@@ -573,6 +574,7 @@ def test_settled_buckets_run_each_step_once_and_keep_their_rows(tmp_path: Path) 
     store = BucketFiles(tmp_path, 3)
     with store:
         store.append(rows)
+    own_files = {b: store.path(b).read_bytes() for b in store.filled()}
     dtypes = {str(c): d for c, d in rows.dtypes.items()}
     calls: list[int] = []
 
@@ -591,7 +593,29 @@ def test_settled_buckets_run_each_step_once_and_keep_their_rows(tmp_path: Path) 
     after = sorted(settled.map(lambda g: g.to_dict("records")), key=str)
     assert after == before and not calls
     assert sorted(str(g["key"].dtype) for g in settled.map(lambda g: g)) == ["int64", "uint64"]
-    assert not any(store.path(b).exists() for b in range(3))  # the unsettled files are gone
+    assert {b: store.path(b).read_bytes() for b in store.filled()} == own_files
+    assert settled.added is not None
+    filled = len(store.filled())
+    assert [list(settled.added.read(b).columns) for b in store.filled()] == [["key"]] * filled
+    keys = settled.map(lambda g: g, columns=("key",))
+    assert [list(g.columns) for g in keys] == [["key"]] * filled
+
+
+def test_a_settled_step_that_moves_rows_is_refused(tmp_path: Path) -> None:
+    """Settling writes only the added columns, beside rows that must stay where they are."""
+    from cs_metrics.engines.disk import BucketFiles, BucketGroups
+    from cs_metrics.readers import ROW
+
+    rows = pd.DataFrame(
+        {"shop_id": pd.Series(["a", "a"], dtype="string[pyarrow]"), ROW: np.array([1, 2])}
+    )
+    store = BucketFiles(tmp_path, 1)
+    with store:
+        store.append(rows)
+    groups = BucketGroups(store, {str(c): d for c, d in rows.dtypes.items()}, rows.iloc[:0])
+    reversed_rows = groups.transform(lambda g: g.iloc[::-1].assign(key=1), needs=(ROW,))
+    with pytest.raises(RuntimeError, match="moved the rows"):
+        reversed_rows.settled()
 
 
 def test_buckets_are_worked_in_bucket_order_on_threads(tmp_path: Path) -> None:

@@ -68,10 +68,10 @@ class MessageGroups(Protocol):
         ...
 
     def transform(
-        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] = ()
+        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] | None = None
     ) -> MessageGroups:
         """The groups, each replaced by `func` of it, kept where they live; `func` reads the
-        columns `needs` besides those a later `map` asks for."""
+        columns `needs` (None: any column) besides those a later `map` asks for."""
         ...
 
     def settled(self) -> MessageGroups:

@@ -164,7 +164,7 @@ class DaskGroups:
         return list(dask.compute(*[dask.delayed(applied)(shared, part) for part in parts]))
 
     def transform(
-        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] = ()
+        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] | None = None
     ) -> DaskGroups:
         """Each partition replaced by `func` of it, on the workers (and kept there)."""
         meta = func(self.meta.copy())

@@ -174,15 +174,17 @@ class BucketFiles:
         """One bucket's rows (all columns, or those named that it has), in the order they were
         appended. Columns not named are not read (nor decompressed)."""
         path = str(self.path(bucket))
-        options = None
+        fields = None
         if columns is not None:
             with pa.ipc.open_file(path) as reader:
                 names = reader.schema.names
-            options = pa.ipc.IpcReadOptions(
-                included_fields=[i for i, name in enumerate(names) if name in set(columns)]
-            )
+            fields = [i for i, name in enumerate(names) if name in set(columns)]
+        # Arrow reads every field for an empty list: one is read for the count of rows.
+        options = None if fields is None else pa.ipc.IpcReadOptions(included_fields=fields or [0])
         with pa.ipc.open_file(path, options=options) as reader:
             table = reader.read_all()
+        if fields == []:
+            table = table.drop_columns(table.column_names)
         return table.to_pandas(types_mapper=_text_as_string)
 
 
@@ -247,18 +249,35 @@ class BucketGroups:
     meta: pd.DataFrame
     """No row, with the columns and types of a group after `steps`."""
     steps: tuple[Callable[[pd.DataFrame], pd.DataFrame], ...] = ()
-    needs: tuple[str, ...] = ()
-    """The columns the steps read."""
+    needs: tuple[str, ...] | None = ()
+    """The columns the steps read (None: any of them)."""
+    added: BucketFiles | None = None
+    """Columns that settled steps added, in files of their own beside the buckets' (the same
+    rows in the same order): the buckets' own files are never rewritten."""
+    settled_columns: tuple[str, ...] = ()
+    """With `added`: the columns of a settled bucket, in order (before the later steps)."""
 
     def group(self, bucket: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """One bucket's rows as the blocks had them (all columns, or `columns` and those the
         steps need), through every step."""
-        wanted = None if columns is None else (*columns, *self.needs)
-        frame = self.store.read(bucket, wanted)
+        wanted = None if columns is None or self.needs is None else (*columns, *self.needs)
+        return self._worked(self._read(bucket, wanted))
+
+    def _worked(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Columns read from a bucket as the blocks had them, through every step."""
         frame = frame.astype({c: d for c, d in self.dtypes.items() if c in frame.columns})
         for step in self.steps:
             frame = step(frame)
         return frame
+
+    def _read(self, bucket: int, columns: Sequence[str] | None) -> pd.DataFrame:
+        """A bucket's columns (all, or those named that it has), its added ones beside them."""
+        if self.added is None:
+            return self.store.read(bucket, columns)
+        names = [c for c in self.settled_columns if columns is None or c in set(columns)]
+        extra = self.added.read(bucket, names)
+        own = self.store.read(bucket, [c for c in names if c not in extra.columns])
+        return pd.concat([own, extra], axis=1)[names]
 
     def map(
         self, func: Callable[[pd.DataFrame], T], columns: Sequence[str] | None = None
@@ -270,27 +289,43 @@ class BucketGroups:
         )
 
     def transform(
-        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] = ()
+        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] | None = None
     ) -> BucketGroups:
         """The buckets with `func` applied as each is read (the files stay as they are)."""
-        steps, needs = (*self.steps, func), (*self.needs, *needs)
-        return replace(self, steps=steps, needs=needs, meta=func(self.meta.copy()))
+        steps = (*self.steps, func)
+        reads = None if needs is None or self.needs is None else (*self.needs, *needs)
+        return replace(self, steps=steps, needs=reads, meta=func(self.meta.copy()))
 
     def settled(self) -> BucketGroups:
-        """The buckets rewritten with every step applied (each bucket read, worked and written
-        once), so later maps only read them: each step would otherwise run at every map."""
+        """The buckets with every step worked out once, so later maps only read them: each step
+        would otherwise run at every map.
+
+        The steps must keep each bucket's rows in place and only add columns (as the duplicate
+        rule does): only the columns they read are read, and only those they add are written,
+        beside each bucket's file. Rewriting every column (the texts most of all) took longer
+        than the rule itself.
+        """
         if not self.steps:
             return self
-        done = BucketFiles(self.store.folder / "settled", self.store.buckets)
-        done.folder.mkdir()
+        added = BucketFiles(self.store.folder / "settled", self.store.buckets)
+        added.folder.mkdir()
 
         def settle(bucket: int) -> None:
-            done.put(bucket, self.group(bucket))
-            self.store.path(bucket).unlink()  # not read again: its disk space goes now
+            before = self._read(bucket, self.needs)
+            after = self._worked(before)
+            if len(after) != len(before) or (
+                ROW in after and not np.array_equal(after[ROW].to_numpy(), before[ROW].to_numpy())
+            ):
+                raise RuntimeError("a settled step moved the rows of its bucket")
+            new = [c for c in after.columns if c in self.meta.columns and c not in before]
+            added.put(bucket, after[new])
 
-        with done:
+        with added:
             list(in_order(settle, self.store.filled(), MAP_THREADS))
-        return BucketGroups(done, self.dtypes, self.meta)
+        columns = tuple(self.meta.columns)
+        return BucketGroups(
+            self.store, self.dtypes, self.meta, added=added, settled_columns=columns
+        )
 
     def held(self) -> None:
         """None: the messages are on disk."""

@@ -37,7 +37,7 @@ class FrameGroups:
         return [func(self.frame)]
 
     def transform(
-        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] = ()
+        self, func: Callable[[pd.DataFrame], pd.DataFrame], needs: Sequence[str] | None = None
     ) -> FrameGroups:
         """The one group replaced by `func` of it."""
         return FrameGroups(func(self.frame))
