@@ -8,9 +8,9 @@ are all in one bucket. Its bad rows go to the quarantine spill (`engines.quarant
 message repeating an earlier one of its shop in the same block is dropped there as a duplicate
 (one shop's repeated rows would otherwise fill its bucket). Only the counts, id findings and shop
 ids of each block stay in memory. `pipeline` then settles the remaining duplicates once
-(rewriting each bucket) and evaluates bucket by bucket, two buckets in memory at a time (one per
-core). A pass over the buckets reads only the columns it needs. The temporary folder is removed
-when the run ends, also when it fails.
+(writing the keys it adds beside each bucket) and evaluates bucket by bucket, two buckets in
+memory at a time (one per core). A pass over the buckets reads only the columns it needs. The
+temporary folder is removed when the run ends, also when it fails.
 """
 
 from __future__ import annotations
@@ -178,7 +178,8 @@ class BucketFiles:
         if columns is not None:
             with pa.ipc.open_file(path) as reader:
                 names = reader.schema.names
-            fields = [i for i, name in enumerate(names) if name in set(columns)]
+            wanted = set(columns)
+            fields = [i for i, name in enumerate(names) if name in wanted]
         # Arrow reads every field for an empty list: one is read for the count of rows.
         options = None if fields is None else pa.ipc.IpcReadOptions(included_fields=fields or [0])
         with pa.ipc.open_file(path, options=options) as reader:
@@ -274,7 +275,8 @@ class BucketGroups:
         """A bucket's columns (all, or those named that it has), its added ones beside them."""
         if self.added is None:
             return self.store.read(bucket, columns)
-        names = [c for c in self.settled_columns if columns is None or c in set(columns)]
+        wanted = set(self.settled_columns if columns is None else columns)
+        names = [c for c in self.settled_columns if c in wanted]
         extra = self.added.read(bucket, names)
         own = self.store.read(bucket, [c for c in names if c not in extra.columns])
         return pd.concat([own, extra], axis=1)[names]
