@@ -5,7 +5,7 @@ names hold (docs/privacy.md)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -171,8 +171,13 @@ class ListGroups:
 
     frames: list[pd.DataFrame]
 
-    def map(self, func: Callable[[pd.DataFrame], T]) -> list[T]:
-        return [func(frame) for frame in self.frames]
+    def map(
+        self, func: Callable[[pd.DataFrame], T], columns: Sequence[str] | None = None
+    ) -> list[T]:
+        """`func` of each group, given only `columns` when named (as the disk engine reads)."""
+        if columns is None:
+            return [func(frame) for frame in self.frames]
+        return [func(frame[[c for c in frame if c in set(columns)]]) for frame in self.frames]
 
 
 def dataset_of(groups: list[pd.DataFrame]) -> Dataset:
