@@ -44,6 +44,10 @@ T = TypeVar("T")
 
 ENGINES = ("auto", "pandas", "disk", "dask")
 """Engine names of `--engine`: auto picks pandas or disk (see `chosen_name`)."""
+CHECK_THREADS = 2
+"""Blocks of messages checked at once while the next is read, by the in-memory and the disk
+engine (the checks' Arrow and numpy work runs outside the GIL); more would hold more blocks in
+memory."""
 MEMORY_PER_FILE_BYTE = {".parquet": 12, ".csv": 3, ".jsonl": 2}
 """Peak memory of the pandas engine per byte of messages file, by format (measured on generated
 weeks, docs/large_files.md; a folder of Parquet files counts as Parquet)."""

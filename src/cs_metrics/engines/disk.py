@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cs_metrics.engines import CheckedMessages, MessageSource, set_aside, without_good_rows
+from cs_metrics.engines import (
+    CHECK_THREADS,
+    CheckedMessages,
+    MessageSource,
+    set_aside,
+    without_good_rows,
+)
 from cs_metrics.engines.quarantine import QuarantineSpill
 from cs_metrics.readers import ROW, map_blocks
 from cs_metrics.threads import in_order
@@ -43,9 +49,6 @@ BUCKET_BYTES = 32 * 2**20
 MAP_THREADS = 2
 """Buckets worked on at once: most of a bucket's work runs in Arrow and numpy, outside the GIL,
 so two use both cores of a small machine; each holds its bucket in memory."""
-CHECK_THREADS = 2
-"""Blocks checked and arranged for the buckets at once (Arrow and numpy work, outside the GIL),
-while the blocks before them are written in file order."""
 MAX_BUCKETS = 512
 """At most this many bucket files (each is an open file during pass 1)."""
 

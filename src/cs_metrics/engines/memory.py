@@ -10,6 +10,7 @@ from typing import TypeVar
 import pandas as pd
 
 from cs_metrics.engines import (
+    CHECK_THREADS,
     CheckedMessages,
     MessageSource,
     checked_set_aside,
@@ -18,10 +19,6 @@ from cs_metrics.engines import (
 from cs_metrics.readers import map_blocks
 
 T = TypeVar("T")
-
-CHECK_THREADS = 2
-"""Blocks of messages checked at once while the next is read (the checks' Arrow and numpy work
-runs outside the GIL); more would hold more blocks in memory."""
 
 
 @dataclass(frozen=True)
