@@ -115,6 +115,27 @@ def test_first_bytes_are_each_present_values_first_byte(rows, cuts, skip):
     assert arrow_text.first_bytes(chunked).tolist() == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans() | st.just(True),
+            st.text(alphabet=st.sampled_from(["0", "7", "9", "/", ":", "a", "٣"]), max_size=4),
+        ),
+        max_size=12,
+    ),
+    st.lists(st.integers(0, 12), max_size=3),
+    st.integers(0, 2),
+)
+def test_all_digits_is_arrows_ascii_is_decimal_of_every_present_value(rows, cuts, skip):
+    """The bytes-only answer for chunks without a missing value (bytes just below and above the
+    digits, empty values, slices of one buffer), and Arrow's own where some value is missing
+    (its hidden bytes not looked at)."""
+    array, chunked = _chunks_with_hidden_bytes(rows, cuts, skip)
+    expected = bool(pc.all(pc.ascii_is_decimal(array), min_count=0).as_py())
+    assert arrow_text.all_digits(chunked) == expected
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.none() | st.text(st.sampled_from(["a", "b", "\x00", "é", "7"]), max_size=20)),

@@ -188,7 +188,7 @@ def whole_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
     if not len(text) or text.null_count == len(text):
         return None
     # A look at the first values answers for most text ids, before every value is read.
-    if not _all_digits(text.slice(0, FIRST_LOOK)) or not _all_digits(text):
+    if not all_digits(text.slice(0, FIRST_LOOK)) or not all_digits(text):
         return None
     chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
     if not all(map(_short_without_leading_zero, chunks)):
@@ -199,9 +199,24 @@ def whole_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
 FIRST_LOOK = 64
 
 
-def _all_digits(text: pa.ChunkedArray) -> bool:
-    """Whether every present value is ASCII digits (an empty value is not)."""
-    return bool(pc.all(pc.ascii_is_decimal(text), min_count=0).as_py())
+def all_digits(text: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether every present value of large_string text is ASCII digits (an empty value is
+    not)."""
+    return all(map(_digits_only, text.chunks if isinstance(text, pa.ChunkedArray) else [text]))
+
+
+def _digits_only(text: pa.Array) -> bool:
+    """`all_digits` of one chunk. Without a missing value, the values' bytes are one run of the
+    data buffer: its smallest and largest byte answer, with no per-value work."""
+    if text.null_count:
+        return bool(pc.all(pc.ascii_is_decimal(text), min_count=0).as_py())
+    starts, stops, data = value_bytes(text)
+    if not len(starts):
+        return True
+    if (stops == starts).any():
+        return False
+    used = data[starts[0] : stops[-1]]
+    return int(used.min()) >= ord("0") and int(used.max()) <= ord("9")
 
 
 def _short_without_leading_zero(digits: pa.Array) -> bool:
@@ -213,9 +228,22 @@ def _short_without_leading_zero(digits: pa.Array) -> bool:
 
 
 def missing_text(index: pd.Index) -> pd.Series:
-    """A text column of missing values, built without a Python object per row."""
-    nulls = pa.chunked_array([pa.nulls(len(index), pa.large_string())])
-    return pd.Series(pd.arrays.ArrowStringArray(nulls), index=index)
+    """A text column of missing values, built without a Python object per row.
+
+    Its chunks are slices of one shared array of nulls (Arrow arrays never change): a column
+    missing from every block of a large file then costs no memory, and no fresh zeroed pages
+    per block.
+    """
+    whole, rest = divmod(len(index), NULL_TEXT_ROWS)
+    chunks = [_NULL_TEXT] * whole + ([_NULL_TEXT.slice(0, rest)] if rest or not whole else [])
+    return pd.Series(
+        pd.arrays.ArrowStringArray(pa.chunked_array(chunks, pa.large_string())), index=index
+    )
+
+
+NULL_TEXT_ROWS = 2**20
+"""Rows of the shared array of missing text (a block of a Parquet file's rows)."""
+_NULL_TEXT = pa.nulls(NULL_TEXT_ROWS, pa.large_string())
 
 
 def first_bytes(text: pa.ChunkedArray) -> np.ndarray:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cs_metrics.arrow_text import (
+    all_digits,
     arrow_chunks,
     arrow_strings,
     clean_text,
@@ -194,6 +195,8 @@ def _full_matches(values: pd.Series, patterns: list[str]) -> list[pd.Series]:
     first = first_bytes(arrow)
     maybe = (first >= ord("0")) & (first <= ord("9"))
     if not maybe.any():
+        return none
+    if all_digits(arrow):  # marketplace ids: no value can match, known without a row's look
         return none
     maybe &= ~pc.ascii_is_decimal(arrow).fill_null(True).to_numpy(zero_copy_only=False)
     if not maybe.any():
