@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import MESSAGES_HEADER, compute, shop, write_csv
-from cs_metrics.metrics import window_bounds
+from cs_metrics.metrics import counted_ratings, window_bounds
 
 RATINGS_HEADER = "shop_id,conversation_id,rating,rated_at"
 
@@ -310,3 +312,49 @@ def test_satisfied_means_four_or_five(data: Path) -> None:
         "\n".join(f"S1,c{r},{r},2026-11-18T10:00:00Z" for r in range(1, 6)),
     )
     assert (s1["ratings"], s1["ratings_satisfied"], s1["satisfaction_rate"]) == (5, 2, 0.4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["s1", "s2", "s10"]),
+            st.sampled_from(["7", "07", "c", "8"]),
+            st.integers(0, 3),
+        ),
+        max_size=12,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_counted_ratings_keep_the_latest_of_each_conversation_like_pandas(rows, rand) -> None:
+    """Ties of instant broken by row number (rows in any order), id texts that read as equal
+    numbers kept apart (`7`, `07`): as sorting by (rated_at, row_number) and keeping the last of
+    each (shop_id, conversation_id)."""
+    numbers = list(range(len(rows)))
+    rand.shuffle(numbers)
+    base = pd.Timestamp("2026-11-17 03:00", tz="UTC")
+    ratings = pd.DataFrame(
+        {
+            "shop_id": pd.Series([s for s, _, _ in rows], dtype="string"),
+            "conversation_id": pd.Series([c for _, c, _ in rows], dtype="string"),
+            "rating": pd.Series([5] * len(rows), dtype="Int8"),
+            "rated_at": pd.Series(
+                [base + pd.Timedelta(hours=h) for *_, h in rows], dtype="datetime64[us, UTC]"
+            ),
+            "row_number": pd.Series(numbers, dtype="int64"),
+        }
+    )
+    shops = pd.DataFrame({"shop_id": ["s1", "s2", "s10"], "timezone": ["UTC"] * 3})
+    bounds = window_bounds(shops, dt.date(2026, 11, 16), dt.date(2026, 11, 22))
+    no_holiday = pd.DataFrame(
+        {
+            "shop_id": pd.Series([], dtype="string"),
+            "start": pd.Series([], dtype="datetime64[us, UTC]"),
+            "end": pd.Series([], dtype="datetime64[us, UTC]"),
+        }
+    )
+    counted = counted_ratings(ratings, no_holiday, bounds, None)
+    expected = ratings.sort_values(["rated_at", "row_number"]).drop_duplicates(
+        ["shop_id", "conversation_id"], keep="last"
+    )
+    assert counted["row_number"].tolist() == expected["row_number"].tolist()

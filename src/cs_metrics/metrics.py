@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from cs_metrics.arrow_text import rows_kept
+from cs_metrics.arrow_text import id_numbers, rows_kept, text_codes
 from cs_metrics.chats import (
     EXCLUDED,
     LATE,
@@ -94,8 +94,18 @@ def counted_ratings(
     periods = merged_periods(holiday_mode)
     _, in_holiday = clock(period_shops(r["shop_id"], periods), ticks(r["rated_at"]), periods)
     r = r.loc[~in_holiday]
-    r = r.sort_values(["rated_at", "row_number"], kind="stable")
-    return r.drop_duplicates(["shop_id", "conversation_id"], keep="last")
+    # By instant, then place in the file (row numbers are distinct): the latest rating last.
+    r = r.take(np.lexsort((r["row_number"].to_numpy(), ticks(r["rated_at"]))))
+    return r.loc[~_repeated_later(r["shop_id"], r["conversation_id"])]
+
+
+def _repeated_later(shop_id: pd.Series, conversation_id: pd.Series) -> np.ndarray:
+    """Which rows' (shop_id, conversation_id) a later row repeats (missing equals missing): the
+    pairs as one integer each, hashed as numbers rather than as two texts."""
+    shop = text_codes(shop_id)[0]
+    conversation = pd.factorize(id_numbers(conversation_id))[0]
+    pair = shop * (int(conversation.max(initial=-1)) + 1) + conversation
+    return pd.Series(pair).duplicated(keep="last").to_numpy()
 
 
 def chat_counts(window_chats: pd.DataFrame, shop_ids: pd.Index) -> pd.DataFrame:
