@@ -42,6 +42,49 @@ def test_id_numbers_are_equal_exactly_when_the_ids_are(ids):
             assert (numbers[i] == numbers[j]) == (a == b)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["C", "é-", "C1x", "", "C "]),
+    st.lists(st.sampled_from(["1", "2", "10", "18446744073709551615"]), min_size=1, max_size=12),
+    st.sampled_from([None, "010", "0", "", "x", "2 "]),
+    st.sampled_from([None, "c", "é-", "C1x", "", "CC", "é"]),
+    st.integers(0, 13),
+    st.booleans(),
+    st.data(),
+)
+def test_prefixed_ids_are_equal_numbers_exactly_when_the_ids_are(
+    prefix, tails, odd_tail, other_prefix, cut, past_first_look, data
+):
+    """One prefix then digits (`C2213`), perhaps one id with an odd tail (a leading zero, no
+    digit) and one with another prefix (or none), an empty or non-ASCII prefix, in two chunks,
+    the odd ones within or past the first look: as numbers only when every id is the prefix
+    then a whole number, and equal exactly when the ids are."""
+    ids = [prefix + t for t in tails]
+    for odd in (odd_tail, other_prefix):
+        if odd is not None:
+            at = data.draw(st.integers(1, len(ids)))
+            ids.insert(at, prefix + odd if odd is odd_tail else odd + tails[0])
+    ids = [ids[0]] * (arrow_text.FIRST_LOOK if past_first_look else 0) + ids
+    arrow = pa.array(ids, pa.large_string())
+    at = min(cut, len(ids))
+    chunked = pa.chunked_array([arrow.slice(0, at), arrow.slice(at)], pa.large_string())
+    numbers = arrow_text.prefixed_numbers(chunked)
+    stem = ids[0].rstrip("0123456789")
+    readable = bool(stem) and stem != ids[0]
+    expected = [
+        _whole_numbers_reference([i[len(stem) :] if i.startswith(stem) else "x"]) for i in ids
+    ]
+    if not readable or any(e is None for e in expected):
+        assert numbers is None
+        return
+    assert numbers is not None
+    assert numbers.to_pylist() == [e[0] for e in expected if e is not None]
+    values = arrow_text.id_numbers(pd.Series(ids, dtype="string")).tolist()
+    for i, a in enumerate(ids):
+        for j, b in enumerate(ids):
+            assert (values[i] == values[j]) == (a == b)
+
+
 def _trimmed(values: list[str | None]) -> list[str | None]:
     """Reference: Arrow's Unicode trim on every value, empty values missing."""
     trimmed = pc.utf8_trim_whitespace(pa.array(values, pa.large_string())).to_pylist()

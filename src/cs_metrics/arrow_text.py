@@ -265,15 +265,40 @@ def _first_bytes(text: pa.Array) -> np.ndarray:
 
 
 def id_numbers(values: pd.Series) -> np.ndarray:
-    """One integer per distinct id: the id itself when every one is a whole number, else a code.
+    """One integer per distinct id: the id itself when every one is a whole number, or its number
+    when every one is the same prefix then a whole number (`prefixed_numbers`), else a code.
 
     Marketplace ids are numbers: used as they are, they need no hashing.
     """
     arrow = arrow_chunks(values)
     numbers = whole_numbers(arrow)
+    if numbers is None or numbers.null_count:
+        numbers = prefixed_numbers(arrow)
     if numbers is not None and not numbers.null_count:
         return numbers.to_numpy()
     return dictionary_codes(arrow)[0]
+
+
+def prefixed_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """Ids that are one prefix then a whole number (`C2213`, `CONV-88`, as other tools export
+    them) as that number, else None.
+
+    With the prefix the same in every id and the number's digits as `whole_numbers` takes them
+    (no leading zero), distinct ids stay distinct numbers: a dictionary of millions of
+    distinct texts costs several times more than reading their digits.
+    """
+    if not len(text) or text.null_count:
+        return None
+    first = text[0].as_py()
+    prefix = first.rstrip("0123456789")
+    if not prefix or prefix == first:
+        return None
+    head = text.slice(0, FIRST_LOOK)
+    if not pc.all(pc.starts_with(head, prefix)).as_py():
+        return None
+    if not pc.all(pc.starts_with(text, prefix)).as_py():
+        return None
+    return whole_numbers(pc.utf8_slice_codeunits(text, len(prefix)))
 
 
 def _arrow_backed(array: object) -> bool:
