@@ -236,3 +236,80 @@ def test_iso_parts_by_arrow_match_python_regex(values):
     assert got.astype(object).where(got.notna(), None).to_numpy().tolist() == (
         want.astype(object).where(want.notna(), None).to_numpy().tolist()
     )
+
+
+EDGES = {
+    "year": ["0000", "0001", "1899", "2201", "9999"],
+    "month": ["00", "13"],
+    "day": ["00", "29", "30", "31", "32"],
+    "hour": ["24", "99"],
+    "minute": ["60"],
+    "second": ["60", "61"],
+    "offset_hour": ["24", "99"],
+    "offset_minute": ["60", "99"],
+    "separator": ["t", "_", "  "],
+    "fraction": [".", ".5", ".1234", ".1234567", ".12a"],
+    "zone": ["", "z", "−08:00", "+8:00", "+08:0", "+08:00:00", "UTC"],
+    "tail": ["\n", " ", "\n\n", "Z"],
+}
+"""Per field of a timestamp, values at or past its edges (each tried alone on a valid value)."""
+
+
+@st.composite
+def near_exact_timestamps(draw: st.DrawFn) -> str | None:
+    """A valid timestamp in one of the forms read from bytes (or the like), perhaps with one
+    field at or past its edges (29 February of any year, hour 24, second 60, offset +08:60,
+    years beyond the read ones, other separators, fractions and zones), a stray byte or a
+    trailing newline."""
+    if draw(st.integers(0, 19)) == 0:
+        return None
+    field = {
+        "year": f"{draw(st.integers(1900, 2200)):04d}",
+        "month": f"{draw(st.integers(1, 12)):02d}",
+        "day": f"{draw(st.integers(1, 28)):02d}",
+        "hour": f"{draw(st.integers(0, 23)):02d}",
+        "minute": f"{draw(st.integers(0, 59)):02d}",
+        "second": f"{draw(st.integers(0, 59)):02d}",
+        "offset_hour": f"{draw(st.integers(0, 23)):02d}",
+        "offset_minute": f"{draw(st.integers(0, 59)):02d}",
+        "separator": draw(st.sampled_from(["T", " "])),
+        "fraction": draw(st.sampled_from(["", ".123", ".123456"])),
+        "zone": draw(st.sampled_from(["Z", "+", "-"])),
+        "tail": "",
+    }
+    broken = draw(st.sampled_from([None, None, "stray", "leap", *EDGES]))
+    if broken in EDGES:
+        field[broken] = draw(st.sampled_from(EDGES[broken]))
+    if broken == "leap":
+        field["year"] = draw(st.sampled_from(["1900", "2000", "2001", "2024", "2025", "2100"]))
+        field["month"], field["day"] = "02", "29"
+    zone = field["zone"]
+    if zone in ("+", "-"):
+        colon = draw(st.sampled_from([":", ""]))
+        zone += field["offset_hour"] + colon + field["offset_minute"]
+    text = (
+        f"{field['year']}-{field['month']}-{field['day']}{field['separator']}"
+        f"{field['hour']}:{field['minute']}:{field['second']}{field['fraction']}{zone}"
+        f"{field['tail']}"
+    )
+    if broken == "stray":
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + draw(st.sampled_from(["/", ":", "٣", "0", ""])) + text[at + 1 :]
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(near_exact_timestamps(), min_size=1, max_size=40), st.integers(0, 10))
+def test_timestamps_read_from_bytes_equal_the_general_parse(values, cut):
+    """`parse_instants` (the usual forms read off their bytes, the rest by parts) gives each value
+    the instant and reason the general parse alone gives it, in chunks of a column."""
+    at = min(cut, len(values))
+    arrow = pa.array(values, pa.large_string())
+    chunked = pa.chunked_array([arrow.slice(0, at), arrow.slice(at)], pa.large_string())
+    text = pd.Series(pd.arrays.ArrowStringArray(chunked))
+    zones = pd.Series(["Asia/Singapore"] * len(values))
+    instants, reasons = parse_instants(text, zones)
+    want_instants, want_reasons = parse_instants(text, zones, from_bytes=False)
+    assert instants.dtype == want_instants.dtype
+    assert instants.tolist() == want_instants.tolist()
+    assert reasons.fillna("-").tolist() == want_reasons.fillna("-").tolist()
