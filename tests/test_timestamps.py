@@ -313,3 +313,23 @@ def test_timestamps_read_from_bytes_equal_the_general_parse(values, cut):
     assert instants.dtype == want_instants.dtype
     assert instants.tolist() == want_instants.tolist()
     assert reasons.fillna("-").tolist() == want_reasons.fillna("-").tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.none() | st.sampled_from(["s1", "s2", "s3", "S1", "s10"]), max_size=12),
+    st.dictionaries(
+        st.sampled_from(["s1", "s2", "S1", "s9"]),
+        st.none() | st.sampled_from(["Asia/Singapore", "UTC", "Asia/Jakarta"]),
+    ),
+)
+def test_row_zones_are_each_rows_shop_zone(shops, known):
+    """Each row's zone by its shop's code, as pandas' map of the shop ids gives it (unknown and
+    missing shops, and shops with no zone, missing)."""
+    shop_id = pd.Series(shops, dtype="string", index=range(10, 10 + len(shops)))
+    zones = pd.Series(list(known.values()), index=list(known.keys()), dtype="string")
+    text = pd.Series(["2026-11-17 10:00"] * len(shops), dtype="string", index=shop_id.index)
+    got = timestamps.row_zones(shop_id, zones, text)
+    assert got.index.equals(shop_id.index)
+    want = shop_id.map(zones)
+    assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in want]

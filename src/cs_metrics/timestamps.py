@@ -10,7 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_metrics.arrow_text import arrow_chunks, missing_text, value_bytes
+from cs_metrics.arrow_text import (
+    arrow_chunks,
+    column_taken,
+    dictionary_codes,
+    missing_text,
+    value_bytes,
+)
 from cs_metrics.errors import UsageError
 from cs_metrics.reasons import Reason
 
@@ -193,9 +199,15 @@ def _form_instants(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For values of `form`'s length starting at `starts` in `data`: which are that form with a
     real date and time, and their UTC instants (int64 microseconds)."""
+    width = len(form)
+    first = int(starts[0])
+    # Values that lie end to end (a column of one form, as most are) are the rows of a matrix
+    # over the data itself: each place is a strided view, not a gather.
+    end_to_end = int(starts[-1]) - first == (len(starts) - 1) * width
+    matrix = data[first : first + len(starts) * width].reshape(-1, width) if end_to_end else None
 
     def byte(at: int) -> np.ndarray:
-        return data[starts + at]
+        return matrix[:, at] if matrix is not None else data[starts + at]
 
     def number(at: int, width: int) -> np.ndarray:
         value = np.zeros(len(starts), dtype=np.int64)
@@ -365,4 +377,7 @@ def row_zones(shop_id: pd.Series, zones: pd.Series, instants: pd.Series) -> pd.S
     if isinstance(instants.dtype, pd.DatetimeTZDtype):
         utc = pa.repeat(pa.scalar(UTC, pa.large_string()), len(shop_id))
         return pd.Series(pd.arrays.ArrowStringArray(utc), index=shop_id.index)
-    return shop_id.map(zones)
+    # A block has few shops: each one's zone is looked up once, then taken by its code.
+    codes, distinct = dictionary_codes(arrow_chunks(shop_id))
+    zone_of = pd.Series(pd.arrays.ArrowStringArray(distinct)).map(zones).astype("string")
+    return pd.Series(column_taken(zone_of, codes, fill=True), index=shop_id.index)
