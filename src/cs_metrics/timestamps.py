@@ -169,7 +169,7 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 def exact_instants(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Which values are a valid timestamp in one of EXACT_FORMS, and their UTC instants (int64
-    microseconds; 0 where not read).
+    microseconds; any number where not read).
 
     Read off each value's bytes at the form's fixed places, with numpy over all rows at once:
     the same instants `_parse_text` gives these values, several times faster than its regular
@@ -180,13 +180,21 @@ def exact_instants(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     ticks = np.zeros(len(text), dtype=np.int64)
     first = 0
     for chunk in text.chunks:
+        if not len(chunk):
+            continue
         starts, stops, data = value_bytes(chunk)
         lengths = stops - starts
         if chunk.null_count:
             lengths = np.where(chunk.is_valid().to_numpy(zero_copy_only=False), lengths, 0)
         for form in EXACT_FORMS:
-            rows = np.flatnonzero(lengths == len(form))
-            if len(rows):
+            fits = lengths == len(form)
+            if fits.all():  # a column of one form: its values are taken as they lie
+                ok, values = _form_instants(form, data, starts)
+                at = slice(first, first + len(chunk))
+                ticks[at] = np.where(ok, values, ticks[at])  # forms of one length: one fits
+                read[at] |= ok
+            elif fits.any():
+                rows = np.flatnonzero(fits)
                 ok, values = _form_instants(form, data, starts[rows])
                 read[first + rows[ok]] = True
                 ticks[first + rows[ok]] = values[ok]
@@ -199,61 +207,69 @@ def _form_instants(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For values of `form`'s length starting at `starts` in `data`: which are that form with a
     real date and time, and their UTC instants (int64 microseconds)."""
-    width = len(form)
-    first = int(starts[0])
-    # Values that lie end to end (a column of one form, as most are) are the rows of a matrix
-    # over the data itself: each place is a strided view, not a gather.
-    end_to_end = int(starts[-1]) - first == (len(starts) - 1) * width
-    matrix = data[first : first + len(starts) * width].reshape(-1, width) if end_to_end else None
-
-    def byte(at: int) -> np.ndarray:
-        return matrix[:, at] if matrix is not None else data[starts + at]
-
-    def number(at: int, width: int) -> np.ndarray:
-        value = np.zeros(len(starts), dtype=np.int64)
-        for k in range(width):
-            value = value * 10 + byte(at + k) - ord("0")
-        return value
-
-    ok = np.ones(len(starts), dtype=bool)
+    matrix = _form_bytes(data, starts, len(form))
+    ok = np.ones(len(matrix), dtype=bool)
     for at, want in enumerate(form):
-        got = byte(at)
+        got = matrix[:, at]
         if want == "0":
-            ok &= (got >= ord("0")) & (got <= ord("9"))
-        elif want == "T":
-            ok &= (got == ord("T")) | (got == ord(" "))
-        elif want == "+":
-            ok &= (got == ord("+")) | (got == ord("-"))
+            ok &= got - np.uint8(ord("0")) <= 9  # below `0` wraps round to above 9
+        elif want in "T+":
+            ok &= (got == ord(want)) | (got == ord(" " if want == "T" else "-"))
         else:
             ok &= got == ord(want)
+    zone_at = len(form) - 1 if form.endswith("Z") else form.index("+")
+
+    def number(at: int, width: int) -> np.ndarray:
+        value = np.zeros(len(matrix), dtype=np.int32)
+        for k in range(width):
+            value *= 10
+            value += matrix[:, at + k]
+            value -= ord("0")
+        return value
+
     year, month, day = number(0, 4), number(5, 2), number(8, 2)
     hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + (leap & (month == 2))
     ok &= (year >= EXACT_YEARS[0]) & (year <= EXACT_YEARS[1]) & (month >= 1) & (month <= 12)
     ok &= (day >= 1) & (day <= month_days) & (hour <= 23) & (minute <= 59) & (second <= 59)
-    zone_at = len(form) - 1 if form.endswith("Z") else form.index("+")
+    # Days since 1970 by a table of each month's first day over the years read.
+    month_at = (np.clip(year, *EXACT_YEARS) - EXACT_YEARS[0]) * 12 + np.clip(month, 1, 12) - 1
+    days = _MONTH_STARTS[month_at] + day - 1
+    minutes = (days.astype(np.int64) * 24 + hour) * 60 + minute
+    if form[zone_at] == "+":
+        offset_hours, offset_minutes = number(zone_at + 1, 2), number(len(form) - 2, 2)
+        ok &= (offset_hours <= 23) & (offset_minutes <= 59)
+        offset = offset_hours * 60 + offset_minutes
+        minutes -= np.where(matrix[:, zone_at] == ord("-"), -offset, offset)
+    micros = (minutes * 60 + second) * 1_000_000
     # Digits after the point are microseconds, padded on the right (`.5` is 500000).
     fraction = zone_at - 20 if form[19] == "." else 0
-    micros = number(20, fraction) * 10 ** (6 - fraction)
-    offset = np.zeros(len(starts), dtype=np.int64)
-    if not form.endswith("Z"):
-        hours, minutes = number(zone_at + 1, 2), number(len(form) - 2, 2)
-        ok &= (hours <= 23) & (minutes <= 59)
-        offset = np.where(byte(zone_at) == ord("-"), -1, 1) * (hours * 60 + minutes)
-    days = _days_from_civil(year, month, day)
-    seconds = ((days * 24 + hour) * 60 + minute) * 60 + second - offset * 60
-    return ok, seconds * 1_000_000 + micros
+    if fraction:
+        micros += number(20, fraction) * 10 ** (6 - fraction)
+    return ok, micros
 
 
-def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (years from 1)."""
-    y = year - (month <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
+def _form_bytes(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """The `width` bytes of each value starting at `starts`, one row per value: a view of the
+    data itself when the values lie end to end (a column of one form, as most are)."""
+    first = int(starts[0])
+    if int(starts[-1]) - first == (len(starts) - 1) * width:
+        return data[first : first + len(starts) * width].reshape(-1, width)
+    matrix = np.empty((len(starts), width), dtype=np.uint8)
+    for at in range(width):
+        matrix[:, at] = data[starts + at]
+    return matrix
+
+
+def _month_starts() -> np.ndarray:
+    """Days from 1970-01-01 to the first of each month of EXACT_YEARS, month by month."""
+    first = np.datetime64(f"{EXACT_YEARS[0]:04d}-01", "M")
+    months = first + np.arange((EXACT_YEARS[1] - EXACT_YEARS[0] + 1) * 12)
+    return months.astype("datetime64[D]").astype(np.int64).astype(np.int32)
+
+
+_MONTH_STARTS = _month_starts()
 
 
 _ISO_RE2 = _ISO.removesuffix("$") + r"\n?$"
