@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cs_metrics.cli.app import app
 from cs_metrics.errors import InputError
-from cs_metrics.readers import ROW, read_table
+from cs_metrics.readers import ROW, quotes, read_table
 from cs_metrics.readers import csv as csv_reader
 
 HEADER = "shop_id,conversation_id,message_id,sender_role,sent_at,content"
@@ -147,3 +153,29 @@ def test_the_issue_case_exits_2_naming_line_7(command: list[str], tmp_path: Path
         "and never closes, so every line after it would be one value; close the quote (or "
         "remove it) and export again"
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.text(alphabet=st.sampled_from(["a", "\n", "\r", ",", "é"]))),
+        max_size=12,
+    ),
+    st.lists(st.integers(0, 12), max_size=3),
+    st.integers(0, 2),
+    st.sampled_from([pa.string(), pa.large_string(), pa.binary(), pa.large_binary()]),
+)
+def test_rows_with_line_breaks_are_those_arrow_finds(rows, cuts, skip, kind):
+    """Values read as bytes (chunks sliced from one buffer, empty values, missing ones that keep
+    their bytes): the values with a line break are those Arrow's substring search finds."""
+    present = [p for p, _ in rows]
+    full = pa.array([t for _, t in rows], pa.large_string()).cast(kind)
+    validity = pa.py_buffer(np.packbits(np.array(present, dtype=bool), bitorder="little"))
+    array = pa.Array.from_buffers(kind, len(full), [validity, *full.buffers()[1:]])
+    array = array.slice(min(skip, len(array)))
+    bounds = sorted({0, len(array), *(min(c, len(array)) for c in cuts)})
+    chunked = pa.chunked_array([array.slice(a, b - a) for a, b in itertools.pairwise(bounds)], kind)
+    values = array.cast(pa.large_binary())
+    broken = pc.or_(pc.match_substring(values, "\n"), pc.match_substring(values, "\r"))
+    expected = np.flatnonzero(broken.fill_null(False).to_numpy(zero_copy_only=False))
+    assert quotes._rows_with_line_breaks(chunked).tolist() == expected.tolist()

@@ -67,18 +67,13 @@ def swallowing_row(
         return -1
     first = -1
     for column in columns:
-        if not _any_line_break(column):
-            continue
-        # Bytes, not text: a column not read is not checked to be UTF-8 (see `_arrow_csv_blocks`).
-        values = column.cast(pa.large_binary())
-        broken = pc.or_(
-            pc.match_substring(values, "\n"), pc.match_substring(values, "\r")
-        ).fill_null(False)
-        where = np.flatnonzero(broken.to_numpy(zero_copy_only=False))
+        where = _rows_with_line_breaks(column)
         if not len(where):
             continue
-        # Only the few values with line breaks are split: the lines after each break.
-        lines = pc.list_slice(pc.split_pattern_regex(values.take(where), LINE_BREAK), 1)
+        # Only the few values with line breaks are split: the lines after each break. Bytes, not
+        # text: a column not read is not checked to be UTF-8 (see `_arrow_csv_blocks`).
+        values = column.take(pa.array(where)).cast(pa.large_binary())
+        lines = pc.list_slice(pc.split_pattern_regex(values, LINE_BREAK), 1)
         owners = pc.list_parent_indices(lines).to_numpy()
         flat = pc.list_flatten(lines)
         looks_like_rows = pc.and_(
@@ -92,19 +87,56 @@ def swallowing_row(
     return first
 
 
-def _any_line_break(column: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether a text column's bytes hold a line break (one memchr over each data buffer: most
-    columns have none, and then no value need be looked at)."""
+_OFFSETS: dict[pa.DataType, type[np.integer]] = {
+    pa.string(): np.int32,
+    pa.binary(): np.int32,
+    pa.large_string(): np.int64,
+    pa.large_binary(): np.int64,
+}
+"""The offset type of each text type whose bytes `_rows_with_line_breaks` reads directly."""
+
+
+def _rows_with_line_breaks(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The positions of the present values holding a line break, in order.
+
+    Text is read as its data bytes: one pass finds the line breaks (most values hold none) and
+    the offsets say whose they are. Values of other types are searched one by one.
+    """
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    found = [np.zeros(0, dtype=np.int64)]
+    first = 0
     for chunk in chunks:
-        kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary)
-        if not any(is_kind(chunk.type) for is_kind in kinds):
-            return True  # look at the values
-        data = chunk.buffers()[2]
-        raw = b"" if data is None else data.to_pybytes()
-        if b"\n" in raw or b"\r" in raw:
-            return True
-    return False
+        offset_type = _OFFSETS.get(chunk.type)
+        if offset_type is None:
+            values = chunk.cast(pa.large_binary())
+            broken = pc.or_(pc.match_substring(values, "\n"), pc.match_substring(values, "\r"))
+            rows = np.flatnonzero(broken.fill_null(False).to_numpy(zero_copy_only=False))
+        else:
+            rows = _breaks_in_bytes(chunk, offset_type)
+        found.append(rows.astype(np.int64) + first)
+        first += len(chunk)
+    return np.concatenate(found)
+
+
+def _breaks_in_bytes(chunk: pa.Array, offset_type: type[np.integer]) -> np.ndarray:
+    """`_rows_with_line_breaks` of one chunk of text, from its offsets and data bytes."""
+    _, offsets_buffer, data_buffer = chunk.buffers()
+    if not len(chunk) or data_buffer is None:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.frombuffer(offsets_buffer, dtype=offset_type)[
+        chunk.offset : chunk.offset + len(chunk) + 1
+    ]
+    low, high = int(ends[0]), int(ends[-1])
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[low:high]
+    at = np.flatnonzero((data == ord("\n")) | (data == ord("\r"))) + low
+    if not len(at):
+        return np.zeros(0, dtype=np.int64)
+    # A value's bytes run from its offset to the next: a break belongs to the last value that
+    # starts at or before it (empty values start there too, and hold nothing).
+    rows = np.unique(np.searchsorted(ends, at, side="right") - 1)
+    if chunk.null_count:
+        rows = rows[chunk.is_valid().to_numpy(zero_copy_only=False)[rows]]
+    return rows
 
 
 def frame_columns(block: pd.DataFrame) -> list[pa.Array]:
