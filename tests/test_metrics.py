@@ -318,8 +318,8 @@ def test_satisfied_means_four_or_five(data: Path) -> None:
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["s1", "s2", "s10"]),
-            st.sampled_from(["7", "07", "c", "8"]),
+            st.sampled_from(["s1", "s2", "s10", "10"]),
+            st.sampled_from(["7", "07", "c", "8", "c7", "c07", "c8", None]),
             st.integers(0, 3),
         ),
         max_size=12,
@@ -328,8 +328,8 @@ def test_satisfied_means_four_or_five(data: Path) -> None:
 )
 def test_counted_ratings_keep_the_latest_of_each_conversation_like_pandas(rows, rand) -> None:
     """Ties of instant broken by row number (rows in any order), id texts that read as equal
-    numbers kept apart (`7`, `07`): as sorting by (rated_at, row_number) and keeping the last of
-    each (shop_id, conversation_id)."""
+    numbers kept apart (`7`, `07`, `c7`, `c07`), shop ids of digits: as sorting by (rated_at,
+    row_number) and keeping the last of each (shop_id, conversation_id)."""
     numbers = list(range(len(rows)))
     rand.shuffle(numbers)
     base = pd.Timestamp("2026-11-17 03:00", tz="UTC")
@@ -344,7 +344,7 @@ def test_counted_ratings_keep_the_latest_of_each_conversation_like_pandas(rows, 
             "row_number": pd.Series(numbers, dtype="int64"),
         }
     )
-    shops = pd.DataFrame({"shop_id": ["s1", "s2", "s10"], "timezone": ["UTC"] * 3})
+    shops = pd.DataFrame({"shop_id": ["s1", "s2", "s10", "10"], "timezone": ["UTC"] * 4})
     bounds = window_bounds(shops, dt.date(2026, 11, 16), dt.date(2026, 11, 22))
     no_holiday = pd.DataFrame(
         {

@@ -299,20 +299,50 @@ def near_exact_timestamps(draw: st.DrawFn) -> str | None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(near_exact_timestamps(), min_size=1, max_size=40), st.integers(0, 10))
-def test_timestamps_read_from_bytes_equal_the_general_parse(values, cut):
+@given(
+    st.lists(near_exact_timestamps(), min_size=1, max_size=40),
+    st.integers(0, 10),
+    st.randoms(use_true_random=False),
+    st.sampled_from([None, "%Y-%m-%d %H:%M:%S"]),
+)
+def test_timestamps_read_from_bytes_equal_the_general_parse(values, cut, rand, date_format):
     """`parse_instants` (the usual forms read off their bytes, the rest by parts) gives each value
-    the instant and reason the general parse alone gives it, in chunks of a column."""
+    the instant and reason the general parse alone gives it, in chunks of a column with an index
+    of its own, with or without a `date_format` for the rest."""
     at = min(cut, len(values))
     arrow = pa.array(values, pa.large_string())
     chunked = pa.chunked_array([arrow.slice(0, at), arrow.slice(at)], pa.large_string())
-    text = pd.Series(pd.arrays.ArrowStringArray(chunked))
-    zones = pd.Series(["Asia/Singapore"] * len(values))
-    instants, reasons = parse_instants(text, zones)
-    want_instants, want_reasons = parse_instants(text, zones, from_bytes=False)
+    index = list(range(100, 100 + len(values)))
+    rand.shuffle(index)
+    text = pd.Series(pd.arrays.ArrowStringArray(chunked), index=index)
+    zones = pd.Series(["Asia/Singapore"] * len(values), index=index)
+    instants, reasons = parse_instants(text, zones, date_format)
+    want_instants, want_reasons = parse_instants(text, zones, date_format, from_bytes=False)
+    assert instants.index.equals(text.index) and want_instants.index.equals(text.index)
     assert instants.dtype == want_instants.dtype
     assert instants.tolist() == want_instants.tolist()
     assert reasons.fillna("-").tolist() == want_reasons.fillna("-").tolist()
+
+
+def test_every_exact_form_is_read_from_bytes() -> None:
+    """One value of each form (and a space for the `T`) is read off its bytes, as the general
+    parse reads it: the fast path is taken, not only agreed with."""
+    values = [
+        "2024-02-29T23:59:59Z",
+        "2026-11-09T00:34:15+08:00",
+        "2026-11-09 00:34:15-0130",
+        "2026-11-09T00:34:15.123Z",
+        "2026-11-09T00:34:15.123+05:45",
+        "2026-11-09T00:34:15.123456Z",
+        "1900-01-01T00:00:00.000001-12:00",
+    ]
+    text = pd.Series(values, dtype="string")
+    read, _ = timestamps.exact_instants(pa.chunked_array([pa.array(values, pa.large_string())]))
+    assert read.all()
+    zones = pd.Series(["UTC"] * len(values))
+    assert parse_instants(text, zones)[0].tolist() == (
+        parse_instants(text, zones, from_bytes=False)[0].tolist()
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -322,11 +352,15 @@ def test_timestamps_read_from_bytes_equal_the_general_parse(values, cut):
         st.sampled_from(["s1", "s2", "S1", "s9"]),
         st.none() | st.sampled_from(["Asia/Singapore", "UTC", "Asia/Jakarta"]),
     ),
+    st.integers(0, 12),
 )
-def test_row_zones_are_each_rows_shop_zone(shops, known):
+def test_row_zones_are_each_rows_shop_zone(shops, known, cut):
     """Each row's zone by its shop's code, as pandas' map of the shop ids gives it (unknown and
-    missing shops, and shops with no zone, missing)."""
-    shop_id = pd.Series(shops, dtype="string", index=range(10, 10 + len(shops)))
+    missing shops, and shops with no zone, missing), over a column in two chunks."""
+    arrow = pa.array(shops, pa.large_string())
+    at = min(cut, len(shops))
+    chunked = pa.chunked_array([arrow.slice(0, at), arrow.slice(at)], pa.large_string())
+    shop_id = pd.Series(pd.arrays.ArrowStringArray(chunked), index=range(10, 10 + len(shops)))
     zones = pd.Series(list(known.values()), index=list(known.keys()), dtype="string")
     text = pd.Series(["2026-11-17 10:00"] * len(shops), dtype="string", index=shop_id.index)
     got = timestamps.row_zones(shop_id, zones, text)

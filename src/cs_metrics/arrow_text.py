@@ -200,8 +200,9 @@ FIRST_LOOK = 64
 
 
 def all_digits(text: pa.ChunkedArray | pa.Array) -> bool:
-    """Whether every present value of large_string text is ASCII digits (an empty value is
-    not)."""
+    """Whether every present value of text is ASCII digits (an empty value is not)."""
+    if text.type != pa.large_string():
+        text = text.cast(pa.large_string())  # the bytes are read by 64-bit offsets
     return all(map(_digits_only, text.chunks if isinstance(text, pa.ChunkedArray) else [text]))
 
 

@@ -89,8 +89,9 @@ def _parse_instants(
     read, ticks = exact_instants(arrow_chunks(text))
     if not read.any():
         return _parse_text(text, zones, date_format)
-    reasons = _no_reasons(index)
-    if not read.all():
+    if read.all():
+        reasons = _no_reasons(index)
+    else:
         rest, rest_reasons = _parse_text(text[~read], zones, date_format)
         ticks[~read] = rest.to_numpy(dtype="datetime64[us]").view("int64")
         reasons = pd.Series(pd.NA, index=index, dtype="string")
@@ -165,6 +166,7 @@ EXACT_YEARS = (1900, 2200)
 calendar's ends)."""
 
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+"""Days of each month of a common year, by month number (month 0, never valid, has none)."""
 
 
 def exact_instants(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

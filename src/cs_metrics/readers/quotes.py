@@ -7,9 +7,9 @@ vanish while the counts still add up. A spreadsheet's quoted line breaks must st
 value with line breaks is refused only when a line inside it looks like a whole row (at least as
 many separators as the header has), or when the file ends inside the quote.
 
-Finding it costs a substring search of the text values (in C); only a file already refused is
-read again, by Python's `csv`, to name the line where the quote opens. Lines count from the
-file's first line: the header is line 1, so data row 1 is usually line 2.
+Finding it costs a search of each column's bytes for line breaks (in C and numpy); only a file
+already refused is read again, by Python's `csv`, to name the line where the quote opens. Lines
+count from the file's first line: the header is line 1, so data row 1 is usually line 2.
 """
 
 from __future__ import annotations
