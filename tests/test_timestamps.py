@@ -367,3 +367,20 @@ def test_row_zones_are_each_rows_shop_zone(shops, known, cut):
     assert got.index.equals(shop_id.index)
     want = shop_id.map(zones)
     assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in want]
+
+
+def test_zones_are_worked_out_only_when_a_value_needs_one() -> None:
+    """Given as a function, the rows' zones are asked for only when some value is a local time:
+    instants written with their offset need none."""
+    asked: list[int] = []
+
+    def zones() -> pd.Series:
+        asked.append(1)
+        return pd.Series(["Asia/Singapore", "Asia/Singapore"], index=[7, 3])
+
+    zoned = pd.Series(["2026-11-17T10:00:00+08:00", "2026-11-17 02:00:00Z"], index=[7, 3])
+    instants, _ = parse_instants(zoned.astype("string"), zones)
+    assert asked == [] and instants.tolist() == [utc(2026, 11, 17, 2), utc(2026, 11, 17, 2)]
+    local = pd.Series(["2026-11-17T10:00:00+08:00", "2026-11-17 10:00:00"], index=[7, 3])
+    instants, _ = parse_instants(local.astype("string"), zones)
+    assert asked == [1] and instants.tolist() == [utc(2026, 11, 17, 2), utc(2026, 11, 17, 2)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -56,8 +58,13 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones()) | {UTC}
 
 
+Zones: TypeAlias = pd.Series | Callable[[], pd.Series]
+"""Each row's shop zone (by the rows' index), or a function that gives them: called only when
+some value is a local time (most exports write every instant with its offset)."""
+
+
 def parse_instants(
-    values: pd.Series, zones: pd.Series, date_format: str | None = None, *, from_bytes: bool = True
+    values: pd.Series, zones: Zones, date_format: str | None = None, *, from_bytes: bool = True
 ) -> tuple[pd.Series, pd.Series]:
     """UTC instants from SPEC timestamps (or `date_format`), with a reason for each bad value.
 
@@ -73,7 +80,7 @@ def parse_instants(
 
 
 def _parse_instants(
-    values: pd.Series, zones: pd.Series, date_format: str | None, from_bytes: bool
+    values: pd.Series, zones: Zones, date_format: str | None, from_bytes: bool
 ) -> tuple[pd.Series, pd.Series]:
     index = values.index
     if date_format is not None:
@@ -81,22 +88,26 @@ def _parse_instants(
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert(UTC).astype(INSTANT), _no_reasons(index)
     if pd.api.types.is_datetime64_dtype(values.dtype):
-        return _localize(values.astype("datetime64[us]"), zones)
+        return _localize(values.astype("datetime64[us]"), _resolved(zones))
     text = values.astype("string")
     if not from_bytes:
-        return _parse_text(text, zones, date_format)
+        return _parse_text(text, _resolved(zones), date_format)
     # The usual forms are read off their bytes (`exact_instants`); the rest, if any, by parts.
     read, ticks = exact_instants(arrow_chunks(text))
     if not read.any():
-        return _parse_text(text, zones, date_format)
+        return _parse_text(text, _resolved(zones), date_format)
     if read.all():
         reasons = _no_reasons(index)
     else:
-        rest, rest_reasons = _parse_text(text[~read], zones, date_format)
+        rest, rest_reasons = _parse_text(text[~read], _resolved(zones), date_format)
         ticks[~read] = rest.to_numpy(dtype="datetime64[us]").view("int64")
         reasons = pd.Series(pd.NA, index=index, dtype="string")
         reasons[~read] = rest_reasons.to_numpy()
     return pd.Series(ticks.view("datetime64[us]"), index=index).dt.tz_localize(UTC), reasons
+
+
+def _resolved(zones: Zones) -> pd.Series:
+    return zones if isinstance(zones, pd.Series) else zones()
 
 
 def _parse_text(

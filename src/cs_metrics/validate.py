@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -295,7 +296,7 @@ def check_message_rows(
     clean = pd.DataFrame({c: clean_text(frame[c]) for c in required})
     role = canonical_roles(clean["sender_role"])
     sent_at, time_reason = parse_instants(
-        clean["sent_at"], row_zones(clean["shop_id"], zones, clean["sent_at"]), date_format
+        clean["sent_at"], partial(row_zones, clean["shop_id"], zones, clean["sent_at"]), date_format
     )
     id_checks, findings = mangled_id_findings(clean, reject_mangled_ids)
     checks = [
@@ -337,7 +338,9 @@ def check_ratings(
     clean = pd.DataFrame({c: clean_text(frame[c]) for c in required})
     rating = whole_rating(clean["rating"])
     rated_at, time_reason = parse_instants(
-        clean["rated_at"], row_zones(clean["shop_id"], zones, clean["rated_at"]), date_format
+        clean["rated_at"],
+        partial(row_zones, clean["shop_id"], zones, clean["rated_at"]),
+        date_format,
     )
     id_checks, warnings = mangled_id_checks(clean, "ratings", reject_mangled_ids)
     checks = [
