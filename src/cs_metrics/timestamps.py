@@ -176,9 +176,6 @@ EXACT_YEARS = (1900, 2200)
 """Years `exact_instants` reads; timestamps of others take the general path (its checks of the
 calendar's ends)."""
 
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-"""Days of each month of a common year, by month number (month 0, never valid, has none)."""
-
 
 def exact_instants(text: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Which values are a valid timestamp in one of EXACT_FORMS, and their UTC instants (int64
@@ -242,12 +239,12 @@ def _form_instants(
 
     year, month, day = number(0, 4), number(5, 2), number(8, 2)
     hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + (leap & (month == 2))
+    # Days since 1970 by a table of each month's first day over the years read; a month's
+    # length is the gap to the next one's (leap years included).
+    month_at = (np.clip(year, *EXACT_YEARS) - EXACT_YEARS[0]) * 12 + np.clip(month, 1, 12) - 1
+    month_days = _MONTH_STARTS[month_at + 1] - _MONTH_STARTS[month_at]
     ok &= (year >= EXACT_YEARS[0]) & (year <= EXACT_YEARS[1]) & (month >= 1) & (month <= 12)
     ok &= (day >= 1) & (day <= month_days) & (hour <= 23) & (minute <= 59) & (second <= 59)
-    # Days since 1970 by a table of each month's first day over the years read.
-    month_at = (np.clip(year, *EXACT_YEARS) - EXACT_YEARS[0]) * 12 + np.clip(month, 1, 12) - 1
     days = _MONTH_STARTS[month_at] + day - 1
     minutes = (days.astype(np.int64) * 24 + hour) * 60 + minute
     if form[zone_at] == "+":
@@ -276,9 +273,10 @@ def _form_bytes(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
 
 
 def _month_starts() -> np.ndarray:
-    """Days from 1970-01-01 to the first of each month of EXACT_YEARS, month by month."""
+    """Days from 1970-01-01 to the first of each month of EXACT_YEARS, month by month, and of
+    the month after the last."""
     first = np.datetime64(f"{EXACT_YEARS[0]:04d}-01", "M")
-    months = first + np.arange((EXACT_YEARS[1] - EXACT_YEARS[0] + 1) * 12)
+    months = first + np.arange((EXACT_YEARS[1] - EXACT_YEARS[0] + 1) * 12 + 1)
     return months.astype("datetime64[D]").astype(np.int64).astype(np.int32)
 
 
