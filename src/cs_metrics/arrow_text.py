@@ -71,11 +71,22 @@ def _invisible(edges: np.ndarray) -> np.ndarray:
 
 
 def value_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where each value of a large_string array starts and stops in its data bytes, and those."""
+    """Where each value of a text array (one of OFFSET_TYPES' types) starts and stops in its
+    data bytes, and those."""
     _, offsets, data = text.buffers()
-    ends = np.frombuffer(offsets, dtype="int64")[text.offset : text.offset + len(text) + 1]
+    ends = np.frombuffer(offsets, dtype=OFFSET_TYPES[text.type])
+    ends = ends[text.offset : text.offset + len(text) + 1]
     raw = np.zeros(0, "uint8") if data is None else np.frombuffer(data, dtype="uint8")
     return ends[:-1], ends[1:], raw
+
+
+OFFSET_TYPES: dict[pa.DataType, type[np.integer]] = {
+    pa.large_string(): np.int64,
+    pa.large_binary(): np.int64,
+    pa.string(): np.int32,
+    pa.binary(): np.int32,
+}
+"""The text types whose bytes `value_bytes` reads, and the type of their offsets."""
 
 
 def arrow_strings(values: pd.Series) -> pa.ChunkedArray | pa.Array:

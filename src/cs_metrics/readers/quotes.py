@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cs_metrics.arrow_text import OFFSET_TYPES, value_bytes
 from cs_metrics.errors import InputError
 
 END_OF_FILE = "cs-metrics: end of file 5c0e9a41"
@@ -87,15 +88,6 @@ def swallowing_row(
     return first
 
 
-_OFFSETS: dict[pa.DataType, type[np.integer]] = {
-    pa.string(): np.int32,
-    pa.binary(): np.int32,
-    pa.large_string(): np.int64,
-    pa.large_binary(): np.int64,
-}
-"""The offset type of each text type whose bytes `_rows_with_line_breaks` reads directly."""
-
-
 def _rows_with_line_breaks(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """The positions of the present values holding a line break, in order.
 
@@ -106,36 +98,32 @@ def _rows_with_line_breaks(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     found = [np.zeros(0, dtype=np.int64)]
     first = 0
     for chunk in chunks:
-        offset_type = _OFFSETS.get(chunk.type)
-        if offset_type is None:
+        if chunk.type in OFFSET_TYPES:
+            rows = _breaks_in_bytes(chunk)
+        else:
             values = chunk.cast(pa.large_binary())
             broken = pc.or_(pc.match_substring(values, "\n"), pc.match_substring(values, "\r"))
             rows = np.flatnonzero(broken.fill_null(False).to_numpy(zero_copy_only=False))
-        else:
-            rows = _breaks_in_bytes(chunk, offset_type)
         found.append(rows.astype(np.int64) + first)
         first += len(chunk)
     return np.concatenate(found)
 
 
-def _breaks_in_bytes(chunk: pa.Array, offset_type: type[np.integer]) -> np.ndarray:
+def _breaks_in_bytes(chunk: pa.Array) -> np.ndarray:
     """`_rows_with_line_breaks` of one chunk of text, from its offsets and data bytes."""
-    _, offsets_buffer, data_buffer = chunk.buffers()
-    if not len(chunk) or data_buffer is None:
+    starts, stops, data = value_bytes(chunk)
+    if not len(starts):
         return np.zeros(0, dtype=np.int64)
-    ends = np.frombuffer(offsets_buffer, dtype=offset_type)[
-        chunk.offset : chunk.offset + len(chunk) + 1
-    ]
-    low, high = int(ends[0]), int(ends[-1])
-    raw = data_buffer.slice(low, high - low).to_pybytes()
+    low = int(starts[0])
+    raw = data[low : int(stops[-1])].tobytes()
     # Two memchr-like searches answer for most columns (no line break) before numpy looks.
     if b"\n" not in raw and b"\r" not in raw:
         return np.zeros(0, dtype=np.int64)
-    data = np.frombuffer(raw, dtype=np.uint8)
-    at = np.flatnonzero((data == ord("\n")) | (data == ord("\r"))) + low
-    # A value's bytes run from its offset to the next: a break belongs to the last value that
-    # starts at or before it (empty values start there too, and hold nothing).
-    rows = np.unique(np.searchsorted(ends, at, side="right") - 1)
+    used = np.frombuffer(raw, dtype=np.uint8)
+    at = np.flatnonzero((used == ord("\n")) | (used == ord("\r"))) + low
+    # A break belongs to the last value that starts at or before it (empty values start there
+    # too, and hold nothing).
+    rows = np.unique(np.searchsorted(starts, at, side="right") - 1)
     if chunk.null_count:
         rows = rows[chunk.is_valid().to_numpy(zero_copy_only=False)[rows]]
     return rows
