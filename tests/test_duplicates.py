@@ -242,3 +242,44 @@ def test_ids_carried_by_blocks_flag_as_the_ids_themselves(blocks):
     assert carried_values is not None
     assert carried_values.exact == table.exact
     assert carried_values.numbers.tolist() == table.numbers.tolist()
+
+
+BLOCK_SHOPS = st.sampled_from(["S1", "S2", "7", "12", "012", "shop é"]) | st.none()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(BLOCK_SHOPS, max_size=8), min_size=1, max_size=4))
+def test_shop_codes_renumbered_over_blocks_are_those_of_the_whole_table(blocks):
+    """Blocks of shop_ids (numbers, text, both, missing ones, empty blocks), each coded on its
+    own as the engines code them: renumbered over the blocks, they are the codes of all the
+    rows together, so `flagged` keys the same shops whether it takes them over or not."""
+    frames = [
+        pd.DataFrame({"shop_id": pd.Series(block, dtype="string[pyarrow]")}) for block in blocks
+    ]
+    coded = [
+        frame.assign(**{duplicates.SHOP_CODE: arrow_text.text_codes(frame["shop_id"])[0]})
+        for frame in frames
+    ]
+    renumbered = pd.concat(duplicates.table_shop_codes(coded), ignore_index=True)
+    whole = pd.Series([s for block in blocks for s in block], dtype="string[pyarrow]")
+    expected = arrow_text.text_codes(whole)[0]
+    assert renumbered[duplicates.SHOP_CODE].tolist() == expected.tolist()
+
+
+def test_first_appearances_by_hand() -> None:
+    """Codes numbered in order of first appearance: where 0, 1 and 2 first occur."""
+    codes = np.array([-1, 0, 0, 1, -1, 0, 2, 1])
+    assert duplicates.first_appearances(codes).tolist() == [1, 3, 6]
+    assert duplicates.first_appearances(codes[:0]).tolist() == []
+
+
+def test_carried_shop_codes_are_used_only_for_rows_in_file_order() -> None:
+    """A group whose rows needed sorting recodes its shops from their text: codes carried in
+    the order the rows were held would number them differently from file order."""
+    rows = group(ROWS)  # row numbers 4, 2, 1, 3, 5: not in file order
+    wrong = rows.assign(**{duplicates.SHOP_CODE: np.array([7, 7, 7, 7, 7], dtype="int32")})
+    found = flagged(wrong)
+    expected = flagged(rows)
+    assert duplicates.SHOP_CODE not in found
+    # In file order (rows 1..5): S1, S2, S1, S1, S2.
+    assert found["shop_key"].tolist() == expected["shop_key"].tolist() == [0, 1, 0, 0, 1]

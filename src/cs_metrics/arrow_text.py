@@ -310,7 +310,40 @@ def prefixed_numbers(text: pa.ChunkedArray) -> pa.ChunkedArray | None:
         return None
     if not pc.all(pc.starts_with(text, prefix)).as_py():
         return None
-    return whole_numbers(pc.utf8_slice_codeunits(text, len(prefix)))
+    width = len(prefix.encode())
+    numbers = [_numbers_after(chunk, width) for chunk in text.chunks]
+    if any(n is None for n in numbers):
+        return None
+    return pa.chunked_array(numbers, pa.uint64())
+
+
+def _numbers_after(text: pa.Array, width: int) -> pa.Array | None:
+    """The whole number (as `whole_numbers` takes one) after the first `width` bytes of each
+    value of text, None unless every value has one. No value is missing.
+
+    The prefix bytes of a copy of the values' bytes become zeros, which Arrow's parse skips:
+    cutting the prefix off each value instead (a new text array) took as long as the parse.
+    """
+    starts, stops, data = value_bytes(text)
+    if not len(starts):
+        return pa.array([], pa.uint64())
+    digits = stops - starts - width
+    if int(digits.min()) < 1 or int(digits.max()) > WIDEST_NUMBER:
+        return None
+    if (data[starts + width] == ord("0")).any():
+        return None
+    first, last = int(starts[0]), int(stops[-1])
+    padded = data[first:last].copy()
+    within = starts - first
+    for byte in range(width):  # the prefix's few bytes, each at every value at once
+        padded[within + byte] = ord("0")
+    if int(padded.min()) < ord("0") or int(padded.max()) > ord("9"):
+        return None
+    offsets = np.append(within, last - first).astype(np.int64)
+    zeros_then_digits = pa.LargeStringArray.from_buffers(
+        len(starts), pa.py_buffer(offsets), pa.py_buffer(padded)
+    )
+    return pc.cast(zeros_then_digits, pa.uint64())
 
 
 def _arrow_backed(array: object) -> bool:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from cs_metrics.arrow_text import text_codes
 from cs_metrics.duplicates import (
     DUPLICATE,
+    SHOP_CODE,
     GroupSummary,
     group_summary,
     shared_ids,
@@ -158,12 +159,13 @@ def first_row(block: BlockCheck) -> int | None:
     return min(firsts) if firsts else None
 
 
-def set_aside(block: BlockCheck, spill: QuarantineSpill) -> BlockCheck:
+def set_aside(block: BlockCheck, spill: QuarantineSpill, shop_codes: bool = False) -> BlockCheck:
     """A checked block whose bad rows went to `spill`: held for every block, they would take
-    more memory than the file (one Python string per value)."""
+    more memory than the file (one Python string per value). With `shop_codes`, the good rows
+    keep the block's SHOP_CODE (see `without_repeats`)."""
     rows = block.rows
     spill.add(rows.quarantine, first_row(block))
-    good = without_repeats(rows.good, spill)
+    good = without_repeats(rows.good, spill, shop_codes)
     # Good rows that are a small part of their block are copied out of it: a slice of Arrow-backed
     # columns (even an empty one) keeps the whole block's text alive, for every block.
     good = good if 2 * len(good) >= rows.rows_read else detached(good)
@@ -171,18 +173,24 @@ def set_aside(block: BlockCheck, spill: QuarantineSpill) -> BlockCheck:
     return BlockCheck(block.shop_ids, kept)
 
 
-def without_repeats(good: pd.DataFrame, spill: QuarantineSpill) -> pd.DataFrame:
+def without_repeats(
+    good: pd.DataFrame, spill: QuarantineSpill, shop_codes: bool = False
+) -> pd.DataFrame:
     """A block's good rows (in file order) without those that repeat the message_id of an
     earlier row of their shop in the same block, counted in `spill`.
 
     Such a row is a duplicate (SPEC 8) whatever came before the block, so it need not be held or
     grouped: one message repeated 40M times would otherwise fill one shop's group. The rows keep
-    the ids' values worked out for this (`duplicates.with_id_values`) for the whole table's rule.
+    the ids' values worked out for this (`duplicates.with_id_values`) for the whole table's rule,
+    and with `shop_codes` the codes of their shops (SHOP_CODE), for an engine that renumbers them
+    for the whole table (`duplicates.table_shop_codes`).
     """
     good, values = with_id_values(good)
+    shop, _ = text_codes(good["shop_id"])
+    if shop_codes:
+        good[SHOP_CODE] = shop.astype("int32")
     if len(good) < 2:
         return good
-    shop, _ = text_codes(good["shop_id"])
     repeated = shared_ids(good["message_id"], known=values).repeated(shop)
     if not repeated.any():
         return good
@@ -198,10 +206,13 @@ def without_repeats(good: pd.DataFrame, spill: QuarantineSpill) -> pd.DataFrame:
 
 
 def checked_set_aside(
-    block: pd.DataFrame, check: Callable[[pd.DataFrame], BlockCheck], spill: QuarantineSpill
+    block: pd.DataFrame,
+    check: Callable[[pd.DataFrame], BlockCheck],
+    spill: QuarantineSpill,
+    shop_codes: bool = False,
 ) -> BlockCheck:
-    """One block checked, its bad rows set aside in `spill`."""
-    return set_aside(check(block), spill)
+    """One block checked, its bad rows set aside in `spill` (see `set_aside`)."""
+    return set_aside(check(block), spill, shop_codes)
 
 
 def available_memory() -> int | None:

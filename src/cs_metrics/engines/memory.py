@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import pandas as pd
 
+from cs_metrics.duplicates import table_shop_codes
 from cs_metrics.engines import (
     CHECK_THREADS,
     CheckedMessages,
@@ -60,11 +61,11 @@ class MemoryEngine:
     def checked_messages(self, source: MessageSource) -> CheckedMessages:
         """The messages checked block by block as they are read: the raw text is never all held,
         nor the bad rows (set aside on disk as each block is checked)."""
-        check = partial(checked_set_aside, check=source.check, spill=source.spill)
+        check = partial(checked_set_aside, check=source.check, spill=source.spill, shop_codes=True)
         checked = map_blocks(
             "messages", source.path, check, source.columns, source.row_groups, CHECK_THREADS
         )
-        good = [block.rows.good for block in checked]
+        good = table_shop_codes([block.rows.good for block in checked])
         frame = (
             pd.concat(good, ignore_index=True) if len(good) != 1 else good[0].reset_index(drop=True)
         )
