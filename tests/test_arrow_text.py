@@ -107,6 +107,25 @@ def test_clean_text_trims_like_arrow_on_every_value(values, skip):
     assert cleaned.tolist() == _trimmed(values[min(skip, len(values)) :])
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.none()
+        | st.text(alphabet=st.sampled_from(["a", "B", " ", "\t", "\u00a0", "é"]), max_size=3),
+        max_size=12,
+    )
+)
+def test_clean_text_of_categories_is_clean_text_of_their_values(values):
+    """Categories (as a Parquet dictionary is read) are cleaned by their distinct values: each
+    row's value is that of the same text cleaned, values that become equal are one category."""
+    categories = pd.Series(pd.Categorical(values))
+    cleaned = arrow_text.clean_text(categories)
+    assert isinstance(cleaned.dtype, pd.CategoricalDtype)
+    assert cleaned.cat.categories.is_unique
+    expected = arrow_text.clean_text(pd.Series(values, dtype="string"))
+    assert cleaned.astype("string").tolist() == expected.tolist()
+
+
 HIDDEN_BYTES = (
     st.lists(
         st.tuples(

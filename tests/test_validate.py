@@ -42,6 +42,16 @@ def test_role_aliases_are_case_insensitive(raw: str, role: str | None) -> None:
     assert (None if pd.isna(result) else result) == role
 
 
+def test_roles_as_categories_map_as_their_text() -> None:
+    """Roles read as categories (a Parquet dictionary) map as the same roles read as text,
+    missing and unknown ones included."""
+    raw = ["Customer", "bot", "admin", None, "SELLER", "PLATFORM", "CUSTOMER_SERVİCE", "bot"]
+    as_text = canonical_roles(pd.Series(raw, dtype="string"))
+    as_categories = canonical_roles(pd.Series(pd.Categorical(raw)))
+    assert as_categories.dtype == as_text.dtype
+    assert as_categories.tolist() == as_text.tolist()
+
+
 @pytest.mark.parametrize(
     ("raw", "value"),
     [
@@ -438,3 +448,53 @@ def _whole_rating_reference(values: pd.Series) -> pd.Series:
 def test_ratings_read_once_per_distinct_text_are_those_read_per_row(raw):
     values = pd.Series(raw, dtype="string").replace("", None)
     assert whole_rating(values).equals(_whole_rating_reference(values))
+
+
+@pytest.mark.parametrize("stored_as_dictionary", [False, True])
+def test_a_block_with_roles_as_dictionaries_checks_as_one_with_roles_as_text(
+    tmp_path: Path, stored_as_dictionary: bool
+) -> None:
+    """The same messages in Parquet, their roles stored as text or as a dictionary, read with
+    the roles as categories (as the engines read them) and as text: the same good rows and the
+    same bad rows, with the same reasons and the raw roles as written."""
+    from cs_metrics.readers import map_blocks
+    from cs_metrics.validate import AS_CATEGORIES, MessageCheck
+
+    roles = [" Buyer", "seller ", "", None, "admin", "bot", "buyer", "SELLER"]
+    count = len(roles)
+    path = write_parquet(
+        tmp_path,
+        "messages",
+        pa.table(
+            {
+                "shop_id": ["s1"] * count,
+                "conversation_id": ["c1"] * count,
+                "message_id": [f"m{i}" for i in range(count)],
+                "sender_role": (
+                    pa.array(roles).dictionary_encode() if stored_as_dictionary else roles
+                ),
+                "sent_at": [f"2026-11-17T10:0{i}:00Z" for i in range(count)],
+            }
+        ),
+    )
+    check = MessageCheck(pd.Series(dtype="string"), "Asia/Singapore")
+    as_categories = map_blocks("messages", path, check, categories=AS_CATEGORIES)[0].rows
+    as_text = map_blocks("messages", path, check)[0].rows
+    raw = map_blocks("messages", path, lambda block: block, categories=AS_CATEGORIES)[0]
+    assert isinstance(raw["sender_role"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(as_categories.good, as_text.good)
+    pd.testing.assert_frame_equal(as_categories.quarantine, as_text.quarantine)
+    assert as_categories.good["sender_role"].tolist() == [
+        "buyer",
+        "seller",
+        "auto_reply",
+        "buyer",
+        "seller",
+    ]
+    bad = as_categories.quarantine
+    assert bad["reason"].tolist() == ["missing_value", "missing_value", "unknown_role"]
+    assert bad["sender_role"].astype(object).where(bad["sender_role"].notna(), None).tolist() == [
+        "",
+        None,
+        "admin",
+    ]

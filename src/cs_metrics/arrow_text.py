@@ -9,7 +9,10 @@ import pyarrow.compute as pc
 
 
 def clean_text(values: pd.Series) -> pd.Series:
-    """Text with surrounding white space removed and empty values as missing."""
+    """Text with surrounding white space removed and empty values as missing (categories: each
+    distinct value cleaned once, values that become equal merged)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return _clean_categories(values)
     if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
         return values
     text = pa.chunked_array(arrow_strings(values))
@@ -23,6 +26,16 @@ def clean_text(values: pd.Series) -> pd.Series:
     if empty:
         text = pc.if_else(pc.equal(pc.binary_length(text), 0), pa.scalar(None, text.type), text)
     return pd.Series(pd.arrays.ArrowStringArray(text), index=values.index, name=values.name)
+
+
+def _clean_categories(values: pd.Series) -> pd.Series:
+    """`clean_text` of categories, by their distinct values."""
+    cleaned = clean_text(pd.Series(values.cat.categories, dtype="string"))
+    kept = pd.Index(cleaned.dropna().unique(), dtype="string")
+    lookup = np.append(kept.get_indexer(cleaned), -1)  # code -1 (missing) stays missing
+    codes = lookup[values.cat.codes.to_numpy()]
+    categories = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(kept))
+    return pd.Series(categories, index=values.index, name=values.name)
 
 
 def _trimmed(text: pa.ChunkedArray) -> bool:

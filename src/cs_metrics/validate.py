@@ -43,6 +43,9 @@ ROLE_ALIASES: dict[str, str] = {
 
 
 ROLES = pd.CategoricalDtype(["buyer", "seller", "auto_reply", "system"])
+AS_CATEGORIES = ("sender_role",)
+"""Message columns the check takes as pandas categories where a reader has them so (a Parquet
+file's dictionaries): each distinct role is cleaned and mapped once, not once per row."""
 
 
 assert all(pattern.startswith("[0-9]") for pattern, *_ in MANGLED_IDS)  # see _full_matches
@@ -59,10 +62,15 @@ class Checked:
 
 
 def canonical_roles(roles: pd.Series) -> pd.Series:
-    """Sender roles mapped to buyer/seller/auto_reply/system; unknown roles become missing."""
-    codes, distinct = dictionary_codes(arrow_chunks(roles))
+    """Sender roles (text or categories) mapped to buyer/seller/auto_reply/system; unknown roles
+    become missing."""
+    if isinstance(roles.dtype, pd.CategoricalDtype):
+        codes, distinct = roles.cat.codes.to_numpy(), roles.cat.categories.tolist()
+    else:
+        found, values = dictionary_codes(arrow_chunks(roles))
+        codes, distinct = found, values.to_pylist()
     # Python's lower case of each distinct role (Arrow's maps `İ` to `i`, not to `i̇`).
-    lower = pd.Series([role.lower() for role in distinct.to_pylist()], dtype=object)
+    lower = pd.Series([role.lower() for role in distinct], dtype=object)
     canonical = lower.map(ROLE_ALIASES).astype(ROLES)
     lookup = np.append(canonical.cat.codes.to_numpy(), -1)  # code -1 (missing) stays missing
     return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=ROLES), index=roles.index)

@@ -40,7 +40,7 @@ from cs_metrics.engines import (
 from cs_metrics.engines.quarantine import QuarantineSpill
 from cs_metrics.readers import ROW, map_blocks
 from cs_metrics.threads import in_order
-from cs_metrics.validate import BlockCheck
+from cs_metrics.validate import AS_CATEGORIES, BlockCheck
 
 T = TypeVar("T")
 
@@ -372,6 +372,7 @@ class DiskEngine:
                 CHECK_THREADS,
                 csv_block_bytes=FLAT_CSV_BLOCK_BYTES,
                 then=partial(written, store=store),
+                categories=AS_CATEGORIES,
             )
         blocks = [piece for block in spilled for piece in block.pieces]
         meta = blocks[0].rows.good

@@ -18,6 +18,7 @@ from cs_metrics.engines import (
     without_good_rows,
 )
 from cs_metrics.readers import map_blocks
+from cs_metrics.validate import AS_CATEGORIES
 
 T = TypeVar("T")
 
@@ -63,7 +64,13 @@ class MemoryEngine:
         nor the bad rows (set aside on disk as each block is checked)."""
         check = partial(checked_set_aside, check=source.check, spill=source.spill, shop_codes=True)
         checked = map_blocks(
-            "messages", source.path, check, source.columns, source.row_groups, CHECK_THREADS
+            "messages",
+            source.path,
+            check,
+            source.columns,
+            source.row_groups,
+            CHECK_THREADS,
+            categories=AS_CATEGORIES,
         )
         good = table_shop_codes([block.rows.good for block in checked])
         frame = (

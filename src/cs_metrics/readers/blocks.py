@@ -48,6 +48,7 @@ def map_blocks(
     csv_block_bytes: int | None = None,
     first_row: int = 0,
     then: Callable[[T], T] | None = None,
+    categories: tuple[str, ...] = (),
 ) -> list[T]:
     """`func` of each block of rows of a table file, in file order, rows numbered from 1.
 
@@ -62,7 +63,9 @@ def map_blocks(
     `func` without side effects: calls may overlap). `then`, when given, takes each result here,
     one at a time in file order, and what it gives back is kept (the place for side effects).
     `first_row` rows come before the first one read (a piece of the table, see
-    `table_pieces`): numbers continue from there.
+    `table_pieces`): numbers continue from there. Columns named in `categories` come as pandas
+    categories where the file keeps them as dictionaries (a Parquet file, its few-valued text
+    columns); elsewhere they are text.
     """
     wanted = TABLES[name] + (OPTIONAL_COLUMNS[name] if optional is None else optional)
     # Looked up on the module at each call, so a test can narrow the chain.
@@ -71,7 +74,7 @@ def map_blocks(
         # threads, their own warning filters could undo that or leave it on.
         workers = threads if reader == csv_reader.CSV_READERS[0] else 0
         try:
-            blocks = _blocks(path, wanted, reader, groups, csv_block_bytes)
+            blocks = _blocks(path, wanted, reader, groups, csv_block_bytes, categories)
             return _map_blocks(name, path, blocks, func, workers, first_row, then)
         except NextReader:
             continue
@@ -139,12 +142,13 @@ def _blocks(
     reader: str,
     groups: RowGroups | None = None,
     csv_block_bytes: int | None = None,
+    categories: tuple[str, ...] = (),
 ) -> Iterator[pd.DataFrame | Missing]:
     """The blocks of a table file (nothing is read before the first one is asked for)."""
     if path.is_dir():
         yield read_parquet_dataset(path, wanted, groups)
     elif path.suffix == ".parquet" and groups is None:
-        yield from parquet_blocks(path, wanted)
+        yield from parquet_blocks(path, wanted, categories)
     elif path.suffix == ".parquet":
         yield read_parquet_dataset(path, wanted, groups)
     elif path.suffix == ".jsonl":

@@ -43,13 +43,24 @@ def concat_blocks(blocks: list[pd.DataFrame], columns: list[str]) -> pd.DataFram
     )
 
 
-def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
-    """Arrow table to a frame of text columns, keeping timestamp columns typed."""
+def arrow_to_frame(table: pa.Table, categories: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Arrow table to a frame of text columns, keeping timestamp columns typed; the dictionary
+    columns named in `categories` become pandas categories (their values, not one per row)."""
     frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     for name in table.column_names:
-        frame[name] = _arrow_column(name, table.column(name))
+        column = table.column(name)
+        if name in categories and _text_dictionary(column.type):
+            frame[name] = pd.Series(pd.Categorical(column.to_pandas()), index=frame.index)
+            continue
+        frame[name] = _arrow_column(name, column)
     frame[PARSE_ERROR] = missing_text(frame.index)
     return frame
+
+
+def _text_dictionary(kind: pa.DataType) -> bool:
+    return pa.types.is_dictionary(kind) and (
+        pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
+    )
 
 
 def _arrow_column(name: str, column: pa.ChunkedArray) -> pd.Series:

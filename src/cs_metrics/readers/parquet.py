@@ -92,15 +92,18 @@ PARQUET_BLOCK_ROWS = 2**20
 """Rows per block of a Parquet file: a block is checked while the next one is read."""
 
 
-def parquet_blocks(path: Path, wanted: tuple[str, ...]) -> Iterator[pd.DataFrame]:
-    """Parquet in blocks of rows: timestamp columns stay typed; everything else becomes text."""
+def parquet_blocks(
+    path: Path, wanted: tuple[str, ...], categories: tuple[str, ...] = ()
+) -> Iterator[pd.DataFrame]:
+    """Parquet in blocks of rows: timestamp columns stay typed; everything else becomes text,
+    but for the `categories` read as dictionaries (FEW_VALUES), which stay categories."""
     schema = pq.read_schema(path)
     columns = [c for c in schema.names if c in wanted]
     file = pq.ParquetFile(path, read_dictionary=_few_values(schema, columns))
     empty = True
     for batch in file.iter_batches(batch_size=PARQUET_BLOCK_ROWS, columns=columns):
         empty = False
-        yield arrow_to_frame(pa.Table.from_batches([batch]))
+        yield arrow_to_frame(pa.Table.from_batches([batch]), categories)
     if empty:
         yield arrow_to_frame(file.schema_arrow.empty_table().select(columns))
 
