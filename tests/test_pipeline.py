@@ -331,3 +331,41 @@ def test_a_groups_shops_by_their_keys_are_those_by_their_text(tmp_path: Path, so
     assert by_key[0]["shop_id"].nunique() == (4 if some else 25) and len(by_key[1]) > 100
     pd.testing.assert_frame_equal(by_key[0], by_text[0])
     pd.testing.assert_frame_equal(by_key[1], by_text[1])
+
+
+def test_metric_inputs_sent_to_another_process_carry_their_ratings(data: Path) -> None:
+    """The counted ratings are worked out on a thread of their own; inputs pickled for a Dask
+    worker carry them worked out, the same rows."""
+    import pickle
+
+    from cs_metrics.pipeline import metric_inputs, shop_zones
+
+    write_csv(
+        data,
+        "messages",
+        f"""
+        {MESSAGES_HEADER}
+        S1,c1,m1,buyer,2026-11-17T10:00:00Z
+        S1,c2,m2,buyer,2026-11-17T11:00:00Z
+        S1,c2,m3,seller,2026-11-17T12:00:00Z
+        """,
+    )
+    write_csv(
+        data,
+        "ratings",
+        """
+        shop_id,conversation_id,rating,rated_at
+        S1,c1,5,2026-11-17T10:10:00Z
+        S1,c1,2,2026-11-17T10:20:00Z
+        S1,c2,4,2026-11-17T11:10:00Z
+        """,
+    )
+    dataset = load(data, Policy())
+    shops = shop_zones(dataset, None)
+    start, end = dt.date(2026, 11, 16), dt.date(2026, 11, 22)
+    inputs = metric_inputs(dataset, shops, start, end, Policy(), None, False, False)
+    sent = pickle.loads(pickle.dumps(inputs))
+    # The latest rating of each chat counts: c1's 2 replaces its 5.
+    assert sorted(inputs.rated["rating"].astype(int).tolist()) == [2, 4]
+    pd.testing.assert_frame_equal(sent.rated, inputs.rated)
+    assert isinstance(sent.counted_ratings, pd.DataFrame)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cs_metrics.threads import in_order
+from cs_metrics.threads import in_order, started
 
 
 @settings(max_examples=50, deadline=None)
@@ -53,3 +53,26 @@ def test_an_error_stops_the_work_and_reaches_the_caller():
     with pytest.raises(ValueError, match="bad block"):
         list(in_order(work, iter(range(1000)), threads=2))
     assert len(started) < 10
+
+
+def test_work_started_apart_runs_on_its_own_thread_and_gives_its_result_or_error() -> None:
+    """`started` runs at once on another thread (the caller goes on meanwhile); the caller
+    gets the result, or the error, when it asks."""
+    release = threading.Event()
+    seen: list[int] = []
+
+    def work() -> int:
+        seen.append(threading.get_ident())
+        release.wait(5)
+        return 42
+
+    future = started(work)
+    release.set()  # the caller was not held up: the work waited for it
+    assert future.result(timeout=5) == 42
+    assert seen and seen[0] != threading.get_ident()
+
+    def failing() -> int:
+        raise ValueError("no ratings")
+
+    with pytest.raises(ValueError, match="no ratings"):
+        started(failing).result(timeout=5)

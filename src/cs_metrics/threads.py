@@ -32,3 +32,13 @@ def in_order(func: Callable[[A], T], items: Iterable[A], threads: int = THREADS)
             yield running.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def started(func: Callable[[], T]) -> Future[T]:
+    """`func` worked out on a thread of its own, started now: its result (or its exception)
+    when asked for."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(func)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends once `func` has returned
